@@ -1,0 +1,54 @@
+# One command each: `make run` (the service beside a local Fortnox sandbox) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+GEN_STAMP := spiris/.generated
+PROTO_FILES := $(wildcard protos/spiris/skattbokslut/fortnox/v1/*.proto)
+SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+PROTOC_INCLUDE = $(shell $(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
+CODE := fortnox_bridge server adapters core sie sandbox bench
+
+.PHONY: install protos lint test run bench clean
+
+install: $(STAMP) $(GEN_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# compat mode puts the project root on sys.path, so the generated `spiris` package imports too.
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+protos: $(STAMP)
+	rm -f $(GEN_STAMP)
+	$(MAKE) $(GEN_STAMP)
+
+$(GEN_STAMP): $(STAMP) $(PROTO_FILES) protos/buf.yaml
+	mkdir -p protos/google/type
+	cp $(SITE)/google/type/date.proto protos/google/type/date.proto
+	rm -rf spiris
+	$(PY) -m grpc_tools.protoc -I protos -I $(PROTOC_INCLUDE) \
+		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
+		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTO_FILES)
+	find spiris -type d -exec touch {}/__init__.py \;
+	touch $(GEN_STAMP)
+
+lint: install
+	cd protos && ../$(VENV)/bin/buf lint
+	$(VENV)/bin/ruff check $(CODE) tests
+	$(VENV)/bin/mypy
+
+test: install lint
+	$(VENV)/bin/pytest
+
+run: install
+	$(PY) -m fortnox_bridge.devrun
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) spiris protos/google .state .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,160 @@
+"""The schema, as an ordered set of migrations; never edit one that has shipped, add a new one.
+
+Times are ISO 8601 UTC strings, dates ISO strings, money integer öre. Tokens are stored only
+encrypted (AES-GCM, see ``adapters.store.crypto``).
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("fortnox-bridge")
+
+
+@MIGRATIONS()
+def m001_initial(db: Database) -> None:
+    """Connections with their tokens, OAuth states, import history and voucher exports."""
+    db.execute(
+        """
+        CREATE TABLE connections (
+            tenant TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            state_reason TEXT NOT NULL DEFAULT '',
+            fortnox_tenant_id TEXT NOT NULL DEFAULT '',
+            company_name TEXT NOT NULL DEFAULT '',
+            organisation_number TEXT NOT NULL DEFAULT '',
+            scopes TEXT NOT NULL DEFAULT '',
+            access_token BLOB,
+            refresh_token BLOB,
+            token_generation INTEGER NOT NULL DEFAULT 0,
+            access_token_expires_at TEXT,
+            refresh_token_expires_at TEXT,
+            last_refreshed_at TEXT,
+            connected_at TEXT,
+            updated_at TEXT NOT NULL,
+            last_sie_import_at TEXT,
+            last_ledger_import_at TEXT
+        )
+        """
+    )
+    # One row per refresh token ever issued: the rotation log. A refresh marks its token used
+    # in the same transaction that stores the new pair.
+    db.execute(
+        """
+        CREATE TABLE refresh_tokens (
+            tenant TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            token_sha256 TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            used_at TEXT,
+            PRIMARY KEY (tenant, generation)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE oauth_states (
+            state TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            redirect_uri TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            expected_organisation_number TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE imports (
+            import_id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            requested_by TEXT NOT NULL DEFAULT '',
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            heartbeat_at TEXT NOT NULL,
+            worker_id TEXT NOT NULL,
+            error_reason TEXT NOT NULL DEFAULT '',
+            error_message TEXT NOT NULL DEFAULT '',
+            balance_date TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX imports_by_tenant ON imports (tenant, started_at)")
+    db.execute("CREATE INDEX imports_running ON imports (status) WHERE status = 'running'")
+    db.execute(
+        """
+        CREATE TABLE import_years (
+            import_id TEXT NOT NULL REFERENCES imports (import_id),
+            position INTEGER NOT NULL,
+            financial_year_id INTEGER NOT NULL DEFAULT 0,
+            start_date TEXT,
+            end_date TEXT,
+            sha256 TEXT NOT NULL DEFAULT '',
+            byte_size INTEGER NOT NULL DEFAULT 0,
+            voucher_count INTEGER NOT NULL DEFAULT 0,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            warning_count INTEGER NOT NULL DEFAULT 0,
+            ledger TEXT NOT NULL DEFAULT '',
+            open_item_count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (import_id, position)
+        )
+        """
+    )
+    # The voucher digests of the last successful import of each year: what "changed since the
+    # previous import" is computed against.
+    db.execute(
+        """
+        CREATE TABLE voucher_digests (
+            tenant TEXT NOT NULL,
+            financial_year_id INTEGER NOT NULL,
+            voucher_key TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            import_id TEXT NOT NULL,
+            PRIMARY KEY (tenant, financial_year_id, voucher_key)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE export_requests (
+            tenant TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            payload_sha256 TEXT NOT NULL,
+            requested_by TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            PRIMARY KEY (tenant, request_id)
+        )
+        """
+    )
+    # One row per (tenant, external id), ever: the idempotency record of a voucher export.
+    # status: pending (about to POST), unknown (POST sent, no answer), created, rejected.
+    db.execute(
+        """
+        CREATE TABLE voucher_exports (
+            tenant TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            payload_sha256 TEXT NOT NULL,
+            marker TEXT NOT NULL,
+            status TEXT NOT NULL,
+            voucher_series TEXT NOT NULL DEFAULT '',
+            voucher_number INTEGER NOT NULL DEFAULT 0,
+            financial_year_id INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '',
+            fortnox_code TEXT NOT NULL DEFAULT '',
+            fortnox_message TEXT NOT NULL DEFAULT '',
+            requested_by TEXT NOT NULL DEFAULT '',
+            attempted_at TEXT NOT NULL,
+            exported_at TEXT,
+            PRIMARY KEY (tenant, external_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX voucher_exports_by_request ON voucher_exports (tenant, request_id)")

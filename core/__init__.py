@@ -1,0 +1,1 @@
+"""The domain: models, ports and use cases. Imports no gRPC, HTTP or SQLite code."""

@@ -1,0 +1,228 @@
+"""Domain errors, each knowing the gRPC status code and the stable reason a caller sees.
+
+The server's error interceptor turns any ``DomainError`` into a ``google.rpc.Status`` with an
+``ErrorInfo`` detail (``reason``, ``domain``, ``metadata``); nothing else reaches the caller.
+Messages are short English sentences and never contain secrets.
+
+    DomainError                          (code)                 reason
+    ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ field violations)
+    ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
+    ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
+    ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
+    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN / _EXPIRED / _USED
+    ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED
+    ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
+    ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
+    ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
+    ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
+    ├── FortnoxError                     (per leaf)
+    │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
+    │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING
+    │   ├── FortnoxAuthRejected          UNAUTHENTICATED        FORTNOX_AUTH_REJECTED
+    │   ├── FortnoxRateLimited           UNAVAILABLE            FORTNOX_RATE_LIMITED
+    │   ├── FortnoxUnavailable           UNAVAILABLE            FORTNOX_UNAVAILABLE
+    │   ├── FortnoxOutcomeUnknown        UNAVAILABLE            FORTNOX_OUTCOME_UNKNOWN
+    │   ├── FortnoxNotFound              NOT_FOUND              FORTNOX_NOT_FOUND
+    │   └── FortnoxRejected              FAILED_PRECONDITION    FORTNOX_REJECTED
+    └── InternalError                    INTERNAL               INTERNAL_ERROR
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class StatusCode(enum.IntEnum):
+    """The canonical gRPC status codes, mirrored so the core needs no gRPC import."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request, as in ``google.rpc.BadRequest``."""
+
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error the service reports to its callers."""
+
+    code: StatusCode = StatusCode.INTERNAL
+    reason: str = "INTERNAL_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        violations: tuple[FieldViolation, ...] = (),
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.violations = violations
+        self.retry_after_s = retry_after_s
+
+
+class InvalidRequest(DomainError):
+    """The request itself is malformed or fails validation."""
+
+    code = StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_REQUEST"
+
+
+class NotImplementedYet(DomainError):
+    """An RPC of the contract whose implementation has not landed."""
+
+    code = StatusCode.UNIMPLEMENTED
+    reason = "NOT_IMPLEMENTED"
+
+
+class ConnectionNotFound(DomainError):
+    """The tenant has never been connected (or was disconnected)."""
+
+    code = StatusCode.NOT_FOUND
+    reason = "CONNECTION_NOT_FOUND"
+
+
+class ImportNotFound(DomainError):
+    """No import with that id exists for the tenant."""
+
+    code = StatusCode.NOT_FOUND
+    reason = "IMPORT_NOT_FOUND"
+
+
+class OAuthStateInvalid(DomainError):
+    """The OAuth state is unknown, expired or already used (see ``reason``)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "OAUTH_STATE_UNKNOWN"
+
+
+class CodeExchangeRefused(DomainError):
+    """Fortnox refused to exchange the authorization code."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "OAUTH_CODE_REJECTED"
+
+
+class WrongFortnoxCompany(DomainError):
+    """The customer logged in to another Fortnox company than the one expected."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "ORGANISATION_NUMBER_MISMATCH"
+
+
+class ReconnectRequired(DomainError):
+    """Fortnox no longer accepts the refresh token; the customer must log in again."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "RECONNECT_REQUIRED"
+
+
+class ConnectionRevoked(DomainError):
+    """The connection was disconnected; connect again to use it."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "CONNECTION_REVOKED"
+
+
+class RequestIdReused(DomainError):
+    """A request id came back with a different payload."""
+
+    code = StatusCode.ALREADY_EXISTS
+    reason = "REQUEST_ID_REUSED"
+
+
+class FortnoxError(DomainError):
+    """Fortnox answered with an error; its code and message travel as metadata."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "FORTNOX_UNAVAILABLE"
+
+
+class FortnoxScopeMissing(FortnoxError):
+    """The customer did not grant the scope the call needs."""
+
+    code = StatusCode.PERMISSION_DENIED
+    reason = "FORTNOX_SCOPE_MISSING"
+
+
+class FortnoxLicenseMissing(FortnoxError):
+    """The Fortnox company lacks the module or integration licence the call needs."""
+
+    code = StatusCode.PERMISSION_DENIED
+    reason = "FORTNOX_LICENSE_MISSING"
+
+
+class FortnoxAuthRejected(FortnoxError):
+    """Fortnox rejected the access token even after a refresh."""
+
+    code = StatusCode.UNAUTHENTICATED
+    reason = "FORTNOX_AUTH_REJECTED"
+
+
+class FortnoxRateLimited(FortnoxError):
+    """Fortnox kept answering 429 after the service's own backoff."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "FORTNOX_RATE_LIMITED"
+
+
+class FortnoxUnavailable(FortnoxError):
+    """Fortnox could not be reached or answered 5xx, after retries."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "FORTNOX_UNAVAILABLE"
+
+
+class FortnoxOutcomeUnknown(FortnoxError):
+    """A write was sent but no answer came; it may or may not have happened."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "FORTNOX_OUTCOME_UNKNOWN"
+
+
+class FortnoxNotFound(FortnoxError):
+    """The Fortnox resource asked for does not exist."""
+
+    code = StatusCode.NOT_FOUND
+    reason = "FORTNOX_NOT_FOUND"
+
+
+class FortnoxRejected(FortnoxError):
+    """Fortnox refused the request on a business rule (inactive account, locked period...)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "FORTNOX_REJECTED"
+
+
+class InternalError(DomainError):
+    """Something unexpected; details are only in the logs and the trace."""
+
+    code = StatusCode.INTERNAL
+    reason = "INTERNAL_ERROR"

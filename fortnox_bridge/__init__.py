@@ -1,0 +1,1 @@
+"""The ``fortnox-bridge`` console script: one command, three tools."""

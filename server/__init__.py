@@ -1,0 +1,1 @@
+"""The gRPC process: configuration, telemetry, interceptors, servicer and the composition root."""

@@ -1,0 +1,84 @@
+"""Building, starting and draining the gRPC server (health, reflection, interceptors, TLS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
+
+from server.config import Address, ConfigError, TlsSettings
+from server.errors import ErrorInterceptor
+from server.telemetry import tracing_interceptor
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+
+SERVICE_FULL_NAME: str = pb.DESCRIPTOR.services_by_name["FortnoxService"].full_name
+
+#: Written out rather than left to defaults: stream chunks are at most 1 MiB, so 8 MiB leaves
+#: room for any message we send; keepalive lets long imports survive idle proxies.
+_SERVER_OPTIONS = (
+    ("grpc.max_send_message_length", 8 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
+    ("grpc.so_reuseport", 0),
+)
+
+
+@dataclass
+class RunningServer:
+    """A started server, the port it got, and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: HealthServicer
+
+    async def drain(self, grace_s: float) -> None:
+        """Reports NOT_SERVING, stops taking calls, and lets running ones finish for ``grace_s``."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+
+
+def _credentials(tls: TlsSettings) -> Any:
+    return grpc.ssl_server_credentials(
+        [(tls.key, tls.cert)],
+        root_certificates=tls.client_ca,
+        require_client_auth=tls.client_ca is not None,
+    )
+
+
+async def start_server(
+    listen: Address,
+    servicer: pb_grpc.FortnoxServiceServicer,
+    provider: TracerProvider,
+    tls: TlsSettings | None = None,
+) -> RunningServer:
+    """Starts the server on ``listen`` (port 0 picks one) with health and reflection on."""
+    server = grpc.aio.server(
+        interceptors=[tracing_interceptor(provider), ErrorInterceptor()],
+        options=_SERVER_OPTIONS,
+    )
+    pb_grpc.add_FortnoxServiceServicer_to_server(servicer, server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_FULL_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    try:
+        if tls is None:
+            port = server.add_insecure_port(str(listen))
+        else:
+            port = server.add_secure_port(str(listen), _credentials(tls))
+    except RuntimeError as exc:
+        raise ConfigError(f"FORTNOX_BRIDGE_LISTEN: cannot listen on {listen}: {exc}") from exc
+    await server.start()
+    for name in ("", SERVICE_FULL_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server=server, port=port, health=health)
