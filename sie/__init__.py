@@ -1,0 +1,85 @@
+"""SIE 1-4 (4E/4I) codec: a streaming reader that explains every problem, and a writer.
+
+A leaf package: it imports only the standard library. Entry points:
+
+* `SieReader` - push-style: `feed(chunk) -> list[Event]`, `close()`, `summary()`.
+* `iter_events`, `read_document`, `read_summary` - pull-style over bytes, files, paths
+  and chunk iterators.
+* `write_document`, `write_4i`, `iter_document_bytes` - CP437/CRLF writer.
+* `sie.cli.main` - the `sie inspect` / `sie write` command line.
+"""
+
+from __future__ import annotations
+
+from sie.codes import Code
+from sie.document import SieDocument
+from sie.findings import Finding, Severity
+from sie.policy import ReadPolicy, Variant
+from sie.reader import SieReader
+from sie.records import (
+    Account,
+    AccountAttribute,
+    AccountInfo,
+    Address,
+    Balance,
+    BalanceKind,
+    Dimension,
+    Event,
+    Extent,
+    FinancialYear,
+    Flag,
+    Generated,
+    ObjectDef,
+    ObjectList,
+    OrgNumber,
+    Program,
+    Record,
+    RowKind,
+    SieType,
+    TaxYear,
+    TextLabel,
+    TextRecord,
+    TransRow,
+    Voucher,
+)
+from sie.stream import iter_events, read_document, read_summary
+from sie.summary import ChecksumStatus, ReadSummary
+
+__all__ = [
+    "Account",
+    "AccountAttribute",
+    "AccountInfo",
+    "Address",
+    "Balance",
+    "BalanceKind",
+    "ChecksumStatus",
+    "Code",
+    "Dimension",
+    "Event",
+    "Extent",
+    "FinancialYear",
+    "Finding",
+    "Flag",
+    "Generated",
+    "ObjectDef",
+    "ObjectList",
+    "OrgNumber",
+    "Program",
+    "ReadPolicy",
+    "ReadSummary",
+    "Record",
+    "RowKind",
+    "Severity",
+    "SieDocument",
+    "SieReader",
+    "SieType",
+    "TaxYear",
+    "TextLabel",
+    "TextRecord",
+    "TransRow",
+    "Variant",
+    "Voucher",
+    "iter_events",
+    "read_document",
+    "read_summary",
+]

@@ -1,0 +1,277 @@
+"""Typed SIE records: what the reader emits and the writer consumes.
+
+Every record carries its 1-based source `line`; it is excluded from equality so that a
+document read back from written bytes compares equal to the original. Amounts and
+quantities are exact `Decimal`s, dates are `datetime.date`, object lists are tuples of
+(dimension, object) string pairs, and absent optional texts are empty strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from sie.findings import Finding
+
+ObjectList = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """`#FLAGGA`: 0 when written, 1 after the receiver imported the file."""
+
+    value: int
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """`#PROGRAM`: the program that wrote the file."""
+
+    name: str
+    version: str
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """`#GEN`: creation date and optional signature."""
+
+    date: dt.date
+    sign: str = ""
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SieType:
+    """`#SIETYP`: 1, 2, 3 or 4."""
+
+    value: int
+    line: int = field(default=0, compare=False)
+
+
+class TextLabel(StrEnum):
+    """Identification records holding one text value."""
+
+    FORMAT = "#FORMAT"
+    PROSA = "#PROSA"
+    FTYP = "#FTYP"
+    FNR = "#FNR"
+    BKOD = "#BKOD"
+    FNAMN = "#FNAMN"
+    KPTYP = "#KPTYP"
+    VALUTA = "#VALUTA"
+
+
+@dataclass(frozen=True, slots=True)
+class TextRecord:
+    """A one-text identification record (`#FNAMN`, `#FNR`, `#KPTYP`, ...)."""
+
+    label: TextLabel
+    text: str
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgNumber:
+    """`#ORGNR`: organisation number with optional division and activity numbers."""
+
+    number: str
+    division: str = ""
+    activity: str = ""
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """`#ADRESS`: contact, street, postcode+town, phone."""
+
+    contact: str
+    street: str
+    postal: str
+    phone: str
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FinancialYear:
+    """`#RAR`: financial year by index (0 current, -1 previous, ...)."""
+
+    index: int
+    start: dt.date
+    end: dt.date
+    line: int = field(default=0, compare=False)
+
+    def contains(self, day: dt.date) -> bool:
+        """Tell whether `day` falls inside this year."""
+        return self.start <= day <= self.end
+
+
+@dataclass(frozen=True, slots=True)
+class TaxYear:
+    """`#TAXAR`: the taxation year the `#SRU` codes belong to."""
+
+    year: int
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """`#OMFATTN`: balances are valid up to and including this date."""
+
+    date: dt.date
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """`#KONTO`: an account of the chart."""
+
+    number: str
+    name: str
+    line: int = field(default=0, compare=False)
+
+
+class AccountAttribute(StrEnum):
+    """Per-account records holding one value."""
+
+    KTYP = "#KTYP"
+    ENHET = "#ENHET"
+    SRU = "#SRU"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """`#KTYP`, `#ENHET` or `#SRU`: one attribute of an account."""
+
+    label: AccountAttribute
+    account: str
+    value: str
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """`#DIM` (parent empty) or `#UNDERDIM` (parent = super-dimension)."""
+
+    number: str
+    name: str
+    parent: str = ""
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDef:
+    """`#OBJEKT`: an object (cost centre, project, ...) of a dimension."""
+
+    dimension: str
+    number: str
+    name: str
+    line: int = field(default=0, compare=False)
+
+
+class BalanceKind(StrEnum):
+    """Balance record labels (without `#`)."""
+
+    IB = "IB"
+    UB = "UB"
+    OIB = "OIB"
+    OUB = "OUB"
+    RES = "RES"
+    PSALDO = "PSALDO"
+    PBUDGET = "PBUDGET"
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """`#IB #UB #OIB #OUB #RES #PSALDO #PBUDGET` with its year index.
+
+    `period` is the first day of the month for `#PSALDO`/`#PBUDGET`, else None;
+    `objects` is empty for `#IB #UB #RES`.
+    """
+
+    kind: BalanceKind
+    year: int
+    account: str
+    amount: Decimal
+    quantity: Decimal | None = None
+    objects: ObjectList = ()
+    period: dt.date | None = None
+    line: int = field(default=0, compare=False)
+
+
+class RowKind(StrEnum):
+    """Voucher row labels (without `#`)."""
+
+    TRANS = "TRANS"
+    RTRANS = "RTRANS"
+    BTRANS = "BTRANS"
+
+
+@dataclass(frozen=True, slots=True)
+class TransRow:
+    """A voucher row: `#TRANS` (posted), `#RTRANS` (added later), `#BTRANS` (struck).
+
+    `date` None means the voucher date applies.
+    """
+
+    kind: RowKind
+    account: str
+    amount: Decimal
+    objects: ObjectList = ()
+    date: dt.date | None = None
+    text: str = ""
+    quantity: Decimal | None = None
+    sign: str = ""
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    """`#VER` with its rows; `#RTRANS`/`#BTRANS` rows are kept as correction history.
+
+    `year` is the index of the `#RAR` year holding `date` (None if unknown); it is
+    derived while reading, so it is not part of equality.
+    """
+
+    series: str
+    number: str
+    date: dt.date
+    rows: tuple[TransRow, ...] = ()
+    text: str = ""
+    reg_date: dt.date | None = None
+    sign: str = ""
+    line: int = field(default=0, compare=False)
+    year: int | None = field(default=None, compare=False)
+
+    @property
+    def transactions(self) -> tuple[TransRow, ...]:
+        """The posted rows (`#TRANS`), the only ones that count for balances."""
+        return tuple(r for r in self.rows if r.kind is RowKind.TRANS)
+
+    def imbalance(self) -> Decimal:
+        """Sum of the `#TRANS` amounts; zero for a balanced voucher."""
+        return sum((r.amount for r in self.rows if r.kind is RowKind.TRANS), Decimal(0))
+
+
+Record = (
+    Flag
+    | Program
+    | Generated
+    | SieType
+    | TextRecord
+    | OrgNumber
+    | Address
+    | FinancialYear
+    | TaxYear
+    | Extent
+    | Account
+    | AccountInfo
+    | Dimension
+    | ObjectDef
+    | Balance
+    | Voucher
+)
+Event = Record | Finding

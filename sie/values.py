@@ -1,0 +1,82 @@
+"""Field value parsers: exact amounts, validated dates, small integers.
+
+Each parser returns None for an invalid value; the reader turns that into a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+MAX_INTEGER_DIGITS = 15
+"""Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
+
+_AMOUNT = re.compile(r"-?(?:\d{1,15}(?:\.\d{1,2})?|\.\d{1,2})")
+_QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
+_DATE_CACHE: dict[str, date] = {}
+_DATE_CACHE_LIMIT = 20_000
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None."""
+    if _AMOUNT.fullmatch(text) is None:
+        return None
+    return Decimal(text)
+
+
+def parse_quantity(text: str) -> Decimal | None:
+    """Parse a quantity (a plain decimal number, up to 10 decimals); else None."""
+    if _QUANTITY.fullmatch(text) is None:
+        return None
+    return Decimal(text)
+
+
+def parse_date(text: str) -> date | None:
+    """Parse `YYYYMMDD`; None if malformed or not a calendar date."""
+    cached = _DATE_CACHE.get(text)
+    if cached is not None:
+        return cached
+    if len(text) != 8 or not text.isdigit() or not text.isascii():
+        return None
+    try:
+        value = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+    if len(_DATE_CACHE) >= _DATE_CACHE_LIMIT:
+        _DATE_CACHE.clear()
+    _DATE_CACHE[text] = value
+    return value
+
+
+def parse_period(text: str) -> date | None:
+    """Parse `YYYYMM` into the first day of that month; None if invalid."""
+    if len(text) != 6:
+        return None
+    return parse_date(text + "01")
+
+
+def parse_int(text: str) -> int | None:
+    """Parse an optionally negative decimal integer of at most 9 digits; else None."""
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or len(digits) > 9 or not digits.isdigit() or not digits.isascii():
+        return None
+    return int(text)
+
+
+def format_amount(value: Decimal) -> str:
+    """Write an amount with exactly two decimals; raises ValueError beyond öre precision."""
+    quantized = value.quantize(Decimal("0.01"))
+    if quantized != value:
+        raise ValueError(f"amount {value} has more than two decimals")
+    return f"{quantized:f}"
+
+
+def format_decimal(value: Decimal) -> str:
+    """Write a quantity in plain notation (no exponent)."""
+    return f"{value:f}"
+
+
+def format_date(value: date) -> str:
+    """Write `YYYYMMDD`."""
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
