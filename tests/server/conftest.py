@@ -1,0 +1,67 @@
+"""Fixtures for the gRPC server: settings for a development start and an in-process server."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from server.app import RunningServer, start_server
+from server.config import Address
+from server.servicer import FortnoxServicer
+from server.telemetry import build_tracer_provider
+
+
+@pytest.fixture
+def serve_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a development start of ``fortnox-bridge serve`` on a free port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FORTNOX_", "OTEL_"))}
+    env.update(
+        FORTNOX_BRIDGE_ENV="development",
+        FORTNOX_BRIDGE_LISTEN="127.0.0.1:0",
+        FORTNOX_BRIDGE_DB_PATH=str(tmp_path / "state" / "bridge.sqlite3"),
+        FORTNOX_CLIENT_ID="test-client",
+        FORTNOX_CLIENT_SECRET="test-secret",
+        FORTNOX_TOKEN_KEY=base64.b64encode(bytes(range(32))).decode(),
+    )
+    return env
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(spans: InMemorySpanExporter) -> TracerProvider:
+    return build_tracer_provider(
+        otlp_endpoint="", console=False, extra_processors=(SimpleSpanProcessor(spans),)
+    )
+
+
+@pytest.fixture
+def servicer() -> FortnoxServicer:
+    """The servicer under test; tests of the interceptor override it with a failing one."""
+    return FortnoxServicer()
+
+
+@pytest.fixture
+async def running(
+    servicer: FortnoxServicer, provider: TracerProvider
+) -> AsyncIterator[RunningServer]:
+    server = await start_server(Address("127.0.0.1", 0), servicer, provider)
+    yield server
+    await server.server.stop(None)
+
+
+@pytest.fixture
+async def channel(running: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
+        yield chan

@@ -1,0 +1,73 @@
+"""Settings: defaults, validation, and secrets kept out of messages and reprs."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, load_settings, parse_address
+
+KEY = base64.b64encode(b"k" * 32).decode()
+BASE = {
+    "FORTNOX_CLIENT_ID": "client",
+    "FORTNOX_CLIENT_SECRET": "super-secret-value",
+    "FORTNOX_TOKEN_KEY": KEY,
+    "FORTNOX_REDIRECT_URIS": "https://app.example/callback",
+}
+
+
+def test_production_defaults() -> None:
+    settings = load_settings(BASE)
+    assert settings.environment == "production"
+    assert str(settings.listen) == "[::]:50051"
+    assert settings.fortnox_api_base_url == "https://api.fortnox.se/3"
+    assert settings.fortnox_auth_base_url == "https://apps.fortnox.se/oauth-v1"
+    assert settings.closing_series == "I"
+    assert "bookkeeping" in settings.default_scopes
+    assert (settings.rate_limit_requests, settings.rate_limit_window_s) == (25, 5.0)
+    assert settings.tls is None
+
+
+def test_secrets_do_not_show_in_repr() -> None:
+    text = repr(load_settings(BASE))
+    assert "super-secret-value" not in text
+    assert KEY not in text
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"FORTNOX_CLIENT_ID": ""}, "FORTNOX_CLIENT_ID"),
+        ({"FORTNOX_TOKEN_KEY": ""}, "FORTNOX_TOKEN_KEY"),
+        ({"FORTNOX_TOKEN_KEY": "not base64!"}, "FORTNOX_TOKEN_KEY"),
+        ({"FORTNOX_TOKEN_KEY": base64.b64encode(b"short").decode()}, "FORTNOX_TOKEN_KEY"),
+        ({"FORTNOX_REDIRECT_URIS": ""}, "FORTNOX_REDIRECT_URIS"),
+        ({"FORTNOX_BRIDGE_ENV": "staging"}, "FORTNOX_BRIDGE_ENV"),
+        ({"FORTNOX_BRIDGE_SHUTDOWN_GRACE_S": "-1"}, "FORTNOX_BRIDGE_SHUTDOWN_GRACE_S"),
+        ({"FORTNOX_BRIDGE_TLS_KEY": "/nonexistent.key"}, "FORTNOX_BRIDGE_TLS_KEY"),
+    ],
+)
+def test_invalid_settings_name_the_variable(override: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, **override})
+    assert str(caught.value).startswith(named)
+    assert "super-secret-value" not in str(caught.value)
+
+
+def test_tls_needs_both_certificate_and_key(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("cert")
+    with pytest.raises(ConfigError, match="FORTNOX_BRIDGE_TLS_KEY"):
+        load_settings({**BASE, "FORTNOX_BRIDGE_TLS_CERT": str(cert)})
+
+
+@pytest.mark.parametrize("value", ["50051", "host:", ":80", "host:65536", "host:port"])
+def test_bad_addresses_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_address(value, "X")
+
+
+def test_ipv6_address_keeps_its_brackets() -> None:
+    assert str(parse_address("[::1]:0", "X")) == "[::1]:0"
