@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def main() -> int:
-    """Runs ``bench/bench_*.py`` (or those named on the command line); returns non-zero on failure."""
+    """Runs ``bench/bench_*.py`` (or the ones named); non-zero exit if any failed."""
     names = sys.argv[1:] or sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
     failed = []
     for name in names:

@@ -44,13 +44,19 @@ def _start(args: list[str], env: dict[str, str], ready: re.Pattern[str]) -> tupl
         if match:
             threading.Thread(target=_echo, args=(child,), daemon=True).start()
             return child, match.group(1)
-    raise SystemExit(f"make run: {' '.join(args[1:3])} exited with {child.wait()} before it was ready")
+    code = child.wait()
+    raise SystemExit(f"make run: {' '.join(args[1:3])} exited with {code} before it was ready")
 
 
 def _echo(child: subprocess.Popen[str]) -> None:
     assert child.stdout is not None
     for line in child.stdout:
         print(line, end="", flush=True)
+
+
+def _stop_when_exits(child: subprocess.Popen[str], stopped: threading.Event) -> None:
+    child.wait()
+    stopped.set()
 
 
 def main() -> int:
@@ -89,10 +95,8 @@ def main() -> int:
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    watchers = [threading.Thread(target=lambda c=c: (c.wait(), stopped.set()), daemon=True)
-                for c in (service, sandbox)]
-    for watcher in watchers:
-        watcher.start()
+    for child in (service, sandbox):
+        threading.Thread(target=_stop_when_exits, args=(child, stopped), daemon=True).start()
     stopped.wait()
     codes = []
     for child in (service, sandbox):
