@@ -12,6 +12,7 @@ from decimal import Decimal
 MAX_INTEGER_DIGITS = 15
 """Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
 
+_AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
 _AMOUNT = re.compile(r"-?(?:\d{1,15}(?:\.\d{1,2})?|\.\d{1,2})")
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
 _DATE_CACHE: dict[str, date] = {}
@@ -65,7 +66,9 @@ def parse_int(text: str) -> int | None:
 
 
 def format_amount(value: Decimal) -> str:
-    """Write an amount with exactly two decimals; raises ValueError beyond öre precision."""
+    """Write an amount with two decimals; ValueError beyond öre precision or 15 digits."""
+    if not value.is_finite() or abs(value) >= _AMOUNT_LIMIT:
+        raise ValueError(f"amount {value} is beyond {MAX_INTEGER_DIGITS} digits")
     quantized = value.quantize(Decimal("0.01"))
     if quantized != value:
         raise ValueError(f"amount {value} has more than two decimals")
