@@ -158,3 +158,19 @@ def m001_initial(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX voucher_exports_by_request ON voucher_exports (tenant, request_id)")
+
+
+@MIGRATIONS()
+def m002_voucher_digest_staging(db: Database) -> None:
+    """Digests of a running import, compared with the last successful one when a year ends."""
+    db.execute(
+        """
+        CREATE TABLE voucher_digests_staging (
+            import_id TEXT NOT NULL,
+            financial_year_id INTEGER NOT NULL,
+            voucher_key TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (import_id, financial_year_id, voucher_key)
+        )
+        """
+    )
