@@ -1,0 +1,6 @@
+"""A local stand-in for Fortnox (OAuth service and REST API v3) for tests, demos and development.
+
+The service never imports this package and this package imports nothing of the service: it is
+an independent producer, like real Fortnox. Start it with ``python -m sandbox`` or
+``fortnox-bridge sandbox``; tests use :func:`sandbox.testing.running_sandbox`.
+"""

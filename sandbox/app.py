@@ -1,0 +1,56 @@
+"""The ASGI application: OAuth under ``/oauth-v1/``, the API under ``/3/``, control under
+``/_sandbox/``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from sandbox import api_company, api_vouchers, control_routes, errors, oauth_routes
+from sandbox.api_common import Handler, endpoint, error_response
+from sandbox.errors import FortnoxError
+from sandbox.state import SandboxState
+
+BOOKKEEPING = ("bookkeeping",)
+
+
+def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
+    """(path below /3/, handler, scopes any of which suffices, method)."""
+    return [
+        ("companyinformation", api_company.company_information, ("companyinformation",), "GET"),
+        ("financialyears", api_company.financial_years, BOOKKEEPING, "GET"),
+        ("financialyears/{id:int}", api_company.financial_year, BOOKKEEPING, "GET"),
+        ("settings/lockedperiod", api_company.locked_period, ("settings", "bookkeeping"), "GET"),
+        ("accounts", api_vouchers.accounts, BOOKKEEPING, "GET"),
+        ("accounts/{number}", api_vouchers.account, BOOKKEEPING, "GET"),
+        ("voucherseries", api_vouchers.voucher_series, BOOKKEEPING, "GET"),
+        ("voucherseries/{code}", api_vouchers.one_voucher_series, BOOKKEEPING, "GET"),
+        ("vouchers", api_vouchers.vouchers, BOOKKEEPING, "GET"),
+        ("vouchers", api_vouchers.create_voucher, BOOKKEEPING, "POST"),
+        ("vouchers/sublist/{series}", api_vouchers.vouchers, BOOKKEEPING, "GET"),
+        ("vouchers/{series}/{number}", api_vouchers.voucher, BOOKKEEPING, "GET"),
+    ]
+
+
+def create_app(state: SandboxState) -> Starlette:
+    """The sandbox application over ``state``."""
+    api_routes = [
+        Route(f"/3/{path}", endpoint(state, scopes, handler), methods=[method])
+        for path, handler, scopes, method in _api_table()
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/3/"):
+            return error_response(FortnoxError(errors.NOT_FOUND, "resursen"))
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        return PlainTextResponse("Not Found", status_code=status)
+
+    return Starlette(
+        routes=[*oauth_routes.routes(state), *control_routes.routes(state), *api_routes],
+        exception_handlers={404: not_found},
+    )

@@ -1,0 +1,108 @@
+"""Injected faults, switchable at run time through ``/_sandbox/faults``.
+
+A fault has a ``kind`` and matches requests by optional ``tenant`` (None = every tenant),
+``method`` and ``path`` prefix (default ``/3/``). ``count`` limits it to the next N matching
+requests (deterministic "fail the next N"); ``probability`` applies it to a share of them,
+drawn from a seeded generator so a run repeats exactly.
+
+Kinds and parameters:
+
+- ``latency``: wait ``latency_ms`` before answering (combines with any other fault).
+- ``error``: answer ``status`` (500 or 503) with Fortnox's error body.
+- ``rate_limit``: answer 429 regardless of the window (a "429 storm").
+- ``drop``: send the headers and part of the body, then close the connection.
+- ``slow_sie``: SIE downloads send ``chunk_bytes`` chunks with ``chunk_delay_ms`` between.
+- ``commit_drop``: ``POST /3/vouchers`` books the voucher, then the connection is closed
+  before the client reads the answer (the voucher exists; the client never hears).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop")
+
+
+@dataclass(slots=True)
+class Fault:
+    """One fault rule (see the module docstring)."""
+
+    id: int
+    kind: str
+    tenant: int | None = None
+    method: str | None = None
+    path: str = "/3/"
+    count: int | None = None
+    probability: float = 1.0
+    status: int = 503
+    latency_ms: int = 0
+    chunk_bytes: int = 4096
+    chunk_delay_ms: int = 50
+
+    def matches(self, method: str, path: str, tenant: int | None) -> bool:
+        """Whether this rule covers a request (ignoring count and probability)."""
+        return (
+            (self.tenant is None or self.tenant == tenant)
+            and (self.method is None or self.method.upper() == method)
+            and path.startswith(self.path)
+        )
+
+
+class FaultBook:
+    """The active fault rules; thread-safe."""
+
+    def __init__(self, seed: int = 4) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._next_id = 1
+        self._seed = seed
+        self._random = random.Random(seed)
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        """Add a rule from its JSON form; raises ``ValueError`` on a bad one."""
+        if spec.get("kind") not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        allowed = set(Fault.__dataclass_fields__) - {"id"}
+        unknown = set(spec) - allowed
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        with self._lock:
+            fault = Fault(id=self._next_id, **spec)
+            if fault.kind == "error" and fault.status not in (500, 502, 503, 504):
+                raise ValueError("status must be 500, 502, 503 or 504")
+            self._next_id += 1
+            self._faults.append(fault)
+            return fault
+
+    def remove(self, fault_id: int | None = None) -> None:
+        """Remove one rule, or every rule when ``fault_id`` is None (and reseed)."""
+        with self._lock:
+            if fault_id is None:
+                self._faults.clear()
+                self._random = random.Random(self._seed)
+            else:
+                self._faults = [f for f in self._faults if f.id != fault_id]
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The active rules in JSON form."""
+        with self._lock:
+            return [asdict(f) for f in self._faults]
+
+    def take(self, method: str, path: str, tenant: int | None) -> list[Fault]:
+        """The rules that fire for this request, spending one of each one's ``count``."""
+        fired: list[Fault] = []
+        with self._lock:
+            for fault in list(self._faults):
+                if not fault.matches(method, path, tenant):
+                    continue
+                if fault.probability < 1.0 and self._random.random() >= fault.probability:
+                    continue
+                fired.append(fault)
+                if fault.count is not None:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+        return fired

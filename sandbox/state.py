@@ -1,0 +1,60 @@
+"""Everything one running sandbox holds, shared by its HTTP routes and control endpoints."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from sandbox.books import Books
+from sandbox.clock import SandboxClock
+from sandbox.faults import FaultBook
+from sandbox.model import Tenant
+from sandbox.options import SandboxOptions
+from sandbox.ratelimit import SlidingWindowLimiter
+from sandbox.seed import build_all
+from sandbox.tokens import TokenAuthority
+
+
+class SandboxState:
+    """The seeded companies plus OAuth, rate-limit, fault and clock state."""
+
+    def __init__(self, options: SandboxOptions, clock: SandboxClock | None = None) -> None:
+        self.options = options
+        self.clock = clock or SandboxClock()
+        self.books: dict[int, Books] = {b.tenant.id: b for b in build_all(options)}
+        self.tokens = TokenAuthority(options, self.clock, issuer="fortnox-sandbox")
+        self.limiter = SlidingWindowLimiter(options.rate_limit, options.rate_window_seconds)
+        self.faults = FaultBook()
+        self.consent_tenant: int | None = None
+        self.requests: Counter[tuple[int, int]] = Counter()
+        self._lock = threading.Lock()
+
+    def tenants(self) -> list[Tenant]:
+        """The seeded companies in seed order."""
+        return [b.tenant for b in self.books.values()]
+
+    def consenting_tenant(self, requested: int | None) -> int:
+        """Who consents on ``/oauth-v1/auth``: the requested, the configured, or the first."""
+        for candidate in (requested, self.consent_tenant):
+            if candidate is not None:
+                if candidate not in self.books:
+                    raise KeyError(candidate)
+                return candidate
+        return next(iter(self.books))
+
+    def count_request(self, tenant_id: int, status: int) -> None:
+        """Tally an answered API request per tenant and status."""
+        with self._lock:
+            self.requests[(tenant_id, status)] += 1
+
+    def reset(self) -> None:
+        """Back to freshly seeded data, no tokens, no faults, clock at its start."""
+        self.books = {b.tenant.id: b for b in build_all(self.options)}
+        self.tokens.reset()
+        self.limiter.reset()
+        self.limiter.configure(self.options.rate_limit, self.options.rate_window_seconds)
+        self.faults.remove()
+        self.clock.reset()
+        self.consent_tenant = None
+        with self._lock:
+            self.requests.clear()

@@ -1,0 +1,207 @@
+"""Run a sandbox inside a test process: ``with running_sandbox() as sb: ...``.
+
+The server runs on ``127.0.0.1:<free port>`` in a background thread with its own event loop,
+so both sync and async tests can talk to it over real HTTP. The handle's helpers call the
+``/_sandbox/`` control endpoints. Stable API for other engineers' tests::
+
+    with running_sandbox(rate_limit=1000, rate_window_seconds=1) as sb:
+        sb.api_url, sb.auth_url, sb.client_id, sb.client_secret, sb.redirect_uri
+        sb.tenants                                   # [SandboxTenant(id, name, ...)]
+        code = sb.consent_code(sb.tenants[0].id, sb.redirect_uri, ["bookkeeping"], "st")
+        sb.add_fault("error", status=503, count=2)   # the next 2 API requests fail
+        sb.clear_faults(); sb.advance_clock(3600); sb.invalidate_refresh_tokens(tid)
+        sb.created_vouchers(tid); sb.amend_voucher(tid, 2, "A", 5, description="...")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from sandbox.options import SandboxOptions
+from sandbox.server import bind, make_server
+from sandbox.state import SandboxState
+
+ALL_SCOPES = (
+    "companyinformation", "bookkeeping", "invoice", "customer", "supplier", "supplierinvoice",
+    "payment", "archive", "inbox", "connectfile", "settings", "costcenter", "project",
+)
+
+
+@dataclass(frozen=True)
+class SandboxTenant:
+    """A seeded Fortnox company."""
+
+    id: int
+    name: str
+    organisation_number: str
+    financial_years: list[dict[str, Any]]
+    planted_difference: str
+
+
+class SandboxHandle:
+    """Addresses, demo client and control helpers of a running sandbox."""
+
+    def __init__(self, base_url: str, options: SandboxOptions, state: SandboxState) -> None:
+        self.base_url = base_url
+        self.api_url = f"{base_url}/3"
+        self.auth_url = f"{base_url}/oauth-v1"
+        self.client_id = options.client_id
+        self.client_secret = options.client_secret
+        self.redirect_uris = options.redirect_uris
+        self.redirect_uri = options.redirect_uris[0]
+        self.options = options
+        self.state = state
+        self._http = httpx.Client(base_url=f"{base_url}/_sandbox", timeout=30)
+
+    @property
+    def tenants(self) -> list[SandboxTenant]:
+        """The seeded companies, in seed order (the first one consents by default)."""
+        return [SandboxTenant(**t) for t in self._control("GET", "/tenants")["tenants"]]
+
+    def _control(self, method: str, path: str, body: Any = None,
+                 params: dict[str, Any] | None = None) -> Any:
+        response = self._http.request(method, path, json=body, params=params)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    # -- OAuth -------------------------------------------------------------------------
+    def consent_code(self, tenant_id: int | None = None, redirect_uri: str | None = None,
+                     scopes: Sequence[str] = ALL_SCOPES, state: str = "state") -> str:
+        """An authorization code as if a user consented in the browser (no browser)."""
+        params: dict[str, Any] = {
+            "client_id": self.client_id, "redirect_uri": redirect_uri or self.redirect_uri,
+            "scope": " ".join(scopes), "state": state, "access_type": "offline",
+            "response_type": "code",
+        }
+        if tenant_id is not None:
+            params["tenant"] = tenant_id
+        response = httpx.get(f"{self.auth_url}/auth", params=params, follow_redirects=False)
+        if response.status_code != 302:
+            raise RuntimeError(f"consent failed: {response.status_code} {response.text}")
+        query = parse_qs(urlsplit(response.headers["location"]).query)
+        if "code" not in query:
+            raise RuntimeError(f"consent refused: {query}")
+        return query["code"][0]
+
+    def tokens(self, tenant_id: int | None = None,
+               scopes: Sequence[str] = ALL_SCOPES) -> dict[str, Any]:
+        """A fresh token pair for a tenant (consent + code exchange), for tests that only
+        need to call the API."""
+        code = self.consent_code(tenant_id, scopes=scopes)
+        response = httpx.post(f"{self.auth_url}/token",
+                              auth=(self.client_id, self.client_secret),
+                              data={"grant_type": "authorization_code", "code": code,
+                                    "redirect_uri": self.redirect_uri})
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def set_consent_tenant(self, tenant_id: int | None) -> None:
+        """Which tenant consents when ``/oauth-v1/auth`` names none (None = the first)."""
+        self._control("POST", "/consent-tenant", {"tenant": tenant_id})
+
+    def invalidate_refresh_tokens(self, tenant_id: int) -> int:
+        """Make every live refresh token of a tenant fail with ``invalid_grant``."""
+        return int(self._control(
+            "POST", f"/tenants/{tenant_id}/invalidate-refresh-tokens")["invalidated"])
+
+    # -- clock, limits, faults ---------------------------------------------------------
+    def advance_clock(self, seconds: float) -> str:
+        """Move the sandbox clock forward (token and code expiry); returns the new time."""
+        return str(self._control("POST", "/clock", {"seconds": seconds})["now"])
+
+    def set_rate_limit(self, limit: int, window_seconds: float) -> None:
+        """Change the sliding window at run time."""
+        self._control("POST", "/rate-limit", {"limit": limit, "window_seconds": window_seconds})
+
+    def add_fault(self, kind: str, **spec: Any) -> int:
+        """Add a fault rule (see :mod:`sandbox.faults`); returns its id."""
+        return int(self._control("POST", "/faults", {"kind": kind, **spec})["added"][0])
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The active fault rules."""
+        return list(self._control("GET", "/faults")["faults"])
+
+    def remove_fault(self, fault_id: int) -> None:
+        """Remove one fault rule."""
+        self._control("DELETE", f"/faults/{fault_id}")
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        self._control("DELETE", "/faults")
+
+    # -- data --------------------------------------------------------------------------
+    def created_vouchers(self, tenant_id: int, financial_year: int | None = None
+                         ) -> list[dict[str, Any]]:
+        """Vouchers booked through ``POST /3/vouchers`` (Fortnox JSON shape, with rows)."""
+        params = {"financialyear": financial_year} if financial_year else None
+        return list(self._control("GET", f"/tenants/{tenant_id}/vouchers", params=params)
+                    ["Vouchers"])
+
+    def all_vouchers(self, tenant_id: int, financial_year: int | None = None
+                     ) -> list[dict[str, Any]]:
+        """Every voucher the sandbox holds for a tenant."""
+        params: dict[str, Any] = {"created": "false"}
+        if financial_year:
+            params["financialyear"] = financial_year
+        return list(self._control("GET", f"/tenants/{tenant_id}/vouchers", params=params)
+                    ["Vouchers"])
+
+    def amend_voucher(self, tenant_id: int, year_id: int, series: str, number: int,
+                      description: str | None = None,
+                      rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Change a voucher as a user would (new text and/or new rows; old rows become
+        removed history), so a re-import sees a change."""
+        body: dict[str, Any] = {}
+        if description is not None:
+            body["Description"] = description
+        if rows is not None:
+            body["VoucherRows"] = rows
+        return dict(self._control(
+            "POST", f"/tenants/{tenant_id}/vouchers/{year_id}/{series}/{number}", body)["Voucher"])
+
+    def reconciliation(self, tenant_id: int, day: str) -> dict[str, Any]:
+        """Ledger accounts 1510/2440 versus open invoices (SEK) at a date."""
+        return dict(self._control("GET", f"/tenants/{tenant_id}/reconciliation",
+                                  params={"date": day}))
+
+    def stats(self) -> dict[str, Any]:
+        """Token events (codes, refreshes, rejections) and API answers per tenant/status."""
+        return dict(self._control("GET", "/stats"))
+
+    def reset(self) -> None:
+        """Fresh seed data, no tokens, no faults, clock and rate limit as started."""
+        self._control("POST", "/reset")
+
+    def close(self) -> None:
+        """Release the control client."""
+        self._http.close()
+
+
+@contextmanager
+def running_sandbox(**options: Any) -> Iterator[SandboxHandle]:
+    """Start a sandbox (``SandboxOptions`` fields as keyword arguments) for a ``with`` block."""
+    chosen = replace(SandboxOptions(), **options)
+    state = SandboxState(chosen)
+    server = make_server(state)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              name="fortnox-sandbox", daemon=True)
+    thread.start()
+    handle = SandboxHandle(f"http://127.0.0.1:{port}", chosen, state)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
