@@ -1,0 +1,106 @@
+"""The Fortnox connection of a tenant, and the port that connects, reads and disconnects it.
+
+A tenant is the caller's company id (an opaque string). Its connection holds the OAuth tokens
+(only ever inside the adapter) and what the use cases may show: state, reason, scopes, expiries
+and the Fortnox company it is linked to.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class ConnectionState(enum.Enum):
+    """Whether Fortnox calls can be made for the tenant."""
+
+    CONNECTED = "CONNECTED"
+    RECONNECT_REQUIRED = "RECONNECT_REQUIRED"
+    REVOKED = "REVOKED"
+
+
+class ImportKind(enum.Enum):
+    """Which kind of import a connection remembers the last successful time of."""
+
+    SIE = "sie"
+    LEDGER = "ledger"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A tenant's link to one Fortnox company; no token ever appears here.
+
+    ``reason`` says why the state is not ``CONNECTED`` (e.g. Fortnox's ``invalid_grant``
+    description turned into a stable phrase). Times are timezone-aware UTC.
+    """
+
+    tenant: str
+    state: ConnectionState
+    reason: str
+    scopes: tuple[str, ...]
+    fortnox_tenant_id: str
+    company_name: str
+    organisation_number: str
+    connected_at: datetime | None
+    access_token_expires_at: datetime | None
+    refresh_token_expires_at: datetime | None
+    last_refreshed_at: datetime | None
+    last_sie_import_at: datetime | None
+    last_ledger_import_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """Where to send the customer's browser, and the single-use ``state`` bound to the tenant."""
+
+    url: str
+    state: str
+    expires_at: datetime
+
+
+class FortnoxConnections(Protocol):
+    """Connect, inspect and disconnect tenants (the OAuth side of the Fortnox adapter).
+
+    ``deadline`` is a ``time.monotonic()`` instant (the RPC's deadline): no retry starts after
+    it. Errors are the domain errors of ``core.errors``.
+    """
+
+    async def begin_connect(
+        self,
+        tenant: str,
+        redirect_uri: str,
+        scopes: Sequence[str] = (),
+        expected_organisation_number: str = "",
+    ) -> AuthorizationRequest:
+        """Creates a 10-minute single-use state and the authorization URL.
+
+        Empty ``scopes`` means the configured default scopes. A redirect URI outside the
+        configured list raises ``InvalidRequest``.
+        """
+        ...
+
+    async def complete_connect(
+        self, state: str, code: str, *, deadline: float | None = None
+    ) -> Connection:
+        """Consumes ``state``, exchanges ``code``, stores the tokens, reads the company.
+
+        Raises ``OAuthStateInvalid`` (unknown, expired, used), ``CodeExchangeRefused``, or
+        ``WrongFortnoxCompany`` when an expected organisation number was given and differs
+        (the fresh tokens are then revoked and nothing is stored).
+        """
+        ...
+
+    async def get_connection(self, tenant: str) -> Connection:
+        """The tenant's connection; ``ConnectionNotFound`` if it never connected."""
+        ...
+
+    async def disconnect(self, tenant: str, *, deadline: float | None = None) -> Connection:
+        """Revokes the tokens at Fortnox (best effort), deletes them, marks ``REVOKED``."""
+        ...
+
+    async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
+        """Remembers the time of the tenant's last successful import of ``kind``."""
+        ...
