@@ -1,0 +1,121 @@
+"""The import history: what each ImportSie / ImportLedgers call did, kept for callers to query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class ImportKind(StrEnum):
+    """What an import fetched."""
+
+    SIE = "sie"
+    LEDGERS = "ledgers"
+
+
+class ImportStatus(StrEnum):
+    """Where an import stands; only ``SUCCEEDED`` data can be trusted."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class ImportedYear:
+    """What one import recorded about one financial year (or one ledger)."""
+
+    financial_year_id: int
+    start_date: date | None = None
+    end_date: date | None = None
+    sha256: str = ""
+    byte_size: int = 0
+    voucher_count: int = 0
+    error_count: int = 0
+    warning_count: int = 0
+    ledger: str = ""
+    open_item_count: int = 0
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One import run."""
+
+    import_id: str
+    tenant: str
+    kind: ImportKind
+    status: ImportStatus
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    error_reason: str
+    error_message: str
+    years: tuple[ImportedYear, ...]
+    balance_date: date | None
+
+
+@dataclass(frozen=True)
+class VoucherChanges:
+    """How a year's vouchers differ from the previous successful import of that year."""
+
+    previous_import_id: str | None
+    previous_sha256: str | None
+    added: int
+    changed: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class ImportPage:
+    """A page of imports, newest first, and the cursor of the next page (empty on the last)."""
+
+    imports: tuple[ImportRecord, ...]
+    next_cursor: str
+
+
+class ImportHistory(Protocol):
+    """Where imports are recorded (the SQLite store in production)."""
+
+    def start(
+        self, tenant: str, kind: ImportKind, requested_by: str, balance_date: date | None = None
+    ) -> ImportRecord:
+        """Records a new running import and returns it."""
+        ...
+
+    def heartbeat(self, import_id: str) -> None:
+        """Marks the import as still alive (a crashed worker's imports stop being refreshed)."""
+        ...
+
+    def add_year(self, import_id: str, year: ImportedYear) -> None:
+        """Records what the import did for one year."""
+        ...
+
+    def finish(
+        self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
+    ) -> None:
+        """Ends the import; on success its staged voucher digests become the year's reference."""
+        ...
+
+    def get(self, tenant: str, import_id: str) -> ImportRecord | None:
+        """The tenant's import with that id, if any."""
+        ...
+
+    def list_imports(
+        self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
+    ) -> ImportPage:
+        """The tenant's imports, newest first."""
+        ...
+
+    def stage_voucher_digests(
+        self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
+    ) -> None:
+        """Keeps (voucher key, digest) pairs of a running import for the change comparison."""
+        ...
+
+    def compare_year(self, tenant: str, import_id: str, financial_year_id: int) -> VoucherChanges:
+        """Compares the staged digests with the last successful import of the same year."""
+        ...
