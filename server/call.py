@@ -1,0 +1,25 @@
+"""What a handler needs to know about the call it serves: who asked, and until when."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+#: Callers name the person or process behind a request in this metadata key.
+REQUESTED_BY_KEY = "x-requested-by"
+
+Context = Any  # grpc.aio.ServicerContext; grpc ships no type stubs
+
+
+def requested_by(context: Context) -> str:
+    """The ``x-requested-by`` metadata if the caller sent it, else the peer address."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUESTED_BY_KEY and isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return str(context.peer())
+
+
+def deadline(context: Context) -> float | None:
+    """The call's deadline as a ``time.monotonic()`` instant, or ``None`` when it has none."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
