@@ -4,17 +4,18 @@ The server's error interceptor turns any ``DomainError`` into a ``google.rpc.Sta
 ``ErrorInfo`` detail (``reason``, ``domain``, ``metadata``); nothing else reaches the caller.
 Messages are short English sentences and never contain secrets.
 
-    DomainError                          (code)                 reason
+    DomainError                          code                   reason
     ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ field violations)
     ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
-    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN / _EXPIRED / _USED
+    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED, _USED
     ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED
     ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
+    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID
     ├── FortnoxError                     (per leaf)
     │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
     │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING
@@ -156,6 +157,13 @@ class RequestIdReused(DomainError):
 
     code = StatusCode.ALREADY_EXISTS
     reason = "REQUEST_ID_REUSED"
+
+
+class SieInvalid(DomainError):
+    """A year's SIE file has error-level findings and the caller asked to fail on them."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "SIE_INVALID"
 
 
 class FortnoxError(DomainError):

@@ -60,13 +60,18 @@ class ImportRecord:
 
 @dataclass(frozen=True)
 class VoucherChanges:
-    """How a year's vouchers differ from the previous successful import of that year."""
+    """How a year's vouchers differ from the previous successful import of that year.
+
+    ``other_changed`` covers fingerprints that are not vouchers (keys starting with ``~``,
+    e.g. the stated balances).
+    """
 
     previous_import_id: str | None
     previous_sha256: str | None
     added: int
     changed: int
     removed: int
+    other_changed: bool = False
 
 
 @dataclass(frozen=True)

@@ -94,20 +94,24 @@ def _guard_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Await
             return await behavior(request, context)
         except grpc.aio.AbortError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every error must become a status
+        except Exception as exc:  # every error must become a status
             await abort_with(context, exc)
 
     return guarded
 
 
-def _guard_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+def _guard_stream(
+    behavior: Callable[..., AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
+    async def guarded(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
         try:
             async for message in behavior(request, context):
                 yield message
         except grpc.aio.AbortError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every error must become a status
+        except Exception as exc:  # every error must become a status
             await abort_with(context, exc)
 
     return guarded

@@ -185,22 +185,34 @@ class SqliteImportHistory:
         ).fetchone()
         if previous is None:
             return VoucherChanges(None, None, 0, 0, 0)
-        params = [tenant, financial_year_id, import_id, financial_year_id]
         old = ("SELECT voucher_key, digest FROM voucher_digests"
                " WHERE tenant = ? AND financial_year_id = ?")
         new = ("SELECT voucher_key, digest FROM voucher_digests_staging"
                " WHERE import_id = ? AND financial_year_id = ?")
-        added, changed = self._db.execute(
-            f"SELECT SUM(o.voucher_key IS NULL), SUM(o.digest IS NOT NULL AND o.digest != n.digest)"
-            f" FROM ({new}) n LEFT JOIN ({old}) o USING (voucher_key)",
-            [import_id, financial_year_id, tenant, financial_year_id],
-        ).fetchone()
-        (removed,) = self._db.execute(
-            f"SELECT COUNT(*) FROM ({old}) o LEFT JOIN ({new}) n USING (voucher_key)"
-            f" WHERE n.voucher_key IS NULL",
-            params,
-        ).fetchone()
-        return VoucherChanges(previous[0], previous[1], added or 0, changed or 0, removed)
+        voucher = "NOT LIKE '~%'"
+        counts: dict[bool, tuple[int, int, int]] = {}
+        for vouchers_only in (True, False):
+            match = voucher if vouchers_only else "LIKE '~%'"
+            added, changed = self._db.execute(
+                f"SELECT SUM(o.voucher_key IS NULL), SUM(o.digest != n.digest)"
+                f" FROM ({new}) n LEFT JOIN ({old}) o USING (voucher_key)"
+                f" WHERE n.voucher_key {match}",
+                [import_id, financial_year_id, tenant, financial_year_id],
+            ).fetchone()
+            (removed,) = self._db.execute(
+                f"SELECT COUNT(*) FROM ({old}) o LEFT JOIN ({new}) n USING (voucher_key)"
+                f" WHERE n.voucher_key IS NULL AND o.voucher_key {match}",
+                [tenant, financial_year_id, import_id, financial_year_id],
+            ).fetchone()
+            counts[vouchers_only] = (added or 0, changed or 0, removed)
+        return VoucherChanges(
+            previous_import_id=previous[0],
+            previous_sha256=previous[1],
+            added=counts[True][0],
+            changed=counts[True][1],
+            removed=counts[True][2],
+            other_changed=any(counts[False]),
+        )
 
     def fail_abandoned(self, stale_after: timedelta = STALE_AFTER) -> int:
         """Marks running imports whose worker stopped signalling as failed; returns how many."""

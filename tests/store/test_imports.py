@@ -110,6 +110,7 @@ def test_changes_are_counted_against_the_last_successful_import(
     changes = history.compare_year("acme", second, 7)
     assert (changes.previous_import_id, changes.added, changes.changed, changes.removed) == (
         first, 1, 1, 1)
+    assert not changes.other_changed
     assert history.compare_year("other", second, 7).previous_import_id is None
 
 
@@ -126,3 +127,18 @@ def test_imports_of_a_dead_worker_are_failed_after_the_stale_period(
     assert states == {alive.import_id: ImportStatus.RUNNING, dead.import_id: ImportStatus.FAILED}
     stored = history.get("acme", dead.import_id)
     assert stored is not None and stored.error_reason == "IMPORT_INTERRUPTED"
+
+
+def test_fingerprints_that_are_not_vouchers_are_reported_apart(
+    history: SqliteImportHistory,
+) -> None:
+    first = _import_year(history, "acme", {"A-1": "x", "~balances": "b1"})
+    history.finish(first, ImportStatus.SUCCEEDED)
+    same = _import_year(history, "acme", {"A-1": "x", "~balances": "b1"})
+    unchanged = history.compare_year("acme", same, 7)
+    assert (unchanged.added, unchanged.changed, unchanged.removed) == (0, 0, 0)
+    assert not unchanged.other_changed
+    other = _import_year(history, "acme", {"A-1": "x", "~balances": "b2"})
+    changed = history.compare_year("acme", other, 7)
+    assert (changed.added, changed.changed, changed.removed) == (0, 0, 0)
+    assert changed.other_changed
