@@ -11,12 +11,23 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandbox import api_company, api_vouchers, control_routes, errors, oauth_routes
+from sandbox import (
+    api_company,
+    api_files,
+    api_ledgers,
+    api_sie,
+    api_vouchers,
+    control_routes,
+    errors,
+    oauth_routes,
+)
 from sandbox.api_common import Handler, endpoint, error_response
 from sandbox.errors import FortnoxError
 from sandbox.state import SandboxState
 
 BOOKKEEPING = ("bookkeeping",)
+PAYMENT = ("payment",)
+CONNECTFILE = ("connectfile",)
 
 
 def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
@@ -34,6 +45,34 @@ def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
         ("vouchers", api_vouchers.create_voucher, BOOKKEEPING, "POST"),
         ("vouchers/sublist/{series}", api_vouchers.vouchers, BOOKKEEPING, "GET"),
         ("vouchers/{series}/{number}", api_vouchers.voucher, BOOKKEEPING, "GET"),
+        ("sie/{type}", api_sie.sie, BOOKKEEPING, "GET"),
+        ("costcenters", api_ledgers.cost_centers, ("costcenter", "bookkeeping"), "GET"),
+        ("projects", api_ledgers.projects, ("project", "bookkeeping"), "GET"),
+        ("customers", api_ledgers.customers, ("customer",), "GET"),
+        ("customers/{number}", api_ledgers.customer, ("customer",), "GET"),
+        ("suppliers", api_ledgers.suppliers, ("supplier",), "GET"),
+        ("suppliers/{number}", api_ledgers.supplier, ("supplier",), "GET"),
+        ("invoices", api_ledgers.invoices, ("invoice",), "GET"),
+        ("invoices/{number}", api_ledgers.invoice, ("invoice",), "GET"),
+        ("invoices/{number}/preview", api_ledgers.invoice_pdf, ("invoice",), "GET"),
+        ("invoices/{number}/print", api_ledgers.invoice_pdf, ("invoice",), "GET"),
+        ("invoicepayments", api_ledgers.invoice_payments, PAYMENT, "GET"),
+        ("invoicepayments/{number}", api_ledgers.invoice_payment, PAYMENT, "GET"),
+        ("supplierinvoices", api_ledgers.supplier_invoices, ("supplierinvoice",), "GET"),
+        ("supplierinvoices/{number}", api_ledgers.supplier_invoice, ("supplierinvoice",), "GET"),
+        ("supplierinvoicepayments", api_ledgers.supplier_invoice_payments, PAYMENT, "GET"),
+        ("supplierinvoicepayments/{number}", api_ledgers.supplier_invoice_payment, PAYMENT,
+         "GET"),
+        ("archive", api_files.archive_folder, ("archive",), "GET"),
+        ("archive/{id}", api_files.archive_file, ("archive",), "GET"),
+        ("inbox", api_files.inbox_folder, ("inbox",), "GET"),
+        ("inbox/{id}", api_files.inbox_file, ("inbox",), "GET"),
+        ("supplierinvoicefileconnections", api_files.supplier_invoice_file_connections,
+         CONNECTFILE, "GET"),
+        ("supplierinvoicefileconnections/{id}", api_files.supplier_invoice_file_connection,
+         CONNECTFILE, "GET"),
+        ("voucherfileconnections", api_files.voucher_file_connections, CONNECTFILE, "GET"),
+        ("voucherfileconnections/{id}", api_files.voucher_file_connection, CONNECTFILE, "GET"),
     ]
 
 

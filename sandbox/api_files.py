@@ -1,0 +1,109 @@
+"""Documents: archive and inbox files, and their connections to supplier invoices and
+vouchers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from sandbox import errors
+from sandbox.api_common import ApiContext, paginate
+from sandbox.books import FileConnection
+from sandbox.errors import FortnoxError
+from sandbox.jsonout import FortnoxJSON
+from sandbox.model import Invoice, StoredFile
+from sandbox.pdf import render_pdf
+
+
+def _file_row(ctx: ApiContext, f: StoredFile) -> dict[str, Any]:
+    return {"@url": ctx.url(f"{f.folder}/{f.id}"), "ArchiveFileId": f.id, "Comments": "",
+            "Id": f.id, "Name": f.name, "Path": f"root/{f.name}",
+            "Size": len(render_pdf(f.title, f.lines))}
+
+
+def _folder(ctx: ApiContext, folder: str) -> Response:
+    files = [f for f in ctx.books.files.values() if f.folder == folder]
+    return FortnoxJSON({"Folder": {
+        "@url": ctx.url(folder), "Email": "", "Files": [_file_row(ctx, f) for f in files],
+        "Folders": [], "Id": "root", "Name": "root"}})
+
+
+def _download(ctx: ApiContext, folder: str) -> Response:
+    file_id = ctx.request.path_params.get("id") or ctx.param("fileid") or ""
+    found = ctx.books.files.get(file_id)
+    if found is None or found.folder != folder:
+        raise FortnoxError(errors.NOT_FOUND, "filen")
+    return Response(render_pdf(found.title, found.lines), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{found.name}"'})
+
+
+async def archive_folder(ctx: ApiContext) -> Response:
+    """The archive's root folder (or a file, with ``fileid``)."""
+    return _download(ctx, "archive") if ctx.param("fileid") else _folder(ctx, "archive")
+
+
+async def archive_file(ctx: ApiContext) -> Response:
+    """A file in the archive."""
+    return _download(ctx, "archive")
+
+
+async def inbox_folder(ctx: ApiContext) -> Response:
+    """The inbox's root folder."""
+    return _folder(ctx, "inbox")
+
+
+async def inbox_file(ctx: ApiContext) -> Response:
+    """A file in the inbox."""
+    return _download(ctx, "inbox")
+
+
+def _supplier_connections(ctx: ApiContext) -> list[tuple[str, Invoice]]:
+    return [(file_id, i) for i in ctx.books.supplier_invoices.values() for file_id in i.file_ids]
+
+
+def _supplier_connection(ctx: ApiContext, file_id: str, i: Invoice) -> dict[str, Any]:
+    return {"@url": ctx.url(f"supplierinvoicefileconnections/{file_id}"), "FileId": file_id,
+            "Name": ctx.books.files[file_id].name, "SupplierInvoiceNumber": str(i.number),
+            "SupplierName": ctx.books.suppliers[i.party_number].name}
+
+
+async def supplier_invoice_file_connections(ctx: ApiContext) -> Response:
+    """Attachments of supplier invoices; ``supplierinvoicenumber`` narrows to one invoice."""
+    wanted = ctx.param("supplierinvoicenumber")
+    pairs = [(f, i) for f, i in _supplier_connections(ctx) if not wanted or str(i.number) == wanted]
+    return paginate(ctx, "SupplierInvoiceFileConnections", pairs,
+                    lambda pair: _supplier_connection(ctx, *pair))
+
+
+async def supplier_invoice_file_connection(ctx: ApiContext) -> Response:
+    """One supplier-invoice attachment by file id."""
+    file_id = ctx.request.path_params["id"]
+    for found, invoice in _supplier_connections(ctx):
+        if found == file_id:
+            return FortnoxJSON({"SupplierInvoiceFileConnection":
+                                _supplier_connection(ctx, found, invoice)})
+    raise FortnoxError(errors.NOT_FOUND, "filkopplingen")
+
+
+def _voucher_connection(ctx: ApiContext, c: FileConnection) -> dict[str, Any]:
+    voucher = ctx.books.voucher(c.voucher.year_id, c.voucher.series, c.voucher.number)
+    return {"@url": ctx.url(f"voucherfileconnections/{c.file_id}"), "FileId": c.file_id,
+            "VoucherDescription": voucher.description if voucher else "",
+            "VoucherNumber": str(c.voucher.number), "VoucherSeries": c.voucher.series,
+            "VoucherYear": c.voucher.year_id}
+
+
+async def voucher_file_connections(ctx: ApiContext) -> Response:
+    """Documents attached to vouchers."""
+    return paginate(ctx, "VoucherFileConnections", ctx.books.voucher_files,
+                    lambda c: _voucher_connection(ctx, c))
+
+
+async def voucher_file_connection(ctx: ApiContext) -> Response:
+    """One voucher attachment by file id."""
+    file_id = ctx.request.path_params["id"]
+    for connection in ctx.books.voucher_files:
+        if connection.file_id == file_id:
+            return FortnoxJSON({"VoucherFileConnection": _voucher_connection(ctx, connection)})
+    raise FortnoxError(errors.NOT_FOUND, "filkopplingen")
