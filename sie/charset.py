@@ -23,14 +23,22 @@ CP437 = "cp437"
 UTF8 = "utf-8"
 
 _LATIN1_LETTERS = rb"\xc4\xc5\xd6\xdc\xe4\xe5\xe9\xf6\xfc"
+_LATIN1_BYTES = tuple(bytes([b]) for b in b"\xc4\xc5\xd6\xdc\xe4\xe5\xe9\xf6\xfc")
 _REPAIRABLE = re.compile(
     rb"(?<=[A-Za-z])[" + _LATIN1_LETTERS + rb"]|[" + _LATIN1_LETTERS + rb"](?=[A-Za-z])"
 )
 
 
+def needs_repair(raw: bytes) -> bool:
+    """Tell whether CP437 bytes hold a Latin-1 letter glued to an ASCII letter."""
+    if not any(byte in raw for byte in _LATIN1_BYTES):  # fast scans; the regex is slow
+        return False
+    return _REPAIRABLE.search(raw) is not None
+
+
 def _repair_latin1(raw: bytes) -> tuple[str, bool]:
     """Decode CP437, but Latin-1 letters glued to ASCII letters as Latin-1."""
-    if _REPAIRABLE.search(raw) is None:
+    if not needs_repair(raw):
         return raw.decode(CP437), False
     parts: list[str] = []
     pos = 0

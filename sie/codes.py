@@ -25,6 +25,11 @@ policy column names the `ReadPolicy` switch that changes it.
 | LINE_TOO_LONG | error | a line exceeds `max_line_bytes`; it is skipped |
 | FINDINGS_LIMIT | warning | more findings of one code than kept; the rest only counted |
 | CHARACTER_REPLACED | warning | (writer) a character CP437 cannot hold was replaced |
+| CLOSING_BALANCE_MISMATCH | warning | (controls) `#IB` + the year's `#TRANS` differs from `#UB` |
+| RESULT_MISMATCH | warning | (controls) a result account's `#TRANS` sum differs from `#RES` |
+| OPENING_NOT_PREVIOUS_CLOSING | warning | (controls) `#IB` differs from last year's closing |
+| OPENING_BALANCE_SHEET_UNBALANCED | warning | (controls) the year's `#IB` rows do not sum to 0 |
+| STATED_FIGURES_INCONSISTENT | warning | (controls) `#UB` + `#RES` differs from `#IB` |
 
 (1) warning with `allow_unbalanced`; (2) error with `strict_mandatory`;
 (3) warning without `strict_4i`. MALFORMED_RECORD is an error for `#VER`/row problems
@@ -58,3 +63,8 @@ class Code(StrEnum):
     LINE_TOO_LONG = "LINE_TOO_LONG"
     FINDINGS_LIMIT = "FINDINGS_LIMIT"
     CHARACTER_REPLACED = "CHARACTER_REPLACED"
+    CLOSING_BALANCE_MISMATCH = "CLOSING_BALANCE_MISMATCH"
+    RESULT_MISMATCH = "RESULT_MISMATCH"
+    OPENING_NOT_PREVIOUS_CLOSING = "OPENING_NOT_PREVIOUS_CLOSING"
+    OPENING_BALANCE_SHEET_UNBALANCED = "OPENING_BALANCE_SHEET_UNBALANCED"
+    STATED_FIGURES_INCONSISTENT = "STATED_FIGURES_INCONSISTENT"

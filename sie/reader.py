@@ -7,12 +7,13 @@ streams in constant memory. Nothing raises on bad input: every problem is a `Fin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
 from sie import rules
-from sie.charset import LineDecoder
+from sie.charset import CP437, UTF8, LineDecoder, needs_repair
 from sie.checksum import crc_update
 from sie.codes import Code
 from sie.findings import Finding, Severity
@@ -52,6 +53,37 @@ Handler = Callable[[list[Field], int], None]
 _ZERO = Decimal(0)
 _BOM = b"\xef\xbb\xbf"
 _NO_BLOCK, _AWAIT_OPEN, _IN_BLOCK = 0, 1, 2
+_ROW_INITIALS = frozenset("TRB")
+_ROW_KINDS = {"TRANS": RowKind.TRANS, "RTRANS": RowKind.RTRANS, "BTRANS": RowKind.BTRANS}
+_QUOTED = r'"((?:[^"\\]|\\"|\\(?!"))*)"'
+_BARE = r'([^ \t"{}\\]+)'
+_ANY = rf"(?:{_QUOTED}|{_BARE})"
+_FAST_ROW = re.compile(
+    r"#(TRANS|RTRANS|BTRANS)[ \t]+" + _BARE + r"[ \t]*\{([^{}]*)\}[ \t]*"
+    r"(-?(?:\d{1,15}(?:\.\d{1,2})?|\.\d{1,2}))"
+    rf"(?:[ \t]+{_ANY}(?:[ \t]+{_ANY}(?:[ \t]+{_ANY}(?:[ \t]+{_ANY})?)?)?)?"
+)
+"""A voucher row in the common shapes (no more than 4 optional fields, valid amount);
+anything else goes through the general tokenizer, which gives the same result."""
+_FAST_VER = re.compile(
+    rf"#VER[ \t]+{_ANY}[ \t]+{_ANY}[ \t]+(\d{{8}})"
+    rf"(?:[ \t]+{_ANY}(?:[ \t]+{_ANY}(?:[ \t]+{_ANY})?)?)?"
+)
+"""A voucher head in the common shapes (bare date, at most three optional fields)."""
+_CACHE_LIMIT = 50_000
+_UNKNOWN_YEAR = -(10**9)
+
+
+def _name(series: str, number: str) -> str:
+    """How a voucher is named in messages."""
+    return f"{series} {number}".strip() or "(unnumbered)"
+
+
+def _unescape(value: str | None) -> str:
+    """A regex group as field text: None is '', and \\" stands for a quote."""
+    if not value:
+        return ""
+    return value.replace('\\"', '"') if "\\" in value else value
 _CRC_OFF, _CRC_RUNNING, _CRC_DONE = 0, 1, 2
 
 
@@ -101,6 +133,9 @@ class SieReader:
         self._sum = _ZERO
         self._damaged = False
         self._numbers = VoucherNumbers()
+        self._object_lists: dict[str, ObjectList] = {}
+        self._year_of: dict[date, int | None] = {}
+        self._quantities: dict[str, Decimal] = {}
         # checksum
         self._crc_state = _CRC_OFF
         self._crc = 0
@@ -184,25 +219,42 @@ class SieReader:
             self._skip_long = True
         self._pending = b""
 
+    def _decode_block(self, block: bytes) -> list[str] | None:
+        """Decode a block of whole lines at once when its encoding is already settled."""
+        if block.isascii():
+            return block.decode("ascii").split("\n")
+        encoding = self._decoder.encoding
+        if encoding == CP437 and not needs_repair(block):
+            return block.decode(CP437).split("\n")
+        if encoding == UTF8:
+            try:
+                return block.decode(UTF8).split("\n")
+            except UnicodeDecodeError:
+                return None
+        return None
+
     def _lines(self, block: bytes) -> None:
         if b"\r" in block:
             block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self._line == 0 and block.startswith(_BOM):
             block = block[3:]
-            self._decoder.encoding = "utf-8"
+            self._decoder.encoding = UTF8
+        texts = self._decode_block(block)
+        if texts is None:
+            decode = self._decoder.decode
+            texts = []
+            for number, raw in enumerate(block.split(b"\n"), self._line + 1):
+                texts.append(raw.decode("ascii") if raw.isascii() else decode(raw, number))
         limit = self.policy.max_line_bytes
-        decode = self._decoder.decode
-        for raw in block.split(b"\n"):
+        for text in texts:
             self._line += 1
             if self._skip_long:
                 self._skip_long = False
                 continue
-            if self._rejected:
+            text = text.strip(" \t")
+            if not text or self._rejected:
                 continue
-            raw = raw.strip(b" \t")
-            if not raw:
-                continue
-            if len(raw) > limit:
+            if len(text) > limit:
                 self._report(
                     Code.LINE_TOO_LONG,
                     Severity.ERROR,
@@ -210,7 +262,20 @@ class SieReader:
                     f"line longer than {limit} bytes skipped",
                 )
                 continue
-            text = raw.decode("ascii") if raw.isascii() else decode(raw, self._line)
+            if self._crc_state != _CRC_RUNNING:  # fast paths for the voucher lines
+                state = self._block
+                if state == _IN_BLOCK:
+                    if text == "}":
+                        self._finish_voucher()
+                        continue
+                    if text[1:2] in _ROW_INITIALS and self._fast_row(text, self._line):
+                        continue
+                elif state == _AWAIT_OPEN:
+                    if text == "{":
+                        self._block = _IN_BLOCK
+                        continue
+                elif self._started and text.startswith("#VER") and self._fast_ver(text):
+                    continue
             self._record(text, self._line)
 
     def _record(self, text: str, line: int) -> None:
@@ -449,6 +514,7 @@ class SieReader:
             return
         year = FinancialYear(index, start, end, line)
         self._years.append(year)
+        self._year_of.clear()
         self._out.append(year)
 
     def _on_taxar(self, fields: list[Field], line: int) -> None:
@@ -553,6 +619,29 @@ class SieReader:
             line,
         )
 
+    def _fast_ver(self, text: str) -> bool:
+        """Parse a common-shape `#VER` head outside a block; False for the general path."""
+        match = _FAST_VER.fullmatch(text)
+        if match is None:
+            return False
+        s1, s2, n1, n2, day_text, t1, t2, r1, r2, g1, g2 = match.groups()
+        line = self._line
+        self._seen("#VER", line)
+        self._block = _AWAIT_OPEN
+        self._sum = _ZERO
+        self._damaged = False
+        reg_text = r1 if r2 is None else r2
+        self._head = (
+            _unescape(s1) if s2 is None else s2,
+            _unescape(n1) if n2 is None else n2,
+            self._date(day_text, line, "voucher date"),
+            _unescape(t1) if t2 is None else t2,
+            self._date(reg_text, line, "registration date") if reg_text else None,
+            _unescape(g1) if g2 is None else g2,
+            line,
+        )
+        return True
+
     def _open_block(self, text: str, line: int) -> None:
         if self._block == _AWAIT_OPEN:
             self._block = _IN_BLOCK
@@ -620,6 +709,55 @@ class SieReader:
             )
         self._rows.append(row)
 
+    def _fast_row(self, text: str, line: int) -> bool:
+        """Parse a common-shape row without tokenizing; False to use the general path."""
+        match = _FAST_ROW.fullmatch(text)
+        if match is None:
+            return False
+        label, account, listed, amount_text, d1, d2, t1, t2, q1, q2, s1, s2 = match.groups()
+        amount = Decimal(amount_text)
+        kind = _ROW_KINDS[label]
+        if kind is RowKind.TRANS:
+            self._sum += amount
+            self._transactions += 1
+        else:
+            self._seen("#" + label, line)
+        objects: ObjectList = ()
+        if listed:
+            cached = self._object_lists.get(listed)
+            if cached is None:
+                parsed = tokenize("{" + listed + "}")[0]
+                cached = self._objects(parsed if isinstance(parsed, tuple) else (), line)
+                if len(self._object_lists) > _CACHE_LIMIT:
+                    self._object_lists.clear()
+                self._object_lists[listed] = cached
+            objects = cached
+        if account not in self._declared:
+            self._use_account(account, line)
+        day_text = d1 if d2 is None else d2
+        day = self._date(day_text, line, "transaction date") if day_text else None
+        text_value = _unescape(t1) if t2 is None else t2
+        quantity_text = q1 if q2 is None else q2
+        quantity = None
+        if quantity_text:
+            quantity = self._quantities.get(quantity_text)
+            if quantity is None:
+                quantity = parse_quantity(quantity_text)
+                if quantity is None:
+                    self._report(
+                        Code.INVALID_NUMBER,
+                        Severity.WARNING,
+                        line,
+                        f"invalid quantity {quantity_text!r}",
+                    )
+                elif len(self._quantities) < _CACHE_LIMIT:
+                    self._quantities[quantity_text] = quantity
+        sign = _unescape(s1) if s2 is None else s2
+        self._rows.append(
+            TransRow(kind, account, amount, objects, day, text_value, quantity, sign, line)
+        )
+        return True
+
     def _finish_voucher(self) -> None:
         head = self._head
         assert head is not None
@@ -629,7 +767,6 @@ class SieReader:
         rows, self._rows = tuple(self._rows), []
         if day is None:
             return
-        name = f"{series} {number}".strip() or "(unnumbered)"
         if self._sum and not self._damaged:
             self._unbalanced += 1
             severity = Severity.WARNING if self.policy.allow_unbalanced else Severity.ERROR
@@ -637,20 +774,21 @@ class SieReader:
                 Code.VOUCHER_UNBALANCED,
                 severity,
                 line,
-                f"voucher {name} of {day.isoformat()} does not balance: "
+                f"voucher {_name(series, number)} of {day.isoformat()} does not balance: "
                 f"#TRANS rows sum to {self._sum}",
             )
-        year = None
-        for candidate in self._years:
-            if candidate.start <= day <= candidate.end:
-                year = candidate.index
-                break
+        year = self._year_of.get(day, _UNKNOWN_YEAR)
+        if year is _UNKNOWN_YEAR:
+            year = next((y.index for y in self._years if y.contains(day)), None)
+            if len(self._year_of) < _CACHE_LIMIT:
+                self._year_of[day] = year
         if year is None and self._years:
             self._report(
                 Code.VOUCHER_DATE_OUTSIDE_YEARS,
                 Severity.WARNING,
                 line,
-                f"voucher {name} is dated {day.isoformat()}, outside every #RAR year",
+                f"voucher {_name(series, number)} is dated {day.isoformat()}, "
+                "outside every #RAR year",
             )
         if number and not self._numbers.add(series, number):
             self._report(

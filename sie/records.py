@@ -1,7 +1,9 @@
 """Typed SIE records: what the reader emits and the writer consumes.
 
 Every record carries its 1-based source `line`; it is excluded from equality so that a
-document read back from written bytes compares equal to the original. Amounts and
+document read back from written bytes compares equal to the original. The records built
+once per file are frozen dataclasses; those built per line of a large file (`Balance`,
+`TransRow`, `Voucher`) are NamedTuples, which construct several times faster. Amounts and
 quantities are exact `Decimal`s, dates are `datetime.date`, object lists are tuples of
 (dimension, object) string pairs, and absent optional texts are empty strings.
 """
@@ -12,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from sie.findings import Finding
 
@@ -184,12 +187,12 @@ class BalanceKind(StrEnum):
     PBUDGET = "PBUDGET"
 
 
-@dataclass(frozen=True, slots=True)
-class Balance:
+class Balance(NamedTuple):
     """`#IB #UB #OIB #OUB #RES #PSALDO #PBUDGET` with its year index.
 
     `period` is the first day of the month for `#PSALDO`/`#PBUDGET`, else None;
-    `objects` is empty for `#IB #UB #RES`.
+    `objects` is empty for `#IB #UB #RES`. (A NamedTuple rather than a frozen dataclass
+    because millions are built per file: construction is four times cheaper.)
     """
 
     kind: BalanceKind
@@ -199,7 +202,16 @@ class Balance:
     quantity: Decimal | None = None
     objects: ObjectList = ()
     period: dt.date | None = None
-    line: int = field(default=0, compare=False)
+    line: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Balance) and self[:-1] == other[:-1]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self[:-1])
 
 
 class RowKind(StrEnum):
@@ -210,11 +222,11 @@ class RowKind(StrEnum):
     BTRANS = "BTRANS"
 
 
-@dataclass(frozen=True, slots=True)
-class TransRow:
+class TransRow(NamedTuple):
     """A voucher row: `#TRANS` (posted), `#RTRANS` (added later), `#BTRANS` (struck).
 
-    `date` None means the voucher date applies.
+    `date` None means the voucher date applies. A NamedTuple for speed, like `Balance`;
+    `line` takes no part in equality.
     """
 
     kind: RowKind
@@ -225,15 +237,23 @@ class TransRow:
     text: str = ""
     quantity: Decimal | None = None
     sign: str = ""
-    line: int = field(default=0, compare=False)
+    line: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TransRow) and self[:-1] == other[:-1]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self[:-1])
 
 
-@dataclass(frozen=True, slots=True)
-class Voucher:
+class Voucher(NamedTuple):
     """`#VER` with its rows; `#RTRANS`/`#BTRANS` rows are kept as correction history.
 
     `year` is the index of the `#RAR` year holding `date` (None if unknown); it is
-    derived while reading, so it is not part of equality.
+    derived while reading, so, like `line`, it takes no part in equality.
     """
 
     series: str
@@ -243,8 +263,17 @@ class Voucher:
     text: str = ""
     reg_date: dt.date | None = None
     sign: str = ""
-    line: int = field(default=0, compare=False)
-    year: int | None = field(default=None, compare=False)
+    line: int = 0
+    year: int | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Voucher) and self[:-2] == other[:-2]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self[:-2])
 
     @property
     def transactions(self) -> tuple[TransRow, ...]:

@@ -1,0 +1,258 @@
+"""SIE reader benchmark: streaming parse + validation vs. the floor and vs. pysie-accounting.
+
+Generates a Fortnox-shaped SIE 4E file (CP437, CRLF, no final newline, unquoted series,
+object lists, #RTRANS/#BTRANS history, quoted texts with escaped quotes) of at least
+50 MB in a temporary directory, then measures, each in a fresh child process (so peak
+RSS belongs to that measurement alone):
+
+* floor: read 1 MiB chunks + decode CP437 + split lines, nothing else;
+* sie: `SieReader` fed 64 KiB chunks (tokenise, type, validate, checksum-free);
+* pysie-accounting (the PyPI peer) on a UTF-8 variant with quoted series it can read,
+  and on the Fortnox file itself, where it finds no vouchers.
+
+Targets (issue 3): sie >= 1/8 of the floor's throughput, peak memory < 100 MB.
+Run: `.venv/bin/python bench/bench_sie.py [--mb 50] [--profile]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 1 / 8
+TARGET_PEAK_MB = 100
+
+_ACCOUNTS = [
+    ("1510", "Kundfordringar"), ("1930", "Företagskonto"), ("2440", "Leverantörsskulder"),
+    ("2611", "Utgående moms på försäljning inom Sverige, 25 %"), ("2641", "Ingående moms"),
+    ("3001", "Försäljning inom Sverige, 25 % moms"), ("4010", "Inköp material och varor"),
+    ("5010", "Lokalhyra"), ("6212", "Mobiltelefon"), ("7010", "Löner till kollektivanställda"),
+]  # fmt: skip
+_SERIES = "ABCDEFGHIJKLMS"
+_PROJECTS = ["P1040", "P2001", "Bygg Öst", "Åre 2"]
+
+
+def _header(quoted_series: bool) -> list[str]:
+    lines = [
+        "#FLAGGA 0",
+        "#FORMAT PC8",
+        "#SIETYP 4",
+        '#PROGRAM "Fortnox" 3.60.16',
+        "#GEN 20260115",
+        "#FNR 479446",
+        '#FNAMN "Bänkbolaget Åström AB"',
+        '#ADRESS "Anna Öberg" "Storgatan 1" "111 22 Stockholm" "08-123456" ',
+        "#RAR 0 20250101 20251231",
+        "#RAR -1 20240101 20241231",
+        "#ORGNR 556677-8899",
+        "#OMFATTN 20251231",
+        "#KPTYP EUBAS97",
+        "",
+    ]
+    for number, name in _ACCOUNTS:
+        lines += [f'#KONTO {number} "{name}"', f"#SRU {number} 7{number[:3]}"]
+    lines += ['#DIM 1 "Kostnadsställe"', '#DIM 6 "Projekt"']
+    lines += [f'#OBJEKT 6 "{p}" "Projekt {p}"' for p in _PROJECTS]
+    for year in (0, -1):
+        for number, _ in _ACCOUNTS:
+            kind = "IB" if number < "3000" else "RES"
+            lines.append(f"#{kind} {year} {number} {int(number) * 3}.50 0")
+            if kind == "IB":
+                lines.append(f"#UB {year} {number} {int(number) * 2}.25 0")
+    if quoted_series:  # the peer's regexes need 2-decimal balances and quoted series
+        return [line for line in lines if not line.startswith(("#ADRESS", "#SRU"))]
+    return lines
+
+
+def _voucher(rng: random.Random, series: str, number: int, quoted: bool) -> list[str]:
+    amount = rng.randrange(100, 5_000_000)
+    vat = amount // 5
+    net = amount - vat
+    day = f"2025{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}"
+    text = f'Faktura {number} \\"Kund {rng.randrange(999)} AB\\"' if number % 7 else "Löner"
+    head = f'"{series}" "{number}"' if quoted else f"{series} {number}"
+    project = rng.choice(_PROJECTS)
+
+    def money(ore: int) -> str:
+        text = f"{ore // 100}.{ore % 100:02d}"
+        return text if quoted else text.rstrip("0").rstrip(".")  # Fortnox: 29266, -35.8
+
+    lines = [f'#VER {head} {day} "{text}" 20260110', "{"]
+    rows = [
+        f'#TRANS 1510 {{}} {money(amount)} "" "" 0',
+        f'#TRANS 3001 {{6 "{project}"}} -{money(net)} "" "" 0',
+        f'#TRANS 2611 {{}} -{money(vat)} "" "" 0',
+    ]
+    if not quoted and number % 10 == 0:
+        rows.insert(1, f'#BTRANS 3001 {{}} -{money(net)} "" "" 0 "Anna Öberg"')
+        rows.insert(2, f'#RTRANS 3001 {{6 "{project}"}} -{money(net)} "" "" 0 "Anna Öberg"')
+    lines += rows
+    lines.append("}")
+    return lines
+
+
+def generate(path: Path, megabytes: float, quoted: bool) -> int:
+    """Write a file of at least `megabytes` MB; return the number of vouchers."""
+    rng = random.Random(3)
+    encoding = "utf-8" if quoted else "cp437"
+    newline = "\n" if quoted else "\r\n"
+    target = int(megabytes * 1_000_000)
+    vouchers = 0
+    with path.open("wb") as out:
+        size = out.write((newline.join(_header(quoted)) + newline).encode(encoding))
+        while size < target:
+            batch: list[str] = []
+            for _ in range(2000):
+                vouchers += 1
+                series = _SERIES[vouchers % len(_SERIES)]
+                batch += _voucher(rng, series, vouchers // len(_SERIES) + 1, quoted)
+            size += out.write((newline.join(batch) + newline).encode(encoding))
+        if not quoted:  # Fortnox omits the newline after the final "}"
+            out.seek(-2, 2)
+            out.truncate()
+    return vouchers
+
+
+# ----------------------------------------------------------------- child measurements
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child_floor(path: Path) -> dict[str, float]:
+    lines = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            lines += len(chunk.decode("cp437").splitlines())
+    return {"lines": lines}
+
+
+def _child_sie(path: Path) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    from sie.reader import SieReader
+
+    reader = SieReader()
+    events = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            events += len(reader.feed(chunk))
+    events += len(reader.close())
+    summary = reader.summary()
+    return {
+        "events": events,
+        "vouchers": summary.vouchers,
+        "transactions": summary.transactions,
+        "errors": summary.errors,
+        "warnings": summary.warnings,
+    }
+
+
+def _child_pysie(path: Path) -> dict[str, float]:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+    from pysie_accounting.pysie import PySIE  # type: ignore[import-untyped, unused-ignore]
+
+    peer = PySIE()
+    peer.dftrans = pd.DataFrame({"SRU": [7151, 7193], "Ink2": ["x", "y"]})
+    peer.sie_encoding = "cp437" if path.suffix == ".se" else "utf8"
+    peer.open(str(path))
+    rows = sum(len(v[3]) for v in peer.verifikat.values())
+    return {"vouchers": len(peer.verifikat), "transactions": rows}
+
+
+_CHILDREN = {"floor": _child_floor, "sie": _child_sie, "pysie": _child_pysie}
+
+
+def _child(mode: str, path: Path) -> None:
+    start = time.perf_counter()
+    result = _CHILDREN[mode](path)
+    result["seconds"] = time.perf_counter() - start
+    result["peak_mb"] = _peak_mb()
+    print(json.dumps(result))
+
+
+def measure(mode: str, path: Path) -> dict[str, float] | str:
+    """Run one measurement in a fresh interpreter; an error text if it failed."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or ["failed"])[-1]
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _profile(path: Path) -> None:
+    import cProfile
+    import pstats
+
+    cProfile.runctx("_child_sie(path)", globals(), {"path": path}, "/tmp/sie.prof")
+    pstats.Stats("/tmp/sie.prof").sort_stats("tottime").print_stats(15)
+
+
+def main() -> None:
+    """Generate the files, run every measurement, print throughputs and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=50, help="size of the generated file")
+    parser.add_argument("--profile", action="store_true", help="cProfile the sie parse")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], Path(args.child[1]))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-sie-") as tmp:
+        fortnox = Path(tmp) / "fortnox.se"
+        peer_variant = Path(tmp) / "quoted-utf8.si"
+        vouchers = generate(fortnox, args.mb, quoted=False)
+        size_mb = fortnox.stat().st_size / 1e6
+        print(f"generated {fortnox.name}: {size_mb:.1f} MB, {vouchers} vouchers")
+        if args.profile:
+            _profile(fortnox)
+            return
+        floor = measure("floor", fortnox)
+        ours = measure("sie", fortnox)
+        if isinstance(floor, str) or isinstance(ours, str):
+            print(f"measurement failed: floor={floor!r} sie={ours!r}")
+            return
+        floor_rate = size_mb / floor["seconds"]
+        our_rate = size_mb / ours["seconds"]
+        print(f"floor (read+decode+split): {floor_rate:8.1f} MB/s  peak {floor['peak_mb']:.0f} MB")
+        print(
+            f"sie streaming parse+valid: {our_rate:8.1f} MB/s  peak {ours['peak_mb']:.0f} MB  "
+            f"({ours['vouchers']:.0f} vouchers, {ours['transactions']:.0f} #TRANS, "
+            f"{ours['errors']:.0f} errors)"
+        )
+        ratio = our_rate / floor_rate
+        print(
+            f"ratio sie/floor: {ratio:.3f} (target >= {TARGET_RATIO:.3f}: "
+            f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); peak < {TARGET_PEAK_MB} MB: "
+            f"{'met' if ours['peak_mb'] < TARGET_PEAK_MB else 'NOT met'}"
+        )
+        generate(peer_variant, args.mb, quoted=True)
+        peer_mb = peer_variant.stat().st_size / 1e6
+        peer = measure("pysie", peer_variant)
+        if isinstance(peer, str):
+            print(f"pysie-accounting: not run ({peer})")
+        else:
+            peer_rate = peer_mb / peer["seconds"]
+            print(
+                f"pysie-accounting (quoted UTF-8 variant, {peer_mb:.1f} MB): {peer_rate:8.1f} MB/s"
+                f"  peak {peer['peak_mb']:.0f} MB  ({peer['vouchers']:.0f} vouchers); "
+                f"sie/pysie = {our_rate / peer_rate:.2f}"
+            )
+            on_fortnox = measure("pysie", fortnox)
+            found = on_fortnox if isinstance(on_fortnox, str) else f"{on_fortnox['vouchers']:.0f}"
+            print(f"pysie-accounting on the Fortnox file: vouchers found = {found} of {vouchers}")
+
+
+if __name__ == "__main__":
+    main()
