@@ -1,0 +1,350 @@
+"""ImportSie: download each year's SIE file from Fortnox, validate it as it streams, and report.
+
+Download, parse and send are one pipeline: every chunk Fortnox sends is hashed, handed to the
+caller, and fed to the SIE reader before the next one is read, so memory stays bounded by a
+chunk and a voucher whatever the file's size. The import is recorded in the history from start
+to end; a cancelled call (or a passed deadline) closes the download and records ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from opentelemetry import trace
+
+from core.connections import FortnoxConnections
+from core.connections import ImportKind as ConnectionImportKind
+from core.errors import DomainError, SieInvalid
+from core.fortnox_api import FinancialYear, FortnoxApi
+from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus, VoucherChanges
+from core.voucher_digest import BALANCES_KEY, BalanceDigest, voucher_digest, voucher_key
+from core.year_selection import YearChoice, select_years
+from sie import (
+    Account,
+    Balance,
+    Finding,
+    ReadPolicy,
+    ReadSummary,
+    SieReader,
+    Voucher,
+)
+from sie.records import Event as SieEvent
+
+#: Raw chunks sent to the caller are at most this big (gRPC messages stay well under 4 MiB).
+MAX_CHUNK = 1 << 20
+#: Parsed records are sent in batches of this many vouchers.
+RECORD_BATCH = 500
+#: How often (in bytes received) a progress event is sent while downloading.
+PROGRESS_EVERY_BYTES = 256 * 1024
+#: How often the running import tells the history it is alive.
+HEARTBEAT_EVERY_S = 10.0
+
+_tracer = trace.get_tracer("fortnox-bridge.core")
+
+
+class Stage(StrEnum):
+    """The step an import is in."""
+
+    AUTHORIZING = "authorizing"
+    RESOLVING_YEARS = "resolving_years"
+    DOWNLOADING = "downloading"
+    CONTROLLING = "controlling"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class SieImportRequest:
+    """What a caller asked to import."""
+
+    tenant: str
+    years: tuple[YearChoice, ...] = ()
+    sie_type: int = 4
+    stream_raw: bool = True
+    include_records: bool = False
+    allow_unbalanced: bool = False
+    fail_on_error: bool = False
+    requested_by: str = ""
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event, frequent enough to draw a progress bar."""
+
+    stage: Stage
+    financial_year_id: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    items_done: int = 0
+    items_total: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    """Original bytes of a year's file."""
+
+    financial_year_id: int
+    offset: int
+    data: bytes
+    last: bool
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Parsed records of a year's file."""
+
+    financial_year_id: int
+    accounts: tuple[Account, ...] = ()
+    balances: tuple[Balance, ...] = ()
+    vouchers: tuple[Voucher, ...] = ()
+
+
+@dataclass(frozen=True)
+class YearFinding:
+    """A finding of the reader or of the year-end controls, for one year."""
+
+    financial_year_id: int
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class YearSummary:
+    """What one year's import produced."""
+
+    year: FinancialYear
+    sha256: str
+    byte_size: int
+    read: ReadSummary
+    errors: int
+    warnings: int
+    changes: VoucherChanges
+    controls_passed: bool
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """The last event of a successful import."""
+
+    import_id: str
+    years: tuple[YearSummary, ...]
+    started_at: datetime
+    finished_at: datetime
+    cross_year_findings: tuple[Finding, ...] = ()
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes received over all years."""
+        return sum(y.byte_size for y in self.years)
+
+    @property
+    def total_vouchers(self) -> int:
+        """Vouchers read over all years."""
+        return sum(y.read.vouchers for y in self.years)
+
+
+ImportEvent = Progress | RawChunk | RecordBatch | YearFinding | YearSummary | ImportSummary
+
+
+@dataclass
+class _Batch:
+    accounts: list[Account] = field(default_factory=list)
+    balances: list[Balance] = field(default_factory=list)
+    vouchers: list[Voucher] = field(default_factory=list)
+
+    def add(self, event: SieEvent) -> bool:
+        """Keeps a record worth sending; tells whether the batch is full."""
+        if isinstance(event, Account):
+            self.accounts.append(event)
+        elif isinstance(event, Balance):
+            self.balances.append(event)
+        elif isinstance(event, Voucher):
+            self.vouchers.append(event)
+        return len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
+
+    def take(self, financial_year_id: int) -> RecordBatch | None:
+        if not (self.accounts or self.balances or self.vouchers):
+            return None
+        batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
+                            tuple(self.vouchers))
+        self.accounts, self.balances, self.vouchers = [], [], []
+        return batch
+
+
+class SieImport:
+    """The ImportSie use case."""
+
+    def __init__(
+        self,
+        api: FortnoxApi,
+        connections: FortnoxConnections,
+        history: ImportHistory,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._api = api
+        self._connections = connections
+        self._history = history
+        self._clock = clock
+
+    async def run(self, request: SieImportRequest) -> AsyncIterator[ImportEvent]:
+        """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
+        span = trace.get_current_span()
+        span.set_attribute("fortnox.tenant", request.tenant)
+        yield Progress(Stage.AUTHORIZING, message="checking the Fortnox connection")
+        await self._connections.get_connection(request.tenant)
+        record = self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
+        span.set_attribute("import.id", record.import_id)
+        try:
+            yield Progress(Stage.RESOLVING_YEARS, message="resolving financial years")
+            available = await self._api.financial_years(request.tenant, deadline=request.deadline)
+            years = select_years(available, request.years, self._clock().date())
+            span.set_attribute("fortnox.financial_years", [y.id for y in years])
+            summaries = []
+            for year in years:
+                summary: YearSummary | None = None
+                async for event in self._import_year(request, record.import_id, year):
+                    if isinstance(event, YearSummary):
+                        summary = event
+                    yield event
+                assert summary is not None
+                summaries.append(summary)
+            self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
+            finished = self._clock()
+            await self._connections.record_import(
+                request.tenant, ConnectionImportKind.SIE, finished
+            )
+            span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
+            yield Progress(Stage.DONE, message="import finished")
+            yield ImportSummary(record.import_id, tuple(summaries), record.started_at, finished)
+        except asyncio.CancelledError:
+            self._history.finish(record.import_id, ImportStatus.CANCELLED, "CANCELLED",
+                                 "The caller cancelled the import or its deadline passed.")
+            raise
+        except DomainError as exc:
+            self._history.finish(record.import_id, ImportStatus.FAILED, exc.reason, exc.message)
+            raise
+        except Exception:
+            self._history.finish(record.import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
+                                 "The service failed unexpectedly; the error is logged.")
+            raise
+
+    async def _import_year(
+        self, request: SieImportRequest, import_id: str, year: FinancialYear
+    ) -> AsyncIterator[ImportEvent]:
+        with _tracer.start_as_current_span("sie.import_year") as span:
+            span.set_attribute("fortnox.financial_year_id", year.id)
+            reader = SieReader(ReadPolicy(allow_unbalanced=request.allow_unbalanced))
+            sha = hashlib.sha256()
+            balances = BalanceDigest()
+            digests: list[tuple[str, str]] = []
+            batch = _Batch()
+            size = 0
+            next_progress = 0
+            last_beat = time.monotonic()
+            held: bytes | None = None  # the newest chunk, sent once we know if it is the last
+            stream = await self._api.open_sie_export(
+                request.tenant, year.id, request.sie_type, deadline=request.deadline
+            )
+            total = stream.content_length or 0
+            yield Progress(Stage.DOWNLOADING, year.id, 0, total,
+                           message=f"downloading financial year {year.from_date.year}")
+            async with stream:
+                async for chunk in stream:
+                    if not chunk:
+                        continue
+                    sha.update(chunk)
+                    if request.stream_raw and held is not None:
+                        for piece in _pieces(year.id, size - len(held), held, last=False):
+                            yield piece
+                    held = chunk
+                    size += len(chunk)
+                    for event in self._consume(reader.feed(chunk), year.id, batch, balances,
+                                               digests, request.include_records):
+                        yield event
+                    if len(digests) >= 1000:
+                        self._history.stage_voucher_digests(import_id, year.id, digests)
+                        digests.clear()
+                    if size >= next_progress:
+                        next_progress = size + PROGRESS_EVERY_BYTES
+                        yield Progress(Stage.DOWNLOADING, year.id, size, total,
+                                       reader.summary().vouchers)
+                    if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
+                        last_beat = time.monotonic()
+                        self._history.heartbeat(import_id)
+            if request.stream_raw:
+                for piece in _pieces(year.id, size - len(held or b""), held or b"", last=True):
+                    yield piece
+            for event in self._consume(reader.close(), year.id, batch, balances, digests,
+                                       request.include_records):
+                yield event
+            final = batch.take(year.id)
+            if final is not None:
+                yield final
+            read = reader.summary()
+            yield Progress(Stage.DOWNLOADING, year.id, size, size, read.vouchers, read.vouchers,
+                           message=f"financial year {year.from_date.year} received")
+            digests.append((BALANCES_KEY, balances.hexdigest()))
+            self._history.stage_voucher_digests(import_id, year.id, digests)
+            changes = self._history.compare_year(request.tenant, import_id, year.id)
+            summary = YearSummary(
+                year=year, sha256=sha.hexdigest(), byte_size=size, read=read,
+                errors=read.errors, warnings=read.warnings, changes=changes,
+                controls_passed=True,
+            )
+            span.set_attribute("sie.bytes", size)
+            span.set_attribute("sie.vouchers", read.vouchers)
+            span.set_attribute("sie.errors", read.errors)
+            self._history.add_year(import_id, ImportedYear(
+                financial_year_id=year.id, start_date=year.from_date, end_date=year.to_date,
+                sha256=summary.sha256, byte_size=size, voucher_count=read.vouchers,
+                error_count=summary.errors, warning_count=summary.warnings,
+            ))
+            yield summary
+            if request.fail_on_error and summary.errors:
+                raise SieInvalid(
+                    f"The SIE file of financial year {year.id} has {summary.errors} errors.",
+                    metadata={"financial_year_id": str(year.id), "errors": str(summary.errors)},
+                )
+
+    @staticmethod
+    def _consume(
+        events: list[SieEvent],
+        year_id: int,
+        batch: _Batch,
+        balances: BalanceDigest,
+        digests: list[tuple[str, str]],
+        include_records: bool,
+    ) -> list[ImportEvent]:
+        out: list[ImportEvent] = []
+        for event in events:
+            if isinstance(event, Finding):
+                out.append(YearFinding(year_id, event))
+                continue
+            if isinstance(event, Voucher):
+                digests.append((voucher_key(event), voucher_digest(event)))
+            elif isinstance(event, Balance):
+                balances.add(event)
+            if include_records and batch.add(event):
+                taken = batch.take(year_id)
+                if taken is not None:
+                    out.append(taken)
+        return out
+
+
+def _pieces(year_id: int, offset: int, data: bytes, *, last: bool) -> list[RawChunk]:
+    """Splits ``data`` into chunks of at most ``MAX_CHUNK``; only the final one may be last."""
+    if not data:
+        return [RawChunk(year_id, offset, b"", last)] if last else []
+    starts = range(0, len(data), MAX_CHUNK)
+    return [
+        RawChunk(year_id, offset + start, data[start:start + MAX_CHUNK],
+                 last and start + MAX_CHUNK >= len(data))
+        for start in starts
+    ]
+

@@ -1,0 +1,263 @@
+"""ImportSie, GetImport and ListImports: protobuf in, use case, protobuf out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from core.errors import FieldViolation, ImportNotFound, InvalidRequest
+from core.imports import ImportHistory, ImportKind, ImportRecord, ImportStatus
+from core.sie_import import (
+    ImportEvent,
+    ImportSummary,
+    Progress,
+    RawChunk,
+    RecordBatch,
+    SieImport,
+    SieImportRequest,
+    Stage,
+    YearFinding,
+    YearSummary,
+)
+from core.year_selection import YearChoice
+from server.call import Context, deadline, requested_by
+from server.convert import from_proto_date, minor_units, proto_date, timestamp
+from sie import Balance, Finding, Severity, TransRow, Voucher
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
+from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
+
+_STAGES = {
+    Stage.AUTHORIZING: history_pb.ImportProgress.STAGE_AUTHORIZING,
+    Stage.RESOLVING_YEARS: history_pb.ImportProgress.STAGE_RESOLVING_YEARS,
+    Stage.DOWNLOADING: history_pb.ImportProgress.STAGE_DOWNLOADING,
+    Stage.CONTROLLING: history_pb.ImportProgress.STAGE_CONTROLLING,
+    Stage.DONE: history_pb.ImportProgress.STAGE_DONE,
+}
+_CHECKSUM = {
+    "absent": sie_pb.SieYearSummary.CHECKSUM_STATUS_ABSENT,
+    "verified": sie_pb.SieYearSummary.CHECKSUM_STATUS_VERIFIED,
+    "mismatch": sie_pb.SieYearSummary.CHECKSUM_STATUS_MISMATCH,
+}
+_STATUS = {
+    ImportStatus.RUNNING: history_pb.Import.STATUS_RUNNING,
+    ImportStatus.SUCCEEDED: history_pb.Import.STATUS_SUCCEEDED,
+    ImportStatus.FAILED: history_pb.Import.STATUS_FAILED,
+    ImportStatus.CANCELLED: history_pb.Import.STATUS_CANCELLED,
+}
+_KINDS = {ImportKind.SIE: history_pb.Import.KIND_SIE,
+          ImportKind.LEDGERS: history_pb.Import.KIND_LEDGERS}
+_SIE_TYPES = {pb.ImportSieRequest.SIE_TYPE_UNSPECIFIED: 4, pb.ImportSieRequest.SIE_TYPE_1: 1,
+              pb.ImportSieRequest.SIE_TYPE_2: 2, pb.ImportSieRequest.SIE_TYPE_3: 3,
+              pb.ImportSieRequest.SIE_TYPE_4: 4}
+
+
+def require_tenant(tenant: str) -> str:
+    """The tenant of a request; every RPC names one."""
+    if not tenant.strip():
+        raise InvalidRequest("tenant is required.",
+                             violations=(FieldViolation("tenant", "must not be empty"),))
+    return tenant
+
+
+class SieRpcs:
+    """Serves ImportSie, GetImport and ListImports."""
+
+    def __init__(self, use_case: SieImport, history: ImportHistory) -> None:
+        self._use_case = use_case
+        self._history = history
+
+    async def ImportSie(
+        self, request: pb.ImportSieRequest, context: Context
+    ) -> AsyncIterator[pb.ImportSieResponse]:
+        choices: list[YearChoice] = []
+        for index, selector in enumerate(request.years):
+            if selector.HasField("financial_year_id"):
+                choices.append(selector.financial_year_id)
+            elif selector.HasField("date_in_year"):
+                choices.append(from_proto_date(selector.date_in_year, f"years[{index}]"))
+        if request.sie_type not in _SIE_TYPES:
+            raise InvalidRequest("sie_type is not one of 1-4.",
+                                 violations=(FieldViolation("sie_type", "unknown value"),))
+        policy = request.validation_policy
+        run = SieImportRequest(
+            tenant=require_tenant(request.tenant),
+            years=tuple(choices),
+            sie_type=_SIE_TYPES[request.sie_type],
+            stream_raw=not request.omit_raw_chunks,
+            include_records=request.include_records,
+            allow_unbalanced=policy.allow_unbalanced_vouchers,
+            fail_on_error=policy.fail_on_error,
+            requested_by=requested_by(context),
+            deadline=deadline(context),
+        )
+        async for event in self._use_case.run(run):
+            yield _event(event)
+
+    async def GetImport(
+        self, request: pb.GetImportRequest, context: Context
+    ) -> pb.GetImportResponse:
+        record = self._history.get(require_tenant(request.tenant), request.import_id)
+        if record is None:
+            raise ImportNotFound("No import with that id exists for the tenant.",
+                                 metadata={"import_id": request.import_id})
+        return pb.GetImportResponse(import_record=import_message(record))
+
+    async def ListImports(
+        self, request: pb.ListImportsRequest, context: Context
+    ) -> pb.ListImportsResponse:
+        if not 0 <= request.page_size <= 500:
+            raise InvalidRequest("page_size must be 0-500.",
+                                 violations=(FieldViolation("page_size", "must be 0-500"),))
+        kind = {history_pb.Import.KIND_SIE: ImportKind.SIE,
+                history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
+        page = self._history.list_imports(
+            require_tenant(request.tenant), kind, request.page_size or 50, request.page_token
+        )
+        return pb.ListImportsResponse(
+            imports=[import_message(r) for r in page.imports], next_page_token=page.next_cursor
+        )
+
+
+def import_message(record: ImportRecord) -> history_pb.Import:
+    """The history entry as the API shows it."""
+    return history_pb.Import(
+        import_id=record.import_id,
+        tenant=record.tenant,
+        kind=_KINDS[record.kind],
+        status=_STATUS[record.status],
+        requested_by=record.requested_by,
+        started_at=timestamp(record.started_at),
+        finished_at=timestamp(record.finished_at),
+        error_reason=record.error_reason,
+        error_message=record.error_message,
+        balance_date=proto_date(record.balance_date),
+        years=[
+            history_pb.ImportedYear(
+                financial_year_id=y.financial_year_id, start_date=proto_date(y.start_date),
+                end_date=proto_date(y.end_date), sha256=y.sha256, byte_size=y.byte_size,
+                voucher_count=y.voucher_count, error_count=y.error_count,
+                warning_count=y.warning_count, ledger=y.ledger, open_item_count=y.open_item_count,
+            )
+            for y in record.years
+        ],
+    )
+
+
+def finding_message(finding: Finding, financial_year_id: int) -> history_pb.Finding:
+    """A reader or controls finding as the API shows it."""
+    severity = (history_pb.Finding.SEVERITY_ERROR if finding.severity is Severity.ERROR
+                else history_pb.Finding.SEVERITY_WARNING)
+    return history_pb.Finding(
+        severity=severity, code=str(finding.code), line=finding.line or 0,
+        message=finding.message, financial_year_id=financial_year_id,
+    )
+
+
+def _event(event: ImportEvent) -> pb.ImportSieResponse:
+    if isinstance(event, Progress):
+        return pb.ImportSieResponse(progress=history_pb.ImportProgress(
+            stage=_STAGES[event.stage], financial_year_id=event.financial_year_id,
+            bytes_done=event.bytes_done, bytes_total=event.bytes_total,
+            items_done=event.items_done, items_total=event.items_total, message=event.message,
+        ))
+    if isinstance(event, RawChunk):
+        return pb.ImportSieResponse(chunk=sie_pb.SieChunk(
+            financial_year_id=event.financial_year_id, offset=event.offset, data=event.data,
+            last=event.last,
+        ))
+    if isinstance(event, YearFinding):
+        return pb.ImportSieResponse(
+            finding=finding_message(event.finding, event.financial_year_id)
+        )
+    if isinstance(event, RecordBatch):
+        return pb.ImportSieResponse(records=_records(event))
+    if isinstance(event, YearSummary):
+        return pb.ImportSieResponse(year_summary=_year_summary(event))
+    return pb.ImportSieResponse(summary=_summary(event))
+
+
+def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
+    changes = summary.changes
+    if changes.previous_import_id is None:
+        kind = sie_pb.YearChanges.KIND_FIRST_IMPORT
+    elif changes.previous_sha256 == summary.sha256 or not (
+        changes.added or changes.changed or changes.removed or changes.other_changed
+    ):
+        kind = sie_pb.YearChanges.KIND_UNCHANGED
+    else:
+        kind = sie_pb.YearChanges.KIND_CHANGED
+    read = summary.read
+    return sie_pb.SieYearSummary(
+        financial_year_id=summary.year.id,
+        start_date=proto_date(summary.year.from_date),
+        end_date=proto_date(summary.year.to_date),
+        sha256=summary.sha256,
+        byte_size=summary.byte_size,
+        encoding=read.encoding,
+        sie_type=read.sie_type or 0,
+        account_count=read.accounts,
+        voucher_count=read.vouchers,
+        transaction_count=read.transactions,
+        checksum_status=_CHECKSUM[str(read.checksum)],
+        error_count=summary.errors,
+        warning_count=summary.warnings,
+        changes=sie_pb.YearChanges(
+            kind=kind, previous_import_id=changes.previous_import_id or "",
+            vouchers_added=changes.added, vouchers_changed=changes.changed,
+            vouchers_removed=changes.removed,
+        ),
+        controls_passed=summary.controls_passed,
+    )
+
+
+def _summary(summary: ImportSummary) -> sie_pb.ImportSieSummary:
+    return sie_pb.ImportSieSummary(
+        import_id=summary.import_id,
+        years=[_year_summary(y) for y in summary.years],
+        cross_year_findings=[finding_message(f, 0) for f in summary.cross_year_findings],
+        total_bytes=summary.total_bytes,
+        total_vouchers=summary.total_vouchers,
+        started_at=timestamp(summary.started_at),
+        finished_at=timestamp(summary.finished_at),
+    )
+
+
+def _records(batch: RecordBatch) -> sie_pb.SieRecordBatch:
+    return sie_pb.SieRecordBatch(
+        financial_year_id=batch.financial_year_id,
+        accounts=[sie_pb.SieAccount(number=a.number, name=a.name) for a in batch.accounts],
+        balances=[_balance(b) for b in batch.balances],
+        vouchers=[_voucher(v) for v in batch.vouchers],
+    )
+
+
+def _objects(pairs: tuple[tuple[str, str], ...]) -> list[sie_pb.SieObjectRef]:
+    return [sie_pb.SieObjectRef(dimension=d, object_id=o) for d, o in pairs]
+
+
+def _balance(balance: Balance) -> sie_pb.SieBalance:
+    return sie_pb.SieBalance(
+        kind=str(balance.kind), year_index=balance.year, account=balance.account,
+        period=balance.period.strftime("%Y%m") if balance.period else "",
+        objects=_objects(balance.objects), amount_minor=minor_units(balance.amount),
+        line=balance.line,
+    )
+
+
+def _row(row: TransRow) -> sie_pb.SieTransaction:
+    return sie_pb.SieTransaction(
+        account=row.account, objects=_objects(row.objects),
+        amount_minor=minor_units(row.amount), transaction_date=proto_date(row.date),
+        text=row.text,
+    )
+
+
+def _voucher(voucher: Voucher) -> sie_pb.SieVoucher:
+    rows = {kind: [_row(r) for r in voucher.rows if r.kind == kind]
+            for kind in ("TRANS", "RTRANS", "BTRANS")}
+    return sie_pb.SieVoucher(
+        series=voucher.series, number=voucher.number, voucher_date=proto_date(voucher.date),
+        text=voucher.text, registration_date=proto_date(voucher.reg_date),
+        transactions=rows["TRANS"], added_rows=rows["RTRANS"], removed_rows=rows["BTRANS"],
+        line=voucher.line,
+    )
