@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from sie import cli_inspect, cli_write
+from sie import cli_balances, cli_inspect, cli_write
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-_COMMANDS: tuple[Register, ...] = (cli_inspect.register, cli_write.register)
+_COMMANDS: tuple[Register, ...] = (
+    cli_inspect.register,
+    cli_write.register,
+    cli_balances.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
