@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sie.controls import YearEndControls
 from sie.findings import Finding
 from sie.policy import ReadPolicy, Variant
 from sie.reader import SieReader
@@ -117,15 +118,21 @@ def run(args: argparse.Namespace) -> int:
     """Inspect one file; 0 without error-level findings, 1 with, 2 if unreadable."""
     path: Path = args.file
     reader = SieReader(policy_from_arguments(args))
+    controls = YearEndControls()  # issue 9: control findings are listed with the reader's
     findings: list[Finding] = []
     try:
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
-                findings.extend(e for e in reader.feed(chunk) if isinstance(e, Finding))
+                events = reader.feed(chunk)
+                controls.feed(events)
+                findings.extend(e for e in events if isinstance(e, Finding))
     except OSError as error:
         print(f"sie inspect: cannot read {path}: {error.strerror}", file=sys.stderr)
         return 2
-    findings.extend(e for e in reader.close() if isinstance(e, Finding))
+    events = reader.close()
+    controls.feed(events)
+    findings.extend(e for e in events if isinstance(e, Finding))
+    findings.extend(f.as_finding() for f in controls.finish().findings)
     summary = reader.summary()
     if args.json:
         print(json.dumps(summary_json(summary, findings), ensure_ascii=False))
