@@ -6,12 +6,25 @@ A leaf package: it imports only the standard library. Entry points:
 * `iter_events`, `read_document`, `read_summary` - pull-style over bytes, files, paths
   and chunk iterators.
 * `write_document`, `write_4i`, `iter_document_bytes` - CP437/CRLF writer.
+* `YearEndControls`, `read_controls`, `cross_year_findings` - year-end controls (trial
+  balance, closing/result checks, opening continuity) over the reader's events.
 * `sie.cli.main` - the `sie inspect` / `sie write` command line.
 """
 
 from __future__ import annotations
 
 from sie.codes import Code
+from sie.controls import (
+    AccountDifference,
+    ControlFinding,
+    ControlsResult,
+    TrialBalanceRow,
+    YearControls,
+    YearEndControls,
+    continuity_findings,
+    cross_year_findings,
+    read_controls,
+)
 from sie.document import SieDocument
 from sie.findings import Finding, Severity
 from sie.policy import ReadPolicy, Variant
@@ -48,12 +61,15 @@ from sie.summary import ChecksumStatus, ReadSummary
 __all__ = [
     "Account",
     "AccountAttribute",
+    "AccountDifference",
     "AccountInfo",
     "Address",
     "Balance",
     "BalanceKind",
     "ChecksumStatus",
     "Code",
+    "ControlFinding",
+    "ControlsResult",
     "Dimension",
     "Event",
     "Extent",
@@ -77,9 +93,15 @@ __all__ = [
     "TextLabel",
     "TextRecord",
     "TransRow",
+    "TrialBalanceRow",
     "Variant",
     "Voucher",
+    "YearControls",
+    "YearEndControls",
+    "continuity_findings",
+    "cross_year_findings",
     "iter_events",
+    "read_controls",
     "read_document",
     "read_summary",
 ]
