@@ -33,6 +33,9 @@ def parse(raw: bytes) -> ParsedSie:
     out = ParsedSie()
     voucher_sum: Decimal | None = None
     for line in text.split("\r\n"):
+        if line == "}" and voucher_sum is not None:
+            out.unbalanced += voucher_sum != 0
+            voucher_sum = None
         if not line.startswith("#"):
             continue
         label = line.split(" ", 1)[0]
@@ -46,10 +49,10 @@ def parse(raw: bytes) -> ParsedSie:
         elif label == "#TRANS":
             fields = _fields(line)
             close = fields.index("}")
-            amount = Decimal(fields[close + 1])
-            out.trans[int(fields[1])] += amount
+            value = Decimal(fields[close + 1])
+            out.trans[int(fields[1])] += value
             assert voucher_sum is not None
-            voucher_sum += amount
+            voucher_sum += value
         elif label == "#RTRANS":
             out.rtrans += 1
         elif label == "#BTRANS":
@@ -71,6 +74,8 @@ def control_errors(sie: ParsedSie) -> list[str]:
                 problems.append(f"UB {account}: {expected} != {sie.ub.get((0, account))}")
         elif movement != sie.res.get((0, account), Decimal(0)):
             problems.append(f"RES {account}: {movement} != {sie.res.get((0, account))}")
+    if sie.unbalanced:
+        problems.append(f"{sie.unbalanced} vouchers do not balance")
     if sum(v for (y, _), v in sie.ib.items() if y == 0) != 0:
         problems.append("IB 0 does not sum to zero")
     for (year, account), value in sie.ib.items():

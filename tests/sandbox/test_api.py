@@ -73,7 +73,7 @@ def _post(api: httpx.Client, rows: list[dict[str, Any]], day: str = "2026-03-01"
         "VoucherRows": rows}})
 
 
-GOOD = [{"Account": 6110, "Debit": 100.25, "CostCenter": "100", "Project": "P1001"},
+GOOD: list[dict[str, Any]] = [{"Account": 6110, "Debit": 100.25, "CostCenter": "100", "Project": "P1001"},
         {"Account": 1930, "Credit": 100.25}]
 
 
