@@ -73,8 +73,10 @@ def _post(api: httpx.Client, rows: list[dict[str, Any]], day: str = "2026-03-01"
         "VoucherRows": rows}})
 
 
-GOOD: list[dict[str, Any]] = [{"Account": 6110, "Debit": 100.25, "CostCenter": "100", "Project": "P1001"},
-        {"Account": 1930, "Credit": 100.25}]
+GOOD: list[dict[str, Any]] = [
+    {"Account": 6110, "Debit": 100.25, "CostCenter": "100", "Project": "P1001"},
+    {"Account": 1930, "Credit": 100.25},
+]
 
 
 def test_post_voucher_numbers_and_rules(api: httpx.Client, sandbox: SandboxHandle) -> None:
