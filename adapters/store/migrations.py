@@ -174,3 +174,12 @@ def m002_voucher_digest_staging(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS()
+def m003_voucher_export_worker(db: Database) -> None:
+    """The worker that wrote a voucher's intent: another worker's fresh intent is in flight."""
+    db.execute("ALTER TABLE voucher_exports ADD COLUMN worker_id TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "CREATE INDEX voucher_exports_by_time ON voucher_exports (tenant, attempted_at)"
+    )

@@ -1,0 +1,205 @@
+"""The voucher export record in SQLite: ``export_requests`` and ``voucher_exports``."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from core.errors import InvalidRequest
+from core.voucher_export.history import (
+    ExportPage,
+    ExportRecord,
+    ExportStatus,
+    request_id_reused,
+)
+from core.voucher_export.model import Outcome, VoucherResult
+
+Clock = Callable[[], datetime]
+
+_COLUMNS = ("tenant, external_id, request_id, payload_sha256, marker, status, voucher_series,"
+            " voucher_number, financial_year_id, reason, message, fortnox_code, fortnox_message,"
+            " requested_by, attempted_at, exported_at, worker_id")
+_OUTCOMES = {ExportStatus.CREATED: Outcome.CREATED, ExportStatus.REJECTED: Outcome.REJECTED}
+_UNSETTLED_TEXT = {
+    ExportStatus.PENDING: ("EXPORT_PENDING", "The voucher was about to be posted."),
+    ExportStatus.UNKNOWN: ("FORTNOX_OUTCOME_UNKNOWN", "Fortnox's answer to the POST was lost."),
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class SqliteExportHistory:
+    """``core.voucher_export.history.ExportHistory`` over the store's export tables.
+
+    Every write is its own transaction, committed before the caller goes on: the intent is on
+    disk before the POST, the answer before it is returned.
+    """
+
+    def __init__(self, db: Database, clock: Clock = _utc_now) -> None:
+        self._db = db
+        self._clock = clock
+        self._worker_id = uuid.uuid4().hex
+
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
+    def open_request(
+        self, tenant: str, request_id: str, payload_sha256: str, requested_by: str
+    ) -> bool:
+        inserted = self._db.execute(
+            "INSERT OR IGNORE INTO export_requests (tenant, request_id, payload_sha256,"
+            " requested_by, created_at) VALUES (?, ?, ?, ?, ?)",
+            [tenant, request_id, payload_sha256, requested_by, _iso(self._clock())],
+        ).rowcount
+        if self.request_digest(tenant, request_id) != payload_sha256:
+            raise request_id_reused(request_id)
+        return bool(inserted)
+
+    def request_digest(self, tenant: str, request_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT payload_sha256 FROM export_requests WHERE tenant = ? AND request_id = ?",
+            [tenant, request_id],
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def finish_request(self, tenant: str, request_id: str) -> None:
+        self._db.execute(
+            "UPDATE export_requests SET finished_at = ? WHERE tenant = ? AND request_id = ?",
+            [_iso(self._clock()), tenant, request_id],
+        )
+
+    def get(self, tenant: str, external_id: str) -> ExportRecord | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM voucher_exports WHERE tenant = ? AND external_id = ?",
+            [tenant, external_id],
+        ).fetchone()
+        return _record(row) if row else None
+
+    def claim(
+        self,
+        tenant: str,
+        external_id: str,
+        request_id: str,
+        payload_sha256: str,
+        marker: str,
+        financial_year_id: int,
+        requested_by: str,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO voucher_exports (tenant, external_id, request_id, payload_sha256, marker,"
+            " status, financial_year_id, requested_by, attempted_at, worker_id)"
+            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)"
+            " ON CONFLICT (tenant, external_id) DO UPDATE SET request_id = excluded.request_id,"
+            " payload_sha256 = excluded.payload_sha256, marker = excluded.marker,"
+            " status = 'pending', voucher_series = '', voucher_number = 0,"
+            " financial_year_id = excluded.financial_year_id, reason = '', message = '',"
+            " fortnox_code = '', fortnox_message = '', requested_by = excluded.requested_by,"
+            " attempted_at = excluded.attempted_at, exported_at = NULL,"
+            " worker_id = excluded.worker_id WHERE voucher_exports.status != 'created'",
+            [tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
+             requested_by, _iso(self._clock()), self._worker_id],
+        )
+
+    def mark_unknown(self, tenant: str, external_id: str) -> None:
+        self._db.execute(
+            "UPDATE voucher_exports SET status = 'unknown' WHERE tenant = ? AND external_id = ?"
+            " AND status = 'pending'",
+            [tenant, external_id],
+        )
+
+    def mark_created(
+        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
+    ) -> VoucherResult:
+        self._db.execute(
+            "UPDATE voucher_exports SET status = 'created', voucher_series = ?, voucher_number = ?,"
+            " financial_year_id = ?, exported_at = ? WHERE tenant = ? AND external_id = ?",
+            [series, number, financial_year_id, _iso(self._clock()), tenant, external_id],
+        )
+        return self._result(tenant, external_id)
+
+    def mark_rejected(
+        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
+        fortnox_message: str,
+    ) -> VoucherResult:
+        self._db.execute(
+            "UPDATE voucher_exports SET status = 'rejected', reason = ?, message = ?,"
+            " fortnox_code = ?, fortnox_message = ? WHERE tenant = ? AND external_id = ?",
+            [reason, message, fortnox_code, fortnox_message, tenant, external_id],
+        )
+        return self._result(tenant, external_id)
+
+    def _result(self, tenant: str, external_id: str) -> VoucherResult:
+        record = self.get(tenant, external_id)
+        assert record is not None, "marked records exist"
+        return record.result
+
+    def list_exports(
+        self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
+    ) -> ExportPage:
+        where, params = "WHERE tenant = ?", [tenant]
+        if request_id:
+            where += " AND request_id = ?"
+            params.append(request_id)
+        if external_id:
+            where += " AND external_id = ?"
+            params.append(external_id)
+        if cursor:
+            where += " AND (attempted_at, external_id) < (?, ?)"
+            params += list(_decode_cursor(cursor))
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM voucher_exports {where}"
+            " ORDER BY attempted_at DESC, external_id DESC LIMIT ?",
+            [*params, limit + 1],
+        ).fetchall()
+        page = tuple(_record(row) for row in rows[:limit])
+        more = len(rows) > limit and page
+        return ExportPage(page, _encode_cursor(page[-1]) if more else "")
+
+
+def _record(row: Any) -> ExportRecord:
+    status = ExportStatus(row[5])
+    reason, message = _UNSETTLED_TEXT.get(status, (row[9], row[10]))
+    result = VoucherResult(
+        external_id=row[1],
+        outcome=_OUTCOMES.get(status, Outcome.NOT_ATTEMPTED),
+        series=row[6],
+        number=row[7],
+        financial_year_id=row[8],
+        reason=reason,
+        message=message,
+        fortnox_code=row[11],
+        fortnox_message=row[12],
+        exported_at=datetime.fromisoformat(row[15]) if row[15] else None,
+        request_id=row[2],
+    )
+    return ExportRecord(
+        tenant=row[0], external_id=row[1], request_id=row[2], payload_sha256=row[3],
+        marker=row[4], status=status, result=result, requested_by=row[13],
+        attempted_at=datetime.fromisoformat(row[14]), worker_id=row[16],
+    )
+
+
+def _encode_cursor(record: ExportRecord) -> str:
+    raw = f"{_iso(record.attempted_at)}|{record.external_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        attempted_at, external_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(
+            "|", 1)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("page_token is not one this service issued.") from exc
+    return attempted_at, external_id

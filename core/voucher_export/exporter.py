@@ -1,0 +1,243 @@
+"""ExportVouchers: validate everything, then post each voucher at most once, ever.
+
+Before each POST the intent is recorded (``PENDING``) with a marker that the voucher also
+carries in its comments. Whoever later meets an unsettled record - a lost answer, or a process
+that died between POST and recording - looks the voucher up by its marker first and posts only
+when Fortnox does not have it. A lost answer is resolved at once, inside the same call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from core.errors import (
+    FortnoxOutcomeUnknown,
+    FortnoxRateLimited,
+    FortnoxRejected,
+    FortnoxScopeMissing,
+    FortnoxUnavailable,
+)
+from core.fortnox_api import FortnoxApi, NewVoucher, VoucherRow
+from core.voucher_export.history import (
+    ExportHistory,
+    ExportInProgress,
+    ExportRecord,
+    request_id_reused,
+)
+from core.voucher_export.model import (
+    ExportRequest,
+    ExportResult,
+    ExportVoucher,
+    Outcome,
+    Target,
+    VoucherResult,
+    voucher_marker,
+)
+from core.voucher_export.sie_file import sie_4i_file
+from core.voucher_export.validation import (
+    BookFacts,
+    check_against_books,
+    check_request,
+    raise_if_any,
+)
+
+Clock = Callable[[], datetime]
+
+#: Errors after which a POST may or may not have happened.
+_UNSETTLED = (FortnoxOutcomeUnknown, FortnoxUnavailable, FortnoxRateLimited)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class VoucherExporter:
+    """The ExportVouchers use case over the Fortnox port and the export record.
+
+    Args:
+        api: The Fortnox port.
+        history: Where each voucher's export is recorded.
+        closing_series: The series used when a request names none.
+        lease: How long another worker's unsettled record is taken to be still in flight
+            (at least the longest a POST can take, i.e. the HTTP timeout plus margin).
+        attempts: POSTs per voucher within one call when answers get lost.
+    """
+
+    def __init__(
+        self,
+        api: FortnoxApi,
+        history: ExportHistory,
+        closing_series: str,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        attempts: int = 3,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self._api = api
+        self._history = history
+        self._closing_series = closing_series
+        self._lease = lease
+        self._attempts = attempts
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def export(
+        self, request: ExportRequest, requested_by: str, deadline: float | None = None
+    ) -> ExportResult:
+        """Validates, then posts (or writes the SIE file); see the module docstring."""
+        raise_if_any(check_request(request))
+        series = request.series or self._closing_series
+        if request.target is Target.SIE_4I_FILE:
+            return sie_4i_file(request, series, self._clock())
+        digest = request.digest(series)
+        lock = self._locks.setdefault(request.tenant, asyncio.Lock())
+        async with lock:
+            known = self._history.request_digest(request.tenant, request.request_id)
+            if known is not None and known != digest:
+                raise request_id_reused(request.request_id)
+            records = [self._history.get(request.tenant, v.external_id) for v in request.vouchers]
+            todo = [(i, v) for i, (v, r) in enumerate(zip(request.vouchers, records, strict=True))
+                    if not _settled_for(r, request.request_id)]
+            facts = await self._facts(request.tenant, todo, deadline) if todo else None
+            if facts is not None:
+                raise_if_any(check_against_books(todo, series, facts))
+            if request.validate_only:
+                return ExportResult(request.request_id, tuple(
+                    _verdict(v, r, request.request_id)
+                    for v, r in zip(request.vouchers, records, strict=True)))
+            self._history.open_request(request.tenant, request.request_id, digest, requested_by)
+            results: list[VoucherResult] = []
+            for voucher, record in zip(request.vouchers, records, strict=True):
+                if _settled_for(record, request.request_id):
+                    assert record is not None
+                    results.append(record.result_for(request.request_id))
+                    continue
+                assert facts is not None and voucher.transaction_date is not None
+                year = facts.year_for(voucher.transaction_date)
+                assert year is not None, "validated above"
+                results.append(await self._export_one(
+                    request, voucher, series, year.id, record, requested_by, deadline))
+            self._history.finish_request(request.tenant, request.request_id)
+            return ExportResult(request.request_id, tuple(results))
+
+    async def _facts(
+        self, tenant: str, todo: Sequence[tuple[int, ExportVoucher]], deadline: float | None
+    ) -> BookFacts:
+        years = await self._api.financial_years(tenant, deadline=deadline)
+        wanted = {y.id for _, v in todo for y in years
+                  if v.transaction_date is not None and y.contains(v.transaction_date)}
+        accounts, series = {}, {}
+        for year_id in sorted(wanted):
+            chart = await self._api.accounts(tenant, year_id, deadline=deadline)
+            accounts[year_id] = {a.number: a for a in chart}
+            codes = await self._api.voucher_series(tenant, year_id, deadline=deadline)
+            series[year_id] = frozenset(s.code for s in codes)
+        try:
+            locked = await self._api.locked_period_end(tenant, deadline=deadline)
+        except FortnoxScopeMissing:
+            locked = None  # Fortnox itself refuses a locked date at POST time.
+        return BookFacts(years, accounts, series, locked)
+
+    async def _export_one(
+        self,
+        request: ExportRequest,
+        voucher: ExportVoucher,
+        series: str,
+        year_id: int,
+        record: ExportRecord | None,
+        requested_by: str,
+        deadline: float | None,
+    ) -> VoucherResult:
+        tenant, ext = request.tenant, voucher.external_id
+        marker = voucher_marker(tenant, ext)
+        failure: Exception | None = None
+        for _ in range(self._attempts):
+            if record is not None and not record.status.settled:
+                self._check_lease(record)
+                found = await self._find(tenant, record, marker, series, deadline)
+                if found is not None:
+                    return found.result_for(request.request_id)
+            self._history.claim(tenant, ext, request.request_id, voucher.digest(), marker,
+                                year_id, requested_by)
+            try:
+                created = await self._api.create_voucher(
+                    tenant, year_id, _new_voucher(voucher, series, marker), deadline=deadline)
+            except FortnoxRejected as exc:
+                return self._history.mark_rejected(
+                    tenant, ext, exc.reason, "Fortnox refused the voucher.",
+                    exc.metadata.get("fortnox_code", ""), exc.metadata.get("fortnox_message", ""))
+            except _UNSETTLED as exc:
+                self._history.mark_unknown(tenant, ext)
+                record, failure = self._history.get(tenant, ext), exc
+                continue
+            return self._history.mark_created(
+                tenant, ext, created.series, created.number, created.year)
+        assert failure is not None
+        raise failure
+
+    async def _find(
+        self, tenant: str, record: ExportRecord, marker: str, series: str,
+        deadline: float | None,
+    ) -> ExportRecord | None:
+        """Settles an unsettled record from Fortnox: the stored record if the voucher exists."""
+        year_id = record.result.financial_year_id
+        matches = await self._api.find_vouchers(
+            tenant, year_id, marker, series=series, deadline=deadline)
+        if not matches:
+            return None
+        first = min(matches, key=lambda v: v.number)
+        self._history.mark_created(tenant, record.external_id, first.series, first.number,
+                                   first.year)
+        return self._history.get(tenant, record.external_id)
+
+    def _check_lease(self, record: ExportRecord) -> None:
+        if record.worker_id == self._history.worker_id:
+            return  # This process serialises a tenant's exports: the record is not in flight.
+        left = record.attempted_at + self._lease - self._clock()
+        if left > timedelta(0):
+            raise ExportInProgress(
+                f"Voucher {record.external_id!r} is being exported by another worker.",
+                metadata={"external_id": record.external_id},
+                retry_after_s=left.total_seconds(),
+            )
+
+
+def _settled_for(record: ExportRecord | None, request_id: str) -> bool:
+    """Whether the record answers the request without posting: created by anyone, or rejected
+    in this very request (another request may try a rejected voucher again)."""
+    if record is None or not record.status.settled:
+        return False
+    return record.result.outcome is not Outcome.REJECTED or record.request_id == request_id
+
+
+def _verdict(voucher: ExportVoucher, record: ExportRecord | None, request_id: str
+             ) -> VoucherResult:
+    """A validate-only result: the stored answer where there is one, else "valid"."""
+    if record is not None and _settled_for(record, request_id):
+        return record.result_for(request_id)
+    return VoucherResult(voucher.external_id, Outcome.VALID)
+
+
+def _new_voucher(voucher: ExportVoucher, series: str, marker: str) -> NewVoucher:
+    assert voucher.transaction_date is not None
+    return NewVoucher(
+        series=series,
+        transaction_date=voucher.transaction_date,
+        description=voucher.description,
+        rows=tuple(
+            VoucherRow(
+                account=row.account,
+                debit=Decimal(row.debit).scaleb(-2),
+                credit=Decimal(row.credit).scaleb(-2),
+                transaction_information=row.description,
+                cost_center=row.cost_center,
+                project=row.project,
+            )
+            for row in voucher.rows
+        ),
+        comments=f"{marker} {voucher.external_id}"[:1000],
+    )
+

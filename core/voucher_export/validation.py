@@ -1,0 +1,145 @@
+"""Validation before posting: everything is checked, every problem is reported, nothing is posted
+while any remains. The checks mirror Fortnox's own voucher rules so a rejection at POST time is
+the exception, not the way problems are found."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from core.errors import FieldViolation, InvalidRequest
+from core.fortnox_api import Account, FinancialYear
+from core.voucher_export.model import ExportRequest, ExportVoucher
+
+#: Fortnox's limits on voucher texts and dimensions.
+MAX_DESCRIPTION = 200
+MAX_EXTERNAL_ID = 200
+MAX_ROW_TEXT = 100
+MAX_COST_CENTER = 10
+MAX_PROJECT = 20
+MAX_VOUCHERS = 5000
+
+
+@dataclass(frozen=True)
+class BookFacts:
+    """What Fortnox says about the books the vouchers go into."""
+
+    years: Sequence[FinancialYear]
+    accounts: Mapping[int, Mapping[int, Account]]
+    series: Mapping[int, frozenset[str]]
+    locked_until: date | None
+
+    def year_for(self, day: date) -> FinancialYear | None:
+        """The financial year containing ``day``."""
+        return next((y for y in self.years if y.contains(day)), None)
+
+
+def check_request(request: ExportRequest) -> list[FieldViolation]:
+    """The problems visible in the request alone (shape, texts, balance)."""
+    problems: list[FieldViolation] = []
+    try:
+        uuid.UUID(request.request_id)
+    except ValueError:
+        problems.append(FieldViolation("request_id", "must be a UUID"))
+    if not request.tenant.strip():
+        problems.append(FieldViolation("tenant", "must not be empty"))
+    if not request.vouchers:
+        problems.append(FieldViolation("vouchers", "must hold at least one voucher"))
+    if len(request.vouchers) > MAX_VOUCHERS:
+        problems.append(FieldViolation("vouchers", f"at most {MAX_VOUCHERS} per request"))
+    seen: set[str] = set()
+    for index, voucher in enumerate(request.vouchers):
+        problems += _check_voucher(f"vouchers[{index}]", voucher, seen)
+    return problems
+
+
+def _check_voucher(path: str, voucher: ExportVoucher, seen: set[str]) -> list[FieldViolation]:
+    problems: list[FieldViolation] = []
+    ext = voucher.external_id
+    if not ext.strip() or len(ext) > MAX_EXTERNAL_ID:
+        problems.append(FieldViolation(
+            f"{path}.external_id", f"must be 1-{MAX_EXTERNAL_ID} characters"))
+    elif ext in seen:
+        problems.append(FieldViolation(f"{path}.external_id", f"{ext!r} appears twice"))
+    seen.add(ext)
+    if voucher.transaction_date is None:
+        problems.append(FieldViolation(f"{path}.transaction_date", "is required"))
+    if not voucher.description.strip() or len(voucher.description) > MAX_DESCRIPTION:
+        problems.append(FieldViolation(
+            f"{path}.description", f"must be 1-{MAX_DESCRIPTION} characters (Fortnox needs a text)",
+        ))
+    if len(voucher.rows) < 2:
+        problems.append(FieldViolation(f"{path}.rows", "a voucher needs at least two rows"))
+    for number, row in enumerate(voucher.rows):
+        where = f"{path}.rows[{number}]"
+        if not 1000 <= row.account <= 9999:
+            problems.append(FieldViolation(f"{where}.account", "must be a 4-digit account"))
+        if row.debit < 0 or row.credit < 0 or (row.debit > 0) == (row.credit > 0):
+            problems.append(FieldViolation(
+                where, "exactly one of debit_minor and credit_minor must be positive"))
+        if len(row.cost_center) > MAX_COST_CENTER:
+            problems.append(FieldViolation(f"{where}.cost_center", "at most 10 characters"))
+        if len(row.project) > MAX_PROJECT:
+            problems.append(FieldViolation(f"{where}.project", "at most 20 characters"))
+        if len(row.description) > MAX_ROW_TEXT:
+            problems.append(FieldViolation(
+                f"{where}.description", f"at most {MAX_ROW_TEXT} characters"))
+    imbalance = sum(r.debit - r.credit for r in voucher.rows)
+    if voucher.rows and imbalance:
+        problems.append(FieldViolation(
+            f"{path}.rows", f"debit and credit differ by {imbalance} öre; they must balance"))
+    return problems
+
+
+def check_against_books(
+    vouchers: Sequence[tuple[int, ExportVoucher]], series: str, facts: BookFacts
+) -> list[FieldViolation]:
+    """The problems only Fortnox's books reveal: year, lock, series, accounts.
+
+    ``vouchers`` pairs each voucher with its index in the request, for the field paths.
+    """
+    problems: list[FieldViolation] = []
+    for index, voucher in vouchers:
+        path = f"vouchers[{index}]"
+        day = voucher.transaction_date
+        assert day is not None, "check_request runs first"
+        year = facts.year_for(day)
+        if year is None:
+            problems.append(FieldViolation(
+                f"{path}.transaction_date", f"{day} is in no Fortnox financial year"))
+            continue
+        if facts.locked_until is not None and day <= facts.locked_until:
+            problems.append(FieldViolation(
+                f"{path}.transaction_date",
+                f"{day} is in a locked period (locked until {facts.locked_until})"))
+        if series not in facts.series.get(year.id, frozenset()):
+            problems.append(FieldViolation(
+                "voucher_series", f"series {series!r} does not exist in year {year.id}"))
+        chart = facts.accounts.get(year.id, {})
+        for number, row in enumerate(voucher.rows):
+            account = chart.get(row.account)
+            if account is None:
+                problems.append(FieldViolation(
+                    f"{path}.rows[{number}].account",
+                    f"account {row.account} does not exist in year {year.id}"))
+            elif not account.active:
+                problems.append(FieldViolation(
+                    f"{path}.rows[{number}].account", f"account {row.account} is inactive"))
+    return _unique(problems)
+
+
+def raise_if_any(problems: Sequence[FieldViolation]) -> None:
+    """Raises ``InvalidRequest`` carrying every problem, if there is one."""
+    if problems:
+        raise InvalidRequest(
+            f"{len(problems)} problem(s) in the vouchers; nothing was posted.",
+            reason="VOUCHERS_INVALID",
+            metadata={"violations": str(len(problems))},
+            violations=tuple(problems),
+        )
+
+
+def _unique(problems: list[FieldViolation]) -> list[FieldViolation]:
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,83 @@
+"""Validation before posting: every problem reported with its field, pure logic."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from core.fortnox_api import Account, FinancialYear
+from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher
+from core.voucher_export.validation import BookFacts, check_against_books, check_request
+
+YEAR = FinancialYear(3, date(2026, 1, 1), date(2026, 12, 31), "BAS", "ACCRUAL")
+
+
+def _account(number: int, active: bool = True) -> Account:
+    return Account(number, f"Konto {number}", active, Decimal(0), None, None, "", 3)
+
+
+FACTS = BookFacts(
+    years=[YEAR],
+    accounts={3: {n: _account(n) for n in (1930, 8910, 2510)} | {6110: _account(6110, False)}},
+    series={3: frozenset({"A", "I"})},
+    locked_until=date(2026, 3, 31),
+)
+
+
+def _voucher(ext: str = "v1", day: date | None = date(2026, 12, 31), debit: int = 100_00,
+             credit: int = 100_00, text: str = "Skatt") -> ExportVoucher:
+    return ExportVoucher(ext, day, text, (ExportRow(8910, debit=debit),
+                                          ExportRow(2510, credit=credit)))
+
+
+def _request(*vouchers: ExportVoucher, request_id: str | None = None) -> ExportRequest:
+    return ExportRequest("t1", request_id or str(uuid.uuid4()), vouchers)
+
+
+def test_a_good_request_has_no_problems() -> None:
+    request = _request(_voucher("v1"), _voucher("v2"))
+    assert check_request(request) == []
+    assert check_against_books(list(enumerate(request.vouchers)), "I", FACTS) == []
+
+
+def test_each_problem_names_its_field() -> None:
+    bad = _request(
+        _voucher("v1", credit=99_99),
+        _voucher("v1", text=" "),
+        _voucher("", day=None),
+        ExportVoucher("v4", date(2026, 6, 1), "x", (ExportRow(8910, debit=5, credit=5),)),
+        request_id="not-a-uuid",
+    )
+    fields = {v.field for v in check_request(bad)}
+    assert fields == {
+        "request_id", "vouchers[0].rows", "vouchers[1].external_id", "vouchers[1].description",
+        "vouchers[2].external_id", "vouchers[2].transaction_date", "vouchers[3].rows",
+        "vouchers[3].rows[0]",
+    }
+
+
+def test_books_reveal_year_lock_series_and_accounts() -> None:
+    vouchers = [
+        (0, _voucher("outside", day=date(2027, 1, 5))),
+        (1, _voucher("locked", day=date(2026, 2, 1))),
+        (2, ExportVoucher("accounts", date(2026, 12, 31), "x",
+                          (ExportRow(6110, debit=1), ExportRow(4999, credit=1)))),
+    ]
+    found = {(v.field, v.description) for v in check_against_books(vouchers, "Q", FACTS)}
+    assert found == {
+        ("vouchers[0].transaction_date", "2027-01-05 is in no Fortnox financial year"),
+        ("vouchers[1].transaction_date", "2026-02-01 is in a locked period (locked until "
+                                         "2026-03-31)"),
+        ("voucher_series", "series 'Q' does not exist in year 3"),
+        ("vouchers[2].rows[0].account", "account 6110 is inactive"),
+        ("vouchers[2].rows[1].account", "account 4999 does not exist in year 3"),
+    }
+
+
+def test_digest_follows_content_only() -> None:
+    a, b = _voucher("v1"), _voucher("v1")
+    assert a.digest() == b.digest()
+    assert a.digest() != _voucher("v1", debit=100_01, credit=100_01).digest()
+    request = _request(a, request_id="0" * 32)
+    assert request.digest("I") != request.digest("A")
