@@ -1,0 +1,120 @@
+"""Builds the Fortnox adapter from explicit settings: one ``httpx.AsyncClient`` shared by all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from opentelemetry import trace
+
+from adapters.fortnox import tracing
+from adapters.fortnox.api import FortnoxClient
+from adapters.fortnox.connector import FortnoxConnector
+from adapters.fortnox.limiter import SlidingWindowLimiter
+from adapters.fortnox.oauth import OAuthClient
+from adapters.fortnox.retry import RetryPolicy
+from adapters.fortnox.tokens import TokenManager
+from adapters.fortnox.transport import Transport
+from adapters.store.connections import ConnectionStore
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FortnoxSettings:
+    """What the adapter is configured with (the composition root maps ``Settings`` to it)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    api_base_url: str = "https://api.fortnox.se/3"
+    auth_base_url: str = "https://apps.fortnox.se/oauth-v1"
+    default_scopes: tuple[str, ...] = ("companyinformation", "bookkeeping")
+    allowed_redirect_uris: tuple[str, ...] = ()
+    rate_limit_requests: int = 25
+    rate_limit_window_s: float = 5.0
+    http_timeout_s: float = 30.0
+    refresh_margin: timedelta = timedelta(minutes=5)
+    max_token_age: timedelta = timedelta(days=1)
+    refresh_token_lifetime: timedelta = timedelta(days=45)
+    state_ttl: timedelta = timedelta(minutes=10)
+    max_connections: int = 200
+
+
+class FortnoxAdapter:
+    """The Fortnox side of the service: ``api`` (``FortnoxApi``) and ``connections``
+    (``FortnoxConnections``). Close it (``aclose`` or ``async with``) to release the client."""
+
+    def __init__(
+        self,
+        settings: FortnoxSettings,
+        store: ConnectionStore,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            timeout=settings.http_timeout_s,
+            limits=httpx.Limits(max_connections=settings.max_connections,
+                                max_keepalive_connections=settings.max_connections),
+            follow_redirects=False,
+        )
+        tracer = tracing.get_tracer(tracer_provider)
+        retry = retry or RetryPolicy()
+        self.oauth = OAuthClient(
+            self._http,
+            auth_base_url=settings.auth_base_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            tracer=tracer,
+            retry=retry,
+            timeout_s=settings.http_timeout_s,
+            clock=clock,
+            refresh_token_lifetime=settings.refresh_token_lifetime,
+        )
+        self.tokens = TokenManager(
+            store,
+            self.oauth,
+            clock=clock,
+            refresh_margin=settings.refresh_margin,
+            max_token_age=settings.max_token_age,
+            claim_lease=timedelta(seconds=settings.http_timeout_s + 5),
+        )
+        self.limiter = SlidingWindowLimiter(
+            settings.rate_limit_requests, settings.rate_limit_window_s
+        )
+        transport = Transport(
+            self._http,
+            api_base_url=settings.api_base_url,
+            tokens=self.tokens,
+            limiter=self.limiter,
+            tracer=tracer,
+            retry=retry,
+            timeout_s=settings.http_timeout_s,
+        )
+        self.api = FortnoxClient(transport)
+        self.connections = FortnoxConnector(
+            store,
+            self.oauth,
+            self.tokens,
+            transport,
+            default_scopes=settings.default_scopes,
+            allowed_redirect_uris=settings.allowed_redirect_uris,
+            clock=clock,
+            state_ttl=settings.state_ttl,
+        )
+
+    async def aclose(self) -> None:
+        """Closes the shared HTTP client."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> FortnoxAdapter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,169 @@
+"""The core's ``FortnoxConnections``: connect (OAuth), inspect and disconnect a tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from adapters.fortnox import parse
+from adapters.fortnox.oauth import OAuthClient
+from adapters.fortnox.tokens import TokenManager
+from adapters.fortnox.transport import Transport
+from adapters.store.connections import (
+    CompanyLink,
+    ConnectionStore,
+    OAuthStateRecord,
+    TokenGrant,
+)
+from core.connections import AuthorizationRequest, Connection, ImportKind
+from core.errors import (
+    ConnectionNotFound,
+    FieldViolation,
+    InvalidRequest,
+    WrongFortnoxCompany,
+)
+
+log = logging.getLogger(__name__)
+
+DISCONNECTED_REASON = "Disconnected on request; the tokens were revoked at Fortnox."
+DISCONNECTED_UNCONFIRMED = "Disconnected on request; Fortnox did not confirm the revocation."
+
+
+def _digits(organisation_number: str) -> str:
+    return re.sub(r"\D", "", organisation_number)
+
+
+def jwt_tenant_id(access_token: str) -> str:
+    """Fortnox's tenant id from the access token's claims ("" if absent); nothing is verified:
+    the token came straight from the token endpoint over TLS."""
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        return ""
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return ""
+    value = claims.get("tenantId") if isinstance(claims, dict) else None
+    return "" if value is None else str(value)
+
+
+class FortnoxConnector:
+    """Implements ``core.connections.FortnoxConnections``."""
+
+    def __init__(
+        self,
+        store: ConnectionStore,
+        oauth: OAuthClient,
+        tokens: TokenManager,
+        transport: Transport,
+        *,
+        default_scopes: Sequence[str],
+        allowed_redirect_uris: Sequence[str],
+        clock: Callable[[], datetime],
+        state_ttl: timedelta,
+    ) -> None:
+        self._store = store
+        self._oauth = oauth
+        self._tokens = tokens
+        self._transport = transport
+        self._default_scopes = tuple(default_scopes)
+        self._redirect_uris = tuple(allowed_redirect_uris)
+        self._clock = clock
+        self._state_ttl = state_ttl
+
+    async def begin_connect(
+        self,
+        tenant: str,
+        redirect_uri: str,
+        scopes: Sequence[str] = (),
+        expected_organisation_number: str = "",
+    ) -> AuthorizationRequest:
+        if not tenant:
+            raise InvalidRequest("A tenant is required.",
+                                 violations=(FieldViolation("tenant", "must not be empty"),))
+        if self._redirect_uris and redirect_uri not in self._redirect_uris:
+            raise InvalidRequest(
+                "The redirect URI is not one of the configured ones.",
+                violations=(FieldViolation("redirect_uri", "not an allowed redirect URI"),),
+            )
+        now = self._clock()
+        record = OAuthStateRecord(
+            state=secrets.token_urlsafe(32),
+            tenant=tenant,
+            redirect_uri=redirect_uri,
+            scopes=tuple(dict.fromkeys(scopes)) or self._default_scopes,
+            expected_organisation_number=expected_organisation_number.strip(),
+            created_at=now,
+            expires_at=now + self._state_ttl,
+        )
+        await asyncio.to_thread(self._store.create_state, record)
+        url = self._oauth.authorization_url(record.redirect_uri, record.scopes, record.state)
+        return AuthorizationRequest(url=url, state=record.state, expires_at=record.expires_at)
+
+    async def complete_connect(
+        self, state: str, code: str, *, deadline: float | None = None
+    ) -> Connection:
+        record = await asyncio.to_thread(self._store.consume_state, state, self._clock())
+        grant = await self._oauth.exchange_code(code, record.redirect_uri, deadline)
+        try:
+            link = await self._company(record.tenant, grant, deadline)
+        except BaseException:
+            await self._oauth.revoke(grant.refresh_token, deadline)
+            raise
+        expected = _digits(record.expected_organisation_number)
+        if expected and expected != _digits(link.organisation_number):
+            await self._oauth.revoke(grant.refresh_token, deadline)
+            raise WrongFortnoxCompany(
+                "The Fortnox login belongs to another company than expected.",
+                metadata={
+                    "expected_organisation_number": record.expected_organisation_number,
+                    "organisation_number": link.organisation_number,
+                },
+            )
+        connection = await asyncio.to_thread(
+            self._store.save_connection, record.tenant, grant, link, self._clock()
+        )
+        self._tokens.forget(record.tenant)
+        log.info("fortnox connected", extra={"tenant": record.tenant,
+                                             "fortnox_tenant_id": link.fortnox_tenant_id})
+        return connection
+
+    async def _company(
+        self, tenant: str, grant: TokenGrant, deadline: float | None
+    ) -> CompanyLink:
+        data = await self._transport.get_json(
+            tenant, "/companyinformation", deadline=deadline, access_token=grant.access_token)
+        company = parse.company_information(data.get("CompanyInformation") or {})
+        tenant_id = jwt_tenant_id(grant.access_token)
+        if not tenant_id and company.database_number is not None:
+            tenant_id = str(company.database_number)
+        return CompanyLink(
+            fortnox_tenant_id=tenant_id,
+            company_name=company.company_name,
+            organisation_number=company.organisation_number,
+        )
+
+    async def get_connection(self, tenant: str) -> Connection:
+        connection = await asyncio.to_thread(self._store.connection, tenant)
+        if connection is None:
+            raise ConnectionNotFound("The tenant is not connected to Fortnox.")
+        return connection
+
+    async def disconnect(self, tenant: str, *, deadline: float | None = None) -> Connection:
+        token = await asyncio.to_thread(self._store.refresh_token_for_revocation, tenant)
+        confirmed = token is not None and await self._oauth.revoke(token, deadline)
+        reason = DISCONNECTED_REASON if confirmed or token is None else DISCONNECTED_UNCONFIRMED
+        connection = await asyncio.to_thread(self._store.revoke, tenant, reason, self._clock())
+        self._tokens.forget(tenant)
+        log.info("fortnox disconnected", extra={"tenant": tenant, "confirmed": confirmed})
+        return connection
+
+    async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
+        await asyncio.to_thread(self._store.record_import, tenant, kind, at)

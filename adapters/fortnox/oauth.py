@@ -1,0 +1,194 @@
+"""Fortnox's OAuth2 endpoints: authorization URL, code exchange, refresh, revoke.
+
+Codes and refresh tokens are single use, so a token request is repeated only when it certainly
+never left (connection refused); any other failure is reported, never retried blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+from opentelemetry import trace
+
+from adapters.fortnox import tracing
+from adapters.fortnox.retry import NOT_SENT_ERRORS, RetryPolicy, remaining_s
+from adapters.store.connections import TokenGrant
+from core.errors import CodeExchangeRefused, FortnoxAuthRejected, FortnoxUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class OAuthRefusal(Exception):
+    """The token endpoint answered with an OAuth error (``invalid_grant``, ...)."""
+
+    def __init__(self, error: str, status: int) -> None:
+        super().__init__(f"OAuth error {error} (HTTP {status})")
+        self.error = error
+        self.status = status
+
+
+class RefreshNotSent(FortnoxUnavailable):
+    """The refresh request never reached Fortnox: its refresh token is still unspent."""
+
+
+class OAuthClient:
+    """Talks to ``{auth_base_url}/auth``, ``/token`` and ``/revoke`` with HTTP Basic."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        auth_base_url: str,
+        client_id: str,
+        client_secret: str,
+        tracer: trace.Tracer,
+        retry: RetryPolicy,
+        timeout_s: float,
+        clock: Callable[[], datetime],
+        refresh_token_lifetime: timedelta,
+    ) -> None:
+        self._http = http
+        self._base = auth_base_url.rstrip("/")
+        self._client_id = client_id
+        self._auth = httpx.BasicAuth(client_id, client_secret)
+        self._tracer = tracer
+        self._retry = retry
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._refresh_lifetime = refresh_token_lifetime
+        self._server = urlsplit(self._base).hostname or ""
+        self._path = urlsplit(self._base).path
+
+    def authorization_url(self, redirect_uri: str, scopes: Sequence[str], state: str) -> str:
+        """Where the customer's browser logs in and consents (offline access: a refresh token)."""
+        query = urlencode({
+            "client_id": self._client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(scopes),
+            "state": state,
+            "access_type": "offline",
+            "response_type": "code",
+        })
+        return f"{self._base}/auth?{query}"
+
+    async def exchange_code(
+        self, code: str, redirect_uri: str, deadline: float | None
+    ) -> TokenGrant:
+        """The first token pair of a new connection; ``CodeExchangeRefused`` on refusal."""
+        try:
+            return await self._grant(
+                {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+                deadline,
+            )
+        except OAuthRefusal as refusal:
+            if refusal.error == "invalid_client":
+                raise _client_rejected(refusal) from None
+            raise CodeExchangeRefused(
+                "Fortnox refused the authorization code.",
+                metadata={"oauth_error": refusal.error},
+            ) from None
+
+    async def refresh(self, refresh_token: str, deadline: float | None) -> TokenGrant:
+        """A rotated pair; raises ``OAuthRefusal`` (e.g. ``invalid_grant``) as is."""
+        try:
+            return await self._grant(
+                {"grant_type": "refresh_token", "refresh_token": refresh_token}, deadline
+            )
+        except OAuthRefusal as refusal:
+            if refusal.error == "invalid_client":
+                raise _client_rejected(refusal) from None
+            raise
+
+    async def revoke(self, refresh_token: str, deadline: float | None) -> bool:
+        """Revokes the grant behind a refresh token; ``False`` if Fortnox could not be told."""
+        with self._span("revoke", "revoke") as span:
+            try:
+                response = await self._http.post(
+                    f"{self._base}/revoke",
+                    data={"token": refresh_token, "token_type_hint": "refresh_token"},
+                    auth=self._auth,
+                    timeout=remaining_s(deadline, self._timeout_s),
+                )
+            except httpx.TransportError as exc:
+                log.warning("fortnox revoke failed: %s", type(exc).__name__)
+                return False
+            span.set_attribute(tracing.STATUS, response.status_code)
+            return response.is_success
+
+    async def _grant(self, form: dict[str, str], deadline: float | None) -> TokenGrant:
+        grant_type = form["grant_type"]
+        with self._span("token", grant_type) as span:
+            retry = 0
+            while True:
+                try:
+                    response = await self._http.post(
+                        f"{self._base}/token",
+                        data=form,
+                        auth=self._auth,
+                        timeout=remaining_s(deadline, self._timeout_s),
+                    )
+                    break
+                except NOT_SENT_ERRORS as exc:
+                    delay = self._retry.next_delay(retry, deadline)
+                    if delay is None:
+                        raise RefreshNotSent(
+                            "Fortnox's token service could not be reached.",
+                            metadata={"transport_error": type(exc).__name__},
+                        ) from None
+                    retry += 1
+                    span.set_attribute(tracing.RETRIES, retry)
+                    await asyncio.sleep(delay)
+                except httpx.TransportError as exc:
+                    raise FortnoxUnavailable(
+                        "Fortnox's token service did not answer.",
+                        metadata={"transport_error": type(exc).__name__},
+                    ) from None
+            span.set_attribute(tracing.STATUS, response.status_code)
+            return self._parse_grant(response)
+
+    def _parse_grant(self, response: httpx.Response) -> TokenGrant:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not response.is_success or not isinstance(body, dict):
+            error = str(body.get("error", "")) if isinstance(body, dict) else ""
+            if response.status_code < 500 and error:
+                raise OAuthRefusal(error, response.status_code)
+            raise FortnoxUnavailable(
+                "Fortnox's token service failed.",
+                metadata={"http_status": str(response.status_code)},
+            )
+        now = self._clock()
+        return TokenGrant(
+            access_token=str(body["access_token"]),
+            refresh_token=str(body["refresh_token"]),
+            scopes=tuple(str(body.get("scope", "")).split()),
+            access_expires_at=now + timedelta(seconds=int(body.get("expires_in", 3600))),
+            refresh_expires_at=now + self._refresh_lifetime,
+        )
+
+    def _span(self, endpoint: str, grant_type: str) -> AbstractContextManager[trace.Span]:
+        return self._tracer.start_as_current_span(
+            f"POST {self._path}/{endpoint}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                tracing.METHOD: "POST",
+                tracing.ROUTE: f"{self._path}/{endpoint}",
+                tracing.SERVER: self._server,
+                tracing.GRANT_TYPE: grant_type,
+            },
+        )
+
+
+def _client_rejected(refusal: OAuthRefusal) -> FortnoxAuthRejected:
+    return FortnoxAuthRejected(
+        "Fortnox rejected the integration's client credentials.",
+        metadata={"oauth_error": refusal.error},
+    )

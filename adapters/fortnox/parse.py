@@ -1,0 +1,271 @@
+"""Fortnox JSON to the core's records, tolerant of the spec's quirks.
+
+Amounts come as numbers or strings (supplier invoices), empty dates and enums as ``""``,
+ids as numbers or strings; money is parsed into ``Decimal`` from the exact JSON text.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.fortnox_api import (
+    Account,
+    CompanyInformation,
+    Customer,
+    FileConnection,
+    FinancialYear,
+    Invoice,
+    InvoicePayment,
+    Supplier,
+    SupplierInvoice,
+    SupplierInvoicePayment,
+    Voucher,
+    VoucherRow,
+    VoucherSeries,
+)
+
+Json = dict[str, Any]
+
+
+def text(data: Json, key: str) -> str:
+    """A string field; missing or null is ``""``."""
+    value = data.get(key)
+    return "" if value is None else str(value)
+
+
+def reference(data: Json, key: str) -> str:
+    """A document number pointing elsewhere; Fortnox's ``0`` for "none" becomes ``""``."""
+    value = text(data, key)
+    return "" if value.strip("0") == "" else value
+
+
+def money(data: Json, key: str) -> Decimal:
+    """An amount (number or string); missing is zero."""
+    return optional_money(data, key) or Decimal(0)
+
+
+def optional_money(data: Json, key: str) -> Decimal | None:
+    """An amount, or ``None`` when missing or empty."""
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value).replace(",", "."))
+    except InvalidOperation as exc:
+        raise ValueError(f"{key}: not an amount") from exc
+
+
+def day(data: Json, key: str) -> date | None:
+    """A ``YYYY-MM-DD`` date; ``""`` or missing is ``None``."""
+    value = data.get(key)
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def integer(data: Json, key: str) -> int | None:
+    """An integer given as number or string; ``""`` or missing is ``None``."""
+    value = data.get(key)
+    return None if value is None or value == "" else int(value)
+
+
+def flag(data: Json, key: str) -> bool | None:
+    """A boolean (also ``"true"``/``"false"`` strings); missing is ``None``."""
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def company_information(data: Json) -> CompanyInformation:
+    """``CompanyInformation`` (note ``OrganizationNumber`` with a z)."""
+    return CompanyInformation(
+        company_name=text(data, "CompanyName"),
+        organisation_number=text(data, "OrganizationNumber"),
+        database_number=integer(data, "DatabaseNumber"),
+        address=text(data, "Address"),
+        zip_code=text(data, "ZipCode"),
+        city=text(data, "City"),
+        country_code=text(data, "CountryCode"),
+    )
+
+
+def financial_year(data: Json) -> FinancialYear:
+    """A ``FinancialYears[]`` item or ``FinancialYear``."""
+    start, end = day(data, "FromDate"), day(data, "ToDate")
+    if start is None or end is None:
+        raise ValueError("financial year without dates")
+    return FinancialYear(
+        id=int(data["Id"]),
+        from_date=start,
+        to_date=end,
+        account_chart_type=text(data, "AccountChartType"),
+        accounting_method=text(data, "AccountingMethod"),
+    )
+
+
+def account(data: Json) -> Account:
+    """An ``Accounts[]`` item or ``Account``."""
+    return Account(
+        number=int(data["Number"]),
+        description=text(data, "Description"),
+        active=flag(data, "Active") is not False,
+        balance_brought_forward=money(data, "BalanceBroughtForward"),
+        balance_carried_forward=optional_money(data, "BalanceCarriedForward"),
+        sru=integer(data, "SRU"),
+        vat_code=text(data, "VATCode"),
+        year=integer(data, "Year"),
+    )
+
+
+def voucher_series(data: Json) -> VoucherSeries:
+    """A ``VoucherSeriesCollection[]`` item or ``VoucherSeries``."""
+    return VoucherSeries(
+        code=text(data, "Code"),
+        description=text(data, "Description"),
+        manual=bool(flag(data, "Manual")),
+        year=integer(data, "Year"),
+        next_voucher_number=integer(data, "NextVoucherNumber"),
+    )
+
+
+def voucher_row(data: Json) -> VoucherRow:
+    """A ``VoucherRows[]`` item."""
+    return VoucherRow(
+        account=int(data["Account"]),
+        debit=money(data, "Debit"),
+        credit=money(data, "Credit"),
+        description=text(data, "Description"),
+        transaction_information=text(data, "TransactionInformation"),
+        cost_center=text(data, "CostCenter"),
+        project=text(data, "Project"),
+        removed=bool(flag(data, "Removed")),
+    )
+
+
+def voucher(data: Json) -> Voucher:
+    """A ``Vouchers[]`` item (no rows) or ``Voucher`` (with rows)."""
+    return Voucher(
+        series=text(data, "VoucherSeries"),
+        number=int(data["VoucherNumber"]),
+        year=int(data["Year"]),
+        transaction_date=day(data, "TransactionDate"),
+        description=text(data, "Description"),
+        comments=text(data, "Comments"),
+        reference_number=text(data, "ReferenceNumber"),
+        reference_type=text(data, "ReferenceType"),
+        rows=tuple(voucher_row(r) for r in data.get("VoucherRows") or ()),
+    )
+
+
+def customer(data: Json) -> Customer:
+    """A ``Customers[]`` item or ``Customer``."""
+    return Customer(
+        customer_number=text(data, "CustomerNumber"),
+        name=text(data, "Name"),
+        organisation_number=text(data, "OrganisationNumber"),
+        active=flag(data, "Active"),
+        currency=text(data, "Currency"),
+    )
+
+
+def supplier(data: Json) -> Supplier:
+    """A ``Suppliers[]`` item or ``Supplier``."""
+    return Supplier(
+        supplier_number=text(data, "SupplierNumber"),
+        name=text(data, "Name"),
+        organisation_number=text(data, "OrganisationNumber"),
+        active=flag(data, "Active"),
+        currency=text(data, "Currency"),
+    )
+
+
+def _rate(data: Json) -> Decimal:
+    return optional_money(data, "CurrencyRate") or Decimal(1)
+
+
+def invoice(data: Json) -> Invoice:
+    """An ``Invoices[]`` item or ``Invoice``."""
+    return Invoice(
+        document_number=text(data, "DocumentNumber"),
+        customer_number=text(data, "CustomerNumber"),
+        customer_name=text(data, "CustomerName"),
+        invoice_date=day(data, "InvoiceDate"),
+        due_date=day(data, "DueDate"),
+        final_pay_date=day(data, "FinalPayDate"),
+        total=money(data, "Total"),
+        balance=money(data, "Balance"),
+        currency=text(data, "Currency") or "SEK",
+        currency_rate=_rate(data),
+        booked=bool(flag(data, "Booked")),
+        cancelled=bool(flag(data, "Cancelled")),
+        invoice_type=text(data, "InvoiceType"),
+        ocr=text(data, "OCR"),
+        credit=flag(data, "Credit"),
+        credit_invoice_reference=reference(data, "CreditInvoiceReference"),
+        organisation_number=text(data, "OrganisationNumber"),
+    )
+
+
+def invoice_payment(data: Json) -> InvoicePayment:
+    """An ``InvoicePayments[]`` item or ``InvoicePayment``."""
+    return InvoicePayment(
+        number=text(data, "Number"),
+        invoice_number=text(data, "InvoiceNumber"),
+        amount=money(data, "Amount"),
+        currency=text(data, "Currency") or "SEK",
+        currency_rate=_rate(data),
+        payment_date=day(data, "PaymentDate"),
+        booked=bool(flag(data, "Booked")),
+        amount_currency=optional_money(data, "AmountCurrency"),
+    )
+
+
+def supplier_invoice(data: Json) -> SupplierInvoice:
+    """A ``SupplierInvoices[]`` item (``Cancel``) or ``SupplierInvoice`` (``Cancelled``)."""
+    return SupplierInvoice(
+        given_number=text(data, "GivenNumber"),
+        supplier_number=text(data, "SupplierNumber"),
+        supplier_name=text(data, "SupplierName"),
+        invoice_number=text(data, "InvoiceNumber"),
+        invoice_date=day(data, "InvoiceDate"),
+        due_date=day(data, "DueDate"),
+        final_pay_date=day(data, "FinalPayDate"),
+        total=money(data, "Total"),
+        balance=money(data, "Balance"),
+        currency=text(data, "Currency") or "SEK",
+        currency_rate=_rate(data),
+        booked=bool(flag(data, "Booked")),
+        cancelled=bool(flag(data, "Cancelled") or flag(data, "Cancel")),
+        credit=bool(flag(data, "Credit")),
+        credit_reference=reference(data, "CreditReference"),
+        ocr=text(data, "OCR"),
+    )
+
+
+def supplier_invoice_payment(data: Json) -> SupplierInvoicePayment:
+    """A ``SupplierInvoicePayments[]`` item or ``SupplierInvoicePayment``."""
+    return SupplierInvoicePayment(
+        number=text(data, "Number"),
+        invoice_number=text(data, "InvoiceNumber"),
+        amount=money(data, "Amount"),
+        currency=text(data, "Currency") or "SEK",
+        currency_rate=_rate(data),
+        payment_date=day(data, "PaymentDate"),
+        booked=bool(flag(data, "Booked")),
+        amount_currency=optional_money(data, "AmountCurrency"),
+    )
+
+
+def file_connection(data: Json) -> FileConnection:
+    """A supplier-invoice or voucher file connection."""
+    return FileConnection(
+        file_id=text(data, "FileId"),
+        name=text(data, "Name") or text(data, "VoucherDescription"),
+        supplier_invoice_number=text(data, "SupplierInvoiceNumber"),
+        voucher_series=text(data, "VoucherSeries"),
+        voucher_number=integer(data, "VoucherNumber"),
+        voucher_year=integer(data, "VoucherYear"),
+    )

@@ -1,0 +1,141 @@
+"""A tenant's access token, refreshed once however many calls and workers need it at once.
+
+Within a process, one coroutine per tenant refreshes while the others wait on its lock; across
+processes the claim in the store (``BEGIN IMMEDIATE``) lets exactly one worker spend the
+refresh token while the others poll for the generation it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from adapters.fortnox.oauth import OAuthClient, OAuthRefusal, RefreshNotSent
+from adapters.store.connections import ClaimOutcome, ConnectionStore, CurrentTokens
+from core.errors import FortnoxAuthRejected, FortnoxUnavailable, ReconnectRequired
+
+log = logging.getLogger(__name__)
+
+INVALID_GRANT_REASON = "Fortnox no longer accepts the refresh token (invalid_grant)."
+
+
+class TokenManager:
+    """Hands out fresh access tokens: refreshed ahead of expiry and at least once a day."""
+
+    def __init__(
+        self,
+        store: ConnectionStore,
+        oauth: OAuthClient,
+        *,
+        clock: Callable[[], datetime],
+        refresh_margin: timedelta,
+        max_token_age: timedelta,
+        claim_lease: timedelta,
+        poll_s: float = 0.05,
+    ) -> None:
+        self._store = store
+        self._oauth = oauth
+        self._clock = clock
+        self._margin = refresh_margin
+        self._max_age = max_token_age
+        self._lease = claim_lease
+        self._poll_s = poll_s
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._cache: dict[str, CurrentTokens] = {}
+
+    def forget(self, tenant: str) -> None:
+        """Drops the cached tokens (after a disconnect or reconnect)."""
+        self._cache.pop(tenant, None)
+
+    async def access(self, tenant: str, deadline: float | None) -> CurrentTokens:
+        """Tokens to call Fortnox with now, refreshing first when they are due."""
+        tokens = self._cache.get(tenant)
+        if tokens is None:
+            tokens = await asyncio.to_thread(self._store.current_tokens, tenant)
+            self._cache[tenant] = tokens
+        if not self._due(tokens):
+            return tokens
+        return await self._refresh(tenant, tokens.generation, deadline)
+
+    async def rejected(self, tenant: str, generation: int, deadline: float | None) -> None:
+        """Fortnox refused the access token of ``generation``: get a newer one."""
+        self._cache.pop(tenant, None)
+        tokens = await asyncio.to_thread(self._store.current_tokens, tenant)
+        if tokens.generation != generation:
+            self._cache[tenant] = tokens
+            return
+        await self._refresh(tenant, generation, deadline, forced=True)
+
+    def _due(self, tokens: CurrentTokens) -> bool:
+        now = self._clock()
+        return (
+            tokens.access_expires_at - self._margin <= now
+            or tokens.last_refreshed_at + self._max_age <= now
+        )
+
+    async def _refresh(
+        self, tenant: str, stale: int, deadline: float | None, *, forced: bool = False
+    ) -> CurrentTokens:
+        lock = self._locks.setdefault(tenant, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(tenant)
+            if cached is not None and cached.generation != stale and not self._due(cached):
+                return cached
+            while True:
+                claim = await asyncio.to_thread(
+                    self._store.claim_refresh, tenant, stale, self._clock(), self._lease
+                )
+                if claim.outcome is ClaimOutcome.CLAIMED:
+                    break
+                if claim.outcome is ClaimOutcome.REFRESHED_ELSEWHERE:
+                    self._cache[tenant] = claim.tokens
+                    return claim.tokens
+                if deadline is not None and time.monotonic() + self._poll_s >= deadline:
+                    raise FortnoxUnavailable(
+                        "Another worker is refreshing the Fortnox tokens; try again.",
+                        metadata={"tenant": tenant},
+                    )
+                await asyncio.sleep(self._poll_s)
+            tokens = await self._spend(tenant, claim.tokens, deadline)
+            self._cache[tenant] = tokens
+            log.info(
+                "fortnox tokens refreshed",
+                extra={"tenant": tenant, "generation": tokens.generation, "forced": forced},
+            )
+            return tokens
+
+    async def _spend(
+        self, tenant: str, old: CurrentTokens, deadline: float | None
+    ) -> CurrentTokens:
+        try:
+            grant = await self._oauth.refresh(old.refresh_token, deadline)
+        except RefreshNotSent:
+            await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
+            raise
+        except OAuthRefusal as refusal:
+            if refusal.error != "invalid_grant":
+                await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
+                raise FortnoxAuthRejected(
+                    "Fortnox refused to refresh the tokens.",
+                    metadata={"oauth_error": refusal.error},
+                ) from None
+            await asyncio.to_thread(
+                self._store.require_reconnect,
+                tenant,
+                old.generation,
+                INVALID_GRANT_REASON,
+                self._clock(),
+            )
+            self._cache.pop(tenant, None)
+            log.warning("fortnox refresh token refused; reconnect required",
+                        extra={"tenant": tenant})
+            raise ReconnectRequired(
+                "The tenant must connect to Fortnox again.",
+                metadata={"state_reason": INVALID_GRANT_REASON, "oauth_error": "invalid_grant"},
+            ) from None
+        return await asyncio.to_thread(
+            self._store.complete_refresh, tenant, old.generation, grant, self._clock()
+        )

@@ -1,0 +1,22 @@
+"""Attribute names of the client spans around Fortnox calls (never URLs with ids, never tokens)."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+
+TRACER_NAME = "fortnox_bridge.adapters.fortnox"
+
+METHOD = "http.request.method"
+ROUTE = "url.template"
+STATUS = "http.response.status_code"
+SERVER = "server.address"
+TENANT = "fortnox.tenant"
+RETRIES = "fortnox.retry_count"
+ERROR_CODE = "fortnox.error_code"
+BYTES = "fortnox.response_bytes"
+GRANT_TYPE = "oauth.grant_type"
+
+
+def get_tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
+    """The adapter's tracer from ``provider`` (the global provider when ``None``)."""
+    return trace.get_tracer(TRACER_NAME, tracer_provider=provider)

@@ -1,0 +1,414 @@
+"""Connections, their encrypted tokens and the OAuth states, in SQLite.
+
+Refresh tokens rotate and each works once, so presenting one is recorded before it is sent:
+``claim_refresh`` marks the current generation's row of ``refresh_tokens`` used inside
+``BEGIN IMMEDIATE`` (one writer across every process sharing the file), and whoever finds it
+already claimed waits for the new generation instead of sending the token a second time. A
+claim older than the lease belongs to a worker that died; it may be taken over.
+
+The store keeps its own SQLite connection; its methods are blocking and thread-safe (the async
+adapter calls them through ``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from adapters.store.crypto import TokenCipher
+from adapters.store.database import open_database
+from core.connections import Connection, ConnectionState, ImportKind
+from core.errors import (
+    ConnectionNotFound,
+    ConnectionRevoked,
+    OAuthStateInvalid,
+    ReconnectRequired,
+)
+
+
+@dataclass(frozen=True)
+class OAuthStateRecord:
+    """A pending authorization: who started it, where Fortnox sends the code back."""
+
+    state: str
+    tenant: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    expected_organisation_number: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A token pair as the token endpoint issued it."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    scopes: tuple[str, ...]
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CompanyLink:
+    """Which Fortnox company a connection reaches."""
+
+    fortnox_tenant_id: str
+    company_name: str
+    organisation_number: str
+
+
+@dataclass(frozen=True)
+class CurrentTokens:
+    """The tenant's usable token pair and its generation (bumped by every rotation)."""
+
+    tenant: str
+    generation: int
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+    last_refreshed_at: datetime
+
+
+class ClaimOutcome(enum.Enum):
+    """What ``claim_refresh`` found."""
+
+    CLAIMED = "claimed"  # the caller must refresh now, with ``tokens.refresh_token``
+    REFRESHED_ELSEWHERE = "refreshed"  # a newer generation exists: use ``tokens``
+    BUSY = "busy"  # another worker holds a live claim: wait and look again
+
+
+@dataclass(frozen=True)
+class RefreshClaim:
+    """The outcome of a claim and the tokens it concerns."""
+
+    outcome: ClaimOutcome
+    tokens: CurrentTokens
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if not text else datetime.fromisoformat(text)
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ConnectionStore:
+    """Persistence of connections, tokens (AES-GCM at rest) and OAuth states."""
+
+    def __init__(self, path: Path, token_key: bytes) -> None:
+        self._db = open_database(path)
+        self._conn: sqlite3.Connection = self._db.conn
+        self._conn.row_factory = sqlite3.Row
+        self._cipher = TokenCipher(token_key)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Closes the store's connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding SQLite's write lock from its first statement."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _row(self, tenant: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._conn.execute(
+            "SELECT * FROM connections WHERE tenant = ?", (tenant,)
+        ).fetchone()
+        return row
+
+    # -- OAuth states ------------------------------------------------------------------
+    def create_state(self, record: OAuthStateRecord) -> None:
+        """Stores a new pending authorization."""
+        with self._immediate() as conn:
+            conn.execute(
+                "INSERT INTO oauth_states (state, tenant, redirect_uri, scopes,"
+                " expected_organisation_number, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.state,
+                    record.tenant,
+                    record.redirect_uri,
+                    " ".join(record.scopes),
+                    record.expected_organisation_number,
+                    _iso(record.created_at),
+                    _iso(record.expires_at),
+                ),
+            )
+
+    def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
+        """Marks a state used and returns it; ``OAuthStateInvalid`` if unknown, used, expired."""
+        with self._immediate() as conn:
+            row = conn.execute("SELECT * FROM oauth_states WHERE state = ?", (state,)).fetchone()
+            if row is None:
+                raise OAuthStateInvalid("The OAuth state is unknown.", reason="OAUTH_STATE_UNKNOWN")
+            if row["used_at"] is not None:
+                raise OAuthStateInvalid("The OAuth state was already used.",
+                                        reason="OAUTH_STATE_USED")
+            expires_at = datetime.fromisoformat(row["expires_at"])
+            if expires_at <= now:
+                raise OAuthStateInvalid("The OAuth state has expired.",
+                                        reason="OAUTH_STATE_EXPIRED")
+            conn.execute("UPDATE oauth_states SET used_at = ? WHERE state = ?",
+                         (_iso(now), state))
+        return OAuthStateRecord(
+            state=row["state"],
+            tenant=row["tenant"],
+            redirect_uri=row["redirect_uri"],
+            scopes=tuple(row["scopes"].split()),
+            expected_organisation_number=row["expected_organisation_number"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            expires_at=expires_at,
+        )
+
+    # -- connections -------------------------------------------------------------------
+    def save_connection(
+        self, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+    ) -> Connection:
+        """Stores a fresh connection (a reconnect replaces the old tokens for good)."""
+        with self._immediate() as conn:
+            old = self._row(tenant)
+            generation = 1 if old is None else int(old["token_generation"]) + 1
+            conn.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND used_at IS NULL",
+                (_iso(now), tenant),
+            )
+            conn.execute(
+                "INSERT INTO connections (tenant, state, state_reason, fortnox_tenant_id,"
+                " company_name, organisation_number, scopes, access_token, refresh_token,"
+                " token_generation, access_token_expires_at, refresh_token_expires_at,"
+                " last_refreshed_at, connected_at, updated_at)"
+                " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, state_reason = '',"
+                " fortnox_tenant_id = excluded.fortnox_tenant_id,"
+                " company_name = excluded.company_name,"
+                " organisation_number = excluded.organisation_number,"
+                " scopes = excluded.scopes, access_token = excluded.access_token,"
+                " refresh_token = excluded.refresh_token,"
+                " token_generation = excluded.token_generation,"
+                " access_token_expires_at = excluded.access_token_expires_at,"
+                " refresh_token_expires_at = excluded.refresh_token_expires_at,"
+                " last_refreshed_at = excluded.last_refreshed_at,"
+                " connected_at = excluded.connected_at, updated_at = excluded.updated_at",
+                (
+                    tenant,
+                    ConnectionState.CONNECTED.value,
+                    link.fortnox_tenant_id,
+                    link.company_name,
+                    link.organisation_number,
+                    " ".join(grant.scopes),
+                    self._cipher.encrypt(grant.access_token, tenant, "access_token"),
+                    self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token"),
+                    generation,
+                    _iso(grant.access_expires_at),
+                    _iso(grant.refresh_expires_at),
+                    _iso(now),
+                    _iso(now),
+                    _iso(now),
+                ),
+            )
+            self._log_refresh_token(conn, tenant, generation, grant.refresh_token, now)
+            row = self._row(tenant)
+        assert row is not None
+        return self._connection(row)
+
+    def connection(self, tenant: str) -> Connection | None:
+        """The tenant's connection, or ``None`` if it never connected."""
+        with self._lock:
+            row = self._row(tenant)
+        return None if row is None else self._connection(row)
+
+    def current_tokens(self, tenant: str) -> CurrentTokens:
+        """The usable tokens; raises if the tenant is not (or no longer) connected."""
+        with self._lock:
+            row = self._row(tenant)
+        return self._tokens(tenant, row)
+
+    def claim_refresh(
+        self, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+    ) -> RefreshClaim:
+        """Claims the right to spend the refresh token of ``stale_generation`` (see module)."""
+        with self._immediate() as conn:
+            tokens = self._tokens(tenant, self._row(tenant))
+            if tokens.generation != stale_generation:
+                return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
+            claimed = conn.execute(
+                "SELECT used_at FROM refresh_tokens WHERE tenant = ? AND generation = ?",
+                (tenant, tokens.generation),
+            ).fetchone()
+            used_at = _time(claimed["used_at"]) if claimed is not None else None
+            if used_at is not None and used_at > now - lease:
+                return RefreshClaim(ClaimOutcome.BUSY, tokens)
+            conn.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND generation = ?",
+                (_iso(now), tenant, tokens.generation),
+            )
+        return RefreshClaim(ClaimOutcome.CLAIMED, tokens)
+
+    def release_claim(self, tenant: str, generation: int) -> None:
+        """Gives a claim back when its refresh request certainly never reached Fortnox."""
+        with self._immediate() as conn:
+            conn.execute(
+                "UPDATE refresh_tokens SET used_at = NULL WHERE tenant = ? AND generation = ?"
+                " AND generation = (SELECT token_generation FROM connections WHERE tenant = ?)",
+                (tenant, generation, tenant),
+            )
+
+    def complete_refresh(
+        self, tenant: str, generation: int, grant: TokenGrant, now: datetime
+    ) -> CurrentTokens:
+        """Stores the rotated pair as ``generation + 1``, the old token marked used."""
+        with self._immediate() as conn:
+            conn.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND generation = ?",
+                (_iso(now), tenant, generation),
+            )
+            updated = conn.execute(
+                "UPDATE connections SET access_token = ?, refresh_token = ?,"
+                " token_generation = ?, access_token_expires_at = ?,"
+                " refresh_token_expires_at = ?, last_refreshed_at = ?, scopes = ?,"
+                " updated_at = ? WHERE tenant = ? AND token_generation = ? AND state = ?",
+                (
+                    self._cipher.encrypt(grant.access_token, tenant, "access_token"),
+                    self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token"),
+                    generation + 1,
+                    _iso(grant.access_expires_at),
+                    _iso(grant.refresh_expires_at),
+                    _iso(now),
+                    " ".join(grant.scopes),
+                    _iso(now),
+                    tenant,
+                    generation,
+                    ConnectionState.CONNECTED.value,
+                ),
+            ).rowcount
+            if updated == 1:
+                self._log_refresh_token(conn, tenant, generation + 1, grant.refresh_token, now)
+            row = self._row(tenant)
+        return self._tokens(tenant, row)
+
+    def require_reconnect(self, tenant: str, generation: int, reason: str, now: datetime) -> None:
+        """Fortnox refused the refresh token of ``generation``: the customer must log in."""
+        with self._immediate() as conn:
+            conn.execute(
+                "UPDATE connections SET state = ?, state_reason = ?, updated_at = ?"
+                " WHERE tenant = ? AND token_generation = ? AND state = ?",
+                (
+                    ConnectionState.RECONNECT_REQUIRED.value,
+                    reason,
+                    _iso(now),
+                    tenant,
+                    generation,
+                    ConnectionState.CONNECTED.value,
+                ),
+            )
+
+    def refresh_token_for_revocation(self, tenant: str) -> str | None:
+        """The stored refresh token whatever the state (to revoke it), or ``None``."""
+        with self._lock:
+            row = self._row(tenant)
+        if row is None or row["refresh_token"] is None:
+            return None
+        return self._cipher.decrypt(row["refresh_token"], tenant, "refresh_token")
+
+    def revoke(self, tenant: str, reason: str, now: datetime) -> Connection:
+        """Deletes the tokens and marks the connection ``REVOKED``."""
+        with self._immediate() as conn:
+            if self._row(tenant) is None:
+                raise ConnectionNotFound("The tenant is not connected to Fortnox.")
+            conn.execute(
+                "UPDATE connections SET state = ?, state_reason = ?, access_token = NULL,"
+                " refresh_token = NULL, access_token_expires_at = NULL,"
+                " refresh_token_expires_at = NULL, updated_at = ? WHERE tenant = ?",
+                (ConnectionState.REVOKED.value, reason, _iso(now), tenant),
+            )
+            conn.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND used_at IS NULL",
+                (_iso(now), tenant),
+            )
+            row = self._row(tenant)
+        assert row is not None
+        return self._connection(row)
+
+    def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
+        """Remembers the time of the last successful import of ``kind``."""
+        column = {ImportKind.SIE: "last_sie_import_at",
+                  ImportKind.LEDGER: "last_ledger_import_at"}[kind]
+        with self._immediate() as conn:
+            conn.execute(
+                f"UPDATE connections SET {column} = ? WHERE tenant = ?", (_iso(at), tenant)
+            )
+
+    # -- row conversion ----------------------------------------------------------------
+    def _log_refresh_token(
+        self, conn: sqlite3.Connection, tenant: str, generation: int, token: str, now: datetime
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO refresh_tokens (tenant, generation, token_sha256, issued_at)"
+            " VALUES (?, ?, ?, ?)",
+            (tenant, generation, _sha256(token), _iso(now)),
+        )
+
+    def _tokens(self, tenant: str, row: sqlite3.Row | None) -> CurrentTokens:
+        if row is None:
+            raise ConnectionNotFound("The tenant is not connected to Fortnox.")
+        state = ConnectionState(row["state"])
+        if state is ConnectionState.REVOKED:
+            raise ConnectionRevoked("The tenant's Fortnox connection was disconnected.")
+        if state is ConnectionState.RECONNECT_REQUIRED:
+            raise ReconnectRequired(
+                "The tenant must connect to Fortnox again.",
+                metadata={"state_reason": row["state_reason"]},
+            )
+        return CurrentTokens(
+            tenant=tenant,
+            generation=int(row["token_generation"]),
+            access_token=self._cipher.decrypt(row["access_token"], tenant, "access_token"),
+            refresh_token=self._cipher.decrypt(row["refresh_token"], tenant, "refresh_token"),
+            access_expires_at=datetime.fromisoformat(row["access_token_expires_at"]),
+            refresh_expires_at=datetime.fromisoformat(row["refresh_token_expires_at"]),
+            last_refreshed_at=datetime.fromisoformat(row["last_refreshed_at"]),
+        )
+
+    @staticmethod
+    def _connection(row: sqlite3.Row) -> Connection:
+        values: dict[str, Any] = dict(row)
+        return Connection(
+            tenant=values["tenant"],
+            state=ConnectionState(values["state"]),
+            reason=values["state_reason"],
+            scopes=tuple(values["scopes"].split()),
+            fortnox_tenant_id=values["fortnox_tenant_id"],
+            company_name=values["company_name"],
+            organisation_number=values["organisation_number"],
+            connected_at=_time(values["connected_at"]),
+            access_token_expires_at=_time(values["access_token_expires_at"]),
+            refresh_token_expires_at=_time(values["refresh_token_expires_at"]),
+            last_refreshed_at=_time(values["last_refreshed_at"]),
+            last_sie_import_at=_time(values["last_sie_import_at"]),
+            last_ledger_import_at=_time(values["last_ledger_import_at"]),
+        )

@@ -1,0 +1,46 @@
+"""Tokens at rest: AES-GCM with a random nonce, bound to the tenant and column they belong to."""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_NONCE_BYTES = 12
+
+
+class TokenDecryptionError(Exception):
+    """A stored token cannot be decrypted (wrong key, or the blob was moved or altered)."""
+
+
+class TokenCipher:
+    """Encrypts and decrypts token strings with a 32-byte key.
+
+    The associated data names the tenant and the column, so a blob copied to another row or
+    column fails to decrypt instead of silently becoming another tenant's token.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the token key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    def encrypt(self, plaintext: str, tenant: str, column: str) -> bytes:
+        """``nonce || ciphertext+tag`` of ``plaintext``."""
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext.encode(), _aad(tenant, column))
+
+    def decrypt(self, blob: bytes, tenant: str, column: str) -> str:
+        """The plaintext of a blob made by :meth:`encrypt` for the same tenant and column."""
+        try:
+            data = self._aead.decrypt(
+                blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(tenant, column)
+            )
+        except InvalidTag as exc:
+            raise TokenDecryptionError(f"stored {column} of a tenant cannot be decrypted") from exc
+        return data.decode()
+
+
+def _aad(tenant: str, column: str) -> bytes:
+    return f"fortnox-bridge/{column}/{tenant}".encode()
