@@ -1,7 +1,8 @@
 """Character sets: sniff and decode lines when reading, map to CP437 when writing.
 
 Reading never trusts `#FORMAT`. The first line with a non-ASCII byte decides the file's
-encoding: UTF-8 if that line is valid UTF-8, else CP437. Later lines that do not fit the
+encoding: UTF-8 if that line is valid UTF-8 and decodes to plausible characters (Latin
+letters, general punctuation, currency signs), else CP437. Later lines that do not fit the
 decided encoding fall back to CP437 (reported once as ENCODING_MIXED). In CP437 text a
 Latin-1 letter byte (ä å ö Ä Å Ö é ü) glued to an ASCII letter is decoded as Latin-1
 (the official SIE sample writes `F\\xf6retag`); that repair is reported once as
@@ -27,6 +28,12 @@ _LATIN1_BYTES = tuple(bytes([b]) for b in b"\xc4\xc5\xd6\xdc\xe4\xe5\xe9\xf6\xfc
 _REPAIRABLE = re.compile(
     rb"(?<=[A-Za-z])[" + _LATIN1_LETTERS + rb"]|[" + _LATIN1_LETTERS + rb"](?=[A-Za-z])"
 )
+
+
+_PLAUSIBLE_UTF8 = re.compile("[\x00-\x7f\u00a0-\u024f\u2000-\u20cf]*")
+"""Characters a UTF-8 SIE file plausibly starts with (Latin letters, punctuation, €).
+CP437 text that happens to be valid UTF-8 decodes to other characters (box drawing
+followed by letters gives Arabic or Hangul), so such a line does not decide UTF-8."""
 
 
 def needs_repair(raw: bytes) -> bool:
@@ -71,8 +78,10 @@ class LineDecoder:
                 elif self.encoding == ASCII:
                     self.encoding = CP437
             else:
-                self.encoding = UTF8
-                return text
+                if self.encoding == UTF8 or _PLAUSIBLE_UTF8.fullmatch(text):
+                    self.encoding = UTF8
+                    return text
+                self.encoding = CP437
         text, repaired = _repair_latin1(raw)
         if repaired and self.repaired_line is None:
             self.repaired_line = line

@@ -109,8 +109,7 @@ def _row(item: Any, where: str) -> TransRow:
         raise InputError(f"{where}: a row needs 'account' and 'amount'")
     objects = item.get("objects", [])
     if not isinstance(objects, list) or not all(
-        isinstance(o, list) and len(o) == 2 and all(isinstance(p, str) for p in o)
-        for o in objects
+        isinstance(o, list) and len(o) == 2 and all(isinstance(p, str) for p in o) for o in objects
     ):
         raise InputError(f"{where}: objects must be a list of [dimension, object] strings")
     quantity = item.get("quantity")

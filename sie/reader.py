@@ -84,6 +84,8 @@ def _unescape(value: str | None) -> str:
     if not value:
         return ""
     return value.replace('\\"', '"') if "\\" in value else value
+
+
 _CRC_OFF, _CRC_RUNNING, _CRC_DONE = 0, 1, 2
 
 
@@ -166,7 +168,8 @@ class SieReader:
                 self._too_long()
             return self._take()
         self._pending = data[cut + 1 :]
-        self._lines(data[:cut])
+        end = cut - 1 if cut and data[cut - 1] == 13 and data[cut] == 10 else cut  # CR of CRLF
+        self._lines(data[:end])
         return self._take()
 
     def close(self) -> list[Event]:
@@ -174,7 +177,7 @@ class SieReader:
         if self._closed:
             return []
         if self._pending and not self._skip_long:
-            self._lines(self._pending)
+            self._lines(self._pending[:-1] if self._pending.endswith(b"\r") else self._pending)
         elif self._skip_long:
             self._line += 1
         self._pending = b""
@@ -363,17 +366,13 @@ class SieReader:
     def _date(self, value: str, line: int, what: str) -> date | None:
         parsed = parse_date(value)
         if parsed is None:
-            self._report(
-                Code.INVALID_DATE, Severity.ERROR, line, f"invalid {what} {value!r}"
-            )
+            self._report(Code.INVALID_DATE, Severity.ERROR, line, f"invalid {what} {value!r}")
         return parsed
 
     def _int(self, value: str, line: int, what: str) -> int | None:
         parsed = parse_int(value)
         if parsed is None:
-            self._report(
-                Code.INVALID_NUMBER, Severity.WARNING, line, f"invalid {what} {value!r}"
-            )
+            self._report(Code.INVALID_NUMBER, Severity.WARNING, line, f"invalid {what} {value!r}")
         return parsed
 
     def _quantity(self, fields: list[Field], index: int, line: int) -> Decimal | None:
@@ -382,9 +381,7 @@ class SieReader:
             return None
         parsed = parse_quantity(value)
         if parsed is None:
-            self._report(
-                Code.INVALID_NUMBER, Severity.WARNING, line, f"invalid quantity {value!r}"
-            )
+            self._report(Code.INVALID_NUMBER, Severity.WARNING, line, f"invalid quantity {value!r}")
         return parsed
 
     def _amount(self, value: Field, line: int) -> Decimal | None:

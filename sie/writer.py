@@ -50,6 +50,12 @@ class _Text:
         self.value = value
 
 
+class _Opt(_Text):
+    """An optional quoted field: left out when empty and nothing follows it."""
+
+    __slots__ = ()
+
+
 _Out = str | _Text | ObjectList
 
 
@@ -106,10 +112,10 @@ class SieWriter:
         return '"' + text.replace('"', '\\"') + '"'
 
     def line(self, label: str, *values: _Out) -> bytes:
-        """Encode one record; trailing `""` fields after the first are dropped."""
+        """Encode one record; trailing empty optional fields are left out."""
         self._line += 1
         trimmed = list(values)
-        while len(trimmed) > 1 and isinstance(trimmed[-1], _Text) and not trimmed[-1].value:
+        while trimmed and isinstance(trimmed[-1], _Opt) and not trimmed[-1].value:
             trimmed.pop()
         flat: list[Field] = [label]
         text = " ".join([label, *(self._field(v, flat) for v in trimmed)])
@@ -159,10 +165,10 @@ class SieWriter:
     def row(self, row: TransRow) -> bytes:
         """`#TRANS #RTRANS #BTRANS` with positional optional fields."""
         optional: list[_Out] = [
-            _Text(format_date(row.date)) if row.date else _Text(""),
-            _Text(row.text),
-            _Text(format_decimal(row.quantity)) if row.quantity is not None else _Text(""),
-            _Text(row.sign),
+            _Opt(format_date(row.date) if row.date else ""),
+            _Opt(row.text),
+            _Opt(format_decimal(row.quantity) if row.quantity is not None else ""),
+            _Opt(row.sign),
         ]
         return self.line(
             "#" + row.kind.value, row.account, row.objects, format_amount(row.amount), *optional
@@ -183,9 +189,9 @@ class SieWriter:
             _Text(voucher.series),
             _Text(voucher.number),
             format_date(voucher.date),
-            _Text(voucher.text),
-            _Text(format_date(voucher.reg_date)) if voucher.reg_date else _Text(""),
-            _Text(voucher.sign),
+            _Opt(voucher.text),
+            _Opt(format_date(voucher.reg_date) if voucher.reg_date else ""),
+            _Opt(voucher.sign),
         )
         yield self.brace("{")
         for row in voucher.rows:
@@ -230,13 +236,13 @@ def iter_document_bytes(
     program = document.program
     yield out.line("#PROGRAM", _Text(program.name), _Text(program.version))
     yield out.line("#FORMAT", "PC8")
-    yield out.line("#GEN", format_date(document.generated.date), _Text(document.generated.sign))
+    yield out.line("#GEN", format_date(document.generated.date), _Opt(document.generated.sign))
     yield out.line("#SIETYP", "4")
     for label, text in document.texts:
         yield out.line(label.value, _Text(text))
     if document.org_number is not None:
         org = document.org_number
-        yield out.line("#ORGNR", org.number, _Text(org.division), _Text(org.activity))
+        yield out.line("#ORGNR", org.number, _Opt(org.division), _Opt(org.activity))
     if document.address is not None:
         a = document.address
         yield out.line(

@@ -1,0 +1,83 @@
+"""The `sie` command line, run in-process through `main(argv)` and as `python -m sie`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sie.cli import main
+from tests.sie.conftest import CORPUS
+
+KEYS = {
+    "encoding", "sie_type", "program", "company_name", "org_number", "financial_years",
+    "accounts", "vouchers", "transactions", "checksum", "unbalanced_vouchers", "findings",
+}  # fmt: skip
+
+
+def test_inspect_json_has_exactly_the_issue_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["inspect", str(CORPUS / "byrokrat__accounting/SIE4.se"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(report) == KEYS
+    assert report["checksum"] == "verified" and report["sie_type"] == 4
+    assert report["vouchers"] == 286 and report["encoding"] == "cp437"
+    assert report["financial_years"][0] == {"index": 0, "start": "2010-01-01", "end": "2010-12-31"}
+    assert (report["company_name"], report["org_number"]) == ("Övningsbolaget AB", "556252-9155")
+
+
+def test_inspect_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    broken = CORPUS / "idstam__jsisie/transaktioner_ovnbolag-bad-balance.se"
+    assert main(["inspect", str(broken), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["unbalanced_vouchers"] == 1
+    assert {f["code"] for f in report["findings"]} >= {"VOUCHER_UNBALANCED"}
+    assert main(["inspect", str(tmp_path / "missing.se")]) == 2
+    assert main(["inspect"]) == 2
+    assert main(["inspect", str(broken), "--allow-unbalanced"]) == 0
+    text = capsys.readouterr().out
+    assert "VOUCHER_UNBALANCED" in text and "Checksum" in text
+
+
+def test_write_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vouchers = [
+        {
+            "series": "A",
+            "date": "2025-12-31",
+            "text": "Hyra “dec”",
+            "rows": [
+                {"account": "1930", "amount": "-1000.10"},
+                {"account": "5010", "amount": 1000.10, "objects": [["6", "P1"]]},
+            ],
+        }
+    ]
+    source = tmp_path / "v.json"
+    source.write_text(json.dumps(vouchers), encoding="utf-8")
+    target = tmp_path / "out.si"
+    args = ["write", str(source), "-o", str(target), "--company-name", "Bolaget AB"]
+    assert main([*args, "--checksum", "--org-number", "556677-8899"]) == 0
+    assert "CHARACTER_REPLACED" in capsys.readouterr().err
+    assert target.read_bytes().startswith(b"#FLAGGA 0\r\n#KSUMMA\r\n")
+    assert main(["inspect", str(target), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["vouchers"], report["transactions"], report["checksum"]) == (1, 2, "verified")
+    vouchers[0]["rows"].pop()  # type: ignore[attr-defined]
+    source.write_text(json.dumps(vouchers), encoding="utf-8")
+    assert main(args) == 1
+    source.write_text("{not json", encoding="utf-8")
+    assert main(args) == 2
+
+
+def test_module_entry_point_and_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sie", "write", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0
+    assert '"rows"' in done.stdout and "--checksum" in done.stdout

@@ -1,0 +1,47 @@
+"""Fuzzing: no input makes the reader raise; chunking never changes what it reports."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sie import Finding, SieReader
+from sie.policy import ReadPolicy
+
+_PIECES = [
+    "#FLAGGA 0", "#KSUMMA", "#KSUMMA 1", "#SIETYP 4", "#RAR 0 20250101 20251231",
+    "#VER A 1 20250101", "#VER", '#VER "" "" x', "{", "}", "#TRANS 1930 {} 1",
+    '#TRANS 1930 {6 "P"} -1.5 "" "t" 0',
+    "#RTRANS 1 {", "#BTRANS", '#IB 0 1930 "x"', "#PSALDO 0 2025 1930 {} 1", "#OIB 0 1 {1} 2",
+    '"', "\\", '\\"', "{{}}", "#", "#KONTO", "#UNDERDIM 1", "\t", " ", "\x00", "\xff", "Ö",
+]  # fmt: skip
+lines = st.lists(st.sampled_from(_PIECES) | st.text(max_size=20), max_size=30)
+eols = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+def _run(data: bytes, chunk: int, policy: ReadPolicy) -> list[object]:
+    reader = SieReader(policy)
+    events: list[object] = []
+    for start in range(0, len(data), chunk):
+        events += reader.feed(data[start : start + chunk])
+    events += reader.close()
+    return events
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(1, 64))
+def test_random_bytes_only_produce_findings(data: bytes, chunk: int) -> None:
+    events = _run(data, chunk, ReadPolicy(max_line_bytes=100))
+    assert events == _run(data, len(data) or 1, ReadPolicy(max_line_bytes=100))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines, eols, st.sampled_from(["cp437", "utf-8"]), st.integers(1, 50))
+def test_sie_like_text_only_produces_findings(
+    parts: list[str], eol: str, encoding: str, chunk: int
+) -> None:
+    data = eol.join(parts).encode(encoding, errors="replace")
+    events = _run(data, chunk, ReadPolicy())
+    whole = _run(data, len(data) or 1, ReadPolicy())
+    assert events == whole
+    assert all(isinstance(e, Finding) or getattr(e, "line", 1) >= 1 for e in events)
