@@ -34,6 +34,7 @@ from sie import (
     SieReader,
     Voucher,
 )
+from sie.controls import ControlFinding, ControlsResult, YearEndControls, cross_year_findings
 from sie.records import Event as SieEvent
 
 #: Raw chunks sent to the caller are at most this big (gRPC messages stay well under 4 MiB).
@@ -111,7 +112,7 @@ class YearFinding:
     """A finding of the reader or of the year-end controls, for one year."""
 
     financial_year_id: int
-    finding: Finding
+    finding: Finding | ControlFinding
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,12 @@ class YearSummary:
     errors: int
     warnings: int
     changes: VoucherChanges
-    controls_passed: bool
+    controls: ControlsResult
+
+    @property
+    def controls_passed(self) -> bool:
+        """True when no year-end control found anything."""
+        return not self.controls.findings
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class ImportSummary:
     years: tuple[YearSummary, ...]
     started_at: datetime
     finished_at: datetime
-    cross_year_findings: tuple[Finding, ...] = ()
+    cross_year_findings: tuple[ControlFinding, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -221,7 +227,10 @@ class SieImport:
             )
             span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
             yield Progress(Stage.DONE, message="import finished")
-            yield ImportSummary(record.import_id, tuple(summaries), record.started_at, finished)
+            crossing = tuple(cross_year_findings([s.controls for s in summaries]))
+            yield ImportSummary(
+                record.import_id, tuple(summaries), record.started_at, finished, crossing
+            )
         except asyncio.CancelledError:
             self._history.finish(record.import_id, ImportStatus.CANCELLED, "CANCELLED",
                                  "The caller cancelled the import or its deadline passed.")
@@ -240,6 +249,7 @@ class SieImport:
         with _tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
             reader = SieReader(ReadPolicy(allow_unbalanced=request.allow_unbalanced))
+            controls = YearEndControls()
             sha = hashlib.sha256()
             balances = BalanceDigest()
             digests: list[tuple[str, str]] = []
@@ -265,7 +275,7 @@ class SieImport:
                     held = chunk
                     size += len(chunk)
                     for event in self._consume(reader.feed(chunk), year.id, batch, balances,
-                                               digests, request.include_records):
+                                               controls, digests, request.include_records):
                         yield event
                     if len(digests) >= 1000:
                         self._history.stage_voucher_digests(import_id, year.id, digests)
@@ -280,8 +290,8 @@ class SieImport:
             if request.stream_raw:
                 for piece in _pieces(year.id, size - len(held or b""), held or b"", last=True):
                     yield piece
-            for event in self._consume(reader.close(), year.id, batch, balances, digests,
-                                       request.include_records):
+            for event in self._consume(reader.close(), year.id, batch, balances, controls,
+                                       digests, request.include_records):
                 yield event
             final = batch.take(year.id)
             if final is not None:
@@ -289,13 +299,18 @@ class SieImport:
             read = reader.summary()
             yield Progress(Stage.DOWNLOADING, year.id, size, size, read.vouchers, read.vouchers,
                            message=f"financial year {year.from_date.year} received")
+            yield Progress(Stage.CONTROLLING, year.id, size, size, read.vouchers, read.vouchers,
+                           message="checking the trial balance and opening balances")
+            checked = controls.finish()
+            for control in checked.findings:
+                yield YearFinding(year.id, control)
             digests.append((BALANCES_KEY, balances.hexdigest()))
             self._history.stage_voucher_digests(import_id, year.id, digests)
             changes = self._history.compare_year(request.tenant, import_id, year.id)
             summary = YearSummary(
                 year=year, sha256=sha.hexdigest(), byte_size=size, read=read,
-                errors=read.errors, warnings=read.warnings, changes=changes,
-                controls_passed=True,
+                errors=read.errors, warnings=read.warnings + len(checked.findings),
+                changes=changes, controls=checked,
             )
             span.set_attribute("sie.bytes", size)
             span.set_attribute("sie.vouchers", read.vouchers)
@@ -318,6 +333,7 @@ class SieImport:
         year_id: int,
         batch: _Batch,
         balances: BalanceDigest,
+        controls: YearEndControls,
         digests: list[tuple[str, str]],
         include_records: bool,
     ) -> list[ImportEvent]:
@@ -326,6 +342,7 @@ class SieImport:
             if isinstance(event, Finding):
                 out.append(YearFinding(year_id, event))
                 continue
+            controls.observe(event)
             if isinstance(event, Voucher):
                 digests.append((voucher_key(event), voucher_digest(event)))
             elif isinstance(event, Balance):

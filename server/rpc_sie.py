@@ -22,6 +22,8 @@ from core.year_selection import YearChoice
 from server.call import Context, deadline, requested_by
 from server.convert import from_proto_date, minor_units, proto_date, timestamp
 from sie import Balance, Finding, Severity, TransRow, Voucher
+from sie.controls import ControlFinding
+from sie.controls.model import money
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
@@ -143,14 +145,22 @@ def import_message(record: ImportRecord) -> history_pb.Import:
     )
 
 
-def finding_message(finding: Finding, financial_year_id: int) -> history_pb.Finding:
+def finding_message(
+    finding: Finding | ControlFinding, financial_year_id: int
+) -> history_pb.Finding:
     """A reader or controls finding as the API shows it."""
     severity = (history_pb.Finding.SEVERITY_ERROR if finding.severity is Severity.ERROR
                 else history_pb.Finding.SEVERITY_WARNING)
-    return history_pb.Finding(
+    message = history_pb.Finding(
         severity=severity, code=str(finding.code), line=finding.line or 0,
         message=finding.message, financial_year_id=financial_year_id,
     )
+    if isinstance(finding, ControlFinding):
+        message.account = finding.account or ""
+        message.year_index = finding.year
+        message.expected = money(finding.expected) or ""
+        message.found = money(finding.found) or ""
+    return message
 
 
 def _event(event: ImportEvent) -> pb.ImportSieResponse:
