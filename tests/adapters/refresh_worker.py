@@ -1,0 +1,70 @@
+"""A separate worker process sharing one database file (run by ``test_tokens``).
+
+``connect DB BASE``: connects tenant ``shared`` and prints its token generation.
+``call DB BASE START_AT``: with a clock two hours ahead (the token is due), waits until
+``START_AT`` (epoch seconds) and makes 20 concurrent calls; prints calls and generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.store.connections import ConnectionStore
+from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
+from sandbox.testing import ALL_SCOPES
+
+KEY = bytes(range(32))
+TENANT = "shared"
+
+
+def _settings(base: str) -> FortnoxSettings:
+    return FortnoxSettings(client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
+                           api_base_url=f"{base}/3", auth_base_url=f"{base}/oauth-v1",
+                           default_scopes=ALL_SCOPES, rate_limit_requests=1000,
+                           rate_limit_window_s=1.0)
+
+
+async def _connect(store: ConnectionStore, base: str) -> int:
+    import httpx
+    from urllib.parse import parse_qs, urlsplit
+
+    async with FortnoxAdapter(_settings(base), store) as adapter:
+        request = await adapter.connections.begin_connect(TENANT, DEMO_REDIRECT_URIS[0])
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(request.url)
+        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        await adapter.connections.complete_connect(request.state, code)
+    return store.current_tokens(TENANT).generation
+
+
+async def _call(store: ConnectionStore, base: str, start_at: float) -> dict[str, int]:
+    def ahead() -> datetime:
+        return datetime.now(UTC) + timedelta(hours=2)
+
+    async with FortnoxAdapter(_settings(base), store, clock=ahead) as adapter:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        results = await asyncio.gather(
+            *(adapter.api.company_information(TENANT) for _ in range(20)))
+    return {"calls": len(results), "generation": store.current_tokens(TENANT).generation}
+
+
+def main() -> None:
+    command, db, base = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    store = ConnectionStore(db, KEY)
+    try:
+        if command == "connect":
+            print(json.dumps({"generation": asyncio.run(_connect(store, base))}))
+        else:
+            print(json.dumps(asyncio.run(_call(store, base, float(sys.argv[4])))))
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

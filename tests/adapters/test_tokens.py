@@ -1,0 +1,142 @@
+"""Refresh: rotation, single flight (in one process and across processes), invalid_grant."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from adapters.fortnox import FortnoxAdapter
+from adapters.store.connections import ConnectionStore
+from core.connections import ConnectionState
+from core.errors import ReconnectRequired
+from sandbox.testing import SandboxHandle
+from tests.adapters.conftest import (
+    TENANT,
+    MovableClock,
+    connect,
+    settings_for,
+    token_stats,
+)
+
+WORKER = Path(__file__).with_name("refresh_worker.py")
+
+
+async def test_expiring_token_is_rotated_and_the_old_refresh_token_dies(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore,
+    clock: MovableClock,
+) -> None:
+    await connect(adapter, sandbox)
+    first = store.current_tokens(TENANT)
+    clock.advance(minutes=56)  # inside the 5-minute margin before the 1-hour expiry
+    await adapter.api.company_information(TENANT)
+    second = store.current_tokens(TENANT)
+    assert second.generation == first.generation + 1
+    assert second.refresh_token != first.refresh_token
+    clock.advance(minutes=56)
+    await adapter.api.company_information(TENANT)
+    assert store.current_tokens(TENANT).generation == first.generation + 2
+    assert token_stats(sandbox)["refreshes"] == 2
+
+    spent = httpx.post(f"{sandbox.auth_url}/token", auth=(sandbox.client_id,
+                       sandbox.client_secret),
+                       data={"grant_type": "refresh_token", "refresh_token": first.refresh_token})
+    assert spent.json()["error"] == "invalid_grant"
+    connection = await adapter.connections.get_connection(TENANT)
+    assert connection.last_refreshed_at is not None
+    assert connection.last_refreshed_at > connection.connected_at  # type: ignore[operator]
+
+
+async def test_fifty_concurrent_calls_refresh_once(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, clock: MovableClock
+) -> None:
+    await connect(adapter, sandbox)
+    clock.advance(minutes=59)
+    results = await asyncio.gather(*(adapter.api.company_information(TENANT)
+                                     for _ in range(50)))
+    assert len(results) == 50
+    stats = token_stats(sandbox)
+    assert stats["refreshes"] == 1
+    assert stats.get("refresh_rejected", 0) == 0
+
+
+async def test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age(
+    sandbox: SandboxHandle, store: ConnectionStore, clock: MovableClock,
+    provider: TracerProvider,
+) -> None:
+    """The daily rule (here with a 30-minute maximum age so the access token stays valid)."""
+    settings = settings_for(sandbox, max_token_age=timedelta(minutes=30))
+    async with FortnoxAdapter(settings, store, tracer_provider=provider, clock=clock) as adapter:
+        await connect(adapter, sandbox)
+        clock.advance(minutes=20)
+        await adapter.api.company_information(TENANT)
+        assert token_stats(sandbox).get("refreshes", 0) == 0
+        clock.advance(minutes=15)  # 25 minutes of access left: only the age makes it due
+        await adapter.api.company_information(TENANT)
+        assert token_stats(sandbox)["refreshes"] == 1
+        assert store.current_tokens(TENANT).generation == 2
+
+
+async def test_invalid_grant_requires_reconnect_and_is_not_retried(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, clock: MovableClock
+) -> None:
+    connection = await connect(adapter, sandbox)
+    sandbox.invalidate_refresh_tokens(int(connection.fortnox_tenant_id))
+    clock.advance(hours=2)
+    with pytest.raises(ReconnectRequired) as first:
+        await adapter.api.company_information(TENANT)
+    assert first.value.metadata["oauth_error"] == "invalid_grant"
+    with pytest.raises(ReconnectRequired):
+        await adapter.api.company_information(TENANT)
+    assert token_stats(sandbox)["refresh_rejected"] == 1
+    after = await adapter.connections.get_connection(TENANT)
+    assert after.state is ConnectionState.RECONNECT_REQUIRED
+    assert "invalid_grant" in after.reason
+    again = await connect(adapter, sandbox)
+    assert again.state is ConnectionState.CONNECTED
+
+
+async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore
+) -> None:
+    await connect(adapter, sandbox)
+    generation = store.current_tokens(TENANT).generation
+    sandbox.advance_clock(2 * 3600)  # Fortnox's clock: our token expired without our knowing
+    info = await adapter.api.company_information(TENANT)
+    assert info.company_name
+    assert store.current_tokens(TENANT).generation == generation + 1
+    assert token_stats(sandbox)["refreshes"] == 1
+
+
+def test_two_processes_sharing_the_database_refresh_once(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    db = tmp_path / "shared.sqlite3"
+    bootstrap = subprocess.run(
+        [sys.executable, str(WORKER), "connect", str(db), sandbox.base_url],
+        capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(bootstrap.stdout)["generation"] == 1
+    start_at = time.time() + 2.0
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), "call", str(db), sandbox.base_url, str(start_at)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=60) for w in workers]
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+    results = [json.loads(out) for out, _ in outputs]
+    assert all(r["calls"] == 20 for r in results)
+    assert {r["generation"] for r in results} == {2}
+    stats = token_stats(sandbox)
+    assert stats["refreshes"] == 1
+    assert stats.get("refresh_rejected", 0) == 0
