@@ -1,0 +1,1 @@
+"""ImportLedgers: open customer and supplier items at a balance date, reconciled."""

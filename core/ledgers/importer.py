@@ -1,0 +1,257 @@
+"""ImportLedgers: the open items of each ledger at a balance date, reconciled, as a stream of
+events, recorded in the import history like ImportSie."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from core.connections import FortnoxConnections
+from core.connections import ImportKind as ConnectionImportKind
+from core.errors import DomainError, FieldViolation, FortnoxNotFound, InvalidRequest
+from core.fortnox_api import ByteStream, FileSource, FortnoxApi
+from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus
+from core.ledgers.model import Document, Ledger, LedgerTotals, OpenItem
+from core.ledgers.open_items import open_items
+from core.ledgers.reconciliation import reconcile
+from core.ledgers.sources import customer_ledger, general_ledger, supplier_ledger
+
+Clock = Callable[[], datetime]
+
+#: The largest document chunk sent (the contract's limit).
+CHUNK_BYTES = 1024 * 1024
+
+
+class Stage(enum.Enum):
+    """The step an import is in."""
+
+    AUTHORIZING = "authorizing"
+    FETCHING_LEDGER = "fetching_ledger"
+    FETCHING_DOCUMENTS = "fetching_documents"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the import stands."""
+
+    stage: Stage
+    message: str
+    items_done: int = 0
+    items_total: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """A document of an open item, streamed later in ``DocumentPart`` events."""
+
+    document_id: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class ItemFound:
+    """An open item at the balance date, with its documents (when asked for)."""
+
+    item: OpenItem
+    documents: tuple[DocumentRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class DocumentPart:
+    """At most ``CHUNK_BYTES`` of a document."""
+
+    ref: DocumentRef
+    ledger: Ledger
+    document_number: str
+    content_type: str
+    offset: int
+    data: bytes
+    last: bool
+
+
+@dataclass(frozen=True)
+class LedgerDone:
+    """The totals and reconciliation of one ledger."""
+
+    totals: LedgerTotals
+
+
+@dataclass(frozen=True)
+class ImportDone:
+    """The last event of a successful import."""
+
+    import_id: str
+    balance_date: date
+    ledgers: tuple[LedgerTotals, ...]
+    document_count: int
+    started_at: datetime
+    finished_at: datetime
+
+
+LedgerEvent = Progress | ItemFound | DocumentPart | LedgerDone | ImportDone
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerImport:
+    """The ImportLedgers use case over the Fortnox port and the import history.
+
+    Args:
+        api: The Fortnox port.
+        history: The import history (kind ``LEDGERS``, one entry per ledger).
+        connections: Told of each successful import, when given.
+    """
+
+    def __init__(
+        self,
+        api: FortnoxApi,
+        history: ImportHistory,
+        connections: FortnoxConnections | None = None,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self._api = api
+        self._history = history
+        self._connections = connections
+        self._clock = clock
+
+    async def run(
+        self,
+        tenant: str,
+        balance_date: date,
+        ledgers: Sequence[Ledger],
+        include_documents: bool,
+        requested_by: str,
+        deadline: float | None = None,
+    ) -> AsyncIterator[LedgerEvent]:
+        """Streams progress, open items, documents, per-ledger totals, then ``ImportDone``."""
+        if not tenant.strip():
+            raise InvalidRequest("tenant is required.",
+                                 violations=(FieldViolation("tenant", "must not be empty"),))
+        chosen = tuple(dict.fromkeys(ledgers or (Ledger.CUSTOMER, Ledger.SUPPLIER)))
+        record = self._history.start(tenant, ImportKind.LEDGERS, requested_by, balance_date)
+        try:
+            async for event in self._events(record.import_id, record.started_at, tenant,
+                                             balance_date, chosen, include_documents, deadline):
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            self._history.finish(record.import_id, ImportStatus.CANCELLED, "CANCELLED",
+                                 "The caller cancelled the import.")
+            raise
+        except DomainError as exc:
+            self._history.finish(record.import_id, ImportStatus.FAILED, exc.reason, exc.message)
+            raise
+        except Exception:
+            self._history.finish(record.import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
+                                 "The import failed unexpectedly.")
+            raise
+
+    async def _events(
+        self, import_id: str, started_at: datetime, tenant: str, balance_date: date,
+        ledgers: tuple[Ledger, ...], include_documents: bool, deadline: float | None,
+    ) -> AsyncIterator[LedgerEvent]:
+        yield Progress(Stage.AUTHORIZING, "Finding the financial year of the balance date.")
+        year = await self._api.financial_year_for_date(tenant, balance_date, deadline=deadline)
+        if year is None:
+            raise InvalidRequest(
+                f"{balance_date} is in no Fortnox financial year of the company.",
+                violations=(FieldViolation("balance_date", "must be inside a financial year"),))
+        books = await general_ledger(self._api, tenant, year, deadline)
+        done: list[LedgerTotals] = []
+        documents_sent = 0
+        for ledger in ledgers:
+            self._history.heartbeat(import_id)
+            yield Progress(Stage.FETCHING_LEDGER, f"Reading the {ledger.value} ledger.")
+            fetch = customer_ledger if ledger is Ledger.CUSTOMER else supplier_ledger
+            docs, payments = await fetch(self._api, tenant, balance_date, deadline)
+            items, after = open_items(docs, payments, balance_date)
+            refs = await self._document_refs(tenant, ledger, items, include_documents, deadline)
+            for index, item in enumerate(items, start=1):
+                yield ItemFound(item, refs.get(item.document.number, ()))
+                if index % 100 == 0:
+                    yield Progress(Stage.FETCHING_LEDGER, f"{ledger.value} open items", index,
+                                   len(items))
+            if include_documents:
+                async for event in self._documents(tenant, ledger, items, refs, deadline):
+                    documents_sent += isinstance(event, DocumentPart) and event.last
+                    yield event
+            totals = LedgerTotals(ledger, tuple(items), tuple(after),
+                                  reconcile(ledger, docs, payments, books[ledger], balance_date),
+                                  balance_date)
+            self._history.add_year(import_id, ImportedYear(
+                financial_year_id=year.id, start_date=year.from_date, end_date=year.to_date,
+                ledger=ledger.value, open_item_count=len(items)))
+            done.append(totals)
+            yield LedgerDone(totals)
+        yield Progress(Stage.DONE, "Every ledger is read.")
+        finished = self._clock()
+        self._history.finish(import_id, ImportStatus.SUCCEEDED)
+        if self._connections is not None:
+            await self._connections.record_import(tenant, ConnectionImportKind.LEDGER, finished)
+        yield ImportDone(import_id, balance_date, tuple(done), documents_sent, started_at,
+                         finished)
+
+    async def _document_refs(
+        self, tenant: str, ledger: Ledger, items: Sequence[OpenItem], wanted: bool,
+        deadline: float | None,
+    ) -> dict[str, tuple[DocumentRef, ...]]:
+        if not wanted:
+            return {}
+        if ledger is Ledger.CUSTOMER:
+            return {i.document.number: (DocumentRef(f"invoice-{i.document.number}",
+                                                    f"faktura-{i.document.number}.pdf"),)
+                    for i in items}
+        numbers = {i.document.number for i in items}
+        refs: dict[str, list[DocumentRef]] = {}
+        async for connection in self._api.supplier_invoice_file_connections(
+                tenant, deadline=deadline):
+            if connection.supplier_invoice_number in numbers:
+                refs.setdefault(connection.supplier_invoice_number, []).append(
+                    DocumentRef(connection.file_id, connection.name or connection.file_id))
+        return {number: tuple(found) for number, found in refs.items()}
+
+    async def _documents(
+        self, tenant: str, ledger: Ledger, items: Sequence[OpenItem],
+        refs: dict[str, tuple[DocumentRef, ...]], deadline: float | None,
+    ) -> AsyncIterator[Progress | DocumentPart]:
+        total = sum(len(refs.get(i.document.number, ())) for i in items)
+        done = 0
+        for item in items:
+            for ref in refs.get(item.document.number, ()):
+                yield Progress(Stage.FETCHING_DOCUMENTS, ref.file_name, done, total)
+                try:
+                    stream = await self._open(tenant, ledger, item.document, ref, deadline)
+                except FortnoxNotFound:
+                    continue
+                async with stream:
+                    async for part in _parts(stream, ref, item.document):
+                        yield part
+                done += 1
+
+    async def _open(self, tenant: str, ledger: Ledger, document: Document, ref: DocumentRef,
+                    deadline: float | None) -> ByteStream:
+        if ledger is Ledger.CUSTOMER:
+            return await self._api.open_invoice_pdf(tenant, document.number, deadline=deadline)
+        return await self._api.open_file(tenant, ref.document_id, FileSource.ARCHIVE,
+                                         deadline=deadline)
+
+
+async def _parts(stream: ByteStream, ref: DocumentRef, document: Document
+                 ) -> AsyncIterator[DocumentPart]:
+    """Re-chunks a download into parts of at most ``CHUNK_BYTES``, the last one flagged."""
+    offset, pending = 0, b""
+    async for chunk in stream:
+        pending += chunk
+        while len(pending) > CHUNK_BYTES:
+            part, pending = pending[:CHUNK_BYTES], pending[CHUNK_BYTES:]
+            yield DocumentPart(ref, document.ledger, document.number, stream.content_type,
+                               offset, part, False)
+            offset += len(part)
+    yield DocumentPart(ref, document.ledger, document.number, stream.content_type, offset,
+                       pending, True)
+

@@ -1,0 +1,116 @@
+"""ExportVouchers and ListVoucherExports: protobuf in, use case, protobuf out."""
+
+from __future__ import annotations
+
+from core.errors import FieldViolation, InvalidRequest
+from core.voucher_export.exporter import VoucherExporter
+from core.voucher_export.history import ExportHistory, ExportRecord
+from core.voucher_export.model import (
+    ExportRequest,
+    ExportRow,
+    ExportVoucher,
+    Outcome,
+    Target,
+    VoucherResult,
+)
+from server.call import Context, deadline, requested_by
+from server.convert import from_proto_date, timestamp
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
+
+_TARGETS = {
+    pb.ExportVouchersRequest.TARGET_UNSPECIFIED: Target.FORTNOX_API,
+    pb.ExportVouchersRequest.TARGET_FORTNOX_API: Target.FORTNOX_API,
+    pb.ExportVouchersRequest.TARGET_SIE_4I_FILE: Target.SIE_4I_FILE,
+}
+_OUTCOMES = {
+    Outcome.VALID: v_pb.VoucherResult.OUTCOME_VALID,
+    Outcome.CREATED: v_pb.VoucherResult.OUTCOME_CREATED,
+    Outcome.ALREADY_EXPORTED: v_pb.VoucherResult.OUTCOME_ALREADY_EXPORTED,
+    Outcome.REJECTED: v_pb.VoucherResult.OUTCOME_REJECTED,
+    Outcome.NOT_ATTEMPTED: v_pb.VoucherResult.OUTCOME_NOT_ATTEMPTED,
+}
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+class ExportRpcs:
+    """Serves ExportVouchers and ListVoucherExports."""
+
+    def __init__(self, exporter: VoucherExporter, history: ExportHistory) -> None:
+        self._exporter = exporter
+        self._history = history
+
+    async def ExportVouchers(
+        self, request: pb.ExportVouchersRequest, context: Context
+    ) -> pb.ExportVouchersResponse:
+        if request.target not in _TARGETS:
+            raise InvalidRequest("target is not a known value.",
+                                 violations=(FieldViolation("target", "unknown value"),))
+        export = ExportRequest(
+            tenant=request.tenant,
+            request_id=request.request_id,
+            vouchers=tuple(_voucher(v, i) for i, v in enumerate(request.vouchers)),
+            series=request.voucher_series.strip(),
+            validate_only=request.validate_only,
+            target=_TARGETS[request.target],
+        )
+        result = await self._exporter.export(export, requested_by(context), deadline(context))
+        return pb.ExportVouchersResponse(
+            request_id=result.request_id,
+            results=[_result(r) for r in result.results],
+            sie_file=result.sie_file,
+            sie_file_name=result.sie_file_name,
+        )
+
+    async def ListVoucherExports(
+        self, request: pb.ListVoucherExportsRequest, context: Context
+    ) -> pb.ListVoucherExportsResponse:
+        if not request.tenant.strip():
+            raise InvalidRequest("tenant is required.",
+                                 violations=(FieldViolation("tenant", "must not be empty"),))
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            raise InvalidRequest("page_size is out of range.", violations=(
+                FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))
+        page = self._history.list_exports(
+            request.tenant, request.request_id, request.external_id,
+            request.page_size or DEFAULT_PAGE_SIZE, request.page_token)
+        return pb.ListVoucherExportsResponse(
+            exports=[_export(r) for r in page.records], next_page_token=page.next_cursor)
+
+
+def _voucher(message: v_pb.ExportVoucher, index: int) -> ExportVoucher:
+    day = (from_proto_date(message.transaction_date, f"vouchers[{index}].transaction_date")
+           if message.HasField("transaction_date") else None)
+    return ExportVoucher(
+        external_id=message.external_id,
+        transaction_date=day,
+        description=message.description,
+        rows=tuple(ExportRow(account=r.account, debit=r.debit_minor, credit=r.credit_minor,
+                             cost_center=r.cost_center, project=r.project,
+                             description=r.description) for r in message.rows),
+    )
+
+
+def _result(result: VoucherResult) -> v_pb.VoucherResult:
+    return v_pb.VoucherResult(
+        external_id=result.external_id,
+        outcome=_OUTCOMES[result.outcome],
+        voucher_series=result.series,
+        voucher_number=result.number,
+        financial_year_id=result.financial_year_id,
+        reason=result.reason,
+        message=result.message,
+        fortnox_code=result.fortnox_code,
+        fortnox_message=result.fortnox_message,
+        exported_at=timestamp(result.exported_at),
+        request_id=result.request_id,
+    )
+
+
+def _export(record: ExportRecord) -> v_pb.VoucherExport:
+    result = _result(record.result)
+    if not record.status.settled:
+        result.outcome = v_pb.VoucherResult.OUTCOME_UNSPECIFIED
+    return v_pb.VoucherExport(external_id=record.external_id, request_id=record.request_id,
+                              result=result, requested_by=record.requested_by)
