@@ -13,6 +13,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.store.connections import ConnectionStore
@@ -31,9 +34,6 @@ def _settings(base: str) -> FortnoxSettings:
 
 
 async def _connect(store: ConnectionStore, base: str) -> int:
-    import httpx
-    from urllib.parse import parse_qs, urlsplit
-
     async with FortnoxAdapter(_settings(base), store) as adapter:
         request = await adapter.connections.begin_connect(TENANT, DEMO_REDIRECT_URIS[0])
         async with httpx.AsyncClient() as http:

@@ -46,9 +46,10 @@ async def test_expiring_token_is_rotated_and_the_old_refresh_token_dies(
     assert store.current_tokens(TENANT).generation == first.generation + 2
     assert token_stats(sandbox)["refreshes"] == 2
 
-    spent = httpx.post(f"{sandbox.auth_url}/token", auth=(sandbox.client_id,
-                       sandbox.client_secret),
-                       data={"grant_type": "refresh_token", "refresh_token": first.refresh_token})
+    async with httpx.AsyncClient() as http:
+        spent = await http.post(
+            f"{sandbox.auth_url}/token", auth=(sandbox.client_id, sandbox.client_secret),
+            data={"grant_type": "refresh_token", "refresh_token": first.refresh_token})
     assert spent.json()["error"] == "invalid_grant"
     connection = await adapter.connections.get_connection(TENANT)
     assert connection.last_refreshed_at is not None
@@ -132,7 +133,7 @@ def test_two_processes_sharing_the_database_refresh_once(
         for _ in range(2)
     ]
     outputs = [w.communicate(timeout=60) for w in workers]
-    for worker, (out, err) in zip(workers, outputs, strict=True):
+    for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
     results = [json.loads(out) for out, _ in outputs]
     assert all(r["calls"] == 20 for r in results)
