@@ -113,7 +113,9 @@ def generate(path: Path, megabytes: float, quoted: bool) -> int:
             for _ in range(2000):
                 vouchers += 1
                 series = _SERIES[vouchers % len(_SERIES)]
-                batch += _voucher(rng, series, vouchers // len(_SERIES) + 1, quoted)
+                # the peer keys vouchers by number alone, so its variant numbers globally
+                number = vouchers if quoted else vouchers // len(_SERIES) + 1
+                batch += _voucher(rng, series, number, quoted)
             size += out.write((newline.join(batch) + newline).encode(encoding))
         if not quoted:  # Fortnox omits the newline after the final "}"
             out.seek(-2, 2)

@@ -20,9 +20,8 @@ class _Ranges:
     def add(self, number: int) -> bool:
         """Insert `number`; return False if it was already present."""
         starts, ends = self.starts, self.ends
-        if ends and number == ends[-1] + 1:
+        if ends and number == ends[-1] + 1:  # the common case: the next number
             ends[-1] = number
-            self._merge(len(ends) - 1)
             return True
         pos = bisect.bisect_right(starts, number) - 1
         if pos >= 0 and number <= ends[pos]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-from sie import rules
+from sie import patterns, rules
 from sie.charset import CP437, UTF8, LineDecoder, needs_repair
 from sie.checksum import crc_update
 from sie.codes import Code
@@ -55,21 +55,6 @@ _BOM = b"\xef\xbb\xbf"
 _NO_BLOCK, _AWAIT_OPEN, _IN_BLOCK = 0, 1, 2
 _ROW_INITIALS = frozenset("TRB")
 _ROW_KINDS = {"TRANS": RowKind.TRANS, "RTRANS": RowKind.RTRANS, "BTRANS": RowKind.BTRANS}
-_QUOTED = r'"((?:[^"\\]|\\"|\\(?!"))*)"'
-_BARE = r'([^ \t"{}\\]+)'
-_ANY = rf"(?:{_QUOTED}|{_BARE})"
-_FAST_ROW = re.compile(
-    r"#(TRANS|RTRANS|BTRANS)[ \t]+" + _BARE + r"[ \t]*\{([^{}]*)\}[ \t]*"
-    r"(-?(?:\d{1,15}(?:\.\d{1,2})?|\.\d{1,2}))"
-    rf"(?:[ \t]+{_ANY}(?:[ \t]+{_ANY}(?:[ \t]+{_ANY}(?:[ \t]+{_ANY})?)?)?)?"
-)
-"""A voucher row in the common shapes (no more than 4 optional fields, valid amount);
-anything else goes through the general tokenizer, which gives the same result."""
-_FAST_VER = re.compile(
-    rf"#VER[ \t]+{_ANY}[ \t]+{_ANY}[ \t]+(\d{{8}})"
-    rf"(?:[ \t]+{_ANY}(?:[ \t]+{_ANY}(?:[ \t]+{_ANY})?)?)?"
-)
-"""A voucher head in the common shapes (bare date, at most three optional fields)."""
 _CACHE_LIMIT = 50_000
 _UNKNOWN_YEAR = -(10**9)
 
@@ -222,19 +207,23 @@ class SieReader:
             self._skip_long = True
         self._pending = b""
 
-    def _decode_block(self, block: bytes) -> list[str] | None:
-        """Decode a block of whole lines at once when its encoding is already settled."""
+    def _decode(self, block: bytes) -> str:
+        """Decode a block of whole lines, at once when its encoding is already settled."""
         if block.isascii():
-            return block.decode("ascii").split("\n")
+            return block.decode("ascii")
         encoding = self._decoder.encoding
         if encoding == CP437 and not needs_repair(block):
-            return block.decode(CP437).split("\n")
+            return block.decode(CP437)
         if encoding == UTF8:
             try:
-                return block.decode(UTF8).split("\n")
+                return block.decode(UTF8)
             except UnicodeDecodeError:
-                return None
-        return None
+                pass
+        decode = self._decoder.decode
+        return "\n".join(
+            raw.decode("ascii") if raw.isascii() else decode(raw, number)
+            for number, raw in enumerate(block.split(b"\n"), self._line + 1)
+        )
 
     def _lines(self, block: bytes) -> None:
         if b"\r" in block:
@@ -242,44 +231,71 @@ class SieReader:
         if self._line == 0 and block.startswith(_BOM):
             block = block[3:]
             self._decoder.encoding = UTF8
-        texts = self._decode_block(block)
-        if texts is None:
-            decode = self._decoder.decode
-            texts = []
-            for number, raw in enumerate(block.split(b"\n"), self._line + 1):
-                texts.append(raw.decode("ascii") if raw.isascii() else decode(raw, number))
+        self._scan(self._decode(block))
+
+    def _scan(self, text: str) -> None:
+        """Read every line of `text`; whole common-shape vouchers in one regex match."""
+        size = len(text)
         limit = self.policy.max_line_bytes
-        for text in texts:
-            self._line += 1
-            if self._skip_long:
-                self._skip_long = False
-                continue
-            text = text.strip(" \t")
-            if not text or self._rejected:
-                continue
-            if len(text) > limit:
-                self._report(
-                    Code.LINE_TOO_LONG,
-                    Severity.ERROR,
-                    self._line,
-                    f"line longer than {limit} bytes skipped",
-                )
-                continue
-            if self._crc_state != _CRC_RUNNING:  # fast paths for the voucher lines
-                state = self._block
-                if state == _IN_BLOCK:
-                    if text == "}":
-                        self._finish_voucher()
-                        continue
-                    if text[1:2] in _ROW_INITIALS and self._fast_row(text, self._line):
-                        continue
-                elif state == _AWAIT_OPEN:
-                    if text == "{":
-                        self._block = _IN_BLOCK
-                        continue
-                elif self._started and text.startswith("#VER") and self._fast_ver(text):
+        pos = 0
+        while True:
+            if (
+                self._block == _NO_BLOCK
+                and text.startswith("#VER", pos)
+                and self._crc_state != _CRC_RUNNING
+                and self._started
+                and not self._rejected
+                and not self._skip_long
+            ):
+                match = patterns.VOUCHER.match(text, pos)
+                if match is not None and match.end() - pos <= limit and self._voucher_block(match):
+                    end = match.end()
+                    if end == size and text[end - 1] != "\n":
+                        self._line += text.count("\n", pos, end) + 1
+                        return
+                    self._line += text.count("\n", pos, end)
+                    pos = end
                     continue
-            self._record(text, self._line)
+            end = text.find("\n", pos)
+            if end < 0:
+                end = size
+            self._line += 1
+            self._one_line(text[pos:end])
+            if end == size:
+                return
+            pos = end + 1
+
+    def _one_line(self, text: str) -> None:
+        if self._skip_long:
+            self._skip_long = False
+            return
+        text = text.strip(" \t")
+        if not text or self._rejected:
+            return
+        limit = self.policy.max_line_bytes
+        if len(text) > limit:
+            self._report(
+                Code.LINE_TOO_LONG,
+                Severity.ERROR,
+                self._line,
+                f"line longer than {limit} bytes skipped",
+            )
+            return
+        if self._crc_state != _CRC_RUNNING:  # fast paths for the voucher lines
+            state = self._block
+            if state == _IN_BLOCK:
+                if text == "}":
+                    self._finish_voucher()
+                    return
+                if text[1:2] in _ROW_INITIALS and self._fast_row(text, self._line):
+                    return
+            elif state == _AWAIT_OPEN:
+                if text == "{":
+                    self._block = _IN_BLOCK
+                    return
+            elif self._started and text.startswith("#VER") and self._fast_ver(text):
+                return
+        self._record(text, self._line)
 
     def _record(self, text: str, line: int) -> None:
         first = text[0]
@@ -618,26 +634,30 @@ class SieReader:
 
     def _fast_ver(self, text: str) -> bool:
         """Parse a common-shape `#VER` head outside a block; False for the general path."""
-        match = _FAST_VER.fullmatch(text)
+        match = patterns.HEAD.fullmatch(text)
         if match is None:
             return False
-        s1, s2, n1, n2, day_text, t1, t2, r1, r2, g1, g2 = match.groups()
-        line = self._line
+        self._head_from(match.groups(), self._line)
+        return True
+
+    def _head_from(self, groups: tuple[str | None, ...], line: int) -> None:
+        """Start a voucher from `patterns.HEAD` groups (None or '' = field absent)."""
+        s1, s2, n1, n2, day_text, t1, t2, r1, r2, g1, g2 = groups
+        assert day_text is not None
         self._seen("#VER", line)
         self._block = _AWAIT_OPEN
         self._sum = _ZERO
         self._damaged = False
-        reg_text = r1 if r2 is None else r2
+        reg_text = r2 or r1
         self._head = (
-            _unescape(s1) if s2 is None else s2,
-            _unescape(n1) if n2 is None else n2,
+            s2 or _unescape(s1),
+            n2 or _unescape(n1),
             self._date(day_text, line, "voucher date"),
-            _unescape(t1) if t2 is None else t2,
+            t2 or _unescape(t1),
             self._date(reg_text, line, "registration date") if reg_text else None,
-            _unescape(g1) if g2 is None else g2,
+            g2 or _unescape(g1),
             line,
         )
-        return True
 
     def _open_block(self, text: str, line: int) -> None:
         if self._block == _AWAIT_OPEN:
@@ -708,10 +728,16 @@ class SieReader:
 
     def _fast_row(self, text: str, line: int) -> bool:
         """Parse a common-shape row without tokenizing; False to use the general path."""
-        match = _FAST_ROW.fullmatch(text)
+        match = patterns.ROW.fullmatch(text)
         if match is None:
             return False
-        label, account, listed, amount_text, d1, d2, t1, t2, q1, q2, s1, s2 = match.groups()
+        self._row_from(match.groups(), line)
+        return True
+
+    def _row_from(self, groups: tuple[str | None, ...], line: int) -> None:
+        """Add a row from `patterns.ROW` groups (None or '' = field absent)."""
+        label, account, listed, amount_text, d1, d2, t1, t2, q1, q2, s1, s2 = groups
+        assert label is not None and account is not None and amount_text is not None
         amount = Decimal(amount_text)
         kind = _ROW_KINDS[label]
         if kind is RowKind.TRANS:
@@ -731,10 +757,9 @@ class SieReader:
             objects = cached
         if account not in self._declared:
             self._use_account(account, line)
-        day_text = d1 if d2 is None else d2
+        day_text = d2 or d1
         day = self._date(day_text, line, "transaction date") if day_text else None
-        text_value = _unescape(t1) if t2 is None else t2
-        quantity_text = q1 if q2 is None else q2
+        quantity_text = q2 or q1
         quantity = None
         if quantity_text:
             quantity = self._quantities.get(quantity_text)
@@ -749,10 +774,30 @@ class SieReader:
                     )
                 elif len(self._quantities) < _CACHE_LIMIT:
                     self._quantities[quantity_text] = quantity
-        sign = _unescape(s1) if s2 is None else s2
-        self._rows.append(
-            TransRow(kind, account, amount, objects, day, text_value, quantity, sign, line)
-        )
+        text = t2 or t1 or ""  # a bare token never holds a backslash
+        if "\\" in text:
+            text = text.replace('\\"', '"')
+        sign = s2 or s1 or ""
+        if "\\" in sign:
+            sign = sign.replace('\\"', '"')
+        self._rows.append(TransRow(kind, account, amount, objects, day, text, quantity, sign, line))
+
+    def _voucher_block(self, match: re.Match[str]) -> bool:
+        """Read a whole common-shape voucher from a `patterns.VOUCHER` match.
+
+        Returns False (having changed nothing) when a row line is not of the common
+        shape; the caller then reads the block line by line.
+        """
+        rows_text = match.group(12)
+        rows = patterns.ROWS.findall(rows_text) if rows_text else []
+        if len(rows) != rows_text.count("\n"):
+            return False
+        line = self._line + 1
+        self._head_from(match.groups()[:11], line)
+        self._block = _IN_BLOCK
+        for offset, groups in enumerate(rows, line + 2):
+            self._row_from(groups, offset)
+        self._finish_voucher()
         return True
 
     def _finish_voucher(self) -> None:
