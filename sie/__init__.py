@@ -57,6 +57,7 @@ from sie.records import (
 )
 from sie.stream import iter_events, read_document, read_summary
 from sie.summary import ChecksumStatus, ReadSummary
+from sie.writer import SieWriter, WriteResult, iter_document_bytes, write_4i, write_document
 
 __all__ = [
     "Account",
@@ -89,6 +90,7 @@ __all__ = [
     "SieDocument",
     "SieReader",
     "SieType",
+    "SieWriter",
     "TaxYear",
     "TextLabel",
     "TextRecord",
@@ -96,12 +98,16 @@ __all__ = [
     "TrialBalanceRow",
     "Variant",
     "Voucher",
+    "WriteResult",
     "YearControls",
     "YearEndControls",
     "continuity_findings",
     "cross_year_findings",
+    "iter_document_bytes",
     "iter_events",
     "read_controls",
     "read_document",
     "read_summary",
+    "write_4i",
+    "write_document",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,8 +34,6 @@ def _chunks(source: Source) -> Iterator[bytes]:
 
 def policy_for_path(path: Path, policy: ReadPolicy | None = None) -> ReadPolicy:
     """Return `policy` with the 4I/4E variant taken from the extension (`.si` = 4I)."""
-    from dataclasses import replace
-
     base = policy or ReadPolicy()
     if base.variant is not None:
         return base
@@ -44,6 +43,8 @@ def policy_for_path(path: Path, policy: ReadPolicy | None = None) -> ReadPolicy:
 
 def iter_events(source: Source, policy: ReadPolicy | None = None) -> Iterator[Event]:
     """Yield every record and finding of `source`, streaming."""
+    if isinstance(source, Path):
+        policy = policy_for_path(source, policy)
     reader = SieReader(policy)
     for chunk in _chunks(source):
         yield from reader.feed(chunk)
@@ -52,6 +53,8 @@ def iter_events(source: Source, policy: ReadPolicy | None = None) -> Iterator[Ev
 
 def read_summary(source: Source, policy: ReadPolicy | None = None) -> ReadSummary:
     """Stream `source` and return only its summary (constant memory)."""
+    if isinstance(source, Path):
+        policy = policy_for_path(source, policy)
     reader = SieReader(policy)
     for chunk in _chunks(source):
         reader.feed(chunk)
@@ -62,8 +65,8 @@ def read_summary(source: Source, policy: ReadPolicy | None = None) -> ReadSummar
 def read_document(source: Source, policy: ReadPolicy | None = None) -> SieDocument:
     """Read `source` completely into a `SieDocument` (findings and summary attached).
 
-    A `Path` source also sets the 4I/4E variant from its extension unless the policy
-    names one.
+    A `Path` source (here and in `iter_events`/`read_summary`) also sets the 4I/4E
+    variant from its extension unless the policy names one.
     """
     if isinstance(source, Path):
         policy = policy_for_path(source, policy)
