@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
+from sqlite_utils import Database
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.retry import RetryPolicy
@@ -57,6 +59,17 @@ async def connect(bridge: Bridge, sb: SandboxHandle, fortnox_tenant: int,
     await bridge.adapter.connections.complete_connect(request.state, code)
 
 
+def servicer(adapter: FortnoxAdapter, db: Database,
+             lease: timedelta = timedelta(seconds=60)) -> FortnoxServicer:
+    """The ledger and export groups wired the way the composition root wires them."""
+    exports = SqliteExportHistory(db)
+    return FortnoxServicer(
+        ledgers=LedgerRpcs(LedgerImport(adapter.api, SqliteImportHistory(db),
+                                        adapter.connections)),
+        exports=ExportRpcs(VoucherExporter(adapter.api, exports, "I", lease=lease), exports),
+    )
+
+
 @asynccontextmanager
 async def serving_bridge(
     sb: SandboxHandle, tmp_path: Path, *, rate_limit: int = 10_000, window_s: float = 1.0,
@@ -67,13 +80,8 @@ async def serving_bridge(
     db = open_database(db_path)
     async with FortnoxAdapter(adapter_settings(sb, rate_limit, window_s), store,
                               retry=FAST_RETRY) as adapter:
-        exports = SqliteExportHistory(db)
-        servicer = FortnoxServicer(
-            ledgers=LedgerRpcs(LedgerImport(adapter.api, SqliteImportHistory(db),
-                                            adapter.connections)),
-            exports=ExportRpcs(VoucherExporter(adapter.api, exports, "I"), exports),
-        )
-        running = await start_server(Address("127.0.0.1", 0), servicer, TracerProvider())
+        running = await start_server(Address("127.0.0.1", 0), servicer(adapter, db),
+                                     TracerProvider())
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
                 yield Bridge(pb_grpc.FortnoxServiceStub(channel), adapter, db_path)
