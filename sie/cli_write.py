@@ -161,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(accounts, dict):
             raise InputError("--accounts must hold a JSON object")
         years: tuple[FinancialYear, ...] = ()
+        if (args.year_start is None) != (args.year_end is None):
+            raise InputError("--year-start and --year-end go together")
         if args.year_start and args.year_end:
             years = (FinancialYear(0, args.year_start, args.year_end),)
         document = SieDocument(

@@ -67,6 +67,7 @@ def test_write_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     vouchers[0]["rows"].pop()  # type: ignore[attr-defined]
     source.write_text(json.dumps(vouchers), encoding="utf-8")
     assert main(args) == 1
+    assert main([*args, "--year-start", "2025-01-01"]) == 2
     source.write_text("{not json", encoding="utf-8")
     assert main(args) == 2
 
