@@ -209,6 +209,8 @@ def _check_variant(document: SieDocument, variant: Variant) -> None:
         document.balances or document.extent or TextLabel.BKOD in labels
     ):
         raise ValueError("balances, #OMFATTN and #BKOD are forbidden in a 4I file")
+    if variant is Variant.IMPORT and document.flag != 0:
+        raise ValueError("a 4I file is written with #FLAGGA 0; 1 means 'already imported'")
 
 
 def iter_document_bytes(

@@ -91,6 +91,8 @@ def test_refusals() -> None:
     balance = Balance(BalanceKind.IB, 0, "1930", Decimal(1))
     with pytest.raises(ValueError, match="forbidden in a 4I"):
         write_4i(_with(balances=(balance,)))
+    with pytest.raises(ValueError, match="FLAGGA 0"):
+        write_4i(_with(flag=1))
     with pytest.raises(ValueError, match="two decimals"):
         write_4i(HEADER, [RENT._replace(rows=(RENT.rows[0]._replace(amount=Decimal("0.001")),))])
 
