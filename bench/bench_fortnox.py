@@ -1,0 +1,196 @@
+"""Fortnox adapter benchmark: achieved request rate against the sandbox's sliding window.
+
+Fortnox allows 25 requests per 5 s per tenant. A burst of N requests can at best finish the
+last one (N - 25) / 25 windows after the first, so the achieved rate is
+``(N - limit) / elapsed`` and the ratio is that rate over ``limit / window`` (1.0 = ideal).
+
+* one tenant: 150 requests in one burst, the sandbox enforcing 25 / 5 s;
+* 20 tenants at once: 75 requests each (the sandbox seeds 3 companies, so 7 sandboxes serve
+  21 companies; one adapter per sandbox, all sharing one token database);
+
+Each sandbox runs in its own process (``python -m sandbox``), so its request handling does
+not compete with the adapter for this process's interpreter lock;
+* unthrottled: 600 requests for one tenant with a limit far above need, as calls per second
+  (the adapter's own cost per call: token, limiter, span, HTTP, parse).
+
+Target (issue 5): ratio >= 0.9 with no 429. Run: ``.venv/bin/python -m bench.bench_fortnox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.store.connections import ConnectionStore
+from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
+from sandbox.testing import ALL_SCOPES
+
+LIMIT, WINDOW_S = 25, 5.0
+TARGET_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A sandbox process: its URLs and the control endpoints the bench needs."""
+
+    base_url: str
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    redirect_uri: str = DEMO_REDIRECT_URIS[0]
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/3"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/oauth-v1"
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        answer = httpx.request(method, f"{self.base_url}/_sandbox{path}", json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def tenant_ids(self) -> list[int]:
+        return [int(t["id"]) for t in self.control("GET", "/tenants")["tenants"]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def sandbox_process() -> Iterator[Sandbox]:
+    """``python -m sandbox`` on a free port with a small seed, until the block ends."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--listen", f"127.0.0.1:{port}",
+         "--vouchers-per-year", "12", "--invoices-per-year", "2",
+         "--supplier-invoices-per-year", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = Sandbox(f"http://127.0.0.1:{port}")
+    try:
+        for _ in range(300):
+            try:
+                sandbox.tenant_ids()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield sandbox
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _settings(sb: Sandbox, limit: int, window_s: float) -> FortnoxSettings:
+    return FortnoxSettings(
+        client_id=sb.client_id, client_secret=sb.client_secret, api_base_url=sb.api_url,
+        auth_base_url=sb.auth_url, default_scopes=ALL_SCOPES,
+        rate_limit_requests=limit, rate_limit_window_s=window_s)
+
+
+async def _connect(adapter: FortnoxAdapter, sb: Sandbox, tenant: str,
+                   fortnox_tenant: int) -> None:
+    request = await adapter.connections.begin_connect(tenant, sb.redirect_uri)
+    async with httpx.AsyncClient() as browser:
+        answer = await browser.get(request.url.replace(
+            "/auth?", f"/auth?tenant={fortnox_tenant}&"))
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    await adapter.connections.complete_connect(request.state, code)
+
+
+async def _burst(adapter: FortnoxAdapter, tenant: str, n: int) -> float:
+    """Seconds from the first request's start to the last answer of ``n`` concurrent calls."""
+    start = time.perf_counter()
+    await asyncio.gather(*(adapter.api.financial_years(tenant) for _ in range(n)))
+    return time.perf_counter() - start
+
+
+def _ratio(n: int, elapsed: float) -> float:
+    return ((n - LIMIT) / elapsed) / (LIMIT / WINDOW_S)
+
+
+def _count_429(sandboxes: list[Sandbox]) -> int:
+    return sum(int(by_status.get("429", 0)) for sb in sandboxes
+               for by_status in sb.control("GET", "/stats")["requests"].values())
+
+
+async def _one_tenant(sb: Sandbox, store: ConnectionStore) -> tuple[float, int]:
+    n = 150
+    async with FortnoxAdapter(_settings(sb, LIMIT, WINDOW_S), store) as adapter:
+        await _connect(adapter, sb, "one", sb.tenant_ids()[0])
+        await asyncio.sleep(WINDOW_S)  # the connect's own call leaves the window
+        elapsed = await _burst(adapter, "one", n)
+    return _ratio(n, elapsed), _count_429([sb])
+
+
+async def _many_tenants(sandboxes: list[Sandbox], store: ConnectionStore
+                        ) -> tuple[float, float, int]:
+    n = 75
+    adapters = [FortnoxAdapter(_settings(sb, LIMIT, WINDOW_S), store) for sb in sandboxes]
+    work: list[tuple[FortnoxAdapter, str]] = []
+    for index, (adapter, sb) in enumerate(zip(adapters, sandboxes, strict=True)):
+        for company in sb.tenant_ids():
+            if len(work) < 20:
+                tenant = f"t{index}-{company}"
+                await _connect(adapter, sb, tenant, company)
+                work.append((adapter, tenant))
+    await asyncio.sleep(WINDOW_S)
+    start = time.perf_counter()
+    elapsed = await asyncio.gather(*(_burst(a, t, n) for a, t in work))
+    total = time.perf_counter() - start
+    for adapter in adapters:
+        await adapter.aclose()
+    ratios = [_ratio(n, e) for e in elapsed]
+    aggregate = (len(work) * n) / total
+    return min(ratios), aggregate, _count_429(sandboxes)
+
+
+async def _unthrottled(sb: Sandbox, store: ConnectionStore) -> float:
+    n = 600
+    sb.control("POST", "/rate-limit", {"limit": 100_000, "window_seconds": 1.0})
+    async with FortnoxAdapter(_settings(sb, 100_000, 1.0), store) as adapter:
+        await _connect(adapter, sb, "fast", sb.tenant_ids()[1])
+        elapsed = await _burst(adapter, "fast", n)
+    return n / elapsed
+
+
+def main() -> int:
+    """Runs the three measurements and prints them; non-zero exit below target."""
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        store = ConnectionStore(Path(tmp) / "bench.sqlite3", bytes(range(32)))
+        sandboxes = [stack.enter_context(sandbox_process()) for _ in range(7)]
+        one_ratio, one_429 = asyncio.run(_one_tenant(sandboxes[0], store))
+        print(f"one tenant:  150 requests, rate {one_ratio:.3f} of the limit "
+              f"({LIMIT}/{WINDOW_S:g} s), 429s: {one_429}", flush=True)
+        for sb in sandboxes:
+            sb.control("POST", "/reset")
+        worst, aggregate, many_429 = asyncio.run(_many_tenants(sandboxes, store))
+        print(f"20 tenants:  75 requests each, worst tenant rate {worst:.3f} of the limit, "
+              f"aggregate {aggregate:.1f} req/s, 429s: {many_429}", flush=True)
+        per_s = asyncio.run(_unthrottled(sandboxes[0], store))
+        print(f"unthrottled: {per_s:.0f} calls/s for one tenant "
+              f"({1000 / per_s:.2f} ms per call incl. the sandbox)", flush=True)
+        store.close()
+    ok = one_ratio >= TARGET_RATIO and worst >= TARGET_RATIO and one_429 == many_429 == 0
+    print(f"target ratio >= {TARGET_RATIO} with no 429: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
