@@ -64,7 +64,9 @@ def test_write_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["inspect", str(target), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["vouchers"], report["transactions"], report["checksum"]) == (1, 2, "verified")
-    vouchers[0]["rows"].pop()  # type: ignore[attr-defined]
+    rows = vouchers[0]["rows"]
+    assert isinstance(rows, list)
+    rows.pop()
     source.write_text(json.dumps(vouchers), encoding="utf-8")
     assert main(args) == 1
     assert main([*args, "--year-start", "2025-01-01"]) == 2

@@ -13,6 +13,7 @@ from sie import (
     ReadPolicy,
     RowKind,
     Severity,
+    SieDocument,
     SieReader,
     Variant,
     Voucher,
@@ -27,11 +28,11 @@ HEAD = (
 )
 
 
-def doc(body: str, policy: ReadPolicy | None = None, head: str = HEAD):  # type: ignore[no-untyped-def]
+def doc(body: str, policy: ReadPolicy | None = None, head: str = HEAD) -> SieDocument:
     return read_document((head + body).encode("cp437"), policy)
 
 
-def codes(document) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(document: SieDocument) -> list[str]:
     return [f.code for f in document.findings]
 
 
@@ -195,8 +196,9 @@ def test_encoding_detection() -> None:
     cp437 = read_document(HEAD.replace("Bolaget", "Bolaget Övre").encode("cp437"))
     utf8 = read_document(HEAD.replace("Bolaget", "Bolaget Övre").encode("utf-8"))
     bom = read_document(b"\xef\xbb\xbf" + HEAD.encode())
-    assert (cp437.company_name, cp437.summary.encoding) == ("Bolaget Övre AB", "cp437")  # type: ignore[union-attr]
-    assert (utf8.company_name, utf8.summary.encoding) == ("Bolaget Övre AB", "utf-8")  # type: ignore[union-attr]
+    assert cp437.summary is not None and utf8.summary is not None
+    assert (cp437.company_name, cp437.summary.encoding) == ("Bolaget Övre AB", "cp437")
+    assert (utf8.company_name, utf8.summary.encoding) == ("Bolaget Övre AB", "utf-8")
     assert bom.summary is not None and bom.summary.encoding == "utf-8" and bom.findings == ()
     mixed = read_document(HEAD.replace("Bank", "Bänk").encode() + "#PROSA Å\n".encode("cp437"))
     assert "ENCODING_MIXED" in codes(mixed)
