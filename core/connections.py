@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.errors import ConnectionRevoked, ReconnectRequired
+
 
 class ConnectionState(enum.Enum):
     """Whether Fortnox calls can be made for the tenant."""
@@ -104,3 +106,18 @@ class FortnoxConnections(Protocol):
     async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
         """Remembers the time of the tenant's last successful import of ``kind``."""
         ...
+
+
+def require_connected(connection: Connection) -> Connection:
+    """Returns a connected connection; else raises the error that tells the caller what to do."""
+    if connection.state is ConnectionState.REVOKED:
+        raise ConnectionRevoked(
+            "The tenant was disconnected from Fortnox; connect it again.",
+            metadata={"tenant": connection.tenant},
+        )
+    if connection.state is ConnectionState.RECONNECT_REQUIRED:
+        raise ReconnectRequired(
+            "Fortnox no longer accepts this connection; the customer must log in again.",
+            metadata={"tenant": connection.tenant, "state_reason": connection.reason},
+        )
+    return connection

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from opentelemetry import trace
 
-from core.connections import FortnoxConnections
+from core.connections import FortnoxConnections, require_connected
 from core.connections import ImportKind as ConnectionImportKind
 from core.errors import DomainError, SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
@@ -202,8 +202,8 @@ class SieImport:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
         span = trace.get_current_span()
         span.set_attribute("fortnox.tenant", request.tenant)
-        yield Progress(Stage.AUTHORIZING, message="checking the Fortnox connection")
-        await self._connections.get_connection(request.tenant)
+        require_connected(await self._connections.get_connection(request.tenant))
+        yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
         record = self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
         span.set_attribute("import.id", record.import_id)
         try:

@@ -2,23 +2,80 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.store import open_database
+from adapters.store.connections import ConnectionStore
+from adapters.store.imports import STALE_AFTER, SqliteImportHistory
+from core.sie_import import SieImport
 from server.config import Settings
+from server.rpc_connection import ConnectionRpcs
+from server.rpc_sie import SieRpcs
 from server.servicer import FortnoxServicer
+
+_log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def fortnox_settings(settings: Settings) -> FortnoxSettings:
+    """The adapter's share of the service settings."""
+    return FortnoxSettings(
+        client_id=settings.fortnox_client_id,
+        client_secret=settings.fortnox_client_secret,
+        api_base_url=settings.fortnox_api_base_url,
+        auth_base_url=settings.fortnox_auth_base_url,
+        default_scopes=settings.default_scopes,
+        allowed_redirect_uris=settings.allowed_redirect_uris,
+        rate_limit_requests=settings.rate_limit_requests,
+        rate_limit_window_s=settings.rate_limit_window_s,
+        http_timeout_s=settings.http_timeout_s,
+    )
+
+
+async def _sweep_abandoned(history: SqliteImportHistory) -> None:
+    """Ends imports whose worker died (another process, or this one before a restart)."""
+    while True:
+        failed = history.fail_abandoned()
+        if failed:
+            _log.warning("marked abandoned imports as failed", extra={"imports": failed})
+        await asyncio.sleep(STALE_AFTER.total_seconds() / 2)
 
 
 @asynccontextmanager
 async def build_servicer(
     settings: Settings, provider: TracerProvider
 ) -> AsyncIterator[FortnoxServicer]:
-    """Opens the store and the Fortnox client, yields the servicer, and closes them after."""
-    db = open_database(settings.db_path)
+    """Opens the stores and the Fortnox client, yields the servicer, and closes them after.
+
+    The token store and the import history use separate SQLite connections: the token store
+    holds write transactions across a refresh, which must not swallow other writes.
+    """
+    store = ConnectionStore(settings.db_path, settings.token_key)
+    history_db = open_database(settings.db_path)
+    history = SqliteImportHistory(history_db, utc_now)
+    adapter = FortnoxAdapter(fortnox_settings(settings), store, tracer_provider=provider)
+    sweeper = asyncio.create_task(_sweep_abandoned(history))
     try:
-        yield FortnoxServicer()
+        yield FortnoxServicer(
+            connections=ConnectionRpcs(adapter.connections),
+            sie=SieRpcs(SieImport(adapter.api, adapter.connections, history, utc_now), history),
+        )
     finally:
-        db.close()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await adapter.aclose()
+        history_db.close()
+        store.close()

@@ -1,0 +1,232 @@
+"""ImportSie through a real gRPC channel against the sandbox: bytes, counts, history, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import defaultdict
+
+import grpc
+import httpx
+import pytest
+
+from sandbox.testing import SandboxHandle
+from sie import read_summary
+from spiris.skattbokslut.fortnox.v1 import connection_pb2
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
+from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
+from tests.e2e.conftest import connect
+from tests.server.errors_shape import error_info
+
+Import = history_pb.Import
+Changes = sie_pb.YearChanges
+
+
+def sandbox_export(sb: SandboxHandle, tenant_id: int, year_id: int) -> bytes:
+    """The year's SIE file straight from the sandbox, as a Fortnox client would fetch it."""
+    token = sb.tokens(tenant_id)["access_token"]
+    response = httpx.get(f"{sb.api_url}/sie/4", params={"financialyear": year_id},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    response.raise_for_status()
+    return response.content
+
+
+async def run_import(
+    stub: pb_grpc.FortnoxServiceStub, request: pb.ImportSieRequest
+) -> list[pb.ImportSieResponse]:
+    return [message async for message in stub.ImportSie(request)]
+
+
+async def test_three_years_arrive_byte_for_byte_with_counts_and_history(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    messages = await run_import(stub, pb.ImportSieRequest(tenant="acme"))
+
+    assert messages[0].WhichOneof("event") == "progress"
+    assert messages[-1].WhichOneof("event") == "summary"
+    assert sum(m.WhichOneof("event") == "summary" for m in messages) == 1
+    received: dict[int, bytearray] = defaultdict(bytearray)
+    for message in messages:
+        if message.WhichOneof("event") == "chunk":
+            chunk = message.chunk
+            assert chunk.offset == len(received[chunk.financial_year_id])
+            assert len(chunk.data) <= 1 << 20
+            received[chunk.financial_year_id] += chunk.data
+    years = [y["id"] for y in fortnox.financial_years]
+    summary = messages[-1].summary
+    assert [y.financial_year_id for y in summary.years] == years  # default: current + 2 before
+    for year in summary.years:
+        expected = sandbox_export(sandbox, fortnox.id, year.financial_year_id)
+        assert bytes(received[year.financial_year_id]) == expected
+        read = read_summary(expected)
+        assert year.sha256 == hashlib.sha256(expected).hexdigest()
+        assert (year.byte_size, year.voucher_count, year.transaction_count,
+                year.account_count) == (len(expected), read.vouchers, read.transactions,
+                                        read.accounts)
+        assert year.encoding == read.encoding
+        assert year.error_count == 0
+        assert year.controls_passed
+        assert year.changes.kind == Changes.KIND_FIRST_IMPORT
+    assert summary.total_bytes == sum(len(b) for b in received.values())
+    assert not summary.cross_year_findings
+
+    record = (await stub.GetImport(pb.GetImportRequest(
+        tenant="acme", import_id=summary.import_id))).import_record
+    assert record.status == Import.STATUS_SUCCEEDED
+    assert [y.sha256 for y in record.years] == [y.sha256 for y in summary.years]
+    assert record.kind == Import.KIND_SIE
+    connection = (await stub.GetConnection(pb.GetConnectionRequest(tenant="acme"))).connection
+    assert connection.last_sie_import_at.seconds >= record.started_at.seconds
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetImport(pb.GetImportRequest(tenant="intruder",
+                                                 import_id=summary.import_id))
+    assert error_info(caught.value).reason == "IMPORT_NOT_FOUND"
+
+
+async def test_reimport_reports_unchanged_then_the_amended_voucher(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    year_id = fortnox.financial_years[-1]["id"]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    request = pb.ImportSieRequest(
+        tenant="acme", years=[sie_pb.YearSelector(financial_year_id=year_id)],
+        omit_raw_chunks=True,
+    )
+    first = (await run_import(stub, request))[-1].summary
+    again = (await run_import(stub, request))[-1].summary
+    assert again.years[0].changes.kind == Changes.KIND_UNCHANGED
+    assert again.years[0].changes.previous_import_id == first.import_id
+    assert not any(m.WhichOneof("event") == "chunk" for m in await run_import(stub, request))
+
+    voucher = sandbox.all_vouchers(fortnox.id, year_id)[0]
+    sandbox.amend_voucher(fortnox.id, year_id, voucher["VoucherSeries"],
+                          voucher["VoucherNumber"], description="Rättad text")
+    changed = (await run_import(stub, request))[-1].summary.years[0].changes
+    assert changed.kind == Changes.KIND_CHANGED
+    assert (changed.vouchers_added, changed.vouchers_changed, changed.vouchers_removed) == (
+        0, 1, 0)
+
+
+async def test_parsed_records_arrive_when_asked(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    year_id = fortnox.financial_years[0]["id"]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    messages = await run_import(stub, pb.ImportSieRequest(
+        tenant="acme", years=[sie_pb.YearSelector(financial_year_id=year_id)],
+        include_records=True, omit_raw_chunks=True,
+    ))
+    batches = [m.records for m in messages if m.WhichOneof("event") == "records"]
+    vouchers = [v for b in batches for v in b.vouchers]
+    year = messages[-1].summary.years[0]
+    assert len(vouchers) == year.voucher_count > 0
+    assert sum(len(b.accounts) for b in batches) == year.account_count
+    for voucher in vouchers:
+        assert sum(t.amount_minor for t in voucher.transactions) == 0
+
+
+async def test_cancelling_mid_stream_stops_the_download_and_records_cancelled(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=50)
+    call = stub.ImportSie(pb.ImportSieRequest(tenant="acme"))
+    async for message in call:
+        if message.WhichOneof("event") == "chunk":
+            break
+    call.cancel()
+    for _ in range(100):
+        imports = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
+        if imports[0].status != Import.STATUS_RUNNING:
+            break
+        await asyncio.sleep(0.05)
+    assert imports[0].status == Import.STATUS_CANCELLED
+    assert imports[0].finished_at.seconds > 0
+
+
+async def test_tokens_expiring_mid_import_are_refreshed_and_the_import_completes(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    before = (await stub.GetConnection(pb.GetConnectionRequest(tenant="acme"))).connection
+    summaries = 0
+    final = None
+    request = pb.ImportSieRequest(tenant="acme", omit_raw_chunks=True)
+    async for message in stub.ImportSie(request):
+        if message.WhichOneof("event") == "year_summary":
+            summaries += 1
+            if summaries == 1:
+                sandbox.advance_clock(2 * 3600)  # every access token issued so far is dead
+        final = message
+    assert final is not None
+    assert final.WhichOneof("event") == "summary"
+    assert len(final.summary.years) == 3
+    after = (await stub.GetConnection(pb.GetConnectionRequest(tenant="acme"))).connection
+    assert after.last_refreshed_at.ToDatetime() > before.last_refreshed_at.ToDatetime()
+    assert sandbox.stats()["tokens"][str(fortnox.id)]["refreshes"] >= 1
+
+
+async def test_a_dead_refresh_token_requires_reconnect_and_the_history_says_why(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    sandbox.invalidate_refresh_tokens(fortnox.id)
+    sandbox.advance_clock(2 * 3600)  # the access token expires: a refresh is needed
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_import(stub, pb.ImportSieRequest(tenant="acme"))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(caught.value).reason == "RECONNECT_REQUIRED"
+    connection = (await stub.GetConnection(pb.GetConnectionRequest(tenant="acme"))).connection
+    assert connection.state == connection_pb2.Connection.STATE_RECONNECT_REQUIRED
+    assert connection.state_reason
+    imports = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
+    assert (imports[0].status, imports[0].error_reason) == (
+        Import.STATUS_FAILED, "RECONNECT_REQUIRED")
+
+
+async def test_a_connection_dropped_mid_file_fails_the_import_cleanly(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    sandbox.add_fault("drop", path="/3/sie/")  # every SIE download breaks, retries too
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_import(stub, pb.ImportSieRequest(tenant="acme"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(caught.value).reason == "FORTNOX_UNAVAILABLE"
+    imports = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
+    assert (imports[0].status, imports[0].error_reason) == (
+        Import.STATUS_FAILED, "FORTNOX_UNAVAILABLE")
+
+
+async def test_missing_scope_is_reported_as_such(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    await connect(stub, sandbox, "acme", sandbox.tenants[0].id, scopes=("companyinformation",))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_import(stub, pb.ImportSieRequest(tenant="acme"))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).reason == "FORTNOX_SCOPE_MISSING"
+
+
+async def test_unknown_year_and_unconnected_tenant_are_refused_up_front(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_import(stub, pb.ImportSieRequest(tenant="nobody"))
+    assert error_info(caught.value).reason == "CONNECTION_NOT_FOUND"
+    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_import(stub, pb.ImportSieRequest(
+            tenant="acme", years=[sie_pb.YearSelector(financial_year_id=999)]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(caught.value).reason == "FINANCIAL_YEAR_NOT_FOUND"
