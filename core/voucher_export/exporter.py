@@ -1,5 +1,8 @@
 """ExportVouchers: validate everything, then post each voucher at most once, ever.
 
+Vouchers are posted a few at a time (Fortnox numbers them in the order they arrive, which may
+differ from the request's); results are returned in request order.
+
 Before each POST the intent is recorded (``PENDING``) with a marker that the voucher also
 carries in its comments. Whoever later meets an unsettled record - a lost answer, or a process
 that died between POST and recording - looks the voucher up by its marker first and posts only
@@ -64,6 +67,8 @@ class VoucherExporter:
         lease: How long another worker's unsettled record is taken to be still in flight
             (at least the longest a POST can take, i.e. the HTTP timeout plus margin).
         attempts: POSTs per voucher within one call when answers get lost.
+        in_flight: Vouchers posted at the same time, so Fortnox's latency does not cap the
+            rate below the rate limit (the adapter's limiter still paces the calls).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class VoucherExporter:
         *,
         lease: timedelta = timedelta(seconds=60),
         attempts: int = 3,
+        in_flight: int = 8,
         clock: Clock = _utc_now,
     ) -> None:
         self._api = api
@@ -81,6 +87,7 @@ class VoucherExporter:
         self._closing_series = closing_series
         self._lease = lease
         self._attempts = attempts
+        self._in_flight = in_flight
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -109,17 +116,27 @@ class VoucherExporter:
                     _verdict(v, r, request.request_id)
                     for v, r in zip(request.vouchers, records, strict=True)))
             self._history.open_request(request.tenant, request.request_id, digest, requested_by)
-            results: list[VoucherResult] = []
-            for voucher, record in zip(request.vouchers, records, strict=True):
+            gate = asyncio.Semaphore(self._in_flight)
+
+            async def settle(voucher: ExportVoucher, record: ExportRecord | None
+                             ) -> VoucherResult:
                 if _settled_for(record, request.request_id):
                     assert record is not None
-                    results.append(record.result_for(request.request_id))
-                    continue
+                    return record.result_for(request.request_id)
                 assert facts is not None and voucher.transaction_date is not None
                 year = facts.year_for(voucher.transaction_date)
                 assert year is not None, "validated above"
-                results.append(await self._export_one(
-                    request, voucher, series, year.id, record, requested_by, deadline))
+                async with gate:
+                    return await self._export_one(
+                        request, voucher, series, year.id, record, requested_by, deadline)
+
+            settled = await asyncio.gather(
+                *(settle(v, r) for v, r in zip(request.vouchers, records, strict=True)),
+                return_exceptions=True)
+            failures = [s for s in settled if isinstance(s, BaseException)]
+            if failures:
+                raise failures[0]
+            results = [s for s in settled if isinstance(s, VoucherResult)]
             self._history.finish_request(request.tenant, request.request_id)
             return ExportResult(request.request_id, tuple(results))
 
