@@ -46,8 +46,6 @@ PROGRESS_EVERY_BYTES = 256 * 1024
 #: How often the running import tells the history it is alive.
 HEARTBEAT_EVERY_S = 10.0
 
-_tracer = trace.get_tracer("fortnox-bridge.core")
-
 
 class Stage(StrEnum):
     """The step an import is in."""
@@ -192,11 +190,13 @@ class SieImport:
         connections: FortnoxConnections,
         history: ImportHistory,
         clock: Callable[[], datetime],
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self._api = api
         self._connections = connections
         self._history = history
         self._clock = clock
+        self._tracer = trace.get_tracer("fortnox-bridge.core", tracer_provider=tracer_provider)
 
     async def run(self, request: SieImportRequest) -> AsyncIterator[ImportEvent]:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
@@ -217,6 +217,9 @@ class SieImport:
                 async for event in self._import_year(request, record.import_id, year):
                     if isinstance(event, YearSummary):
                         summary = event
+                    elif isinstance(event, Progress) and event.message:
+                        span.add_event(event.message, {"financial_year_id": event.financial_year_id,
+                                                       "bytes": event.bytes_done})
                     yield event
                 assert summary is not None
                 summaries.append(summary)
@@ -246,7 +249,7 @@ class SieImport:
     async def _import_year(
         self, request: SieImportRequest, import_id: str, year: FinancialYear
     ) -> AsyncIterator[ImportEvent]:
-        with _tracer.start_as_current_span("sie.import_year") as span:
+        with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
             reader = SieReader(ReadPolicy(allow_unbalanced=request.allow_unbalanced))
             controls = YearEndControls()

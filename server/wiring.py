@@ -70,7 +70,9 @@ async def build_servicer(
     try:
         yield FortnoxServicer(
             connections=ConnectionRpcs(adapter.connections),
-            sie=SieRpcs(SieImport(adapter.api, adapter.connections, history, utc_now), history),
+            sie=SieRpcs(
+                SieImport(adapter.api, adapter.connections, history, utc_now, provider), history
+            ),
         )
     finally:
         sweeper.cancel()

@@ -12,6 +12,8 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sandbox.testing import SandboxHandle, running_sandbox
 from server.app import RunningServer, start_server
@@ -54,8 +56,14 @@ def settings(sandbox: SandboxHandle, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[RunningServer]:
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+async def service(settings: Settings, spans: InMemorySpanExporter) -> AsyncIterator[RunningServer]:
     provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
     async with build_servicer(settings, provider) as servicer:
         running = await start_server(settings.listen, servicer, provider)
         yield running

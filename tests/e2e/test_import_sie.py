@@ -9,6 +9,7 @@ from collections import defaultdict
 import grpc
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sandbox.testing import SandboxHandle
 from sie import read_summary
@@ -230,3 +231,24 @@ async def test_unknown_year_and_unconnected_tenant_are_refused_up_front(
             tenant="acme", years=[sie_pb.YearSelector(financial_year_id=999)]))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_info(caught.value).reason == "FINANCIAL_YEAR_NOT_FOUND"
+
+
+async def test_the_import_is_traced_with_fortnox_calls_and_parsing_as_children(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, spans: InMemorySpanExporter
+) -> None:
+    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    spans.clear()
+    await run_import(stub, pb.ImportSieRequest(tenant="acme", omit_raw_chunks=True))
+    finished = spans.get_finished_spans()
+    rpc = next(s for s in finished if s.name.endswith("/ImportSie"))
+    assert rpc.attributes is not None
+    assert rpc.attributes["fortnox.tenant"] == "acme"
+    assert len(rpc.attributes["fortnox.financial_years"]) == 3  # type: ignore[arg-type]
+    assert rpc.attributes["import.vouchers"] > 0  # type: ignore[operator]
+    assert any("received" in e.name for e in rpc.events)
+    in_trace = [s for s in finished if s.context.trace_id == rpc.context.trace_id]
+    years = [s for s in in_trace if s.name == "sie.import_year"]
+    assert len(years) == 3
+    assert all(s.parent is not None and s.parent.span_id == rpc.context.span_id for s in years)
+    calls = [s for s in in_trace if s.kind.name == "CLIENT"]
+    assert any("/3/sie/" in s.name for s in calls), [s.name for s in calls]
