@@ -7,17 +7,22 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.store import open_database
 from adapters.store.connections import ConnectionStore
+from adapters.store.exports import SqliteExportHistory
 from adapters.store.imports import STALE_AFTER, SqliteImportHistory
+from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
+from core.voucher_export.exporter import VoucherExporter
 from server.config import Settings
 from server.rpc_connection import ConnectionRpcs
+from server.rpc_exports import ExportRpcs
+from server.rpc_ledgers import LedgerRpcs
 from server.rpc_sie import SieRpcs
 from server.servicer import FortnoxServicer
 
@@ -59,13 +64,18 @@ async def build_servicer(
 ) -> AsyncIterator[FortnoxServicer]:
     """Opens the stores and the Fortnox client, yields the servicer, and closes them after.
 
-    The token store and the import history use separate SQLite connections: the token store
-    holds write transactions across a refresh, which must not swallow other writes.
+    The token store, the import history and the export history each have their own SQLite
+    connection: the token store holds write transactions across a refresh, which must not
+    swallow other writes.
     """
     store = ConnectionStore(settings.db_path, settings.token_key)
     history_db = open_database(settings.db_path)
+    exports_db = open_database(settings.db_path)
     history = SqliteImportHistory(history_db, utc_now)
+    exports = SqliteExportHistory(exports_db)
     adapter = FortnoxAdapter(fortnox_settings(settings), store, tracer_provider=provider)
+    # A claim on a voucher outlives any POST that may still be in flight under it.
+    lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
     sweeper = asyncio.create_task(_sweep_abandoned(history))
     try:
         yield FortnoxServicer(
@@ -73,11 +83,17 @@ async def build_servicer(
             sie=SieRpcs(
                 SieImport(adapter.api, adapter.connections, history, utc_now, provider), history
             ),
+            ledgers=LedgerRpcs(LedgerImport(adapter.api, history, adapter.connections)),
+            exports=ExportRpcs(
+                VoucherExporter(adapter.api, exports, settings.closing_series, lease=lease),
+                exports,
+            ),
         )
     finally:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await adapter.aclose()
+        exports_db.close()
         history_db.close()
         store.close()

@@ -9,7 +9,7 @@ from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.e2e.conftest import connect, log_in
+from tests.e2e.stack import connect, log_in
 from tests.server.errors_shape import error_info
 
 Connection = connection_pb2.Connection

@@ -18,7 +18,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
-from tests.e2e.conftest import connect
+from tests.e2e.stack import connect
 from tests.server.errors_shape import error_info
 
 Import = history_pb.Import

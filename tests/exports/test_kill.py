@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,30 +20,25 @@ from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
+from tests.e2e.stack import service_env
 from tests.exports.bridge import FAST_RETRY, TENANT, Bridge, adapter_settings, connect
 from tests.exports.vouchers import many, request
+from tests.server.process import serving
 
-ROOT = Path(__file__).resolve().parents[2]
 RATE, WINDOW_S = 50, 0.5  # Fortnox's 25 per 5 s, with the window shrunk so the test is short
 COUNT = 500
 
 
 @contextmanager
 def service(sb: SandboxHandle, db_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """The service process serving the export group; killed on exit if still alive."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.exports.serve_exports", sb.api_url, sb.auth_url,
-         str(db_path), str(RATE), str(WINDOW_S)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("serving on "), line
-        yield process, line.split()[-1]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    """``fortnox-bridge serve`` wired to the sandbox; killed on exit if still alive."""
+    env = service_env(sb, db_path) | {
+        "FORTNOX_RATE_LIMIT_REQUESTS": str(RATE),
+        "FORTNOX_RATE_LIMIT_WINDOW_S": str(WINDOW_S),
+        "FORTNOX_HTTP_TIMEOUT_S": "2",
+    }
+    with serving(env) as served:
+        yield served.process, served.address
 
 
 async def _export(address: str, call: pb.ExportVouchersRequest) -> pb.ExportVouchersResponse:

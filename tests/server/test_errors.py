@@ -69,10 +69,9 @@ async def test_error_raised_while_iterating_a_stream_reaches_the_caller(
 ) -> None:
     stub = pb_grpc.FortnoxServiceStub(channel)
     call = stub.ImportSie(pb.ImportSieRequest(tenant="t"))
-    received = []
+    received = [await call.read()]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for message in call:
-            received.append(message)
+        await call.read()
     assert [m.progress.message for m in received] == ["first"]
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     info = error_info(caught.value)

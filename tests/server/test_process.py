@@ -11,6 +11,8 @@ import pytest
 
 from tests.server.process import BIN, grpcurl, serving
 
+SERVICE = "spiris.skattbokslut.fortnox.v1.FortnoxService"
+
 
 def test_serves_health_and_reflection_and_stops_cleanly_on_sigterm(
     serve_env: dict[str, str],
@@ -23,19 +25,17 @@ def test_serves_health_and_reflection_and_stops_cleanly_on_sigterm(
         listed = grpcurl("-plaintext", served.address, "list")
         assert listed.returncode == 0, listed.stderr
         assert set(listed.stdout.split()) == {
-            "spiris.skattbokslut.fortnox.v1.FortnoxService",
+            SERVICE,
             "grpc.health.v1.Health",
             "grpc.reflection.v1alpha.ServerReflection",
         }
 
-        described = grpcurl(
-            "-plaintext", served.address, "describe", "spiris.skattbokslut.fortnox.v1.FortnoxService"
-        )
+        described = grpcurl("-plaintext", served.address, "describe", SERVICE)
         assert "rpc ImportSie" in described.stdout, described.stderr
 
         call = grpcurl(
             "-plaintext", "-format-error", "-d", '{"tenant": "acme", "import_id": "x"}',
-            served.address, "spiris.skattbokslut.fortnox.v1.FortnoxService/GetImport",
+            served.address, f"{SERVICE}/GetImport",
         )
         assert call.returncode != 0
         error = json.loads(call.stdout or call.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,10 +28,8 @@ async def _call_every_rpc(stub: pb_grpc.FortnoxServiceStub) -> None:
         (stub.ListImports, pb.ListImportsRequest(tenant="t")),
     ]
     for method, request in unary:
-        try:
+        with contextlib.suppress(grpc.aio.AioRpcError):
             await method(request, metadata=metadata, timeout=10)
-        except grpc.aio.AioRpcError:
-            pass
     for stream in (
         stub.ImportSie(pb.ImportSieRequest(tenant="t"), metadata=metadata, timeout=10),
         stub.ImportLedgers(pb.ImportLedgersRequest(tenant="t"), metadata=metadata, timeout=10),
