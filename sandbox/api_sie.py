@@ -18,8 +18,9 @@ from sandbox.sie_export import SieExport
 async def sie(ctx: ApiContext) -> Response:
     """Type 1–4 of ``financialyear`` (or ``financialYear``; default the current year).
 
-    Chunks are produced in a worker thread so a big export never blocks other requests; a
-    ``slow_sie`` fault makes them small and spaced out.
+    Chunks are produced in a worker thread so a big export never blocks other requests, and an
+    unchanged export is streamed from the disk cache; a ``slow_sie`` fault makes them small and
+    spaced out.
     """
     try:
         sie_type = int(ctx.request.path_params["type"])
@@ -32,8 +33,10 @@ async def sie(ctx: ApiContext) -> Response:
     chunk_bytes = slow.chunk_bytes if slow else ctx.state.options.sie_chunk_bytes
     export = SieExport(ctx.books, year, sie_type, ctx.state.clock.today(), chunk_bytes)
 
+    chunks = export.chunks() if slow else ctx.state.sie_exports.chunks(export)
+
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in iterate_in_threadpool(export.chunks()):
+        async for chunk in iterate_in_threadpool(chunks):
             if slow:
                 await asyncio.sleep(slow.chunk_delay_ms / 1000)
             yield chunk

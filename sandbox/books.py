@@ -99,6 +99,11 @@ class Books:
         index = ids.index(year_id)
         return self.tenant.years[index - 1] if index > 0 else None
 
+    @property
+    def version(self) -> int:
+        """Grows with every change to the books (a key for anything derived from them)."""
+        return self._version
+
     # -- vouchers ----------------------------------------------------------------------
     def add_voucher(self, voucher: Voucher) -> Voucher:
         """Book ``voucher`` with the next number of its series and year."""

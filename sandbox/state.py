@@ -12,6 +12,7 @@ from sandbox.model import Tenant
 from sandbox.options import SandboxOptions
 from sandbox.ratelimit import SlidingWindowLimiter
 from sandbox.seed import build_all
+from sandbox.sie_cache import SieExportCache
 from sandbox.tokens import TokenAuthority
 
 
@@ -25,6 +26,7 @@ class SandboxState:
         self.tokens = TokenAuthority(options, self.clock, issuer="fortnox-sandbox")
         self.limiter = SlidingWindowLimiter(options.rate_limit, options.rate_window_seconds)
         self.faults = FaultBook()
+        self.sie_exports = SieExportCache()
         self.consent_tenant: int | None = None
         self.requests: Counter[tuple[int, int]] = Counter()
         self._lock = threading.Lock()
