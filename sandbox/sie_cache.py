@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class SieExportCache:
         if path.exists():
             yield from _read(path, export.chunk_bytes)
             return
-        partial = path.with_suffix(f".{threading.get_ident()}.part")
+        partial = path.with_suffix(f".{uuid.uuid4().hex}.part")
         try:
             with partial.open("wb") as out:
                 for chunk in export.chunks():
