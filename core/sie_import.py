@@ -12,9 +12,11 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 
 from opentelemetry import trace
 
@@ -43,6 +45,8 @@ MAX_CHUNK = 1 << 20
 RECORD_BATCH = 500
 #: How often (in bytes received) a progress event is sent while downloading.
 PROGRESS_EVERY_BYTES = 256 * 1024
+#: How many voucher digests are written to the history at a time.
+STAGE_EVERY = 5000
 #: How often the running import tells the history it is alive.
 HEARTBEAT_EVERY_S = 10.0
 
@@ -197,6 +201,9 @@ class SieImport:
         self._history = history
         self._clock = clock
         self._tracer = trace.get_tracer("fortnox-bridge.core", tracer_provider=tracer_provider)
+        # Parsing is CPU work: one thread for all imports keeps the event loop (health checks,
+        # other calls) getting the interpreter at every switch interval, whatever the load.
+        self._parser = ThreadPoolExecutor(1, thread_name_prefix="sie-parse")
 
     async def run(self, request: SieImportRequest) -> AsyncIterator[ImportEvent]:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
@@ -256,6 +263,7 @@ class SieImport:
             sha = hashlib.sha256()
             balances = BalanceDigest()
             digests: list[tuple[str, str]] = []
+            staging: list[asyncio.Future[None]] = []  # SQLite writes beside the parsing
             batch = _Batch()
             size = 0
             next_progress = 0
@@ -267,35 +275,48 @@ class SieImport:
             total = stream.content_length or 0
             yield Progress(Stage.DOWNLOADING, year.id, 0, total,
                            message=f"downloading financial year {year.from_date.year}")
-            async with stream:
-                async for chunk in stream:
-                    if not chunk:
-                        continue
-                    sha.update(chunk)
-                    if request.stream_raw and held is not None:
-                        for piece in _pieces(year.id, size - len(held), held, last=False):
-                            yield piece
-                    held = chunk
-                    size += len(chunk)
-                    for event in self._consume(reader.feed(chunk), year.id, batch, balances,
-                                               controls, digests, request.include_records):
-                        yield event
-                    if len(digests) >= 1000:
-                        self._history.stage_voucher_digests(import_id, year.id, digests)
-                        digests.clear()
-                    if size >= next_progress:
-                        next_progress = size + PROGRESS_EVERY_BYTES
-                        yield Progress(Stage.DOWNLOADING, year.id, size, total,
-                                       reader.summary().vouchers)
-                    if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
-                        last_beat = time.monotonic()
-                        self._history.heartbeat(import_id)
-            if request.stream_raw:
-                for piece in _pieces(year.id, size - len(held or b""), held or b"", last=True):
-                    yield piece
-            for event in self._consume(reader.close(), year.id, batch, balances, controls,
-                                       digests, request.include_records):
-                yield event
+            try:
+                async with stream:
+                    async for chunk in stream:
+                        if not chunk:
+                            continue
+                        sha.update(chunk)
+                        if request.stream_raw and held is not None:
+                            for piece in _pieces(year.id, size - len(held), held, last=False):
+                                yield piece
+                        held = chunk
+                        size += len(chunk)
+                        parsed = await asyncio.get_running_loop().run_in_executor(
+                            self._parser, partial(
+                                self._parse, reader, chunk, year.id, batch, balances, controls,
+                                digests, request.include_records,
+                            ),
+                        )
+                        for event in parsed:
+                            yield event
+                        if len(digests) >= STAGE_EVERY:
+                            staging.append(self._stage(import_id, year.id, digests))
+                            digests = []
+                        if size >= next_progress:
+                            next_progress = size + PROGRESS_EVERY_BYTES
+                            yield Progress(Stage.DOWNLOADING, year.id, size, total,
+                                           reader.summary().vouchers)
+                        if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
+                            last_beat = time.monotonic()
+                            self._history.heartbeat(import_id)
+                if request.stream_raw:
+                    for piece in _pieces(year.id, size - len(held or b""), held or b"",
+                                         last=True):
+                        yield piece
+                for event in self._consume(reader.close(), year.id, batch, balances, controls,
+                                           digests, request.include_records):
+                    yield event
+                digests.append((BALANCES_KEY, balances.hexdigest()))
+                staging.append(self._stage(import_id, year.id, digests))
+            finally:  # no write of this import may land after it is finished
+                await asyncio.gather(*staging, return_exceptions=True)
+            for future in staging:
+                future.result()
             final = batch.take(year.id)
             if final is not None:
                 yield final
@@ -307,9 +328,9 @@ class SieImport:
             checked = controls.finish()
             for control in checked.findings:
                 yield YearFinding(year.id, control)
-            digests.append((BALANCES_KEY, balances.hexdigest()))
-            self._history.stage_voucher_digests(import_id, year.id, digests)
-            changes = self._history.compare_year(request.tenant, import_id, year.id)
+            changes = await asyncio.to_thread(
+                self._history.compare_year, request.tenant, import_id, year.id
+            )
             summary = YearSummary(
                 year=year, sha256=sha.hexdigest(), byte_size=size, read=read,
                 errors=read.errors, warnings=read.warnings + len(checked.findings),
@@ -329,6 +350,30 @@ class SieImport:
                     f"The SIE file of financial year {year.id} has {summary.errors} errors.",
                     metadata={"financial_year_id": str(year.id), "errors": str(summary.errors)},
                 )
+
+    def _stage(
+        self, import_id: str, year_id: int, digests: list[tuple[str, str]]
+    ) -> asyncio.Future[None]:
+        """Writes digests in a worker thread while the loop goes on parsing."""
+        return asyncio.ensure_future(asyncio.to_thread(
+            self._history.stage_voucher_digests, import_id, year_id, digests
+        ))
+
+    @classmethod
+    def _parse(
+        cls,
+        reader: SieReader,
+        chunk: bytes,
+        year_id: int,
+        batch: _Batch,
+        balances: BalanceDigest,
+        controls: YearEndControls,
+        digests: list[tuple[str, str]],
+        include_records: bool,
+    ) -> list[ImportEvent]:
+        """Feeds one chunk and digests what it held (run in the parser thread)."""
+        return cls._consume(reader.feed(chunk), year_id, batch, balances, controls, digests,
+                            include_records)
 
     @staticmethod
     def _consume(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -33,7 +35,25 @@ def open_database(path: Path) -> Database:
         db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
-        MIGRATIONS.apply(db)
+        with immediate(db):  # two workers starting at once must not both migrate
+            MIGRATIONS.apply(db)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
     return db
+
+
+@contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    """A write transaction that takes SQLite's write lock up front.
+
+    sqlite-utils' ``atomic()`` begins a deferred transaction: one that reads before it writes
+    fails at once with "database is locked" when another connection wrote in between, since
+    WAL cannot upgrade a stale snapshot. Taking the lock first makes it wait its turn instead.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")

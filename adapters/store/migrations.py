@@ -105,20 +105,6 @@ def m001_initial(db: Database) -> None:
         )
         """
     )
-    # The voucher digests of the last successful import of each year: what "changed since the
-    # previous import" is computed against.
-    db.execute(
-        """
-        CREATE TABLE voucher_digests (
-            tenant TEXT NOT NULL,
-            financial_year_id INTEGER NOT NULL,
-            voucher_key TEXT NOT NULL,
-            digest TEXT NOT NULL,
-            import_id TEXT NOT NULL,
-            PRIMARY KEY (tenant, financial_year_id, voucher_key)
-        )
-        """
-    )
     db.execute(
         """
         CREATE TABLE export_requests (
@@ -161,17 +147,18 @@ def m001_initial(db: Database) -> None:
 
 
 @MIGRATIONS()
-def m002_voucher_digest_staging(db: Database) -> None:
-    """Digests of a running import, compared with the last successful one when a year ends."""
+def m002_voucher_digests(db: Database) -> None:
+    """A fingerprint per voucher per import: a year's import is compared with the last
+    successful one of the same year, then older fingerprints are dropped."""
     db.execute(
         """
-        CREATE TABLE voucher_digests_staging (
+        CREATE TABLE voucher_digests (
             import_id TEXT NOT NULL,
             financial_year_id INTEGER NOT NULL,
             voucher_key TEXT NOT NULL,
             digest TEXT NOT NULL,
             PRIMARY KEY (import_id, financial_year_id, voucher_key)
-        )
+        ) WITHOUT ROWID
         """
     )
 

@@ -142,3 +142,14 @@ def test_fingerprints_that_are_not_vouchers_are_reported_apart(
     changed = history.compare_year("acme", other, 7)
     assert (changed.added, changed.changed, changed.removed) == (0, 0, 0)
     assert changed.other_changed
+
+
+def test_only_the_reference_digests_are_kept(history: SqliteImportHistory, tmp_path: Path) -> None:
+    for _ in range(3):
+        done = _import_year(history, "acme", {"A-1": "x", "A-2": "y"})
+        history.finish(done, ImportStatus.SUCCEEDED)
+    failed = _import_year(history, "acme", {"A-1": "x", "A-2": "y", "A-3": "z"})
+    history.finish(failed, ImportStatus.CANCELLED)
+    db = open_database(tmp_path / "store.sqlite3")
+    rows = db.execute("SELECT import_id, COUNT(*) FROM voucher_digests GROUP BY import_id")
+    assert rows.fetchall() == [(done, 2)]

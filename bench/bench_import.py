@@ -1,0 +1,231 @@
+"""ImportSie end to end: the service process importing from a sandbox process over gRPC.
+
+Measured in one run, each against a baseline taken in the same run:
+- a ≥ 50 MB year imported through gRPC (raw chunks included): throughput as a ratio of the SIE
+  reader's own streaming throughput on the same bytes (target ≥ 0.8), time to the first
+  progress event, and the peak memory (VmHWM) of the service process;
+- 20 tenants importing at once: total throughput, and health checks answered within 100 ms
+  meanwhile (max and p99 latency of checks sent every 50 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sie import SieReader
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
+
+BIN = Path(sys.executable).parent / "fortnox-bridge"
+REDIRECT_URI = "http://localhost:8080/callback"
+LARGE_YEAR_VOUCHERS = 330_000  # about 51 MB of Fortnox-shaped SIE 4
+TENANTS = 20
+CHUNK = 64 * 1024
+
+
+@contextmanager
+def _process(args: list[str], ready: str, env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """Starts a child, waits for the line matching ``ready``; yields (pid, captured group)."""
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            match = re.search(ready, line)
+            if match:
+                yield child.pid, match.group(1)
+                return
+        raise RuntimeError(f"{args[1]} exited with {child.wait()}")
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def _sandbox(*flags: str) -> AbstractContextManager[tuple[int, str]]:
+    return _process([str(BIN), "sandbox", "--listen", "127.0.0.1:0", *flags],
+                    r"sandbox listening on (http://\S+)", dict(os.environ))
+
+
+def _service(sandbox_url: str, db: Path) -> AbstractContextManager[tuple[int, str]]:
+    env = dict(os.environ) | {
+        "FORTNOX_BRIDGE_ENV": "development", "FORTNOX_BRIDGE_LISTEN": "127.0.0.1:0",
+        "FORTNOX_BRIDGE_DB_PATH": str(db), "FORTNOX_CLIENT_ID": "sandbox-client",
+        "FORTNOX_CLIENT_SECRET": "sandbox-secret", "FORTNOX_API_BASE_URL": f"{sandbox_url}/3",
+        "FORTNOX_AUTH_BASE_URL": f"{sandbox_url}/oauth-v1", "FORTNOX_REDIRECT_URIS": REDIRECT_URI,
+        "FORTNOX_TOKEN_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "FORTNOX_BRIDGE_LOG_LEVEL": "warning",
+    }
+    return _process([str(BIN), "serve"], r"serving on (\S+)", env)
+
+
+def _peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+async def _connect(
+    stub: pb_grpc.FortnoxServiceStub, tenant: str, company: int | None = None
+) -> None:
+    """Links ``tenant`` to a sandbox company (the sandbox's ``tenant`` login parameter)."""
+    started = await stub.Connect(pb.ConnectRequest(tenant=tenant, redirect_uri=REDIRECT_URI))
+    url = httpx.URL(started.authorization_url)
+    if company is not None:
+        url = url.copy_add_param("tenant", str(company))
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(url)
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    await stub.CompleteConnect(pb.CompleteConnectRequest(state=query["state"][0],
+                                                         code=query["code"][0]))
+
+
+def _companies(sandbox_url: str) -> list[dict[str, Any]]:
+    """The sandbox's seeded companies with their financial years."""
+    tenants: list[dict[str, Any]] = httpx.get(f"{sandbox_url}/_sandbox/tenants").json()["tenants"]
+    return tenants
+
+
+def _download(sandbox_url: str, year_id: int, path: Path) -> None:
+    """The year's export straight from the sandbox (this also warms its export cache)."""
+    answer = httpx.get(f"{sandbox_url}/oauth-v1/auth", params={
+        "client_id": "sandbox-client", "redirect_uri": REDIRECT_URI, "scope": "bookkeeping",
+        "state": "bench", "access_type": "offline", "response_type": "code"})
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    token = httpx.post(f"{sandbox_url}/oauth-v1/token", auth=("sandbox-client", "sandbox-secret"),
+                       data={"grant_type": "authorization_code", "code": code,
+                             "redirect_uri": REDIRECT_URI}).json()["access_token"]
+    with path.open("wb") as out, httpx.stream(
+        "GET", f"{sandbox_url}/3/sie/4", params={"financialyear": year_id},
+        headers={"Authorization": f"Bearer {token}"}, timeout=300,
+    ) as response:
+        for chunk in response.iter_bytes():
+            out.write(chunk)
+
+
+def _reader_throughput(path: Path) -> float:
+    """MB/s of the SIE reader alone, fed the file in download-sized chunks."""
+    started = time.perf_counter()
+    reader = SieReader()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            reader.feed(chunk)
+    reader.close()
+    return path.stat().st_size / 1e6 / (time.perf_counter() - started)
+
+
+async def _import(
+    stub: pb_grpc.FortnoxServiceStub, tenant: str, years: list[int]
+) -> tuple[float, float, int]:
+    """(seconds to first progress, seconds in all, bytes received) of one ImportSie."""
+    request = pb.ImportSieRequest(
+        tenant=tenant, years=[sie_pb.YearSelector(financial_year_id=y) for y in years])
+    started = time.perf_counter()
+    first = 0.0
+    received = 0
+    async for message in stub.ImportSie(request):
+        kind = message.WhichOneof("event")
+        if kind == "progress" and not first:
+            first = time.perf_counter() - started
+        elif kind == "chunk":
+            received += len(message.chunk.data)
+        elif kind == "summary":
+            assert message.summary.years, "import ended without years"
+    return first, time.perf_counter() - started, received
+
+
+async def _health_latencies(channel: grpc.aio.Channel, stop: asyncio.Event) -> list[float]:
+    health = health_pb2_grpc.HealthStub(channel)
+    latencies = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.05)
+    return latencies
+
+
+async def _large_year(work: Path) -> None:
+    with _sandbox("--seed", "large", "--large-year-vouchers", str(LARGE_YEAR_VOUCHERS)) as (
+        _, sandbox_url
+    ), _service(sandbox_url, work / "large.sqlite3") as (service_pid, address):
+        company = (await asyncio.to_thread(_companies, sandbox_url))[0]
+        year_id = company["financial_years"][-2]["id"]
+        sie_file = work / "large.se"
+        _download(sandbox_url, year_id, sie_file)
+        size_mb = sie_file.stat().st_size / 1e6
+        reader_mbps = _reader_throughput(sie_file)
+        async with grpc.aio.insecure_channel(
+            address, options=[("grpc.max_receive_message_length", 8 << 20)]
+        ) as channel:
+            stub = pb_grpc.FortnoxServiceStub(channel)
+            await _connect(stub, "large")
+            first, seconds, received = await _import(stub, "large", [year_id])
+        assert received == sie_file.stat().st_size, "the import did not stream every byte"
+        import_mbps = size_mb / seconds
+        print(f"large year: {size_mb:.1f} MB, {LARGE_YEAR_VOUCHERS} vouchers")
+        print(f"  SIE reader alone (baseline)  {reader_mbps:6.1f} MB/s")
+        print(f"  ImportSie through gRPC       {import_mbps:6.1f} MB/s  "
+              f"ratio {import_mbps / reader_mbps:.2f} (target >= 0.80)")
+        print(f"  first progress event after   {first * 1000:6.0f} ms (target < 1000 ms)")
+        print(f"  service peak memory (VmHWM)  {_peak_rss_mib(service_pid):6.0f} MiB")
+
+
+async def _many_tenants(work: Path) -> None:
+    with _sandbox("--vouchers-per-year", "20000") as (_, sandbox_url), _service(
+        sandbox_url, work / "many.sqlite3"
+    ) as (service_pid, address):
+        companies = await asyncio.to_thread(_companies, sandbox_url)
+        async with grpc.aio.insecure_channel(
+            address, options=[("grpc.max_receive_message_length", 8 << 20)]
+        ) as channel:
+            stub = pb_grpc.FortnoxServiceStub(channel)
+            plan = []
+            for n in range(TENANTS):
+                company = companies[n % len(companies)]
+                await _connect(stub, f"t{n}", company["id"])
+                plan.append((f"t{n}", company["financial_years"][n % 3]["id"]))
+            stop = asyncio.Event()
+            probe = asyncio.create_task(_health_latencies(channel, stop))
+            started = time.perf_counter()
+            results = await asyncio.gather(*(_import(stub, t, [y]) for t, y in plan))
+            seconds = time.perf_counter() - started
+            stop.set()
+            latencies = await probe
+        total_mb = sum(r[2] for r in results) / 1e6
+        p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
+        print(f"{TENANTS} tenants at once: {total_mb:.1f} MB in {seconds:.1f} s = "
+              f"{total_mb / seconds:.1f} MB/s in total")
+        print(f"  health checks: {len(latencies)} sent, median "
+              f"{statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+              f"max {max(latencies) * 1000:.0f} ms (target < 100 ms)")
+        print(f"  first progress, slowest tenant {max(r[0] for r in results) * 1000:.0f} ms; "
+              f"service peak memory {_peak_rss_mib(service_pid):.0f} MiB")
+
+
+def main() -> int:
+    """Runs both measurements and prints them."""
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as work:
+        asyncio.run(_large_year(Path(work)))
+        asyncio.run(_many_tenants(Path(work)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
