@@ -252,3 +252,18 @@ async def test_the_import_is_traced_with_fortnox_calls_and_parsing_as_children(
     assert all(s.parent is not None and s.parent.span_id == rpc.context.span_id for s in years)
     calls = [s for s in in_trace if s.kind.name == "CLIENT"]
     assert any("/3/sie/" in s.name for s in calls), [s.name for s in calls]
+
+
+async def test_many_tenants_importing_at_once_all_succeed(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    tenants = [f"t{n}" for n in range(16)]
+    for n, tenant in enumerate(tenants):
+        await connect(stub, sandbox, tenant, sandbox.tenants[n % 3].id)
+    results = await asyncio.gather(*(
+        run_import(stub, pb.ImportSieRequest(tenant=t, omit_raw_chunks=True)) for t in tenants
+    ))
+    assert all(r[-1].WhichOneof("event") == "summary" for r in results)
+    for tenant in tenants:
+        (record,) = (await stub.ListImports(pb.ListImportsRequest(tenant=tenant))).imports
+        assert record.status == Import.STATUS_SUCCEEDED
