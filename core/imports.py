@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from core.errors import DomainError
+
+Event = TypeVar("Event")
 
 
 class ImportKind(StrEnum):
@@ -124,3 +129,27 @@ class ImportHistory(Protocol):
     def compare_year(self, tenant: str, import_id: str, financial_year_id: int) -> VoucherChanges:
         """Compares the staged digests with the last successful import of the same year."""
         ...
+
+
+async def recorded(
+    history: ImportHistory, import_id: str, events: AsyncIterator[Event]
+) -> AsyncIterator[Event]:
+    """Passes an import's events on, and records in the history how it ended if it did not
+    succeed: cancelled (the caller went away, or its deadline passed) or failed with the reason.
+
+    Success is recorded by the import itself, before it sends its final summary.
+    """
+    try:
+        async for event in events:
+            yield event
+    except (asyncio.CancelledError, GeneratorExit):
+        history.finish(import_id, ImportStatus.CANCELLED, "CANCELLED",
+                       "The caller cancelled the import or its deadline passed.")
+        raise
+    except DomainError as exc:
+        history.finish(import_id, ImportStatus.FAILED, exc.reason, exc.message)
+        raise
+    except Exception:
+        history.finish(import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
+                       "The service failed unexpectedly; the error is logged.")
+        raise

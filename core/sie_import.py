@@ -22,9 +22,17 @@ from opentelemetry import trace
 
 from core.connections import FortnoxConnections, require_connected
 from core.connections import ImportKind as ConnectionImportKind
-from core.errors import DomainError, SieInvalid
+from core.errors import SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
-from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus, VoucherChanges
+from core.imports import (
+    ImportedYear,
+    ImportHistory,
+    ImportKind,
+    ImportRecord,
+    ImportStatus,
+    VoucherChanges,
+    recorded,
+)
 from core.voucher_digest import BALANCES_KEY, BalanceDigest, voucher_digest, voucher_key
 from core.year_selection import YearChoice, select_years
 from sie import (
@@ -213,45 +221,38 @@ class SieImport:
         yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
         record = self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
         span.set_attribute("import.id", record.import_id)
-        try:
-            yield Progress(Stage.RESOLVING_YEARS, message="resolving financial years")
-            available = await self._api.financial_years(request.tenant, deadline=request.deadline)
-            years = select_years(available, request.years, self._clock().date())
-            span.set_attribute("fortnox.financial_years", [y.id for y in years])
-            summaries = []
-            for year in years:
-                summary: YearSummary | None = None
-                async for event in self._import_year(request, record.import_id, year):
-                    if isinstance(event, YearSummary):
-                        summary = event
-                    elif isinstance(event, Progress) and event.message:
-                        span.add_event(event.message, {"financial_year_id": event.financial_year_id,
-                                                       "bytes": event.bytes_done})
-                    yield event
-                assert summary is not None
-                summaries.append(summary)
-            self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
-            finished = self._clock()
-            await self._connections.record_import(
-                request.tenant, ConnectionImportKind.SIE, finished
-            )
-            span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
-            yield Progress(Stage.DONE, message="import finished")
-            crossing = tuple(cross_year_findings([s.controls for s in summaries]))
-            yield ImportSummary(
-                record.import_id, tuple(summaries), record.started_at, finished, crossing
-            )
-        except asyncio.CancelledError:
-            self._history.finish(record.import_id, ImportStatus.CANCELLED, "CANCELLED",
-                                 "The caller cancelled the import or its deadline passed.")
-            raise
-        except DomainError as exc:
-            self._history.finish(record.import_id, ImportStatus.FAILED, exc.reason, exc.message)
-            raise
-        except Exception:
-            self._history.finish(record.import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
-                                 "The service failed unexpectedly; the error is logged.")
-            raise
+        async for event in recorded(self._history, record.import_id, self._years(request, record)):
+            yield event
+
+    async def _years(
+        self, request: SieImportRequest, record: ImportRecord
+    ) -> AsyncIterator[ImportEvent]:
+        span = trace.get_current_span()
+        yield Progress(Stage.RESOLVING_YEARS, message="resolving financial years")
+        available = await self._api.financial_years(request.tenant, deadline=request.deadline)
+        years = select_years(available, request.years, self._clock().date())
+        span.set_attribute("fortnox.financial_years", [y.id for y in years])
+        summaries = []
+        for year in years:
+            summary: YearSummary | None = None
+            async for event in self._import_year(request, record.import_id, year):
+                if isinstance(event, YearSummary):
+                    summary = event
+                elif isinstance(event, Progress) and event.message:
+                    span.add_event(event.message, {"financial_year_id": event.financial_year_id,
+                                                   "bytes": event.bytes_done})
+                yield event
+            assert summary is not None
+            summaries.append(summary)
+        self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
+        finished = self._clock()
+        await self._connections.record_import(request.tenant, ConnectionImportKind.SIE, finished)
+        span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
+        yield Progress(Stage.DONE, message="import finished")
+        crossing = tuple(cross_year_findings([s.controls for s in summaries]))
+        yield ImportSummary(
+            record.import_id, tuple(summaries), record.started_at, finished, crossing
+        )
 
     async def _import_year(
         self, request: SieImportRequest, import_id: str, year: FinancialYear

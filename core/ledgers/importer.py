@@ -3,7 +3,6 @@ events, recorded in the import history like ImportSie."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -11,9 +10,9 @@ from datetime import UTC, date, datetime
 
 from core.connections import FortnoxConnections
 from core.connections import ImportKind as ConnectionImportKind
-from core.errors import DomainError, FieldViolation, FortnoxNotFound, InvalidRequest
+from core.errors import FieldViolation, FortnoxNotFound, InvalidRequest
 from core.fortnox_api import ByteStream, FileSource, FortnoxApi
-from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus
+from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus, recorded
 from core.ledgers.model import Document, Ledger, LedgerTotals, OpenItem
 from core.ledgers.open_items import open_items
 from core.ledgers.reconciliation import reconcile
@@ -135,21 +134,10 @@ class LedgerImport:
                                  violations=(FieldViolation("tenant", "must not be empty"),))
         chosen = tuple(dict.fromkeys(ledgers or (Ledger.CUSTOMER, Ledger.SUPPLIER)))
         record = self._history.start(tenant, ImportKind.LEDGERS, requested_by, balance_date)
-        try:
-            async for event in self._events(record.import_id, record.started_at, tenant,
-                                             balance_date, chosen, include_documents, deadline):
-                yield event
-        except (asyncio.CancelledError, GeneratorExit):
-            self._history.finish(record.import_id, ImportStatus.CANCELLED, "CANCELLED",
-                                 "The caller cancelled the import.")
-            raise
-        except DomainError as exc:
-            self._history.finish(record.import_id, ImportStatus.FAILED, exc.reason, exc.message)
-            raise
-        except Exception:
-            self._history.finish(record.import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
-                                 "The import failed unexpectedly.")
-            raise
+        events = self._events(record.import_id, record.started_at, tenant, balance_date, chosen,
+                              include_documents, deadline)
+        async for event in recorded(self._history, record.import_id, events):
+            yield event
 
     async def _events(
         self, import_id: str, started_at: datetime, tenant: str, balance_date: date,
