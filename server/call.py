@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.errors import FieldViolation, InvalidRequest
+
 #: Callers name the person or process behind a request in this metadata key.
 REQUESTED_BY_KEY = "x-requested-by"
 
@@ -23,3 +25,11 @@ def deadline(context: Context) -> float | None:
     """The call's deadline as a ``time.monotonic()`` instant, or ``None`` when it has none."""
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
+
+
+def required(value: str, field: str) -> str:
+    """A request field that must not be empty (the tenant of every RPC, a state, a code)."""
+    if not value.strip():
+        raise InvalidRequest(f"{field} is required.",
+                             violations=(FieldViolation(field, "must not be empty"),))
+    return value

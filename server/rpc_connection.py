@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from core.connections import Connection, ConnectionState, FortnoxConnections
-from core.errors import FieldViolation, InvalidRequest
-from server.call import Context, deadline
+from server.call import Context, deadline, required
 from server.convert import timestamp
-from server.rpc_sie import require_tenant
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 
@@ -36,13 +34,6 @@ def connection_message(connection: Connection) -> connection_pb2.Connection:
     )
 
 
-def _required(value: str, field: str) -> str:
-    if not value.strip():
-        raise InvalidRequest(f"{field} is required.",
-                             violations=(FieldViolation(field, "must not be empty"),))
-    return value
-
-
 class ConnectionRpcs:
     """Serves the connection lifecycle."""
 
@@ -51,8 +42,8 @@ class ConnectionRpcs:
 
     async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.ConnectResponse:
         started = await self._connections.begin_connect(
-            require_tenant(request.tenant),
-            _required(request.redirect_uri, "redirect_uri"),
+            required(request.tenant, "tenant"),
+            required(request.redirect_uri, "redirect_uri"),
             tuple(request.scopes),
             request.expected_organisation_number.strip(),
         )
@@ -65,7 +56,7 @@ class ConnectionRpcs:
         self, request: pb.CompleteConnectRequest, context: Context
     ) -> pb.CompleteConnectResponse:
         connection = await self._connections.complete_connect(
-            _required(request.state, "state"), _required(request.code, "code"),
+            required(request.state, "state"), required(request.code, "code"),
             deadline=deadline(context),
         )
         return pb.CompleteConnectResponse(connection=connection_message(connection))
@@ -73,13 +64,13 @@ class ConnectionRpcs:
     async def GetConnection(
         self, request: pb.GetConnectionRequest, context: Context
     ) -> pb.GetConnectionResponse:
-        connection = await self._connections.get_connection(require_tenant(request.tenant))
+        connection = await self._connections.get_connection(required(request.tenant, "tenant"))
         return pb.GetConnectionResponse(connection=connection_message(connection))
 
     async def Disconnect(
         self, request: pb.DisconnectRequest, context: Context
     ) -> pb.DisconnectResponse:
         connection = await self._connections.disconnect(
-            require_tenant(request.tenant), deadline=deadline(context)
+            required(request.tenant, "tenant"), deadline=deadline(context)
         )
         return pb.DisconnectResponse(connection=connection_message(connection))

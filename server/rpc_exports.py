@@ -13,7 +13,7 @@ from core.voucher_export.model import (
     Target,
     VoucherResult,
 )
-from server.call import Context, deadline, requested_by
+from server.call import Context, deadline, requested_by, required
 from server.convert import from_proto_date, timestamp
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
@@ -66,9 +66,7 @@ class ExportRpcs:
     async def ListVoucherExports(
         self, request: pb.ListVoucherExportsRequest, context: Context
     ) -> pb.ListVoucherExportsResponse:
-        if not request.tenant.strip():
-            raise InvalidRequest("tenant is required.",
-                                 violations=(FieldViolation("tenant", "must not be empty"),))
+        required(request.tenant, "tenant")
         if not 0 <= request.page_size <= MAX_PAGE_SIZE:
             raise InvalidRequest("page_size is out of range.", violations=(
                 FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))

@@ -19,7 +19,7 @@ from core.sie_import import (
     YearSummary,
 )
 from core.year_selection import YearChoice
-from server.call import Context, deadline, requested_by
+from server.call import Context, deadline, requested_by, required
 from server.convert import from_proto_date, minor_units, proto_date, timestamp
 from sie import Balance, Finding, Severity, TransRow, Voucher
 from sie.controls import ControlFinding
@@ -53,14 +53,6 @@ _SIE_TYPES = {pb.ImportSieRequest.SIE_TYPE_UNSPECIFIED: 4, pb.ImportSieRequest.S
               pb.ImportSieRequest.SIE_TYPE_4: 4}
 
 
-def require_tenant(tenant: str) -> str:
-    """The tenant of a request; every RPC names one."""
-    if not tenant.strip():
-        raise InvalidRequest("tenant is required.",
-                             violations=(FieldViolation("tenant", "must not be empty"),))
-    return tenant
-
-
 class SieRpcs:
     """Serves ImportSie, GetImport and ListImports."""
 
@@ -82,7 +74,7 @@ class SieRpcs:
                                  violations=(FieldViolation("sie_type", "unknown value"),))
         policy = request.validation_policy
         run = SieImportRequest(
-            tenant=require_tenant(request.tenant),
+            tenant=required(request.tenant, "tenant"),
             years=tuple(choices),
             sie_type=_SIE_TYPES[request.sie_type],
             stream_raw=not request.omit_raw_chunks,
@@ -98,7 +90,7 @@ class SieRpcs:
     async def GetImport(
         self, request: pb.GetImportRequest, context: Context
     ) -> pb.GetImportResponse:
-        record = self._history.get(require_tenant(request.tenant), request.import_id)
+        record = self._history.get(required(request.tenant, "tenant"), request.import_id)
         if record is None:
             raise ImportNotFound("No import with that id exists for the tenant.",
                                  metadata={"import_id": request.import_id})
@@ -113,7 +105,7 @@ class SieRpcs:
         kind = {history_pb.Import.KIND_SIE: ImportKind.SIE,
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
         page = self._history.list_imports(
-            require_tenant(request.tenant), kind, request.page_size or 50, request.page_token
+            required(request.tenant, "tenant"), kind, request.page_size or 50, request.page_token
         )
         return pb.ListImportsResponse(
             imports=[import_message(r) for r in page.imports], next_page_token=page.next_cursor
