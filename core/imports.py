@@ -88,7 +88,16 @@ class ImportPage:
 
 
 class ImportHistory(Protocol):
-    """Where imports are recorded (the SQLite store in production)."""
+    """Where imports are recorded (the SQLite store in production).
+
+    A running import signals every ``heartbeat_every_s`` seconds; one whose signals stop (its
+    worker died) is ended as failed by whoever sweeps the history.
+    """
+
+    @property
+    def heartbeat_every_s(self) -> float:
+        """How often a running import must signal that it is alive."""
+        ...
 
     def start(
         self, tenant: str, kind: ImportKind, requested_by: str, balance_date: date | None = None
@@ -134,11 +143,13 @@ class ImportHistory(Protocol):
 async def recorded(
     history: ImportHistory, import_id: str, events: AsyncIterator[Event]
 ) -> AsyncIterator[Event]:
-    """Passes an import's events on, and records in the history how it ended if it did not
-    succeed: cancelled (the caller went away, or its deadline passed) or failed with the reason.
+    """Passes an import's events on, signals the history that it is alive meanwhile, and
+    records how it ended if it did not succeed: cancelled (the caller went away, or its
+    deadline passed) or failed with the reason.
 
     Success is recorded by the import itself, before it sends its final summary.
     """
+    beat = asyncio.create_task(_heartbeat(history, import_id))
     try:
         async for event in events:
             yield event
@@ -153,3 +164,11 @@ async def recorded(
         history.finish(import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
                        "The service failed unexpectedly; the error is logged.")
         raise
+    finally:
+        beat.cancel()
+
+
+async def _heartbeat(history: ImportHistory, import_id: str) -> None:
+    while True:
+        await asyncio.sleep(history.heartbeat_every_s)
+        history.heartbeat(import_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,8 +54,6 @@ RECORD_BATCH = 500
 PROGRESS_EVERY_BYTES = 256 * 1024
 #: How many voucher digests are written to the history at a time.
 STAGE_EVERY = 5000
-#: How often the running import tells the history it is alive.
-HEARTBEAT_EVERY_S = 10.0
 
 
 class Stage(StrEnum):
@@ -268,7 +265,6 @@ class SieImport:
             batch = _Batch()
             size = 0
             next_progress = 0
-            last_beat = time.monotonic()
             held: bytes | None = None  # the newest chunk, sent once we know if it is the last
             stream = await self._api.open_sie_export(
                 request.tenant, year.id, request.sie_type, deadline=request.deadline
@@ -302,9 +298,6 @@ class SieImport:
                             next_progress = size + PROGRESS_EVERY_BYTES
                             yield Progress(Stage.DOWNLOADING, year.id, size, total,
                                            reader.summary().vouchers)
-                        if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
-                            last_beat = time.monotonic()
-                            self._history.heartbeat(import_id)
                 if request.stream_raw:
                     for piece in _pieces(year.id, size - len(held or b""), held or b"",
                                          last=True):

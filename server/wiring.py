@@ -15,7 +15,7 @@ from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.store import open_database
 from adapters.store.connections import ConnectionStore
 from adapters.store.exports import SqliteExportHistory
-from adapters.store.imports import STALE_AFTER, SqliteImportHistory
+from adapters.store.imports import SqliteImportHistory
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.voucher_export.exporter import VoucherExporter
@@ -49,13 +49,13 @@ def fortnox_settings(settings: Settings) -> FortnoxSettings:
     )
 
 
-async def _sweep_abandoned(history: SqliteImportHistory) -> None:
+async def _sweep_abandoned(history: SqliteImportHistory, every_s: float) -> None:
     """Ends imports whose worker died (another process, or this one before a restart)."""
     while True:
         failed = history.fail_abandoned()
         if failed:
             _log.warning("marked abandoned imports as failed", extra={"imports": failed})
-        await asyncio.sleep(STALE_AFTER.total_seconds() / 2)
+        await asyncio.sleep(every_s)
 
 
 @asynccontextmanager
@@ -71,12 +71,13 @@ async def build_servicer(
     store = ConnectionStore(settings.db_path, settings.token_key)
     history_db = open_database(settings.db_path)
     exports_db = open_database(settings.db_path)
-    history = SqliteImportHistory(history_db, utc_now)
+    stale = timedelta(seconds=settings.import_stale_s)
+    history = SqliteImportHistory(history_db, utc_now, stale)
     exports = SqliteExportHistory(exports_db)
     adapter = FortnoxAdapter(fortnox_settings(settings), store, tracer_provider=provider)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    sweeper = asyncio.create_task(_sweep_abandoned(history))
+    sweeper = asyncio.create_task(_sweep_abandoned(history, settings.import_stale_s / 2))
     try:
         yield FortnoxServicer(
             connections=ConnectionRpcs(adapter.connections),

@@ -58,11 +58,19 @@ def _opt_date(text: str | None) -> date | None:
 class SqliteImportHistory:
     """``core.imports.ImportHistory`` over the store's ``imports`` tables."""
 
-    def __init__(self, db: Database, clock: Clock = _utc_now) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = _utc_now, stale_after: timedelta = STALE_AFTER
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._stale_after = stale_after
         self._worker_id = uuid.uuid4().hex
         self._lock = threading.RLock()
+
+    @property
+    def heartbeat_every_s(self) -> float:
+        """A quarter of the stale period: three missed signals in a row are not yet death."""
+        return self._stale_after.total_seconds() / 4
 
     def start(
         self, tenant: str, kind: ImportKind, requested_by: str, balance_date: date | None = None
@@ -235,9 +243,10 @@ class SqliteImportHistory:
         ).fetchone()
         return added or 0, changed or 0, removed
 
-    def fail_abandoned(self, stale_after: timedelta = STALE_AFTER) -> int:
+    def fail_abandoned(self) -> int:
         """Marks running imports whose worker stopped signalling as failed; returns how many."""
         now = self._clock()
+        stale_after = self._stale_after
         with self._lock, immediate(self._db):
             cursor = self._db.execute(
                 "UPDATE imports SET status = 'failed', finished_at = ?, error_reason ="

@@ -153,7 +153,6 @@ class LedgerImport:
         done: list[LedgerTotals] = []
         documents_sent = 0
         for ledger in ledgers:
-            self._history.heartbeat(import_id)
             yield Progress(Stage.FETCHING_LEDGER, f"Reading the {ledger.value} ledger.")
             fetch = customer_ledger if ledger is Ledger.CUSTOMER else supplier_ledger
             docs, payments = await fetch(self._api, tenant, balance_date, deadline)

@@ -117,6 +117,7 @@ def test_changes_are_counted_against_the_last_successful_import(
 def test_imports_of_a_dead_worker_are_failed_after_the_stale_period(
     history: SqliteImportHistory, clock: Clock
 ) -> None:
+    assert history.heartbeat_every_s == 15
     alive = history.start("acme", ImportKind.SIE, "x")
     dead = history.start("acme", ImportKind.SIE, "x")
     clock.advance(50)
