@@ -17,13 +17,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from core.errors import (
+    ConnectionNotFound,
+    ConnectionRevoked,
     FortnoxOutcomeUnknown,
     FortnoxRateLimited,
     FortnoxRejected,
     FortnoxScopeMissing,
     FortnoxUnavailable,
+    ReconnectRequired,
 )
-from core.fortnox_api import FortnoxApi, NewVoucher, VoucherRow
+from core.fortnox_api import CompanyInformation, FortnoxApi, NewVoucher, VoucherRow
 from core.voucher_export.history import (
     ExportHistory,
     ExportInProgress,
@@ -98,7 +101,8 @@ class VoucherExporter:
         raise_if_any(check_request(request))
         series = request.series or self._closing_series
         if request.target is Target.SIE_4I_FILE:
-            return sie_4i_file(request, series, self._clock())
+            company = await self._company(request.tenant, deadline)
+            return sie_4i_file(request, series, self._clock(), company)
         digest = request.digest(series)
         lock = self._locks.setdefault(request.tenant, asyncio.Lock())
         async with lock:
@@ -139,6 +143,13 @@ class VoucherExporter:
             results = [s for s in settled if isinstance(s, VoucherResult)]
             self._history.finish_request(request.tenant, request.request_id)
             return ExportResult(request.request_id, tuple(results))
+
+    async def _company(self, tenant: str, deadline: float | None) -> CompanyInformation | None:
+        """The connected Fortnox company, or None for a tenant that imports by file only."""
+        try:
+            return await self._api.company_information(tenant, deadline=deadline)
+        except (ConnectionNotFound, ConnectionRevoked, ReconnectRequired):
+            return None
 
     async def _facts(
         self, tenant: str, todo: Sequence[tuple[int, ExportVoucher]], deadline: float | None

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sie
+from core.fortnox_api import CompanyInformation
 from core.voucher_export.model import (
     ExportRequest,
     ExportResult,
@@ -20,12 +21,21 @@ _COST_CENTER_DIM = "1"
 _PROJECT_DIM = "6"
 
 
-def sie_4i_file(request: ExportRequest, series: str, now: datetime) -> ExportResult:
-    """Writes the request's vouchers to a CP437 SIE 4I file; nothing is posted or recorded."""
+def sie_4i_file(
+    request: ExportRequest, series: str, now: datetime, company: CompanyInformation | None
+) -> ExportResult:
+    """Writes the request's vouchers to a CP437 SIE 4I file; nothing is posted or recorded.
+
+    The file names the Fortnox company (``#FNAMN``, ``#ORGNR``) when the tenant is connected, so
+    the receiving program (or a person) can check it goes into the right books; otherwise it
+    names the tenant.
+    """
     document = sie.SieDocument(
         program=sie.Program("fortnox-bridge", "1"),
         generated=sie.Generated(now.date()),
-        company_name=request.tenant,
+        company_name=company.company_name if company else request.tenant,
+        org_number=(sie.OrgNumber(company.organisation_number)
+                    if company and company.organisation_number else None),
     )
     written = write_4i(document, [_sie_voucher(v, series) for v in request.vouchers])
     return ExportResult(

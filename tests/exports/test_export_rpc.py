@@ -147,3 +147,14 @@ async def test_sie_file_target_holds_the_vouchers(bridge: Bridge, sandbox: Sandb
     assert [(v.series, v.date, [r.amount for r in v.transactions]) for v in document.vouchers] == [
         ("I", DAY, [Decimal(n), Decimal(-n)]) for n in (1, 2, 3)]
     assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
+    company = sandbox.tenants[0]  # the file names the connected company, for the receiver
+    assert (document.company_name, document.org_number and document.org_number.number) == (
+        company.name, company.organisation_number)
+
+
+async def test_sie_file_target_needs_no_connection(bridge: Bridge) -> None:
+    call = request("files-only", many("f", DAY, 1),
+                   target=pb.ExportVouchersRequest.TARGET_SIE_4I_FILE)
+    document = sie.read_document((await bridge.stub.ExportVouchers(call)).sie_file)
+    assert document.company_name == "files-only"
+    assert len(document.vouchers) == 1
