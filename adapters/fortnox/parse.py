@@ -6,9 +6,10 @@ ids as numbers or strings; money is parsed into ``Decimal`` from the exact JSON 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from core.fortnox_api import (
     Account,
@@ -25,6 +26,8 @@ from core.fortnox_api import (
     VoucherRow,
     VoucherSeries,
 )
+
+PaymentT = TypeVar("PaymentT", InvoicePayment, SupplierInvoicePayment)
 
 Json = dict[str, Any]
 
@@ -211,7 +214,12 @@ def invoice(data: Json) -> Invoice:
 
 def invoice_payment(data: Json) -> InvoicePayment:
     """An ``InvoicePayments[]`` item or ``InvoicePayment``."""
-    return InvoicePayment(
+    return _payment(data, InvoicePayment)
+
+
+def _payment(data: Json, kind: Callable[..., PaymentT]) -> PaymentT:
+    """Customer and supplier invoice payments have the same fields."""
+    return kind(
         number=text(data, "Number"),
         invoice_number=text(data, "InvoiceNumber"),
         amount=money(data, "Amount"),
@@ -247,16 +255,7 @@ def supplier_invoice(data: Json) -> SupplierInvoice:
 
 def supplier_invoice_payment(data: Json) -> SupplierInvoicePayment:
     """A ``SupplierInvoicePayments[]`` item or ``SupplierInvoicePayment``."""
-    return SupplierInvoicePayment(
-        number=text(data, "Number"),
-        invoice_number=text(data, "InvoiceNumber"),
-        amount=money(data, "Amount"),
-        currency=text(data, "Currency") or "SEK",
-        currency_rate=_rate(data),
-        payment_date=day(data, "PaymentDate"),
-        booked=bool(flag(data, "Booked")),
-        amount_currency=optional_money(data, "AmountCurrency"),
-    )
+    return _payment(data, SupplierInvoicePayment)
 
 
 def file_connection(data: Json) -> FileConnection:
