@@ -35,9 +35,9 @@ def sandbox_export(sb: SandboxHandle, tenant_id: int, year_id: int) -> bytes:
 
 
 async def run_import(
-    stub: pb_grpc.FortnoxServiceStub, request: pb.ImportSieRequest
+    stub: pb_grpc.FortnoxServiceStub, request: pb.ImportSieRequest, deadline_s: float = 60
 ) -> list[pb.ImportSieResponse]:
-    return [message async for message in stub.ImportSie(request)]
+    return [message async for message in stub.ImportSie(request, timeout=deadline_s)]
 
 
 async def test_three_years_arrive_byte_for_byte_with_counts_and_history(
@@ -267,3 +267,19 @@ async def test_many_tenants_importing_at_once_all_succeed(
     for tenant in tenants:
         (record,) = (await stub.ListImports(pb.ListImportsRequest(tenant=tenant))).imports
         assert record.status == Import.STATUS_SUCCEEDED
+
+
+async def test_a_passed_deadline_stops_the_import_and_records_it_cancelled(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=100)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_import(stub, pb.ImportSieRequest(tenant="acme"), deadline_s=1.0)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    for _ in range(50):
+        (record,) = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
+        if record.status != Import.STATUS_RUNNING:
+            break
+        await asyncio.sleep(0.1)
+    assert (record.status, record.error_reason) == (Import.STATUS_CANCELLED, "CANCELLED")
