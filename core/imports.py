@@ -14,6 +14,31 @@ from core.errors import DomainError
 Event = TypeVar("Event")
 
 
+class Stage(StrEnum):
+    """The step an import is in (the contract's ``ImportProgress.Stage``)."""
+
+    AUTHORIZING = "authorizing"
+    RESOLVING_YEARS = "resolving_years"
+    DOWNLOADING = "downloading"
+    CONTROLLING = "controlling"
+    FETCHING_LEDGER = "fetching_ledger"
+    FETCHING_DOCUMENTS = "fetching_documents"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event of an import, frequent enough to draw a progress bar."""
+
+    stage: Stage
+    financial_year_id: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    items_done: int = 0
+    items_total: int = 0
+    message: str = ""
+
+
 class ImportKind(StrEnum):
     """What an import fetched."""
 

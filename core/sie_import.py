@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from functools import partial
 
 from opentelemetry import trace
@@ -29,6 +28,8 @@ from core.imports import (
     ImportKind,
     ImportRecord,
     ImportStatus,
+    Progress,
+    Stage,
     VoucherChanges,
     recorded,
 )
@@ -56,16 +57,6 @@ PROGRESS_EVERY_BYTES = 256 * 1024
 STAGE_EVERY = 5000
 
 
-class Stage(StrEnum):
-    """The step an import is in."""
-
-    AUTHORIZING = "authorizing"
-    RESOLVING_YEARS = "resolving_years"
-    DOWNLOADING = "downloading"
-    CONTROLLING = "controlling"
-    DONE = "done"
-
-
 @dataclass(frozen=True)
 class SieImportRequest:
     """What a caller asked to import."""
@@ -79,19 +70,6 @@ class SieImportRequest:
     fail_on_error: bool = False
     requested_by: str = ""
     deadline: float | None = None
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress event, frequent enough to draw a progress bar."""
-
-    stage: Stage
-    financial_year_id: int = 0
-    bytes_done: int = 0
-    bytes_total: int = 0
-    items_done: int = 0
-    items_total: int = 0
-    message: str = ""
 
 
 @dataclass(frozen=True)

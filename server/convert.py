@@ -1,4 +1,4 @@
-"""Small conversions between domain values and protobuf well-known types."""
+"""Conversions between domain values and protobuf messages shared by several RPCs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 from core.errors import FieldViolation, InvalidRequest
+from core.imports import Progress, Stage
+from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 
 
 def timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -42,3 +44,24 @@ def minor_units(amount: Decimal) -> int:
     """An exact amount in minor units (öre); amounts with more than two decimals are rounded
     half-even, which never happens for amounts Fortnox or a SIE file states."""
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+_STAGES = {
+    Stage.AUTHORIZING: history_pb.ImportProgress.STAGE_AUTHORIZING,
+    Stage.RESOLVING_YEARS: history_pb.ImportProgress.STAGE_RESOLVING_YEARS,
+    Stage.DOWNLOADING: history_pb.ImportProgress.STAGE_DOWNLOADING,
+    Stage.CONTROLLING: history_pb.ImportProgress.STAGE_CONTROLLING,
+    Stage.FETCHING_LEDGER: history_pb.ImportProgress.STAGE_FETCHING_LEDGER,
+    Stage.FETCHING_DOCUMENTS: history_pb.ImportProgress.STAGE_FETCHING_DOCUMENTS,
+    Stage.DONE: history_pb.ImportProgress.STAGE_DONE,
+}
+
+
+def progress_message(progress: Progress) -> history_pb.ImportProgress:
+    """A progress event of either import as the API shows it."""
+    return history_pb.ImportProgress(
+        stage=_STAGES[progress.stage], financial_year_id=progress.financial_year_id,
+        bytes_done=progress.bytes_done, bytes_total=progress.bytes_total,
+        items_done=progress.items_done, items_total=progress.items_total,
+        message=progress.message,
+    )

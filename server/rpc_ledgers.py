@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, InvalidRequest
+from core.imports import Progress
 from core.ledgers.importer import (
     DocumentPart,
     ImportDone,
@@ -12,24 +13,15 @@ from core.ledgers.importer import (
     LedgerDone,
     LedgerEvent,
     LedgerImport,
-    Progress,
-    Stage,
 )
 from core.ledgers.model import Ledger, LedgerTotals, OpenItem, Payment, Reconciliation, to_ore
 from server.call import Context, deadline, requested_by
-from server.convert import from_proto_date, proto_date, timestamp
+from server.convert import from_proto_date, progress_message, proto_date, timestamp
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
-from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import ledgers_pb2 as l_pb
 
 _LEDGERS = {l_pb.LEDGER_KIND_CUSTOMER: Ledger.CUSTOMER, l_pb.LEDGER_KIND_SUPPLIER: Ledger.SUPPLIER}
 _KINDS = {ledger: kind for kind, ledger in _LEDGERS.items()}
-_STAGES = {
-    Stage.AUTHORIZING: history_pb.ImportProgress.STAGE_AUTHORIZING,
-    Stage.FETCHING_LEDGER: history_pb.ImportProgress.STAGE_FETCHING_LEDGER,
-    Stage.FETCHING_DOCUMENTS: history_pb.ImportProgress.STAGE_FETCHING_DOCUMENTS,
-    Stage.DONE: history_pb.ImportProgress.STAGE_DONE,
-}
 
 
 class LedgerRpcs:
@@ -63,9 +55,7 @@ class LedgerRpcs:
 
 def _message(event: LedgerEvent) -> pb.ImportLedgersResponse:
     if isinstance(event, Progress):
-        return pb.ImportLedgersResponse(progress=history_pb.ImportProgress(
-            stage=_STAGES[event.stage], items_done=event.items_done,
-            items_total=event.items_total, message=event.message))
+        return pb.ImportLedgersResponse(progress=progress_message(event))
     if isinstance(event, ItemFound):
         item = _item(event.item)
         item.documents.extend(l_pb.DocumentRef(document_id=r.document_id, file_name=r.file_name)

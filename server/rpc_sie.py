@@ -5,22 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, ImportNotFound, InvalidRequest
-from core.imports import ImportHistory, ImportKind, ImportRecord, ImportStatus
+from core.imports import ImportHistory, ImportKind, ImportRecord, ImportStatus, Progress
 from core.sie_import import (
     ImportEvent,
     ImportSummary,
-    Progress,
     RawChunk,
     RecordBatch,
     SieImport,
     SieImportRequest,
-    Stage,
     YearFinding,
     YearSummary,
 )
 from core.year_selection import YearChoice
 from server.call import Context, deadline, requested_by, required
-from server.convert import from_proto_date, minor_units, proto_date, timestamp
+from server.convert import (
+    from_proto_date,
+    minor_units,
+    progress_message,
+    proto_date,
+    timestamp,
+)
 from sie import Balance, Finding, Severity, TransRow, Voucher
 from sie.controls import ControlFinding
 from sie.controls.model import money
@@ -28,13 +32,6 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 
-_STAGES = {
-    Stage.AUTHORIZING: history_pb.ImportProgress.STAGE_AUTHORIZING,
-    Stage.RESOLVING_YEARS: history_pb.ImportProgress.STAGE_RESOLVING_YEARS,
-    Stage.DOWNLOADING: history_pb.ImportProgress.STAGE_DOWNLOADING,
-    Stage.CONTROLLING: history_pb.ImportProgress.STAGE_CONTROLLING,
-    Stage.DONE: history_pb.ImportProgress.STAGE_DONE,
-}
 _CHECKSUM = {
     "absent": sie_pb.SieYearSummary.CHECKSUM_STATUS_ABSENT,
     "verified": sie_pb.SieYearSummary.CHECKSUM_STATUS_VERIFIED,
@@ -157,11 +154,7 @@ def finding_message(
 
 def _event(event: ImportEvent) -> pb.ImportSieResponse:
     if isinstance(event, Progress):
-        return pb.ImportSieResponse(progress=history_pb.ImportProgress(
-            stage=_STAGES[event.stage], financial_year_id=event.financial_year_id,
-            bytes_done=event.bytes_done, bytes_total=event.bytes_total,
-            items_done=event.items_done, items_total=event.items_total, message=event.message,
-        ))
+        return pb.ImportSieResponse(progress=progress_message(event))
     if isinstance(event, RawChunk):
         return pb.ImportSieResponse(chunk=sie_pb.SieChunk(
             financial_year_id=event.financial_year_id, offset=event.offset, data=event.data,

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -16,6 +16,7 @@ from adapters.store import open_database
 from adapters.store.connections import ConnectionStore
 from adapters.store.exports import SqliteExportHistory
 from adapters.store.imports import SqliteImportHistory
+from core.clock import utc_now
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.voucher_export.exporter import VoucherExporter
@@ -28,10 +29,6 @@ from server.servicer import FortnoxServicer
 
 _log = logging.getLogger(__name__)
 
-
-def utc_now() -> datetime:
-    """The wall clock, timezone-aware."""
-    return datetime.now(UTC)
 
 
 def fortnox_settings(settings: Settings) -> FortnoxSettings:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from opentelemetry import trace
@@ -18,11 +17,7 @@ from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
 from adapters.store.connections import ConnectionStore
-
-
-def utc_now() -> datetime:
-    """The wall clock, timezone-aware."""
-    return datetime.now(UTC)
+from core.clock import Clock, utc_now
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ class FortnoxAdapter:
         store: ConnectionStore,
         *,
         tracer_provider: trace.TracerProvider | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
 
+from core.clock import Clock, utc_now
 from core.errors import InvalidRequest
 from core.voucher_export.history import (
     ExportPage,
@@ -18,8 +18,6 @@ from core.voucher_export.history import (
     request_id_reused,
 )
 from core.voucher_export.model import Outcome, VoucherResult
-
-Clock = Callable[[], datetime]
 
 _COLUMNS = ("tenant, external_id, request_id, payload_sha256, marker, status, voucher_series,"
             " voucher_number, financial_year_id, reason, message, fortnox_code, fortnox_message,"
@@ -30,9 +28,6 @@ _UNSETTLED_TEXT = {
     ExportStatus.UNKNOWN: ("FORTNOX_OUTCOME_UNKNOWN", "Fortnox's answer to the POST was lost."),
 }
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -46,7 +41,7 @@ class SqliteExportHistory:
     disk before the POST, the answer before it is returned.
     """
 
-    def __init__(self, db: Database, clock: Clock = _utc_now) -> None:
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
         self._worker_id = uuid.uuid4().hex

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from itertools import repeat
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from adapters.store.database import immediate
+from core.clock import Clock, utc_now
 from core.errors import InvalidRequest
 from core.imports import (
     ImportedYear,
@@ -30,17 +31,12 @@ from core.imports import (
     VoucherChanges,
 )
 
-Clock = Callable[[], datetime]
-
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
 
 #: Fingerprints whose key starts with this are not vouchers (e.g. the stated balances).
 _PSEUDO = "~%"
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -59,7 +55,7 @@ class SqliteImportHistory:
     """``core.imports.ImportHistory`` over the store's ``imports`` tables."""
 
     def __init__(
-        self, db: Database, clock: Clock = _utc_now, stale_after: timedelta = STALE_AFTER
+        self, db: Database, clock: Clock = utc_now, stale_after: timedelta = STALE_AFTER
     ) -> None:
         self._db = db
         self._clock = clock

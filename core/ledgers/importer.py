@@ -3,44 +3,31 @@ events, recorded in the import history like ImportSie."""
 
 from __future__ import annotations
 
-import enum
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
+from core.clock import Clock, utc_now
 from core.connections import FortnoxConnections
 from core.connections import ImportKind as ConnectionImportKind
 from core.errors import FieldViolation, FortnoxNotFound, InvalidRequest
 from core.fortnox_api import ByteStream, FileSource, FortnoxApi
-from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus, recorded
+from core.imports import (
+    ImportedYear,
+    ImportHistory,
+    ImportKind,
+    ImportStatus,
+    Progress,
+    Stage,
+    recorded,
+)
 from core.ledgers.model import Document, Ledger, LedgerTotals, OpenItem
 from core.ledgers.open_items import open_items
 from core.ledgers.reconciliation import reconcile
 from core.ledgers.sources import customer_ledger, general_ledger, supplier_ledger
 
-Clock = Callable[[], datetime]
-
 #: The largest document chunk sent (the contract's limit).
 CHUNK_BYTES = 1024 * 1024
-
-
-class Stage(enum.Enum):
-    """The step an import is in."""
-
-    AUTHORIZING = "authorizing"
-    FETCHING_LEDGER = "fetching_ledger"
-    FETCHING_DOCUMENTS = "fetching_documents"
-    DONE = "done"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where the import stands."""
-
-    stage: Stage
-    message: str
-    items_done: int = 0
-    items_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,9 +81,6 @@ class ImportDone:
 LedgerEvent = Progress | ItemFound | DocumentPart | LedgerDone | ImportDone
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 class LedgerImport:
     """The ImportLedgers use case over the Fortnox port and the import history.
@@ -112,7 +96,7 @@ class LedgerImport:
         api: FortnoxApi,
         history: ImportHistory,
         connections: FortnoxConnections | None = None,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self._api = api
         self._history = history
@@ -143,7 +127,8 @@ class LedgerImport:
         self, import_id: str, started_at: datetime, tenant: str, balance_date: date,
         ledgers: tuple[Ledger, ...], include_documents: bool, deadline: float | None,
     ) -> AsyncIterator[LedgerEvent]:
-        yield Progress(Stage.AUTHORIZING, "Finding the financial year of the balance date.")
+        yield Progress(Stage.AUTHORIZING,
+                       message="Finding the financial year of the balance date.")
         year = await self._api.financial_year_for_date(tenant, balance_date, deadline=deadline)
         if year is None:
             raise InvalidRequest(
@@ -153,7 +138,7 @@ class LedgerImport:
         done: list[LedgerTotals] = []
         documents_sent = 0
         for ledger in ledgers:
-            yield Progress(Stage.FETCHING_LEDGER, f"Reading the {ledger.value} ledger.")
+            yield Progress(Stage.FETCHING_LEDGER, message=f"Reading the {ledger.value} ledger.")
             fetch = customer_ledger if ledger is Ledger.CUSTOMER else supplier_ledger
             docs, payments = await fetch(self._api, tenant, balance_date, deadline)
             items, after = open_items(docs, payments, balance_date)
@@ -161,8 +146,8 @@ class LedgerImport:
             for index, item in enumerate(items, start=1):
                 yield ItemFound(item, refs.get(item.document.number, ()))
                 if index % 100 == 0:
-                    yield Progress(Stage.FETCHING_LEDGER, f"{ledger.value} open items", index,
-                                   len(items))
+                    yield Progress(Stage.FETCHING_LEDGER, items_done=index,
+                                   items_total=len(items), message=f"{ledger.value} open items")
             if include_documents:
                 async for event in self._documents(tenant, ledger, items, refs, deadline):
                     documents_sent += isinstance(event, DocumentPart) and event.last
@@ -175,7 +160,7 @@ class LedgerImport:
                 ledger=ledger.value, open_item_count=len(items)))
             done.append(totals)
             yield LedgerDone(totals)
-        yield Progress(Stage.DONE, "Every ledger is read.")
+        yield Progress(Stage.DONE, message="Every ledger is read.")
         finished = self._clock()
         self._history.finish(import_id, ImportStatus.SUCCEEDED)
         if self._connections is not None:
@@ -210,7 +195,8 @@ class LedgerImport:
         done = 0
         for item in items:
             for ref in refs.get(item.document.number, ()):
-                yield Progress(Stage.FETCHING_DOCUMENTS, ref.file_name, done, total)
+                yield Progress(Stage.FETCHING_DOCUMENTS, items_done=done, items_total=total,
+                               message=ref.file_name)
                 try:
                     stream = await self._open(tenant, ledger, item.document, ref, deadline)
                 except FortnoxNotFound:

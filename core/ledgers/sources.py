@@ -6,10 +6,16 @@ balances and every voucher row), not from one call per voucher.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 
-from core.fortnox_api import FinancialYear, FortnoxApi
+from core.fortnox_api import (
+    FinancialYear,
+    FortnoxApi,
+    InvoicePayment,
+    SupplierInvoicePayment,
+)
 from core.ledgers.model import Document, Ledger, Payment
 from core.ledgers.reconciliation import LEDGER_ACCOUNTS, GeneralLedger, LedgerRow
 from sie import Balance, BalanceKind, RowKind, SieReader, Voucher
@@ -26,6 +32,18 @@ def _in_currency(amount_sek: Decimal, amount_currency: Decimal | None, currency:
     if currency == "SEK" or not rate:
         return amount_sek
     return (amount_sek / rate).quantize(_CENT)
+
+
+async def _payments(
+    source: AsyncIterator[InvoicePayment] | AsyncIterator[SupplierInvoicePayment],
+) -> list[Payment]:
+    """Every dated payment of a ledger, with its amount in the invoice's currency and in SEK."""
+    return [
+        Payment(p.number, p.invoice_number, p.payment_date,
+                _in_currency(p.amount, p.amount_currency, p.currency, p.currency_rate), p.amount)
+        async for p in source
+        if p.payment_date is not None
+    ]
 
 
 async def customer_ledger(
@@ -47,13 +65,7 @@ async def customer_ledger(
             invoice.customer_name, org.get(invoice.customer_number, ""), invoice.invoice_date,
             invoice.due_date, invoice.total, invoice.currency, invoice.currency_rate,
             invoice.booked, invoice.cancelled, invoice.total < 0, credits))
-    payments = [
-        Payment(p.number, p.invoice_number, p.payment_date,
-                _in_currency(p.amount, p.amount_currency, p.currency, p.currency_rate), p.amount)
-        async for p in api.invoice_payments(tenant, deadline=deadline)
-        if p.payment_date is not None
-    ]
-    return documents, payments
+    return documents, await _payments(api.invoice_payments(tenant, deadline=deadline))
 
 
 async def supplier_ledger(
@@ -75,13 +87,7 @@ async def supplier_ledger(
             invoice.supplier_number, invoice.supplier_name, org.get(invoice.supplier_number, ""),
             invoice.invoice_date, invoice.due_date, invoice.total, invoice.currency,
             invoice.currency_rate, invoice.booked, invoice.cancelled, invoice.credit, credits))
-    payments = [
-        Payment(p.number, p.invoice_number, p.payment_date,
-                _in_currency(p.amount, p.amount_currency, p.currency, p.currency_rate), p.amount)
-        async for p in api.supplier_invoice_payments(tenant, deadline=deadline)
-        if p.payment_date is not None
-    ]
-    return documents, payments
+    return documents, await _payments(api.supplier_invoice_payments(tenant, deadline=deadline))
 
 
 async def general_ledger(

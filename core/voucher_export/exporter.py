@@ -12,10 +12,11 @@ when Fortnox does not have it. A lost answer is resolved at once, inside the sam
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 
+from core.clock import Clock, utc_now
 from core.errors import (
     ConnectionNotFound,
     ConnectionRevoked,
@@ -50,14 +51,9 @@ from core.voucher_export.validation import (
     raise_if_any,
 )
 
-Clock = Callable[[], datetime]
-
 #: Errors after which a POST may or may not have happened.
 _UNSETTLED = (FortnoxOutcomeUnknown, FortnoxUnavailable, FortnoxRateLimited)
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class VoucherExporter:
@@ -83,7 +79,7 @@ class VoucherExporter:
         lease: timedelta = timedelta(seconds=60),
         attempts: int = 3,
         in_flight: int = 8,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self._api = api
         self._history = history
