@@ -39,9 +39,9 @@ def test_serves_health_and_reflection_and_stops_cleanly_on_sigterm(
         )
         assert call.returncode != 0
         error = json.loads(call.stdout or call.stderr)
-        assert error["code"] in (5, 12)  # NOT_FOUND once issue 6 lands, UNIMPLEMENTED before
+        assert error["code"] == 5  # NOT_FOUND
         assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
-        assert error["details"][0]["reason"] in ("IMPORT_NOT_FOUND", "NOT_IMPLEMENTED")
+        assert error["details"][0]["reason"] == "IMPORT_NOT_FOUND"
 
         served.process.send_signal(signal.SIGTERM)
         assert served.process.wait(timeout=20) == 0
