@@ -24,6 +24,9 @@ class ReadPolicy:
         strict_mandatory: missing mandatory records are errors (else warnings).
         max_line_bytes: longer lines are skipped with LINE_TOO_LONG (bounds memory).
         max_findings_per_code: findings kept per code; more are only counted.
+        keep_voucher_source: give each `Voucher` its lines as they stand in the file, each
+            ending in '\n' whatever the file's line ending, in `source` (e.g. to fingerprint
+            it cheaply); off, it is ''.
     """
 
     variant: Variant | None = None
@@ -32,3 +35,4 @@ class ReadPolicy:
     strict_mandatory: bool = False
     max_line_bytes: int = 1 << 20
     max_findings_per_code: int = 200
+    keep_voucher_source: bool = False

@@ -172,10 +172,22 @@ class SieReader(RecordHandlers, VoucherHandlers):
             if end < 0:
                 end = size
             self._line += 1
-            self._one_line(text[pos:end])
+            if self._source is None:
+                self._one_line(text[pos:end])
+            else:
+                self._kept_line(text[pos:end], self._source)
             if end == size:
                 return
             pos = end + 1
+
+    def _kept_line(self, raw: str, source: list[str]) -> None:
+        """Read a line and keep it as part of the voucher it belongs to."""
+        head = self._head
+        if self._block != NO_BLOCK:
+            source.append(raw)
+        self._one_line(raw)
+        if self._head is not None and self._head is not head:  # the line began a voucher
+            self._source = [raw]
 
     def _one_line(self, text: str) -> None:
         if self._skip_long:

@@ -74,6 +74,8 @@ class ReaderBase:
         self._block = NO_BLOCK
         self._head: tuple[str, str, date | None, str, date | None, str, int] | None = None
         self._rows: list[TransRow] = []
+        # The current voucher's lines, kept only when the policy asks for voucher sources.
+        self._source: list[str] | None = [] if self.policy.keep_voucher_source else None
         self._sum = ZERO
         self._damaged = False
         self._numbers = VoucherNumbers()

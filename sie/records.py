@@ -253,7 +253,8 @@ class Voucher(NamedTuple):
     """`#VER` with its rows; `#RTRANS`/`#BTRANS` rows are kept as correction history.
 
     `year` is the index of the `#RAR` year holding `date` (None if unknown); it is
-    derived while reading, so, like `line`, it takes no part in equality.
+    derived while reading, so, like `line` and `source` (the voucher's lines, kept when
+    `ReadPolicy.keep_voucher_source` asks), it takes no part in equality.
     """
 
     series: str
@@ -265,15 +266,16 @@ class Voucher(NamedTuple):
     sign: str = ""
     line: int = 0
     year: int | None = None
+    source: str = ""
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Voucher) and self[:-2] == other[:-2]
+        return isinstance(other, Voucher) and self[:-3] == other[:-3]
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash(self[:-2])
+        return hash(self[:-3])
 
     @property
     def transactions(self) -> tuple[TransRow, ...]:

@@ -236,10 +236,19 @@ class VoucherHandlers(ReaderBase):
         self._block = IN_BLOCK
         for offset, groups in enumerate(rows, line + 2):
             self._row_from(groups, offset)
-        self._finish_voucher()
+        if self._source is None:
+            self._finish_voucher()
+        else:
+            source = match.group(0)
+            self._finish_voucher(source if source[-1] == "\n" else source + "\n")
         return True
 
-    def _finish_voucher(self) -> None:
+    def _finish_voucher(self, source: str | None = None) -> None:
+        """Emit the current voucher; ``source`` is its text when read in one match."""
+        if self._source is not None:
+            if source is None:
+                source = "\n".join(self._source) + "\n"
+            self._source = []
         head = self._head
         assert head is not None
         self._block = NO_BLOCK
@@ -279,4 +288,6 @@ class VoucherHandlers(ReaderBase):
                 f"voucher number {number} occurs more than once in series {series!r}",
             )
         self._vouchers += 1
-        self._out.append(Voucher(series, number, day, rows, text, reg_date, sign, line, year))
+        self._out.append(
+            Voucher(series, number, day, rows, text, reg_date, sign, line, year, source or "")
+        )

@@ -225,3 +225,45 @@ def test_summary_counts() -> None:
         (0, date(2025, 1, 1), date(2025, 12, 31))
     ]
     assert (s.checksum, s.errors, s.warnings) == ("absent", 0, 0)
+
+
+SOURCE_BODY = (
+    '#VER A 1 20250105 "Sale"\n{\n#TRANS 1930 {} 100.00\n#TRANS 3001 {} -100.00\n}\n'
+    '#VER A 2 20250106 "Odd row"\n{\n  #TRANS 1930 {} 50 "" "" 0 "" extra\n#TRANS 3001 {} -50\n}\n'
+    '#VER A 3 20250107 "Last, no newline"\n{\n#TRANS 1930 {} 7\n#TRANS 3001 {} -7\n}'
+)
+
+
+def sources(data: bytes, chunk: int) -> list[str]:
+    reader = SieReader(ReadPolicy(keep_voucher_source=True))
+    events = []
+    for start in range(0, len(data), chunk):
+        events += reader.feed(data[start:start + chunk])
+    events += reader.close()
+    return [e.source for e in events if isinstance(e, Voucher)]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_voucher_source_is_its_lines_whichever_path_reads_it(newline: bytes) -> None:
+    # Whole chunks take the one-match path for vouchers 1 and 3; one byte at a time, and
+    # voucher 2's odd row, take the line-by-line path. Both must keep the same text.
+    data = (HEAD + SOURCE_BODY).encode("cp437").replace(b"\n", newline)
+    expected = [
+        '#VER A 1 20250105 "Sale"\n{\n#TRANS 1930 {} 100.00\n#TRANS 3001 {} -100.00\n}\n',
+        '#VER A 2 20250106 "Odd row"\n{\n  #TRANS 1930 {} 50 "" "" 0 "" extra\n'
+        "#TRANS 3001 {} -50\n}\n",
+        '#VER A 3 20250107 "Last, no newline"\n{\n#TRANS 1930 {} 7\n#TRANS 3001 {} -7\n}\n',
+    ]
+    assert sources(data, len(data)) == expected
+    assert sources(data, 1) == expected
+    assert sources(data, 7) == expected
+
+
+def test_voucher_source_is_kept_only_when_asked_and_never_counts_for_equality() -> None:
+    data = (HEAD + SOURCE_BODY).encode("cp437")
+    plain = [e for e in SieReader().feed(data) if isinstance(e, Voucher)]
+    kept = [e for e in SieReader(ReadPolicy(keep_voucher_source=True)).feed(data)
+            if isinstance(e, Voucher)]
+    assert [v.source for v in plain] == ["", ""]  # the last one waits for close()
+    assert all(v.source for v in kept)
+    assert plain == kept
