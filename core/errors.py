@@ -229,6 +229,14 @@ class FortnoxRejected(FortnoxError):
     reason = "FORTNOX_REJECTED"
 
 
+class SieParserFailed(DomainError):
+    """The process parsing a SIE file stopped before the file's end; a new one takes the
+    next import, so the same import can be retried."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "SIE_PARSER_FAILED"
+
+
 class InternalError(DomainError):
     """Something unexpected; details are only in the logs and the trace."""
 

@@ -93,7 +93,9 @@ class VoucherChanges:
     """How a year's vouchers differ from the previous successful import of that year.
 
     ``other_changed`` covers fingerprints that are not vouchers (keys starting with ``~``,
-    e.g. the stated balances).
+    e.g. the stated balances). ``counted`` is False when the previous import kept no
+    fingerprints to count against (they are kept from the release that fingerprints vouchers
+    by their text); the counts are then zero and mean nothing.
     """
 
     previous_import_id: str | None
@@ -102,6 +104,7 @@ class VoucherChanges:
     changed: int
     removed: int
     other_changed: bool = False
+    counted: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,13 @@ class ImportHistory(Protocol):
     def finish(
         self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
     ) -> None:
-        """Ends the import; on success its staged voucher digests become the year's reference."""
+        """Ends the import; on success its staged voucher digests become the year's reference,
+        otherwise they are dropped."""
+        ...
+
+    def drop_superseded(self, import_id: str) -> None:
+        """Drops the digests a succeeded import replaced as the reference of its years (the
+        next success of the same years drops them too, should this never run)."""
         ...
 
     def get(self, tenant: str, import_id: str) -> ImportRecord | None:
@@ -160,8 +169,11 @@ class ImportHistory(Protocol):
         """Keeps (voucher key, digest) pairs of a running import for the change comparison."""
         ...
 
-    def compare_year(self, tenant: str, import_id: str, financial_year_id: int) -> VoucherChanges:
-        """Compares the staged digests with the last successful import of the same year."""
+    def compare_year(
+        self, tenant: str, import_id: str, financial_year_id: int, sha256: str
+    ) -> VoucherChanges:
+        """Compares the staged digests with the last successful import of the same year
+        (whose file, if it has the same ``sha256``, needs no counting)."""
         ...
 
 

@@ -1,9 +1,10 @@
 """ImportSie: download each year's SIE file from Fortnox, validate it as it streams, and report.
 
 Download, parse and send are one pipeline: every chunk Fortnox sends is hashed, handed to the
-caller, and fed to the SIE reader before the next one is read, so memory stays bounded by a
-chunk and a voucher whatever the file's size. The import is recorded in the history from start
-to end; a cancelled call (or a passed deadline) closes the download and records ``cancelled``.
+caller, and handed to a parser (``SieParsers``, another process in production) without waiting
+for it, so downloading and parsing overlap and memory stays bounded by a few chunks whatever the
+file's size. The import is recorded in the history from start to end; a cancelled call (or a
+passed deadline) closes the download, stops the parser and records ``cancelled``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 from opentelemetry import trace
 
@@ -33,24 +32,20 @@ from core.imports import (
     VoucherChanges,
     recorded,
 )
-from core.voucher_digest import BALANCES_KEY, BalanceDigest, voucher_digest, voucher_key
-from core.year_selection import YearChoice, select_years
-from sie import (
-    Account,
-    Balance,
-    Finding,
-    ReadPolicy,
-    ReadSummary,
-    SieReader,
-    Voucher,
+from core.sie_parse import (
+    ParseOptions,
+    RecordBatch,
+    SieParsers,
+    YearFinding,
+    YearParsed,
+    YearParsing,
 )
-from sie.controls import ControlFinding, ControlsResult, YearEndControls, cross_year_findings
-from sie.records import Event as SieEvent
+from core.year_selection import YearChoice, select_years
+from sie import ReadSummary
+from sie.controls import ControlFinding, ControlsResult, cross_year_findings
 
 #: Raw chunks sent to the caller are at most this big (gRPC messages stay well under 4 MiB).
 MAX_CHUNK = 1 << 20
-#: Parsed records are sent in batches of this many vouchers.
-RECORD_BATCH = 500
 #: How often (in bytes received) a progress event is sent while downloading.
 PROGRESS_EVERY_BYTES = 256 * 1024
 #: How many voucher digests are written to the history at a time.
@@ -80,24 +75,6 @@ class RawChunk:
     offset: int
     data: bytes
     last: bool
-
-
-@dataclass(frozen=True)
-class RecordBatch:
-    """Parsed records of a year's file."""
-
-    financial_year_id: int
-    accounts: tuple[Account, ...] = ()
-    balances: tuple[Balance, ...] = ()
-    vouchers: tuple[Voucher, ...] = ()
-
-
-@dataclass(frozen=True)
-class YearFinding:
-    """A finding of the reader or of the year-end controls, for one year."""
-
-    financial_year_id: int
-    finding: Finding | ControlFinding
 
 
 @dataclass(frozen=True)
@@ -143,31 +120,6 @@ class ImportSummary:
 ImportEvent = Progress | RawChunk | RecordBatch | YearFinding | YearSummary | ImportSummary
 
 
-@dataclass
-class _Batch:
-    accounts: list[Account] = field(default_factory=list)
-    balances: list[Balance] = field(default_factory=list)
-    vouchers: list[Voucher] = field(default_factory=list)
-
-    def add(self, event: SieEvent) -> bool:
-        """Keeps a record worth sending; tells whether the batch is full."""
-        if isinstance(event, Account):
-            self.accounts.append(event)
-        elif isinstance(event, Balance):
-            self.balances.append(event)
-        elif isinstance(event, Voucher):
-            self.vouchers.append(event)
-        return len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
-
-    def take(self, financial_year_id: int) -> RecordBatch | None:
-        if not (self.accounts or self.balances or self.vouchers):
-            return None
-        batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
-                            tuple(self.vouchers))
-        self.accounts, self.balances, self.vouchers = [], [], []
-        return batch
-
-
 class SieImport:
     """The ImportSie use case."""
 
@@ -176,17 +128,17 @@ class SieImport:
         api: FortnoxApi,
         connections: FortnoxConnections,
         history: ImportHistory,
+        parsers: SieParsers,
         clock: Callable[[], datetime],
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self._api = api
         self._connections = connections
         self._history = history
+        self._parsers = parsers
+        self._cleanups: set[asyncio.Future[None]] = set()  # held, so they are not collected
         self._clock = clock
         self._tracer = trace.get_tracer("fortnox-bridge.core", tracer_provider=tracer_provider)
-        # Parsing is CPU work: one thread for all imports keeps the event loop (health checks,
-        # other calls) getting the interpreter at every switch interval, whatever the load.
-        self._parser = ThreadPoolExecutor(1, thread_name_prefix="sie-parse")
 
     async def run(self, request: SieImportRequest) -> AsyncIterator[ImportEvent]:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
@@ -220,6 +172,11 @@ class SieImport:
             assert summary is not None
             summaries.append(summary)
         self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
+        # Dropping a large year's superseded digests takes a while: the caller need not wait.
+        cleanup = asyncio.ensure_future(
+            asyncio.to_thread(self._history.drop_superseded, record.import_id))
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
         finished = self._clock()
         await self._connections.record_import(request.tenant, ConnectionImportKind.SIE, finished)
         span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
@@ -234,77 +191,24 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
-            reader = SieReader(ReadPolicy(allow_unbalanced=request.allow_unbalanced))
-            controls = YearEndControls()
-            sha = hashlib.sha256()
-            balances = BalanceDigest()
-            digests: list[tuple[str, str]] = []
-            staging: list[asyncio.Future[None]] = []  # SQLite writes beside the parsing
-            batch = _Batch()
-            size = 0
-            next_progress = 0
-            held: bytes | None = None  # the newest chunk, sent once we know if it is the last
-            stream = await self._api.open_sie_export(
-                request.tenant, year.id, request.sie_type, deadline=request.deadline
-            )
-            total = stream.content_length or 0
-            yield Progress(Stage.DOWNLOADING, year.id, 0, total,
-                           message=f"downloading financial year {year.from_date.year}")
-            try:
-                async with stream:
-                    async for chunk in stream:
-                        if not chunk:
-                            continue
-                        sha.update(chunk)
-                        if request.stream_raw and held is not None:
-                            for piece in _pieces(year.id, size - len(held), held, last=False):
-                                yield piece
-                        held = chunk
-                        size += len(chunk)
-                        parsed = await asyncio.get_running_loop().run_in_executor(
-                            self._parser, partial(
-                                self._parse, reader, chunk, year.id, batch, balances, controls,
-                                digests, request.include_records,
-                            ),
-                        )
-                        for event in parsed:
-                            yield event
-                        if len(digests) >= STAGE_EVERY:
-                            staging.append(self._stage(import_id, year.id, digests))
-                            digests = []
-                        if size >= next_progress:
-                            next_progress = size + PROGRESS_EVERY_BYTES
-                            yield Progress(Stage.DOWNLOADING, year.id, size, total,
-                                           reader.summary().vouchers)
-                if request.stream_raw:
-                    for piece in _pieces(year.id, size - len(held or b""), held or b"",
-                                         last=True):
-                        yield piece
-                for event in self._consume(reader.close(), year.id, batch, balances, controls,
-                                           digests, request.include_records):
+            options = ParseOptions(year.id, request.allow_unbalanced, request.include_records)
+            async with self._parsers.parse(options) as parsing:
+                received = _Received()
+                async for event in self._download(request, import_id, year, parsing, received):
                     yield event
-                digests.append((BALANCES_KEY, balances.hexdigest()))
-                staging.append(self._stage(import_id, year.id, digests))
-            finally:  # no write of this import may land after it is finished
-                await asyncio.gather(*staging, return_exceptions=True)
-            for future in staging:
-                future.result()
-            final = batch.take(year.id)
-            if final is not None:
-                yield final
-            read = reader.summary()
+            read, checked = received.year.read, received.year.controls
+            size = read.bytes_read
             yield Progress(Stage.DOWNLOADING, year.id, size, size, read.vouchers, read.vouchers,
                            message=f"financial year {year.from_date.year} received")
             yield Progress(Stage.CONTROLLING, year.id, size, size, read.vouchers, read.vouchers,
                            message="checking the trial balance and opening balances")
-            checked = controls.finish()
             for control in checked.findings:
                 yield YearFinding(year.id, control)
             changes = await asyncio.to_thread(
-                self._history.compare_year, request.tenant, import_id, year.id
+                self._history.compare_year, request.tenant, import_id, year.id, received.sha256
             )
             summary = YearSummary(
-                year=year, sha256=sha.hexdigest(), byte_size=size, read=read,
+                year=year, sha256=received.sha256, byte_size=size, read=read,
                 errors=read.errors, warnings=read.warnings + len(checked.findings),
                 changes=changes, controls=checked,
             )
@@ -323,55 +227,80 @@ class SieImport:
                     metadata={"financial_year_id": str(year.id), "errors": str(summary.errors)},
                 )
 
+    async def _download(
+        self,
+        request: SieImportRequest,
+        import_id: str,
+        year: FinancialYear,
+        parsing: YearParsing,
+        received: _Received,
+    ) -> AsyncIterator[ImportEvent]:
+        """Streams the year's file to the caller and the parser; digests go to the history."""
+        sha = hashlib.sha256()
+        digests: list[tuple[str, str]] = []
+        staging: list[asyncio.Future[None]] = []  # SQLite writes beside the download
+        size = 0
+        vouchers = 0
+        next_progress = 0
+        held: bytes | None = None  # the newest chunk, sent once we know if it is the last
+        stream = await self._api.open_sie_export(
+            request.tenant, year.id, request.sie_type, deadline=request.deadline
+        )
+        total = stream.content_length or 0
+        yield Progress(Stage.DOWNLOADING, year.id, 0, total,
+                       message=f"downloading financial year {year.from_date.year}")
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if not chunk:
+                        continue
+                    sha.update(chunk)
+                    if request.stream_raw and held is not None:
+                        for piece in _pieces(year.id, size - len(held), held, last=False):
+                            yield piece
+                    held = chunk
+                    size += len(chunk)
+                    for parsed in await parsing.feed(chunk):
+                        vouchers = parsed.vouchers
+                        digests.extend(parsed.digests)
+                        for event in parsed.events:
+                            yield event
+                    if len(digests) >= STAGE_EVERY:
+                        staging.append(self._stage(import_id, year.id, digests))
+                        digests = []
+                    if size >= next_progress:
+                        next_progress = size + PROGRESS_EVERY_BYTES
+                        yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
+            if request.stream_raw:
+                for piece in _pieces(year.id, size - len(held or b""), held or b"", last=True):
+                    yield piece
+            rest, received.year = await parsing.close()
+            for parsed in rest:
+                digests.extend(parsed.digests)
+                for event in parsed.events:
+                    yield event
+            staging.append(self._stage(import_id, year.id, digests))
+        finally:  # no write of this import may land after it is finished
+            await asyncio.gather(*staging, return_exceptions=True)
+        for future in staging:
+            future.result()
+        received.sha256 = sha.hexdigest()
+
     def _stage(
         self, import_id: str, year_id: int, digests: list[tuple[str, str]]
     ) -> asyncio.Future[None]:
-        """Writes digests in a worker thread while the loop goes on parsing."""
+        """Writes digests in a worker thread while the download goes on."""
         return asyncio.ensure_future(asyncio.to_thread(
             self._history.stage_voucher_digests, import_id, year_id, digests
         ))
 
-    @classmethod
-    def _parse(
-        cls,
-        reader: SieReader,
-        chunk: bytes,
-        year_id: int,
-        batch: _Batch,
-        balances: BalanceDigest,
-        controls: YearEndControls,
-        digests: list[tuple[str, str]],
-        include_records: bool,
-    ) -> list[ImportEvent]:
-        """Feeds one chunk and digests what it held (run in the parser thread)."""
-        return cls._consume(reader.feed(chunk), year_id, batch, balances, controls, digests,
-                            include_records)
 
-    @staticmethod
-    def _consume(
-        events: list[SieEvent],
-        year_id: int,
-        batch: _Batch,
-        balances: BalanceDigest,
-        controls: YearEndControls,
-        digests: list[tuple[str, str]],
-        include_records: bool,
-    ) -> list[ImportEvent]:
-        out: list[ImportEvent] = []
-        for event in events:
-            if isinstance(event, Finding):
-                out.append(YearFinding(year_id, event))
-                continue
-            controls.observe(event)
-            if isinstance(event, Voucher):
-                digests.append((voucher_key(event), voucher_digest(event)))
-            elif isinstance(event, Balance):
-                balances.add(event)
-            if include_records and batch.add(event):
-                taken = batch.take(year_id)
-                if taken is not None:
-                    out.append(taken)
-        return out
+@dataclass
+class _Received:
+    """What a year's download left for its summary."""
+
+    sha256: str = ""
+    year: YearParsed = field(init=False)
 
 
 def _pieces(year_id: int, offset: int, data: bytes, *, last: bool) -> list[RawChunk]:

@@ -6,8 +6,7 @@ import hashlib
 
 from sie import Balance, Voucher
 
-#: Keys of non-voucher fingerprints start with this, so they never collide with a voucher key.
-PSEUDO_PREFIX = "~"
+#: Keys of non-voucher fingerprints start with ``~``, so they never collide with a voucher key.
 BALANCES_KEY = "~balances"
 
 
@@ -17,13 +16,13 @@ def voucher_key(voucher: Voucher) -> str:
 
 
 def voucher_digest(voucher: Voucher) -> str:
-    """A digest of everything that makes the voucher what it is (not its line in the file)."""
-    parts = [voucher.date.isoformat(), voucher.text, voucher.reg_date.isoformat()
-             if voucher.reg_date else ""]
-    for row in voucher.rows:
-        parts += [row.kind, row.account, str(row.amount), repr(row.objects),
-                  row.date.isoformat() if row.date else "", row.text]
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+    """A digest of the voucher's lines as the file states them (line endings aside).
+
+    Hashing the text, rather than re-serialising the parsed voucher, costs a quarter as much.
+    The price: if the exporting program changed how it formats vouchers, every voucher would
+    show as changed once. Needs ``ReadPolicy(keep_voucher_source=True)``.
+    """
+    return hashlib.blake2b(voucher.source.encode(), digest_size=16).hexdigest()
 
 
 class BalanceDigest:

@@ -72,6 +72,7 @@ class Settings:
     trace_console: bool
     otlp_endpoint: str
     import_stale_s: float
+    sie_parsers: int
     rate_limit_requests: int
     rate_limit_window_s: float
     http_timeout_s: float
@@ -197,6 +198,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trace_console=_choice(env, "FORTNOX_BRIDGE_TRACE_CONSOLE", "0", ("0", "1")) == "1",
         otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
         import_stale_s=_number(env, "FORTNOX_BRIDGE_IMPORT_STALE_S", 60.0, 1.0),
+        sie_parsers=int(_number(env, "FORTNOX_BRIDGE_SIE_PARSERS", os.cpu_count() or 2, 1)),
         rate_limit_requests=int(_number(env, "FORTNOX_RATE_LIMIT_REQUESTS", 25, 1)),
         rate_limit_window_s=_number(env, "FORTNOX_RATE_LIMIT_WINDOW_S", 5.0, 0.01),
         http_timeout_s=_number(env, "FORTNOX_HTTP_TIMEOUT_S", 30.0, 0.1),

@@ -10,12 +10,11 @@ from core.sie_import import (
     ImportEvent,
     ImportSummary,
     RawChunk,
-    RecordBatch,
     SieImport,
     SieImportRequest,
-    YearFinding,
     YearSummary,
 )
+from core.sie_parse import RecordBatch, YearFinding
 from core.year_selection import YearChoice
 from server.call import Context, deadline, requested_by, required
 from server.convert import (
@@ -179,6 +178,8 @@ def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
         changes.added or changes.changed or changes.removed or changes.other_changed
     ):
         kind = sie_pb.YearChanges.KIND_UNCHANGED
+    elif not changes.counted:  # the previous import predates the fingerprints compared
+        kind = sie_pb.YearChanges.KIND_UNSPECIFIED
     else:
         kind = sie_pb.YearChanges.KIND_CHANGED
     read = summary.read

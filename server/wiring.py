@@ -12,6 +12,7 @@ from datetime import timedelta
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.sie_parsing import ProcessParsers
 from adapters.store import open_database
 from adapters.store.connections import ConnectionStore
 from adapters.store.exports import SqliteExportHistory
@@ -75,11 +76,14 @@ async def build_servicer(
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
     sweeper = asyncio.create_task(_sweep_abandoned(history, settings.import_stale_s / 2))
+    parsers = ProcessParsers(settings.sie_parsers)
+    warming = asyncio.create_task(parsers.warm())
     try:
         yield FortnoxServicer(
             connections=ConnectionRpcs(adapter.connections),
             sie=SieRpcs(
-                SieImport(adapter.api, adapter.connections, history, utc_now, provider), history
+                SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider),
+                history,
             ),
             ledgers=LedgerRpcs(LedgerImport(adapter.api, history, adapter.connections)),
             exports=ExportRpcs(
@@ -88,9 +92,11 @@ async def build_servicer(
             ),
         )
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, warming):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await parsers.aclose()
         await adapter.aclose()
         exports_db.close()
         history_db.close()

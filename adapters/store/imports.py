@@ -34,8 +34,13 @@ from core.imports import (
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
 
-#: Fingerprints whose key starts with this are not vouchers (e.g. the stated balances).
-_PSEUDO = "~%"
+
+
+def _pseudo(column: str, pseudo: bool) -> str:
+    """Keys that start with ``~`` (fingerprints of things other than vouchers, e.g. the
+    stated balances), or all others; as a range, so the primary key's index serves it."""
+    test = f"({column} >= '~' AND {column} < char(127))"
+    return test if pseudo else f"NOT {test}"
 
 
 
@@ -118,20 +123,19 @@ class SqliteImportHistory:
                 " error_message = ? WHERE import_id = ?",
                 [status.value, _iso(self._clock()), reason, message, import_id],
             )
-            if status is ImportStatus.SUCCEEDED:
-                self._drop_superseded_digests(row[0], import_id)
-            else:
+            if status is not ImportStatus.SUCCEEDED:
                 self._db.execute("DELETE FROM voucher_digests WHERE import_id = ?", [import_id])
 
-    def _drop_superseded_digests(self, tenant: str, import_id: str) -> None:
-        """Drops the digests of the tenant's earlier imports of the years this one read."""
-        self._db.execute(
-            "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM imports i"
-            " WHERE i.tenant = ? AND i.import_id != ? AND i.status != 'running')"
-            " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
-            " WHERE import_id = ?)",
-            [tenant, import_id, import_id],
-        )
+    def drop_superseded(self, import_id: str) -> None:
+        with self._lock, immediate(self._db):
+            self._db.execute(
+                "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM imports"
+                " i JOIN imports this ON this.import_id = ? AND i.tenant = this.tenant"
+                " WHERE i.import_id != this.import_id AND i.status != 'running')"
+                " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
+                " WHERE import_id = ?)",
+                [import_id, import_id],
+            )
 
     def get(self, tenant: str, import_id: str) -> ImportRecord | None:
         rows = self._select("WHERE tenant = ? AND import_id = ?", [tenant, import_id])
@@ -199,7 +203,9 @@ class SqliteImportHistory:
                 rows,
             )
 
-    def compare_year(self, tenant: str, import_id: str, financial_year_id: int) -> VoucherChanges:
+    def compare_year(
+        self, tenant: str, import_id: str, financial_year_id: int, sha256: str
+    ) -> VoucherChanges:
         with self._lock:
             previous = self._db.execute(
                 "SELECT y.import_id, y.sha256 FROM import_years y JOIN imports i USING"
@@ -209,35 +215,39 @@ class SqliteImportHistory:
             ).fetchone()
             if previous is None:
                 return VoucherChanges(None, None, 0, 0, 0)
-            counts = {
-                pseudo: self._differences(previous[0], import_id, financial_year_id, pseudo)
-                for pseudo in (False, True)
-            }
+            old, old_sha = previous
+            if old_sha == sha256:  # the same bytes: nothing to count
+                return VoucherChanges(old, old_sha, 0, 0, 0)
+            kept = self._count(old, financial_year_id, pseudo=False)
+            if not kept and not self._count(old, financial_year_id, pseudo=True):
+                return VoucherChanges(old, old_sha, 0, 0, 0, counted=False)
+            added, changed, matched = self._matches(old, import_id, financial_year_id, False)
+            _, other_changed, _ = self._matches(old, import_id, financial_year_id, True)
         return VoucherChanges(
-            previous_import_id=previous[0],
-            previous_sha256=previous[1],
-            added=counts[False][0],
-            changed=counts[False][1],
-            removed=counts[False][2],
-            other_changed=any(counts[True]),
+            previous_import_id=old, previous_sha256=old_sha, added=added, changed=changed,
+            removed=kept - matched, other_changed=bool(other_changed),
         )
 
-    def _differences(
-        self, old: str, new: str, year: int, pseudo: bool
-    ) -> tuple[int, int, int]:
-        """(added, changed, removed) between two imports' digests of a year."""
-        match = "LIKE" if pseudo else "NOT LIKE"
-        pair = ("FROM voucher_digests a LEFT JOIN voucher_digests b ON b.import_id = ?"
-                " AND b.financial_year_id = a.financial_year_id AND b.voucher_key = a.voucher_key"
-                f" WHERE a.import_id = ? AND a.financial_year_id = ? AND a.voucher_key {match} ?")
-        added, changed = self._db.execute(
-            f"SELECT SUM(b.voucher_key IS NULL), SUM(b.digest != a.digest) {pair}",
-            [old, new, year, _PSEUDO],
+    def _count(self, import_id: str, year: int, *, pseudo: bool) -> int:
+        """How many fingerprints of vouchers (or of other things) an import kept for a year."""
+        (count,) = self._db.execute(
+            f"SELECT COUNT(*) FROM voucher_digests WHERE import_id = ?"
+            f" AND financial_year_id = ? AND {_pseudo('voucher_key', pseudo)}",
+            [import_id, year],
         ).fetchone()
-        (removed,) = self._db.execute(
-            f"SELECT COUNT(*) {pair} AND b.voucher_key IS NULL", [new, old, year, _PSEUDO]
+        return int(count)
+
+    def _matches(self, old: str, new: str, year: int, pseudo: bool) -> tuple[int, int, int]:
+        """(added, changed, found in both) going from one import's fingerprints to another's."""
+        added, changed, matched = self._db.execute(
+            "SELECT SUM(b.voucher_key IS NULL), SUM(b.digest != a.digest),"
+            " SUM(b.voucher_key IS NOT NULL) FROM voucher_digests a LEFT JOIN voucher_digests b"
+            " ON b.import_id = ? AND b.financial_year_id = a.financial_year_id"
+            " AND b.voucher_key = a.voucher_key WHERE a.import_id = ?"
+            f" AND a.financial_year_id = ? AND {_pseudo('a.voucher_key', pseudo)}",
+            [old, new, year],
         ).fetchone()
-        return added or 0, changed or 0, removed
+        return added or 0, changed or 0, matched or 0
 
     def fail_abandoned(self) -> int:
         """Marks running imports whose worker stopped signalling as failed; returns how many."""

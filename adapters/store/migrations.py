@@ -170,3 +170,11 @@ def m003_voucher_export_worker(db: Database) -> None:
     db.execute(
         "CREATE INDEX voucher_exports_by_time ON voucher_exports (tenant, attempted_at)"
     )
+
+
+@MIGRATIONS()
+def m004_voucher_fingerprints_of_text(db: Database) -> None:
+    """Voucher fingerprints are now taken of the voucher's text, not of its parsed fields:
+    the old ones cannot be compared with the new, so they go (the next import of each year
+    reports its changes as not known, and keeps fingerprints of the new kind)."""
+    db.execute("DELETE FROM voucher_digests")

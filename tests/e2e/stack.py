@@ -72,3 +72,17 @@ async def connect(
         pb.CompleteConnectRequest(state=consent.state, code=consent.code)
     )
     return response
+
+
+def parser_pids() -> set[int]:
+    """The SIE parser processes this (test) process has started and not yet reaped."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == os.getpid() and b"adapters.sie_parsing.worker" in cmdline:
+            pids.add(int(stat.parent.name))
+    return pids

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
 from collections import defaultdict
 
 import grpc
@@ -18,7 +20,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
-from tests.e2e.stack import connect
+from tests.e2e.stack import connect, parser_pids
 from tests.server.errors_shape import error_info
 
 Import = history_pb.Import
@@ -207,6 +209,33 @@ async def test_a_connection_dropped_mid_file_fails_the_import_cleanly(
     imports = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
     assert (imports[0].status, imports[0].error_reason) == (
         Import.STATUS_FAILED, "FORTNOX_UNAVAILABLE")
+
+
+async def import_killing_the_parsers(
+    stub: pb_grpc.FortnoxServiceStub, request: pb.ImportSieRequest
+) -> None:
+    """Runs an import and kills the SIE parser processes once the first bytes arrive."""
+    async for message in stub.ImportSie(request):
+        if message.WhichOneof("event") == "chunk":
+            for pid in parser_pids():
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_parser_process_that_dies_fails_the_import_and_the_next_one_succeeds(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=20)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await import_killing_the_parsers(stub, pb.ImportSieRequest(tenant="acme"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(caught.value).reason == "SIE_PARSER_FAILED"
+    (failed,) = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
+    assert (failed.status, failed.error_reason) == (Import.STATUS_FAILED, "SIE_PARSER_FAILED")
+    sandbox.clear_faults()
+    final = (await run_import(stub, pb.ImportSieRequest(tenant="acme", omit_raw_chunks=True)))[-1]
+    assert final.WhichOneof("event") == "summary"
+    assert len(final.summary.years) == 3
 
 
 async def test_missing_scope_is_reported_as_such(

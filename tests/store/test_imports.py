@@ -10,7 +10,7 @@ import pytest
 from adapters.store import open_database
 from adapters.store.imports import SqliteImportHistory
 from core.errors import InvalidRequest
-from core.imports import ImportedYear, ImportKind, ImportStatus
+from core.imports import ImportedYear, ImportKind, ImportStatus, VoucherChanges
 
 
 class Clock:
@@ -100,18 +100,36 @@ def test_changes_are_counted_against_the_last_successful_import(
     history: SqliteImportHistory,
 ) -> None:
     first = _import_year(history, "acme", {"A-1": "x", "A-2": "y", "A-3": "z"})
-    assert history.compare_year("acme", first, 7).previous_import_id is None
+    assert history.compare_year("acme", first, 7, "sha-1").previous_import_id is None
     history.finish(first, ImportStatus.SUCCEEDED)
 
     failed = _import_year(history, "acme", {"A-1": "q"})
     history.finish(failed, ImportStatus.FAILED)  # never becomes the reference
 
     second = _import_year(history, "acme", {"A-1": "x", "A-2": "changed", "A-4": "new"})
-    changes = history.compare_year("acme", second, 7)
+    changes = history.compare_year("acme", second, 7, "sha-2")
     assert (changes.previous_import_id, changes.added, changes.changed, changes.removed) == (
         first, 1, 1, 1)
     assert not changes.other_changed
-    assert history.compare_year("other", second, 7).previous_import_id is None
+    assert history.compare_year("other", second, 7, "sha-2").previous_import_id is None
+
+
+def test_the_same_file_again_is_not_counted_and_an_uncounted_previous_import_is_said_so(
+    history: SqliteImportHistory, tmp_path: Path
+) -> None:
+    first = _import_year(history, "acme", {"A-1": "x"})
+    history.finish(first, ImportStatus.SUCCEEDED)
+    # Same bytes ("abc", as _import_year records): no counting, whatever was staged.
+    same = _import_year(history, "acme", {"A-9": "other"})
+    assert history.compare_year("acme", same, 7, "abc") == VoucherChanges(first, "abc", 0, 0, 0)
+    history.finish(same, ImportStatus.SUCCEEDED)
+    # A previous import whose fingerprints are gone (an older release's, dropped by m004).
+    db = open_database(tmp_path / "store.sqlite3")
+    db.execute("DELETE FROM voucher_digests")
+    db.conn.commit()
+    later = _import_year(history, "acme", {"A-1": "x"})
+    changes = history.compare_year("acme", later, 7, "def")
+    assert (changes.previous_import_id, changes.counted) == (same, False)
 
 
 def test_imports_of_a_dead_worker_are_failed_after_the_stale_period(
@@ -136,11 +154,11 @@ def test_fingerprints_that_are_not_vouchers_are_reported_apart(
     first = _import_year(history, "acme", {"A-1": "x", "~balances": "b1"})
     history.finish(first, ImportStatus.SUCCEEDED)
     same = _import_year(history, "acme", {"A-1": "x", "~balances": "b1"})
-    unchanged = history.compare_year("acme", same, 7)
+    unchanged = history.compare_year("acme", same, 7, "sha-2")
     assert (unchanged.added, unchanged.changed, unchanged.removed) == (0, 0, 0)
     assert not unchanged.other_changed
     other = _import_year(history, "acme", {"A-1": "x", "~balances": "b2"})
-    changed = history.compare_year("acme", other, 7)
+    changed = history.compare_year("acme", other, 7, "sha-3")
     assert (changed.added, changed.changed, changed.removed) == (0, 0, 0)
     assert changed.other_changed
 
@@ -149,6 +167,7 @@ def test_only_the_reference_digests_are_kept(history: SqliteImportHistory, tmp_p
     for _ in range(3):
         done = _import_year(history, "acme", {"A-1": "x", "A-2": "y"})
         history.finish(done, ImportStatus.SUCCEEDED)
+        history.drop_superseded(done)
     failed = _import_year(history, "acme", {"A-1": "x", "A-2": "y", "A-3": "z"})
     history.finish(failed, ImportStatus.CANCELLED)
     db = open_database(tmp_path / "store.sqlite3")

@@ -1,0 +1,160 @@
+"""A pool of parser processes: ``SieParsers`` for the service.
+
+Parsing a SIE file is pure CPU work. In the service's own process it shares one interpreter
+with downloading, sending and every other call; in a worker process it runs on a core of its
+own while the service streams the same bytes on. The pool keeps at most ``size`` workers,
+hands an idle one to each year's file and lets further files wait their turn. A worker whose
+file did not end cleanly (the import was cancelled, or the worker died) is not reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pickle
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from adapters.sie_parsing.frames import HEADER, Kind, frame
+from core.errors import SieParserFailed
+from core.sie_parse import Parsed, ParseOptions, YearParsed
+
+_log = logging.getLogger(__name__)
+
+_FAILED = "The SIE parser process stopped before the end of the file."
+
+
+class _Worker:
+    """One parser process and its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+
+    @classmethod
+    async def start(cls) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "adapters.sie_parsing.worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    async def send(self, kind: Kind, payload: bytes) -> None:
+        """Writes a frame; waits while the pipe holds more than the worker has read."""
+        try:
+            self._stdin.write(frame(kind, payload))
+            await self._stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise SieParserFailed(_FAILED) from exc
+
+    async def receive(self) -> tuple[Kind, bytes]:
+        """Reads a frame."""
+        try:
+            size, kind = HEADER.unpack(await self._stdout.readexactly(HEADER.size))
+            return Kind(kind), await self._stdout.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            raise SieParserFailed(_FAILED) from exc
+
+    async def stop(self) -> None:
+        """Ends the process (it may be mid-file) and reaps it."""
+        if self.alive:
+            self.process.kill()
+        await self.process.wait()
+
+
+class _YearParsing:
+    """``YearParsing`` over a worker: chunks go out while answers come back."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self._worker = worker
+        self._parsed: list[Parsed] = []
+        self._answers = asyncio.ensure_future(self._receive())
+        self.ended = False
+
+    async def feed(self, chunk: bytes) -> list[Parsed]:
+        self._raise_if_failed()
+        await self._worker.send(Kind.DATA, chunk)
+        parsed, self._parsed = self._parsed, []
+        return parsed
+
+    async def close(self) -> tuple[list[Parsed], YearParsed]:
+        self._raise_if_failed()
+        await self._worker.send(Kind.CLOSE, b"")
+        last, year = await self._answers
+        self.ended = True
+        return [*self._parsed, last], year
+
+    async def abandon(self) -> None:
+        self._answers.cancel()
+        with contextlib.suppress(asyncio.CancelledError, SieParserFailed):
+            await self._answers
+
+    def _raise_if_failed(self) -> None:
+        if self._answers.done():
+            self._answers.result()  # raises what ended the worker
+            raise SieParserFailed(_FAILED)  # an answer before CLOSE breaks the protocol
+
+    async def _receive(self) -> tuple[Parsed, YearParsed]:
+        while True:
+            kind, payload = await self._worker.receive()
+            if kind == Kind.PARSED:
+                self._parsed.append(pickle.loads(payload))
+            elif kind == Kind.DONE:
+                done: tuple[Parsed, YearParsed] = pickle.loads(payload)
+                return done
+            else:
+                raise SieParserFailed(_FAILED)
+
+
+class ProcessParsers:
+    """At most ``size`` parser processes, started when first needed and then reused."""
+
+    def __init__(self, size: int) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[_Worker] = []
+
+    @asynccontextmanager
+    async def parse(self, options: ParseOptions) -> AsyncIterator[_YearParsing]:
+        """A worker parsing one year's file for as long as the context lasts."""
+        async with self._slots:
+            worker = await self._take()
+            parsing: _YearParsing | None = None
+            try:
+                await worker.send(Kind.OPEN, pickle.dumps(options, 5))
+                parsing = _YearParsing(worker)
+                yield parsing
+            finally:
+                if parsing is not None and parsing.ended and worker.alive:
+                    self._idle.append(worker)
+                else:
+                    if parsing is not None:
+                        await parsing.abandon()
+                    await worker.stop()
+
+    async def warm(self) -> None:
+        """Starts a worker ahead of the first import, so that import does not wait for it."""
+        async with self._slots:
+            self._idle.append(await self._take())
+
+    async def aclose(self) -> None:
+        """Stops the idle workers (busy ones stop with their imports)."""
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            await worker.stop()
+
+    async def _take(self) -> _Worker:
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            await worker.stop()
+        _log.debug("starting a SIE parser process")
+        return await _Worker.start()

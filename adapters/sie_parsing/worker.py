@@ -1,0 +1,54 @@
+"""A parser process: reads frames on stdin, runs ``YearParse`` and answers on stdout.
+
+It ends when stdin closes, so it never outlives the service, even one killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import traceback
+from typing import BinaryIO
+
+from adapters.sie_parsing.frames import HEADER, Kind, frame
+from core.sie_parse import YearParse
+
+
+def _read(source: BinaryIO, size: int) -> bytes | None:
+    """Exactly ``size`` bytes, or None at the end of input."""
+    data = source.read(size)
+    if len(data) < size:
+        return None
+    return data
+
+
+def serve(source: BinaryIO, sink: BinaryIO) -> int:
+    """Parses files until the input ends."""
+    parse: YearParse | None = None
+    while (header := _read(source, HEADER.size)) is not None:
+        size, kind = HEADER.unpack(header)
+        payload = _read(source, size)
+        if payload is None:
+            return 1
+        try:
+            if kind == Kind.OPEN:
+                parse = YearParse(pickle.loads(payload))
+                continue
+            assert parse is not None, "a file's bytes came before its OPEN frame"
+            if kind == Kind.DATA:
+                answer = frame(Kind.PARSED, pickle.dumps(parse.feed(payload), 5))
+            else:
+                answer = frame(Kind.DONE, pickle.dumps(parse.close(), 5))
+                parse = None
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            sink.write(frame(Kind.FAILED, b""))
+            sink.flush()
+            return 1
+        sink.write(answer)
+        sink.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))

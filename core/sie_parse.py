@@ -1,0 +1,175 @@
+"""One financial year's SIE file, parsed chunk by chunk: the CPU-bound half of ImportSie.
+
+``YearParse`` runs the reader and the year-end controls over a file as it arrives and
+fingerprints every voucher for the change comparison. Everything it returns is plain data
+that pickles, so it can run in another process (``SieParsers``) while the import's own
+process goes on downloading and sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.voucher_digest import BALANCES_KEY, BalanceDigest, voucher_digest, voucher_key
+from sie import (
+    Account,
+    Balance,
+    Finding,
+    ReadPolicy,
+    ReadSummary,
+    SieReader,
+    Voucher,
+)
+from sie.controls import ControlFinding, ControlsResult, YearEndControls
+from sie.records import Event as SieEvent
+
+#: Parsed records are sent in batches of this many vouchers.
+RECORD_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How a year's file is read, and whether its records go to the caller."""
+
+    financial_year_id: int
+    allow_unbalanced: bool = False
+    include_records: bool = False
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Parsed records of a year's file."""
+
+    financial_year_id: int
+    accounts: tuple[Account, ...] = ()
+    balances: tuple[Balance, ...] = ()
+    vouchers: tuple[Voucher, ...] = ()
+
+
+@dataclass(frozen=True)
+class YearFinding:
+    """A finding of the reader or of the year-end controls, for one year."""
+
+    financial_year_id: int
+    finding: Finding | ControlFinding
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a piece of the file produced: findings and record batches for the caller, and
+    (voucher key, fingerprint) pairs for the history. ``vouchers`` counts all read so far."""
+
+    events: tuple[RecordBatch | YearFinding, ...]
+    digests: tuple[tuple[str, str], ...]
+    vouchers: int
+
+
+@dataclass(frozen=True)
+class YearParsed:
+    """What the whole file came to, once its end was read."""
+
+    read: ReadSummary
+    controls: ControlsResult
+
+
+@dataclass
+class _Batch:
+    accounts: list[Account] = field(default_factory=list)
+    balances: list[Balance] = field(default_factory=list)
+    vouchers: list[Voucher] = field(default_factory=list)
+
+    def add(self, event: SieEvent) -> bool:
+        """Keeps a record worth sending; tells whether the batch is full."""
+        if isinstance(event, Account):
+            self.accounts.append(event)
+        elif isinstance(event, Balance):
+            self.balances.append(event)
+        elif isinstance(event, Voucher):
+            self.vouchers.append(event._replace(source=""))
+        return len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
+
+    def take(self, financial_year_id: int) -> RecordBatch | None:
+        if not (self.accounts or self.balances or self.vouchers):
+            return None
+        batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
+                            tuple(self.vouchers))
+        self.accounts, self.balances, self.vouchers = [], [], []
+        return batch
+
+
+class YearParse:
+    """Reads one year's file: feed it every chunk, then close it."""
+
+    def __init__(self, options: ParseOptions) -> None:
+        self._options = options
+        self._reader = SieReader(ReadPolicy(allow_unbalanced=options.allow_unbalanced,
+                                            keep_voucher_source=True))
+        self._controls = YearEndControls()
+        self._balances = BalanceDigest()
+        self._batch = _Batch()
+
+    def feed(self, chunk: bytes) -> Parsed:
+        """Reads a chunk; returns what it completed."""
+        return self._consume(self._reader.feed(chunk), last=False)
+
+    def close(self) -> tuple[Parsed, YearParsed]:
+        """Reads the end of the file; returns what it completed and the year's result."""
+        parsed = self._consume(self._reader.close(), last=True)
+        return parsed, YearParsed(self._reader.summary(), self._controls.finish())
+
+    def _consume(self, events: Iterable[SieEvent], *, last: bool) -> Parsed:
+        year_id = self._options.financial_year_id
+        include_records = self._options.include_records
+        observe = self._controls.observe
+        out: list[RecordBatch | YearFinding] = []
+        digests: list[tuple[str, str]] = []
+        for event in events:
+            kind = type(event)
+            if kind is Finding:
+                assert isinstance(event, Finding)
+                out.append(YearFinding(year_id, event))
+                continue
+            observe(event)
+            if kind is Voucher:
+                assert isinstance(event, Voucher)
+                digests.append((voucher_key(event), voucher_digest(event)))
+            elif kind is Balance:
+                assert isinstance(event, Balance)
+                self._balances.add(event)
+            if include_records and self._batch.add(event):
+                taken = self._batch.take(year_id)
+                if taken is not None:
+                    out.append(taken)
+        if last:
+            final = self._batch.take(year_id)
+            if final is not None:
+                out.append(final)
+            digests.append((BALANCES_KEY, self._balances.hexdigest()))
+        return Parsed(tuple(out), tuple(digests), self._reader.summary().vouchers)
+
+
+class YearParsing(Protocol):
+    """A year's file being parsed elsewhere (another process).
+
+    ``feed`` hands a chunk over and returns at once with whatever earlier chunks have
+    produced meanwhile, so downloading and parsing overlap.
+    """
+
+    async def feed(self, chunk: bytes) -> list[Parsed]:
+        """Hands a chunk over (waiting only while the parser is too far behind)."""
+        ...
+
+    async def close(self) -> tuple[list[Parsed], YearParsed]:
+        """Ends the file; waits for everything still being parsed and the year's result."""
+        ...
+
+
+class SieParsers(Protocol):
+    """Where years' files are parsed (a pool of worker processes in production)."""
+
+    def parse(self, options: ParseOptions) -> AbstractAsyncContextManager[YearParsing]:
+        """A parser for one year's file, given back when the context ends."""
+        ...

@@ -1,0 +1,145 @@
+"""The parser pool with real worker processes: same results as parsing in-process, reuse,
+a limit on workers, and what happens when a file is abandoned or a worker dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from adapters.sie_parsing import ProcessParsers
+from core.errors import SieParserFailed
+from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
+from tests.e2e.stack import parser_pids
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "sie-corpus"
+#: 163 vouchers, one of them unbalanced: records, findings and digests all have content.
+FILE = (CORPUS / "idstam__jsisie" / "transaktioner_ovnbolag-bad-balance.se").read_bytes()
+OPTIONS = ParseOptions(financial_year_id=7, include_records=True)
+CHUNK = 4096
+
+
+def chunks() -> list[bytes]:
+    return [FILE[start:start + CHUNK] for start in range(0, len(FILE), CHUNK)]
+
+
+def flat(parsed: list[Parsed]) -> tuple[list[object], list[tuple[str, str]]]:
+    """Events and digests in order, however they were split between answers."""
+    return ([e for p in parsed for e in p.events], [d for p in parsed for d in p.digests])
+
+
+async def parse_all(parsing: YearParsing) -> tuple[list[Parsed], YearParsed]:
+    answers = []
+    for chunk in chunks():
+        answers += await parsing.feed(chunk)
+    rest, year = await parsing.close()
+    return answers + rest, year
+
+
+async def test_a_worker_gives_what_parsing_in_process_gives() -> None:
+    here = YearParse(OPTIONS)
+    expected = [here.feed(chunk) for chunk in chunks()]
+    last, expected_year = here.close()
+    pool = ProcessParsers(1)
+    try:
+        async with pool.parse(OPTIONS) as parsing:
+            got, year = await parse_all(parsing)
+    finally:
+        await pool.aclose()
+    assert flat(got) == flat([*expected, last])
+    events, digests = flat(got)
+    assert len(digests) == 163 + 1  # every voucher, and the stated balances
+    assert any(getattr(e, "finding", None) for e in events)
+    assert got[-1].vouchers == 163
+    assert year == expected_year
+    assert year.read.unbalanced_vouchers == 1
+
+
+async def test_a_worker_is_reused_for_the_next_file() -> None:
+    pool = ProcessParsers(2)
+    try:
+        async with pool.parse(OPTIONS) as parsing:
+            await parse_all(parsing)
+        first = parser_pids()
+        async with pool.parse(OPTIONS) as parsing:
+            await parse_all(parsing)
+        assert parser_pids() == first
+        assert len(first) == 1
+    finally:
+        await pool.aclose()
+    assert parser_pids() == set()
+
+
+class Abandoned(Exception):
+    """The caller went away; carries the parser processes alive at that moment."""
+
+    def __init__(self, pids: set[int]) -> None:
+        super().__init__("the caller went away")
+        self.pids = pids
+
+
+async def abandon_after_a_chunk(pool: ProcessParsers) -> None:
+    async with pool.parse(OPTIONS) as parsing:
+        await parsing.feed(FILE[:CHUNK])
+        raise Abandoned(parser_pids())
+
+
+async def kill_the_worker_after_a_chunk(pool: ProcessParsers) -> None:
+    async with pool.parse(OPTIONS) as parsing:
+        await parsing.feed(FILE[:CHUNK])
+        for pid in parser_pids():
+            os.kill(pid, signal.SIGKILL)
+        await parse_all(parsing)
+
+
+async def test_an_abandoned_file_ends_its_worker_and_the_next_file_gets_a_new_one() -> None:
+    pool = ProcessParsers(1)
+    try:
+        with pytest.raises(Abandoned) as caught:
+            await abandon_after_a_chunk(pool)
+        assert len(caught.value.pids) == 1
+        assert parser_pids() == set()  # stopped and reaped, not left half-way through a file
+        async with pool.parse(OPTIONS) as parsing:
+            _, year = await parse_all(parsing)
+        assert year.read.vouchers == 163
+    finally:
+        await pool.aclose()
+
+
+async def test_a_worker_that_dies_mid_file_fails_that_file_only() -> None:
+    pool = ProcessParsers(1)
+    try:
+        with pytest.raises(SieParserFailed) as caught:
+            await kill_the_worker_after_a_chunk(pool)
+        assert caught.value.reason == "SIE_PARSER_FAILED"
+        assert parser_pids() == set()
+        async with pool.parse(OPTIONS) as parsing:
+            _, year = await parse_all(parsing)
+        assert year.read.vouchers == 163
+    finally:
+        await pool.aclose()
+
+
+async def test_files_beyond_the_pool_size_wait_for_a_worker() -> None:
+    pool = ProcessParsers(1)
+    second_started = asyncio.Event()
+
+    async def second() -> YearParsed:
+        async with pool.parse(OPTIONS) as parsing:
+            second_started.set()
+            return (await parse_all(parsing))[1]
+
+    try:
+        async with pool.parse(OPTIONS) as parsing:
+            waiting = asyncio.create_task(second())
+            await asyncio.sleep(1)
+            assert not second_started.is_set()
+            assert len(parser_pids()) == 1
+            await parse_all(parsing)
+        year = await asyncio.wait_for(waiting, 30)
+        assert year.read.vouchers == 163
+    finally:
+        await pool.aclose()
