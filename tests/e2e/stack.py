@@ -74,8 +74,10 @@ async def connect(
     return response
 
 
-def parser_pids() -> set[int]:
-    """The SIE parser processes this (test) process has started and not yet reaped."""
+def parser_pids(parent: int | None = None) -> set[int]:
+    """The SIE parser processes ``parent`` (default: this test process) started and has not
+    reaped."""
+    parent = os.getpid() if parent is None else parent
     pids = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -83,6 +85,15 @@ def parser_pids() -> set[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:  # ended meanwhile
             continue
-        if int(fields[1]) == os.getpid() and b"adapters.sie_parsing.worker" in cmdline:
+        if int(fields[1]) == parent and b"adapters.sie_parsing.worker" in cmdline:
             pids.add(int(stat.parent.name))
     return pids
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

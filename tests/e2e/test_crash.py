@@ -1,4 +1,5 @@
-"""A service process killed mid-import: after a restart the import is not left running."""
+"""A service process killed mid-import: its parser processes stop, and after a restart the
+import is not left running."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
-from tests.e2e.stack import connect, service_env
+from tests.e2e.stack import connect, parser_pids, running, service_env
 from tests.server.process import serving
 
 Import = history_pb.Import
@@ -31,8 +32,15 @@ async def test_an_import_killed_with_its_process_ends_failed_after_restart(
             async for message in call:
                 if message.WhichOneof("event") == "chunk":
                     break
+            parsers = parser_pids(first.process.pid)
             first.process.kill()  # SIGKILL: nothing gets to record anything
             first.process.wait()
+    assert parsers, "the import had no parser process"
+    for _ in range(100):  # they see their input end, and stop
+        if not any(running(pid) for pid in parsers):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(running(pid) for pid in parsers)
     sandbox.clear_faults()
     with serving(env) as second:
         async with grpc.aio.insecure_channel(second.address) as channel:
