@@ -40,6 +40,7 @@ from core.sie_parse import (
     YearParsed,
     YearParsing,
 )
+from core.voucher_digest import BALANCES_KEY, voucher_digest
 from core.year_selection import YearChoice, select_years
 from sie import ReadSummary
 from sie.controls import ControlFinding, ControlsResult, cross_year_findings
@@ -262,7 +263,7 @@ class SieImport:
                     size += len(chunk)
                     for parsed in await parsing.feed(chunk):
                         vouchers = parsed.vouchers
-                        digests.extend(parsed.digests)
+                        digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
                         for event in parsed.events:
                             yield event
                     if len(digests) >= STAGE_EVERY:
@@ -276,9 +277,10 @@ class SieImport:
                     yield piece
             rest, received.year = await parsing.close()
             for parsed in rest:
-                digests.extend(parsed.digests)
+                digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
                 for event in parsed.events:
                     yield event
+            digests.append((BALANCES_KEY, received.year.balances_digest))
             staging.append(self._stage(import_id, year.id, digests))
         finally:  # no write of this import may land after it is finished
             await asyncio.gather(*staging, return_exceptions=True)

@@ -1,9 +1,9 @@
 """One financial year's SIE file, parsed chunk by chunk: the CPU-bound half of ImportSie.
 
-``YearParse`` runs the reader and the year-end controls over a file as it arrives and
-fingerprints every voucher for the change comparison. Everything it returns is plain data
-that pickles, so it can run in another process (``SieParsers``) while the import's own
-process goes on downloading and sending.
+``YearParse`` runs the reader and the year-end controls over a file as it arrives, and hands
+on every voucher's text for the change comparison. Everything it returns is plain data that
+pickles, so it can run in another process (``SieParsers``) while the import's own process
+goes on downloading and sending (and hashing those texts, which it has the time for).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from core.voucher_digest import BALANCES_KEY, BalanceDigest, voucher_digest, voucher_key
+from core.voucher_digest import BalanceDigest, voucher_key
 from sie import (
     Account,
     Balance,
@@ -60,10 +60,10 @@ class YearFinding:
 @dataclass(frozen=True)
 class Parsed:
     """What a piece of the file produced: findings and record batches for the caller, and
-    (voucher key, fingerprint) pairs for the history. ``vouchers`` counts all read so far."""
+    (voucher key, voucher text) pairs to fingerprint. ``vouchers`` counts all read so far."""
 
     events: tuple[RecordBatch | YearFinding, ...]
-    digests: tuple[tuple[str, str], ...]
+    voucher_texts: tuple[tuple[str, str], ...]
     vouchers: int
 
 
@@ -73,6 +73,7 @@ class YearParsed:
 
     read: ReadSummary
     controls: ControlsResult
+    balances_digest: str
 
 
 @dataclass
@@ -118,14 +119,16 @@ class YearParse:
     def close(self) -> tuple[Parsed, YearParsed]:
         """Reads the end of the file; returns what it completed and the year's result."""
         parsed = self._consume(self._reader.close(), last=True)
-        return parsed, YearParsed(self._reader.summary(), self._controls.finish())
+        year = YearParsed(self._reader.summary(), self._controls.finish(),
+                          self._balances.hexdigest())
+        return parsed, year
 
     def _consume(self, events: Iterable[SieEvent], *, last: bool) -> Parsed:
         year_id = self._options.financial_year_id
         include_records = self._options.include_records
         observe = self._controls.observe
         out: list[RecordBatch | YearFinding] = []
-        digests: list[tuple[str, str]] = []
+        texts: list[tuple[str, str]] = []
         for event in events:
             kind = type(event)
             if kind is Finding:
@@ -135,7 +138,7 @@ class YearParse:
             observe(event)
             if kind is Voucher:
                 assert isinstance(event, Voucher)
-                digests.append((voucher_key(event), voucher_digest(event)))
+                texts.append((voucher_key(event), event.source))
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
@@ -147,8 +150,7 @@ class YearParse:
             final = self._batch.take(year_id)
             if final is not None:
                 out.append(final)
-            digests.append((BALANCES_KEY, self._balances.hexdigest()))
-        return Parsed(tuple(out), tuple(digests), self._reader.summary().vouchers)
+        return Parsed(tuple(out), tuple(texts), self._reader.summary().vouchers)
 
 
 class YearParsing(Protocol):

@@ -15,14 +15,14 @@ def voucher_key(voucher: Voucher) -> str:
     return f"{voucher.series}:{voucher.number}"
 
 
-def voucher_digest(voucher: Voucher) -> str:
-    """A digest of the voucher's lines as the file states them (line endings aside).
+def voucher_digest(source: str) -> str:
+    """A digest of a voucher's lines as the file states them (``Voucher.source``).
 
     Hashing the text, rather than re-serialising the parsed voucher, costs a quarter as much.
     The price: if the exporting program changed how it formats vouchers, every voucher would
-    show as changed once. Needs ``ReadPolicy(keep_voucher_source=True)``.
+    show as changed once.
     """
-    return hashlib.blake2b(voucher.source.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(source.encode(), digest_size=16).hexdigest()
 
 
 class BalanceDigest:
