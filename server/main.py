@@ -69,9 +69,6 @@ def _named(exc: Exception) -> str:
 
 
 async def _serve(settings: Settings) -> int:
-    # Imports parse in a worker thread; a short GIL switch interval hands the event loop (health
-    # checks, small calls) the interpreter within a millisecond instead of five.
-    sys.setswitchinterval(0.001)
     provider = build_tracer_provider(
         otlp_endpoint=settings.otlp_endpoint, console=settings.trace_console
     )
