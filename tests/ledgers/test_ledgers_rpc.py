@@ -3,16 +3,21 @@ computation from the sandbox's raw invoices and payments (plain httpx)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from google.type import date_pb2
 
+from adapters.store import open_database
+from adapters.store.imports import SqliteImportHistory
+from core.imports import ImportRecord, ImportStatus
 from sandbox.testing import SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
@@ -143,3 +148,52 @@ async def test_documents_are_streamed_when_asked(bridge: Bridge, sandbox: Sandbo
     assert finished and finished <= {d.document_id for i in items for d in i.documents}
     assert all(c.data.startswith(b"%PDF") for c in chunks if c.offset == 0)
     assert messages[-1].summary.document_count == len(finished)
+
+
+async def _last_import(bridge: Bridge) -> ImportRecord:
+    """The tenant's newest import, read from the bridge's SQLite file once it has ended (the
+    server records a cancel as the call goes away, a moment after the caller has gone)."""
+    history = SqliteImportHistory(open_database(bridge.db_path))
+    for _ in range(100):
+        record = history.list_imports(TENANT, None, 1, "").imports[0]
+        if record.status is not ImportStatus.RUNNING:
+            return record
+        await asyncio.sleep(0.05)
+    return record
+
+
+async def test_a_cancelled_import_stops_and_is_recorded_cancelled(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    await connect(bridge, sandbox, sandbox.tenants[0].id)
+    fault = sandbox.add_fault("latency", latency_ms=100)
+    try:
+        call = bridge.stub.ImportLedgers(
+            pb.ImportLedgersRequest(tenant=TENANT, balance_date=_proto(BALANCE_DATE)))
+        async for message in call:
+            if message.HasField("progress"):
+                break
+        call.cancel()
+        record = await _last_import(bridge)
+        seen = sandbox.stats()["requests"]
+        await asyncio.sleep(0.5)
+        assert sandbox.stats()["requests"] == seen, "Fortnox is still being asked"
+    finally:
+        sandbox.remove_fault(fault)
+    assert (record.status, record.error_reason) == (ImportStatus.CANCELLED, "CANCELLED")
+
+
+async def test_a_passed_deadline_stops_the_import_and_records_it_cancelled(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    await connect(bridge, sandbox, sandbox.tenants[0].id)
+    fault = sandbox.add_fault("latency", latency_ms=100)
+    try:
+        request = pb.ImportLedgersRequest(tenant=TENANT, balance_date=_proto(BALANCE_DATE))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            [m async for m in bridge.stub.ImportLedgers(request, timeout=0.5)]
+        record = await _last_import(bridge)
+    finally:
+        sandbox.remove_fault(fault)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert (record.status, record.error_reason) == (ImportStatus.CANCELLED, "CANCELLED")
