@@ -174,6 +174,15 @@ class DroppingResponse(Response):
         raise ConnectionDropped("sandbox fault: connection dropped mid-body")
 
 
+class LostAnswer(DroppingResponse):
+    """The request took effect, but the connection closes before any body byte is sent."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.inner.status_code,
+                    "headers": self.inner.raw_headers})
+        raise ConnectionDropped("sandbox fault: request committed, answer dropped")
+
+
 def paginate(ctx: ApiContext, key: str, items: Sequence[Any],
              render: Callable[[Any], dict[str, Any]]) -> Response:
     """A Fortnox list answer: one page of ``items`` under ``key`` plus ``MetaInformation``."""

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from sandbox import errors
-from sandbox.api_common import ApiContext, ConnectionDropped, DroppingResponse, paginate
+from sandbox.api_common import ApiContext, LostAnswer, paginate
 from sandbox.api_company import selected_year
 from sandbox.errors import FortnoxError
 from sandbox.jsonout import FortnoxJSON, money
@@ -85,17 +85,8 @@ async def create_voucher(ctx: ApiContext) -> Response:
     response = FortnoxJSON({"Voucher": voucher_detail(_voucher_url(ctx, booked), booked)},
                            status_code=201)
     if ctx.fault("commit_drop"):
-        return _LostAnswer(response)
+        return LostAnswer(response)
     return response
-
-
-class _LostAnswer(DroppingResponse):
-    """The voucher is booked but the connection closes before any body byte is sent."""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": self.inner.status_code,
-                    "headers": self.inner.raw_headers})
-        raise ConnectionDropped("sandbox fault: voucher committed, answer dropped")
 
 
 async def voucher_series(ctx: ApiContext) -> Response:

@@ -10,10 +10,13 @@ Kinds and parameters:
 - ``latency``: wait ``latency_ms`` before answering (combines with any other fault).
 - ``error``: answer ``status`` (500 or 503) with Fortnox's error body.
 - ``rate_limit``: answer 429 regardless of the window (a "429 storm").
-- ``drop``: send the headers and part of the body, then close the connection.
+- ``drop``: send the headers and part of the body, then close the connection. On
+  ``path="/oauth-v1/token"``: close it before the request is handled (nothing is issued).
 - ``slow_sie``: SIE downloads send ``chunk_bytes`` chunks with ``chunk_delay_ms`` between.
 - ``commit_drop``: ``POST /3/vouchers`` books the voucher, then the connection is closed
-  before the client reads the answer (the voucher exists; the client never hears).
+  before the client reads the answer (the voucher exists; the client never hears). With
+  ``path="/oauth-v1/token"`` the same happens to a token request: the grant is issued (a
+  refresh token spent and a new pair made) and the answer lost.
 """
 
 from __future__ import annotations

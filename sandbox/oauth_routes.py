@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from sandbox.api_common import LostAnswer
 from sandbox.state import SandboxState
 from sandbox.tokens import GrantError
 
@@ -87,6 +88,9 @@ def routes(state: SandboxState) -> list[Route]:
 
     async def token(request: Request) -> Response:
         form = await _form(request)
+        kinds = {fault.kind for fault in state.faults.take("POST", request.url.path, None)}
+        if "drop" in kinds:  # the connection breaks before the request is handled
+            return LostAnswer(JSONResponse({"error": "temporarily_unavailable"}, 503))
         try:
             client_id, secret = _basic_client(request)
             state.tokens.check_client(client_id, secret)
@@ -100,7 +104,10 @@ def routes(state: SandboxState) -> list[Route]:
                 raise GrantError("unsupported_grant_type", f"Unknown grant_type {grant_type!r}.")
         except GrantError as exc:
             return _oauth_error(exc)
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        answer = JSONResponse(body, headers={"Cache-Control": "no-store"})
+        if "commit_drop" in kinds:  # the grant is issued (a refresh token spent), answer lost
+            return LostAnswer(answer)
+        return answer
 
     async def revoke(request: Request) -> Response:
         form = await _form(request)

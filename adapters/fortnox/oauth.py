@@ -37,6 +37,11 @@ class RefreshNotSent(FortnoxUnavailable):
     """The refresh request never reached Fortnox: its refresh token is still unspent."""
 
 
+class GrantAnswerLost(FortnoxUnavailable):
+    """A token request went out but its answer never came: Fortnox may have issued the grant
+    (and spent the refresh token) or not."""
+
+
 class OAuthClient:
     """Talks to ``{auth_base_url}/auth``, ``/token`` and ``/revoke`` with HTTP Basic."""
 
@@ -145,7 +150,7 @@ class OAuthClient:
                     span.set_attribute(tracing.RETRIES, retry)
                     await asyncio.sleep(delay)
                 except httpx.TransportError as exc:
-                    raise FortnoxUnavailable(
+                    raise GrantAnswerLost(
                         "Fortnox's token service did not answer.",
                         metadata={"transport_error": type(exc).__name__},
                     ) from None

@@ -12,14 +12,19 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NoReturn
 
-from adapters.fortnox.oauth import OAuthClient, OAuthRefusal, RefreshNotSent
+from adapters.fortnox.oauth import GrantAnswerLost, OAuthClient, OAuthRefusal, RefreshNotSent
 from adapters.store.connections import ClaimOutcome, ConnectionStore, CurrentTokens
 from core.errors import FortnoxAuthRejected, FortnoxUnavailable, ReconnectRequired
 
 log = logging.getLogger(__name__)
 
 INVALID_GRANT_REASON = "Fortnox no longer accepts the refresh token (invalid_grant)."
+LOST_ANSWER_REASON = (
+    "Fortnox renewed the tokens but its answer was lost on the way, so the new refresh token"
+    " never arrived; the old one is spent (invalid_grant)."
+)
 
 
 class TokenManager:
@@ -110,32 +115,40 @@ class TokenManager:
     async def _spend(
         self, tenant: str, old: CurrentTokens, deadline: float | None
     ) -> CurrentTokens:
-        try:
-            grant = await self._oauth.refresh(old.refresh_token, deadline)
-        except RefreshNotSent:
-            await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
-            raise
-        except OAuthRefusal as refusal:
-            if refusal.error != "invalid_grant":
+        reason = INVALID_GRANT_REASON
+        while True:
+            try:
+                grant = await self._oauth.refresh(old.refresh_token, deadline)
+                break
+            except RefreshNotSent:
                 await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
-                raise FortnoxAuthRejected(
-                    "Fortnox refused to refresh the tokens.",
-                    metadata={"oauth_error": refusal.error},
-                ) from None
-            await asyncio.to_thread(
-                self._store.require_reconnect,
-                tenant,
-                old.generation,
-                INVALID_GRANT_REASON,
-                self._clock(),
-            )
-            self._cache.pop(tenant, None)
-            log.warning("fortnox refresh token refused; reconnect required",
-                        extra={"tenant": tenant})
-            raise ReconnectRequired(
-                "The tenant must connect to Fortnox again.",
-                metadata={"state_reason": INVALID_GRANT_REASON, "oauth_error": "invalid_grant"},
-            ) from None
+                raise
+            except GrantAnswerLost:
+                if reason == LOST_ANSWER_REASON:  # lost twice: the claim's lease settles it
+                    raise
+                # Fortnox may have spent the token, or never seen it. Asking again with it
+                # tells which: a new pair, or invalid_grant (the pair it made is out of reach).
+                reason = LOST_ANSWER_REASON
+                log.warning("fortnox refresh answer lost; asking again", extra={"tenant": tenant})
+            except OAuthRefusal as refusal:
+                if refusal.error != "invalid_grant":
+                    await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
+                    raise FortnoxAuthRejected(
+                        "Fortnox refused to refresh the tokens.",
+                        metadata={"oauth_error": refusal.error},
+                    ) from None
+                await self._require_reconnect(tenant, old, reason)
         return await asyncio.to_thread(
             self._store.complete_refresh, tenant, old.generation, grant, self._clock()
         )
+
+    async def _require_reconnect(self, tenant: str, old: CurrentTokens, reason: str) -> NoReturn:
+        await asyncio.to_thread(
+            self._store.require_reconnect, tenant, old.generation, reason, self._clock()
+        )
+        self._cache.pop(tenant, None)
+        log.warning("fortnox refresh token refused; reconnect required", extra={"tenant": tenant})
+        raise ReconnectRequired(
+            "The tenant must connect to Fortnox again.",
+            metadata={"state_reason": reason, "oauth_error": "invalid_grant"},
+        ) from None

@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
+from adapters.fortnox.tokens import LOST_ANSWER_REASON
 from adapters.store.connections import ConnectionStore
 from core.connections import ConnectionState
 from core.errors import ReconnectRequired
@@ -103,6 +104,37 @@ async def test_invalid_grant_requires_reconnect_and_is_not_retried(
     assert "invalid_grant" in after.reason
     again = await connect(adapter, sandbox)
     assert again.state is ConnectionState.CONNECTED
+
+
+async def test_a_lost_refresh_answer_is_settled_at_once_and_named(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, clock: MovableClock
+) -> None:
+    await connect(adapter, sandbox)
+    sandbox.add_fault("commit_drop", path="/oauth-v1/token", count=1)
+    clock.advance(hours=2)
+    with pytest.raises(ReconnectRequired) as caught:
+        await adapter.api.company_information(TENANT)
+    assert caught.value.metadata["state_reason"] == LOST_ANSWER_REASON
+    stats = token_stats(sandbox)
+    assert (stats["refreshes"], stats["refresh_rejected"]) == (1, 1)  # spent, then asked again
+    after = await adapter.connections.get_connection(TENANT)
+    assert after.state is ConnectionState.RECONNECT_REQUIRED
+    assert after.reason == LOST_ANSWER_REASON
+
+
+async def test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore, clock: MovableClock
+) -> None:
+    await connect(adapter, sandbox)
+    generation = store.current_tokens(TENANT).generation
+    # Fortnox never saw the first request: the connection broke before it was handled.
+    sandbox.add_fault("drop", path="/oauth-v1/token", count=1)
+    clock.advance(hours=2)
+    info = await adapter.api.company_information(TENANT)
+    assert info.company_name
+    assert sandbox.faults() == []  # the first asking was dropped
+    assert store.current_tokens(TENANT).generation == generation + 1
+    assert token_stats(sandbox)["refreshes"] == 1
 
 
 async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
