@@ -229,6 +229,13 @@ class FortnoxRejected(FortnoxError):
     reason = "FORTNOX_REJECTED"
 
 
+class DeadlineExceeded(DomainError):
+    """The caller's deadline passed while the service waited on Fortnox."""
+
+    code = StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
 class SieParserFailed(DomainError):
     """The process parsing a SIE file stopped before the file's end; a new one takes the
     next import, so the same import can be retried."""

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from core.errors import DomainError
+from core.errors import DeadlineExceeded, DomainError
 
 Event = TypeVar("Event")
 
@@ -190,7 +190,7 @@ async def recorded(
     try:
         async for event in events:
             yield event
-    except (asyncio.CancelledError, GeneratorExit):
+    except (asyncio.CancelledError, GeneratorExit, DeadlineExceeded):
         history.finish(import_id, ImportStatus.CANCELLED, "CANCELLED",
                        "The caller cancelled the import or its deadline passed.")
         raise
@@ -208,4 +208,4 @@ async def recorded(
 async def _heartbeat(history: ImportHistory, import_id: str) -> None:
     while True:
         await asyncio.sleep(history.heartbeat_every_s)
-        history.heartbeat(import_id)
+        await asyncio.to_thread(history.heartbeat, import_id)

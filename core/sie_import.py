@@ -147,7 +147,10 @@ class SieImport:
         span.set_attribute("fortnox.tenant", request.tenant)
         require_connected(await self._connections.get_connection(request.tenant))
         yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
-        record = self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
+        # History writes run in threads: a write waits for SQLite's lock, which another
+        # import's staging may hold, and the event loop must not wait with it.
+        record = await asyncio.to_thread(
+            self._history.start, request.tenant, ImportKind.SIE, request.requested_by)
         span.set_attribute("import.id", record.import_id)
         async for event in recorded(self._history, record.import_id, self._years(request, record)):
             yield event
@@ -172,7 +175,7 @@ class SieImport:
                 yield event
             assert summary is not None
             summaries.append(summary)
-        self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
+        await asyncio.to_thread(self._history.finish, record.import_id, ImportStatus.SUCCEEDED)
         # Dropping a large year's superseded digests takes a while: the caller need not wait.
         cleanup = asyncio.ensure_future(
             asyncio.to_thread(self._history.drop_superseded, record.import_id))
@@ -216,7 +219,7 @@ class SieImport:
             span.set_attribute("sie.bytes", size)
             span.set_attribute("sie.vouchers", read.vouchers)
             span.set_attribute("sie.errors", read.errors)
-            self._history.add_year(import_id, ImportedYear(
+            await asyncio.to_thread(self._history.add_year, import_id, ImportedYear(
                 financial_year_id=year.id, start_date=year.from_date, end_date=year.to_date,
                 sha256=summary.sha256, byte_size=size, voucher_count=read.vouchers,
                 error_count=summary.errors, warning_count=summary.warnings,

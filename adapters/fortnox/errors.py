@@ -7,11 +7,13 @@ used as our message and never logged whole.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import httpx
 
 from core.errors import (
+    DeadlineExceeded,
     FortnoxAuthRejected,
     FortnoxError,
     FortnoxLicenseMissing,
@@ -90,9 +92,13 @@ def error_for_response(response: httpx.Response, route: str) -> FortnoxError:
     return FortnoxRejected("Fortnox refused the request.", metadata=metadata)
 
 
-def unavailable(route: str, exc: BaseException) -> FortnoxUnavailable:
-    """Fortnox could not be reached or the answer was cut off (after retries)."""
-    return FortnoxUnavailable(
-        "Fortnox could not be reached.",
-        metadata={"route": route, "transport_error": type(exc).__name__},
-    )
+def unavailable(
+    route: str, exc: BaseException, deadline: float | None
+) -> FortnoxUnavailable | DeadlineExceeded:
+    """Fortnox could not be reached or the answer was cut off, or (when the caller's deadline
+    has passed, which cuts every wait short) the caller ran out of time."""
+    metadata = {"route": route, "transport_error": type(exc).__name__}
+    if deadline is not None and time.monotonic() >= deadline:
+        return DeadlineExceeded("The deadline passed while waiting for Fortnox.",
+                                metadata=metadata)
+    return FortnoxUnavailable("Fortnox could not be reached.", metadata=metadata)

@@ -18,9 +18,15 @@ class HttpByteStream:
     """Wraps a streamed ``httpx.Response`` and the span that ends when it is closed."""
 
     def __init__(
-        self, response: httpx.Response, span: trace.Span, route: str, default_name: str
+        self,
+        response: httpx.Response,
+        span: trace.Span,
+        route: str,
+        default_name: str,
+        deadline: float | None,
     ) -> None:
         self._response = response
+        self._deadline = deadline
         self._span = span
         self._route = route
         self._bytes = 0
@@ -54,7 +60,7 @@ class HttpByteStream:
                 self._bytes += len(chunk)
                 yield chunk
         except httpx.TransportError as exc:
-            error = unavailable(self._route, exc)
+            error = unavailable(self._route, exc, self._deadline)
             self._span.set_status(trace.StatusCode.ERROR, error.message)
             await self.aclose()
             raise error from None

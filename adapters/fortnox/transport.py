@@ -22,7 +22,12 @@ from adapters.fortnox.limiter import SlidingWindowLimiter
 from adapters.fortnox.retry import NOT_SENT_ERRORS, RetryPolicy, remaining_s
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.tokens import TokenManager
-from core.errors import FortnoxError, FortnoxOutcomeUnknown, FortnoxRateLimited
+from core.errors import (
+    DeadlineExceeded,
+    FortnoxError,
+    FortnoxOutcomeUnknown,
+    FortnoxRateLimited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +110,7 @@ class Transport:
         except BaseException:
             span.end()
             raise
-        return HttpByteStream(response, span, self._prefix + route, default_name)
+        return HttpByteStream(response, span, self._prefix + route, default_name, deadline)
 
     async def _json(
         self,
@@ -131,7 +136,7 @@ class Transport:
             except ValueError:
                 data = None
             if not isinstance(data, dict):
-                raise unavailable(self._prefix + route, ValueError("not a JSON object"))
+                raise unavailable(self._prefix + route, ValueError("not a JSON object"), None)
             return data
 
     async def _send(
@@ -190,7 +195,10 @@ class Transport:
                         "Fortnox's answer to a write was lost; it may or may not have happened.",
                         metadata={"route": template, "transport_error": type(exc).__name__},
                     ) from None
-                error: FortnoxError = unavailable(template, exc)
+                failure = unavailable(template, exc, deadline)
+                if isinstance(failure, DeadlineExceeded):  # no time is left to retry in
+                    raise failure from None
+                error: FortnoxError = failure
                 event = type(exc).__name__
             else:
                 slot.done()

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.fortnox import FortnoxAdapter
 from core.errors import (
+    DeadlineExceeded,
     FortnoxOutcomeUnknown,
     FortnoxRateLimited,
     FortnoxRejected,
@@ -69,15 +70,24 @@ async def test_a_dropped_read_is_retried(
     assert accounts and all(a.number > 0 for a in accounts)
 
 
-async def test_retries_stop_at_the_deadline(
+async def test_a_slow_fortnox_ends_the_call_at_its_deadline_and_says_so(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
     await connect(adapter, sandbox)
+    year_id, _ = await _current_year(adapter)
     sandbox.add_fault("latency", latency_ms=3000)
     started = time.monotonic()
-    with pytest.raises(FortnoxUnavailable):
+    with pytest.raises(DeadlineExceeded) as caught:
         await adapter.api.financial_years(TENANT, deadline=started + 0.5)
     assert time.monotonic() - started < 2.0
+    assert caught.value.reason == "DEADLINE_EXCEEDED"
+    sandbox.clear_faults()
+    sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=3000)
+    stream = await adapter.api.open_sie_export(TENANT, year_id, deadline=time.monotonic() + 1)
+    with pytest.raises(DeadlineExceeded):
+        async for _ in stream:
+            pass
+    await stream.aclose()
 
 
 async def test_a_lost_voucher_answer_is_outcome_unknown_and_findable(
