@@ -174,12 +174,12 @@ def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
     changes = summary.changes
     if changes.previous_import_id is None:
         kind = sie_pb.YearChanges.KIND_FIRST_IMPORT
-    elif changes.previous_sha256 == summary.sha256 or not (
-        changes.added or changes.changed or changes.removed or changes.other_changed
-    ):
+    elif changes.previous_sha256 == summary.sha256:
         kind = sie_pb.YearChanges.KIND_UNCHANGED
     elif not changes.counted:  # the previous import predates the fingerprints compared
         kind = sie_pb.YearChanges.KIND_UNSPECIFIED
+    elif not (changes.added or changes.changed or changes.removed or changes.other_changed):
+        kind = sie_pb.YearChanges.KIND_UNCHANGED
     else:
         kind = sie_pb.YearChanges.KIND_CHANGED
     read = summary.read

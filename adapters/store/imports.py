@@ -35,13 +35,11 @@ from core.imports import (
 STALE_AFTER = timedelta(seconds=60)
 
 
-
 def _pseudo(column: str, pseudo: bool) -> str:
     """Keys that start with ``~`` (fingerprints of things other than vouchers, e.g. the
     stated balances), or all others; as a range, so the primary key's index serves it."""
     test = f"({column} >= '~' AND {column} < char(127))"
     return test if pseudo else f"NOT {test}"
-
 
 
 def _iso(moment: datetime) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import signal
+import sqlite3
 from collections import defaultdict
 
 import grpc
@@ -14,6 +15,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sandbox.testing import SandboxHandle
+from server.config import Settings
 from sie import read_summary
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
@@ -113,6 +115,29 @@ async def test_reimport_reports_unchanged_then_the_amended_voucher(
     assert changed.kind == Changes.KIND_CHANGED
     assert (changed.vouchers_added, changed.vouchers_changed, changed.vouchers_removed) == (
         0, 1, 0)
+
+
+async def test_changes_against_an_import_without_fingerprints_are_not_known(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, settings: Settings
+) -> None:
+    fortnox = sandbox.tenants[0]
+    year_id = fortnox.financial_years[-1]["id"]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    request = pb.ImportSieRequest(
+        tenant="acme", years=[sie_pb.YearSelector(financial_year_id=year_id)],
+        omit_raw_chunks=True,
+    )
+    first = (await run_import(stub, request))[-1].summary
+    with sqlite3.connect(settings.db_path) as db:  # as m004 leaves an older release's imports
+        db.execute("DELETE FROM voucher_digests")
+    voucher = sandbox.all_vouchers(fortnox.id, year_id)[0]
+    sandbox.amend_voucher(fortnox.id, year_id, voucher["VoucherSeries"],
+                          voucher["VoucherNumber"], description="Rättad text")
+    changes = (await run_import(stub, request))[-1].summary.years[0].changes
+    assert changes.kind == Changes.KIND_UNSPECIFIED
+    assert changes.previous_import_id == first.import_id
+    again = (await run_import(stub, request))[-1].summary.years[0].changes
+    assert again.kind == Changes.KIND_UNCHANGED  # fingerprints of the new kind are kept
 
 
 async def test_parsed_records_arrive_when_asked(
