@@ -92,25 +92,38 @@ async def test_three_years_arrive_byte_for_byte_with_counts_and_history(
     assert error_info(caught.value).reason == "IMPORT_NOT_FOUND"
 
 
+async def connected_to_one_year(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> pb.ImportSieRequest:
+    """Connects "acme" to the first company; a request for its newest year, no raw bytes."""
+    fortnox = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", fortnox.id)
+    return pb.ImportSieRequest(
+        tenant="acme", omit_raw_chunks=True,
+        years=[sie_pb.YearSelector(financial_year_id=fortnox.financial_years[-1]["id"])],
+    )
+
+
+def amend_first_voucher(sandbox: SandboxHandle) -> None:
+    """Changes the text of the first voucher of that year, in Fortnox's books."""
+    fortnox = sandbox.tenants[0]
+    year_id = fortnox.financial_years[-1]["id"]
+    voucher = sandbox.all_vouchers(fortnox.id, year_id)[0]
+    sandbox.amend_voucher(fortnox.id, year_id, voucher["VoucherSeries"],
+                          voucher["VoucherNumber"], description="Rättad text")
+
+
 async def test_reimport_reports_unchanged_then_the_amended_voucher(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    fortnox = sandbox.tenants[0]
-    year_id = fortnox.financial_years[-1]["id"]
-    await connect(stub, sandbox, "acme", fortnox.id)
-    request = pb.ImportSieRequest(
-        tenant="acme", years=[sie_pb.YearSelector(financial_year_id=year_id)],
-        omit_raw_chunks=True,
-    )
+    request = await connected_to_one_year(stub, sandbox)
     first = (await run_import(stub, request))[-1].summary
     again = (await run_import(stub, request))[-1].summary
     assert again.years[0].changes.kind == Changes.KIND_UNCHANGED
     assert again.years[0].changes.previous_import_id == first.import_id
     assert not any(m.WhichOneof("event") == "chunk" for m in await run_import(stub, request))
 
-    voucher = sandbox.all_vouchers(fortnox.id, year_id)[0]
-    sandbox.amend_voucher(fortnox.id, year_id, voucher["VoucherSeries"],
-                          voucher["VoucherNumber"], description="Rättad text")
+    amend_first_voucher(sandbox)
     changed = (await run_import(stub, request))[-1].summary.years[0].changes
     assert changed.kind == Changes.KIND_CHANGED
     assert (changed.vouchers_added, changed.vouchers_changed, changed.vouchers_removed) == (
@@ -120,19 +133,11 @@ async def test_reimport_reports_unchanged_then_the_amended_voucher(
 async def test_changes_against_an_import_without_fingerprints_are_not_known(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, settings: Settings
 ) -> None:
-    fortnox = sandbox.tenants[0]
-    year_id = fortnox.financial_years[-1]["id"]
-    await connect(stub, sandbox, "acme", fortnox.id)
-    request = pb.ImportSieRequest(
-        tenant="acme", years=[sie_pb.YearSelector(financial_year_id=year_id)],
-        omit_raw_chunks=True,
-    )
+    request = await connected_to_one_year(stub, sandbox)
     first = (await run_import(stub, request))[-1].summary
     with sqlite3.connect(settings.db_path) as db:  # as m004 leaves an older release's imports
         db.execute("DELETE FROM voucher_digests")
-    voucher = sandbox.all_vouchers(fortnox.id, year_id)[0]
-    sandbox.amend_voucher(fortnox.id, year_id, voucher["VoucherSeries"],
-                          voucher["VoucherNumber"], description="Rättad text")
+    amend_first_voucher(sandbox)
     changes = (await run_import(stub, request))[-1].summary.years[0].changes
     assert changes.kind == Changes.KIND_UNSPECIFIED
     assert changes.previous_import_id == first.import_id
