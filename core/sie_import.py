@@ -258,13 +258,16 @@ class SieImport:
                 async for chunk in stream:
                     if not chunk:
                         continue
+                    # The parser is the bottleneck: it gets the chunk before the caller, whose
+                    # send may wait for flow control.
+                    parsed_meanwhile = await parsing.feed(chunk)
                     sha.update(chunk)
                     if request.stream_raw and held is not None:
                         for piece in _pieces(year.id, size - len(held), held, last=False):
                             yield piece
                     held = chunk
                     size += len(chunk)
-                    for parsed in await parsing.feed(chunk):
+                    for parsed in parsed_meanwhile:
                         vouchers = parsed.vouchers
                         digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
                         for event in parsed.events:
