@@ -196,6 +196,9 @@ class SieImport:
         with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
             options = ParseOptions(year.id, request.allow_unbalanced, request.include_records)
+            if self._parsers.busy():
+                yield Progress(Stage.DOWNLOADING, year.id,
+                               message="waiting for a free SIE parser (other imports run)")
             async with self._parsers.parse(options) as parsing:
                 received = _Received()
                 async for event in self._download(request, import_id, year, parsing, received):

@@ -175,3 +175,7 @@ class SieParsers(Protocol):
     def parse(self, options: ParseOptions) -> AbstractAsyncContextManager[YearParsing]:
         """A parser for one year's file, given back when the context ends."""
         ...
+
+    def busy(self) -> bool:
+        """Whether every parser is taken, so a new file would wait for one."""
+        ...

@@ -139,6 +139,10 @@ class ProcessParsers:
                         await parsing.abandon()
                     await worker.stop()
 
+    def busy(self) -> bool:
+        """Whether every slot is taken."""
+        return self._slots.locked()
+
     async def warm(self) -> None:
         """Starts a worker ahead of the first import, so that import does not wait for it."""
         async with self._slots:
