@@ -16,7 +16,7 @@ class Kind(enum.IntEnum):
     CLOSE = 3  # service -> parser: the file ended
     PARSED = 4  # parser -> service: pickled Parsed, what a DATA frame produced
     DONE = 5  # parser -> service: pickled (Parsed, YearParsed), the file's result
-    FAILED = 6  # parser -> service: the parser broke (its traceback went to stderr)
+    FAILED = 6  # parser -> service: the parser broke; the payload is its traceback
 
 
 def frame(kind: Kind, payload: bytes) -> bytes:

@@ -111,6 +111,8 @@ class _YearParsing:
                 done: tuple[Parsed, YearParsed] = pickle.loads(payload)
                 return done
             else:
+                _log.error("the SIE parser process failed",
+                           extra={"traceback": payload.decode(errors="replace")})
                 raise SieParserFailed(_FAILED)
 
 

@@ -40,9 +40,8 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
             else:
                 answer = frame(Kind.DONE, pickle.dumps(parse.close(), 5))
                 parse = None
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
-            sink.write(frame(Kind.FAILED, b""))
+        except Exception:  # a bug: the service logs the traceback, in its own log format
+            sink.write(frame(Kind.FAILED, traceback.format_exc().encode()))
             sink.flush()
             return 1
         sink.write(answer)

@@ -4,6 +4,7 @@ a limit on workers, and what happens when a file is abandoned or a worker dies."
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from adapters.sie_parsing import ProcessParsers
+from adapters.sie_parsing.frames import HEADER, Kind, frame
+from adapters.sie_parsing.worker import serve
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
 from tests.e2e.stack import parser_pids
@@ -144,3 +147,34 @@ async def test_files_beyond_the_pool_size_wait_for_a_worker() -> None:
         assert year.read.vouchers == 163
     finally:
         await pool.aclose()
+
+
+def test_a_parser_that_breaks_sends_its_traceback_and_stops() -> None:
+    # Bytes before any OPEN frame break the protocol: a bug, as any exception in the parser.
+    source = io.BytesIO(frame(Kind.DATA, FILE[:CHUNK]) + frame(Kind.CLOSE, b""))
+    sink = io.BytesIO()
+    assert serve(source, sink) == 1
+    answer = sink.getvalue()
+    size, kind = HEADER.unpack(answer[:HEADER.size])
+    assert kind == Kind.FAILED
+    assert b"Traceback" in answer[HEADER.size:HEADER.size + size]
+    assert len(answer) == HEADER.size + size  # nothing after it: the process ends
+
+
+async def test_the_service_logs_a_broken_parsers_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = ProcessParsers(1)
+    try:
+        with pytest.raises(SieParserFailed):
+            await parse_with_broken_options(pool)
+    finally:
+        await pool.aclose()
+    (logged,) = [r for r in caplog.records if r.getMessage() == "the SIE parser process failed"]
+    assert "Traceback" in logged.traceback
+
+
+async def parse_with_broken_options(pool: ProcessParsers) -> None:
+    """Options that are not ParseOptions break YearParse in the worker, as a bug would."""
+    async with pool.parse(None) as parsing:  # type: ignore[arg-type]
+        await parse_all(parsing)
