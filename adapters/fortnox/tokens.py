@@ -115,7 +115,7 @@ class TokenManager:
     async def _spend(
         self, tenant: str, old: CurrentTokens, deadline: float | None
     ) -> CurrentTokens:
-        reason = INVALID_GRANT_REASON
+        lost = False  # an earlier asking's answer was lost
         while True:
             try:
                 grant = await self._oauth.refresh(old.refresh_token, deadline)
@@ -124,11 +124,11 @@ class TokenManager:
                 await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
                 raise
             except GrantAnswerLost:
-                if reason == LOST_ANSWER_REASON:  # lost twice: the claim's lease settles it
+                if lost:  # lost twice: the claim's lease settles it
                     raise
                 # Fortnox may have spent the token, or never seen it. Asking again with it
                 # tells which: a new pair, or invalid_grant (the pair it made is out of reach).
-                reason = LOST_ANSWER_REASON
+                lost = True
                 log.warning("fortnox refresh answer lost; asking again", extra={"tenant": tenant})
             except OAuthRefusal as refusal:
                 if refusal.error != "invalid_grant":
@@ -137,7 +137,8 @@ class TokenManager:
                         "Fortnox refused to refresh the tokens.",
                         metadata={"oauth_error": refusal.error},
                     ) from None
-                await self._require_reconnect(tenant, old, reason)
+                await self._require_reconnect(
+                    tenant, old, LOST_ANSWER_REASON if lost else INVALID_GRANT_REASON)
         return await asyncio.to_thread(
             self._store.complete_refresh, tenant, old.generation, grant, self._clock()
         )
