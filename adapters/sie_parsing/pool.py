@@ -10,7 +10,6 @@ file did not end cleanly (the import was cancelled, or the worker died) is not r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import pickle
 import sys
@@ -93,9 +92,11 @@ class _YearParsing:
         return [*self._parsed, last], year
 
     async def abandon(self) -> None:
+        """Stops listening; whatever ended the answers is not raised over the caller's error."""
         self._answers.cancel()
-        with contextlib.suppress(asyncio.CancelledError, SieParserFailed):
-            await self._answers
+        await asyncio.wait({self._answers})
+        if not self._answers.cancelled():
+            self._answers.exception()  # retrieved, so asyncio does not log it as lost
 
     def _raise_if_failed(self) -> None:
         if self._answers.done():
