@@ -191,18 +191,27 @@ async def recorded(
         async for event in events:
             yield event
     except (asyncio.CancelledError, GeneratorExit, DeadlineExceeded):
-        history.finish(import_id, ImportStatus.CANCELLED, "CANCELLED",
-                       "The caller cancelled the import or its deadline passed.")
+        await _finish(history, import_id, ImportStatus.CANCELLED, "CANCELLED",
+                      "The caller cancelled the import or its deadline passed.")
         raise
     except DomainError as exc:
-        history.finish(import_id, ImportStatus.FAILED, exc.reason, exc.message)
+        await _finish(history, import_id, ImportStatus.FAILED, exc.reason, exc.message)
         raise
     except Exception:
-        history.finish(import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
-                       "The service failed unexpectedly; the error is logged.")
+        await _finish(history, import_id, ImportStatus.FAILED, "INTERNAL_ERROR",
+                      "The service failed unexpectedly; the error is logged.")
         raise
     finally:
         beat.cancel()
+
+
+async def _finish(
+    history: ImportHistory, import_id: str, status: ImportStatus, reason: str, message: str
+) -> None:
+    """Records the end in a thread: it drops the import's staged digests, which for a large
+    year takes a while, and the event loop must not wait for that. Shielded, so a second
+    cancel cannot stop the record half-way."""
+    await asyncio.shield(asyncio.to_thread(history.finish, import_id, status, reason, message))
 
 
 async def _heartbeat(history: ImportHistory, import_id: str) -> None:
