@@ -12,11 +12,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sandbox.testing import SandboxHandle, running_sandbox
-from server.app import RunningServer, start_server
+from server.app import RunningServer
 from server.config import Settings, load_settings
-from server.wiring import build_servicer
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.e2e.stack import RATE_LIMIT, RATE_WINDOW_S, service_env
+from tests.e2e.stack import RATE_LIMIT, RATE_WINDOW_S, service_env, serving_in_process
 
 
 @pytest.fixture
@@ -39,10 +38,8 @@ def spans() -> InMemorySpanExporter:
 async def service(settings: Settings, spans: InMemorySpanExporter) -> AsyncIterator[RunningServer]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    async with build_servicer(settings, provider) as servicer:
-        running = await start_server(settings.listen, servicer, provider)
+    async with serving_in_process(settings, provider) as running:
         yield running
-        await running.server.stop(None)
 
 
 @pytest.fixture

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
 
 from sandbox.testing import SandboxHandle
+from server.app import RunningServer, start_server
+from server.config import Settings
+from server.wiring import build_servicer
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
@@ -97,3 +103,16 @@ def running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@asynccontextmanager
+async def serving_in_process(
+    settings: Settings, provider: TracerProvider
+) -> AsyncIterator[RunningServer]:
+    """The whole service wired as ``serve`` wires it, on a real port in this process."""
+    async with build_servicer(settings, provider) as servicer:
+        running = await start_server(settings.listen, servicer, provider)
+        try:
+            yield running
+        finally:
+            await running.server.stop(None)

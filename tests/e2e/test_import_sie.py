@@ -18,16 +18,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sandbox.testing import SandboxHandle
-from server.app import start_server
 from server.config import Settings, load_settings
-from server.wiring import build_servicer
 from sie import read_summary
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
-from tests.e2e.stack import connect, parser_pids, service_env
+from tests.e2e.stack import connect, parser_pids, service_env, serving_in_process
 from tests.server.errors_shape import error_info
 
 Import = history_pb.Import
@@ -353,28 +351,20 @@ async def test_an_import_waiting_for_a_free_parser_says_so(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     env = service_env(sandbox, tmp_path / "bridge.sqlite3") | {"FORTNOX_BRIDGE_SIE_PARSERS": "1"}
-    settings = load_settings(env)
-    provider = TracerProvider()
-    async with build_servicer(settings, provider) as servicer:
-        running = await start_server(settings.listen, servicer, provider)
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-                stub = pb_grpc.FortnoxServiceStub(channel)
-                slow, quick = sandbox.tenants[0], sandbox.tenants[1]
-                await connect(stub, sandbox, "slow", slow.id)
-                await connect(stub, sandbox, "quick", quick.id)
-                sandbox.add_fault("slow_sie", tenant=slow.id, chunk_bytes=1024,
-                                  chunk_delay_ms=5)
-                first = stub.ImportSie(pb.ImportSieRequest(tenant="slow", omit_raw_chunks=True))
-                async for message in first:  # the one parser is now busy with its download
-                    if message.WhichOneof("event") == "progress" and message.progress.bytes_done:
-                        break
-                rest = asyncio.ensure_future(_drain(first))
-                second = await run_import(
-                    stub, pb.ImportSieRequest(tenant="quick", omit_raw_chunks=True))
-                await rest
-        finally:
-            await running.server.stop(None)
+    async with serving_in_process(load_settings(env), TracerProvider()) as running, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = pb_grpc.FortnoxServiceStub(channel)
+        slow, quick = sandbox.tenants[0], sandbox.tenants[1]
+        await connect(stub, sandbox, "slow", slow.id)
+        await connect(stub, sandbox, "quick", quick.id)
+        sandbox.add_fault("slow_sie", tenant=slow.id, chunk_bytes=1024, chunk_delay_ms=5)
+        first = stub.ImportSie(pb.ImportSieRequest(tenant="slow", omit_raw_chunks=True))
+        async for message in first:  # the one parser is now busy with its download
+            if message.WhichOneof("event") == "progress" and message.progress.bytes_done:
+                break
+        rest = asyncio.ensure_future(_drain(first))
+        second = await run_import(stub, pb.ImportSieRequest(tenant="quick", omit_raw_chunks=True))
+        await rest
     said = [m.progress.message for m in second if m.WhichOneof("event") == "progress"]
     assert any(text.startswith("waiting for a free SIE parser") for text in said)
     assert second[-1].WhichOneof("event") == "summary"
