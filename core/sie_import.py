@@ -141,6 +141,10 @@ class SieImport:
         self._clock = clock
         self._tracer = trace.get_tracer("fortnox-bridge.core", tracer_provider=tracer_provider)
 
+    async def aclose(self) -> None:
+        """Waits for the clean-ups still running, so none outlives the history's database."""
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
+
     async def run(self, request: SieImportRequest) -> AsyncIterator[ImportEvent]:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
         span = trace.get_current_span()

@@ -78,13 +78,11 @@ async def build_servicer(
     sweeper = asyncio.create_task(_sweep_abandoned(history, settings.import_stale_s / 2))
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
+    sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
     try:
         yield FortnoxServicer(
             connections=ConnectionRpcs(adapter.connections),
-            sie=SieRpcs(
-                SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider),
-                history,
-            ),
+            sie=SieRpcs(sie_import, history),
             ledgers=LedgerRpcs(LedgerImport(adapter.api, history, adapter.connections)),
             exports=ExportRpcs(
                 VoucherExporter(adapter.api, exports, settings.closing_series, lease=lease),
@@ -96,6 +94,7 @@ async def build_servicer(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await sie_import.aclose()
         await parsers.aclose()
         await adapter.aclose()
         exports_db.close()

@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,8 +18,16 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from adapters.fortnox import FortnoxAdapter
+from adapters.sie_parsing import ProcessParsers
+from adapters.store import open_database
+from adapters.store.connections import ConnectionStore
+from adapters.store.imports import SqliteImportHistory
+from core.clock import utc_now
+from core.sie_import import ImportSummary, SieImport, SieImportRequest
 from sandbox.testing import SandboxHandle
 from server.config import Settings, load_settings
+from server.wiring import fortnox_settings
 from sie import read_summary
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
@@ -373,3 +382,42 @@ async def test_an_import_waiting_for_a_free_parser_says_so(
 async def _drain(call: AsyncIterator[pb.ImportSieResponse]) -> None:
     async for _ in call:
         pass
+
+
+class SlowDropHistory(SqliteImportHistory):
+    """The real store, whose superseded fingerprints take a while to drop (as a large year's
+    do), so that a shutdown racing the clean-up is not won by luck."""
+
+    def drop_superseded(self, import_id: str) -> None:
+        time.sleep(0.5)
+        super().drop_superseded(import_id)
+
+
+async def test_closing_the_import_waits_for_its_clean_up(
+    sandbox: SandboxHandle, settings: Settings
+) -> None:
+    # The composition root closes the history's database after SieImport.aclose(); a clean-up
+    # still running then would use a closed connection (this crashed a CI run).
+    store = ConnectionStore(settings.db_path, settings.token_key)
+    db = open_database(settings.db_path)
+    parsers = ProcessParsers(1)
+    try:
+        async with FortnoxAdapter(fortnox_settings(settings), store) as adapter:
+            start = await adapter.connections.begin_connect("acme", sandbox.redirect_uri)
+            code = sandbox.consent_code(sandbox.tenants[0].id, sandbox.redirect_uri,
+                                        state=start.state)
+            await adapter.connections.complete_connect(start.state, code)
+            imports = SieImport(adapter.api, adapter.connections, SlowDropHistory(db, utc_now),
+                                parsers, utc_now)
+            request = SieImportRequest(tenant="acme", stream_raw=False)
+            first = [e async for e in imports.run(request)][-1]
+            assert isinstance(first, ImportSummary)
+            [e async for e in imports.run(request)]  # supersedes the first one's fingerprints
+            await imports.aclose()
+        left = db.execute("SELECT COUNT(*) FROM voucher_digests WHERE import_id = ?",
+                          [first.import_id]).fetchone()[0]
+        assert left == 0
+    finally:
+        await parsers.aclose()
+        db.close()
+        store.close()
