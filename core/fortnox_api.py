@@ -230,10 +230,13 @@ class FileConnection:
 
 
 class FileSource(enum.Enum):
-    """Where a file id lives in Fortnox (needs the ``archive`` or ``inbox`` scope)."""
+    """Which kind of id names a file (needs the ``archive`` or ``inbox`` scope):
+    ``ARCHIVE``/``INBOX`` the file's ``Id`` in that folder, ``CONNECTION`` the ``FileId`` of
+    a file connection (Fortnox's ``ArchiveFileId``, fetched with ``/3/archive?fileid=``)."""
 
     ARCHIVE = "archive"
     INBOX = "inbox"
+    CONNECTION = "connection"
 
 
 class InvoiceFilter(enum.Enum):

@@ -43,15 +43,15 @@ class ApiContext:
         """The fired fault of ``kind``, if any."""
         return next((f for f in self.faults if f.kind == kind), None)
 
-    def param(self, name: str) -> str | None:
-        """A query parameter, matched case-insensitively (Fortnox spellings vary)."""
-        lowered = name.lower()
-        return next((v for k, v in self.request.query_params.items() if k.lower() == lowered),
-                    None)
+    def param(self, name: str, *spellings: str) -> str | None:
+        """A query parameter under its exact name (or one of the documented ``spellings``):
+        like Fortnox, the sandbox ignores a parameter in any other letter case."""
+        query = self.request.query_params
+        return next((query[n] for n in (name, *spellings) if n in query), None)
 
-    def int_param(self, name: str) -> int | None:
+    def int_param(self, name: str, *spellings: str) -> int | None:
         """An integer query parameter; a malformed one is Fortnox's parameter error."""
-        text = self.param(name)
+        text = self.param(name, *spellings)
         if text is None or text == "":
             return None
         try:
@@ -59,9 +59,9 @@ class ApiContext:
         except ValueError as exc:
             raise FortnoxError(errors.INVALID_PARAMETER, name) from exc
 
-    def date_param(self, name: str) -> date | None:
+    def date_param(self, name: str, *spellings: str) -> date | None:
         """A ``YYYY-MM-DD`` query parameter."""
-        text = self.param(name)
+        text = self.param(name, *spellings)
         if not text:
             return None
         try:
@@ -91,12 +91,29 @@ Handler = Callable[[ApiContext], Awaitable[Response]]
 def _claims(state: SandboxState, request: Request) -> AccessClaims:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise FortnoxError(errors.INVALID_TOKEN)
+        raise FortnoxError(errors.UNAUTHORIZED)
     try:
         return state.tokens.verify_access(token.strip())
     except GrantError as exc:
-        raise FortnoxError(errors.EXPIRED_TOKEN if exc.error == "expired"
-                           else errors.INVALID_TOKEN) from exc
+        raise FortnoxError(errors.UNAUTHORIZED) from exc
+
+
+def accepts(request: Request, produces: Sequence[str]) -> bool:
+    """Whether the request's ``Accept`` admits one of the media types the endpoint produces
+    (no header admits anything; ``q=0`` excludes)."""
+    header = request.headers.get("accept")
+    if header is None:
+        return True
+    for part in header.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            continue
+        kind, _, sub = media.lower().partition("/")
+        for offered in produces:
+            offered_kind, _, offered_sub = offered.partition("/")
+            if kind == "*" or (kind == offered_kind and sub in ("*", offered_sub)):
+                return True
+    return False
 
 
 def error_response(exc: FortnoxError) -> Response:
@@ -104,9 +121,13 @@ def error_response(exc: FortnoxError) -> Response:
     return FortnoxJSON(exc.body(), status_code=exc.status)
 
 
-def endpoint(state: SandboxState, scopes: Sequence[str], handler: Handler) -> Callable[
-        [Request], Awaitable[Response]]:
-    """Wrap ``handler`` in Fortnox's request pipeline; any one of ``scopes`` grants access."""
+JSON = ("application/json",)
+
+
+def endpoint(state: SandboxState, scopes: Sequence[str], handler: Handler,
+             produces: Sequence[str] = JSON) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap ``handler`` in Fortnox's request pipeline; any one of ``scopes`` grants access,
+    and the ``Accept`` header must admit one of the media types in ``produces``."""
 
     async def run(request: Request) -> Response:
         try:
@@ -115,7 +136,7 @@ def endpoint(state: SandboxState, scopes: Sequence[str], handler: Handler) -> Ca
             return error_response(exc)
         tenant = claims.tenant_id
         fired = state.faults.take(request.method, request.url.path, tenant)
-        response = await _guarded(state, request, claims, fired, scopes, handler)
+        response = await _guarded(state, request, claims, fired, scopes, produces, handler)
         state.count_request(tenant, response.status_code)
         if any(f.kind == "drop" for f in fired):
             return DroppingResponse(response)
@@ -125,7 +146,8 @@ def endpoint(state: SandboxState, scopes: Sequence[str], handler: Handler) -> Ca
 
 
 async def _guarded(state: SandboxState, request: Request, claims: AccessClaims,
-                   fired: list[Fault], scopes: Sequence[str], handler: Handler) -> Response:
+                   fired: list[Fault], scopes: Sequence[str], produces: Sequence[str],
+                   handler: Handler) -> Response:
     delay = sum(f.latency_ms for f in fired if f.kind == "latency")
     if delay:
         await asyncio.sleep(delay / 1000)
@@ -139,9 +161,11 @@ async def _guarded(state: SandboxState, request: Request, claims: AccessClaims,
             raise FortnoxError(errors.UNAVAILABLE if failure.status == 503 else errors.INTERNAL)
         if not claims.scopes.intersection(scopes):
             raise FortnoxError(errors.MISSING_SCOPE)
+        if not accepts(request, produces):
+            raise FortnoxError(errors.NOT_ACCEPTABLE, ", ".join(produces))
         books = state.books.get(claims.tenant_id)
         if books is None:
-            raise FortnoxError(errors.INVALID_TOKEN)
+            raise FortnoxError(errors.UNAUTHORIZED)
         return await handler(ApiContext(request, state, claims, books, fired))
     except FortnoxError as exc:
         return error_response(exc)

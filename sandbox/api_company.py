@@ -33,8 +33,8 @@ def _year(ctx: ApiContext, year: FinancialYear) -> dict[str, Any]:
 
 
 async def financial_years(ctx: ApiContext) -> Response:
-    """All years, or the one containing ``date``/``Date``."""
-    day = ctx.date_param("date")
+    """All years, or the one containing ``date`` (the SDK spells it ``Date``)."""
+    day = ctx.date_param("date", "Date")
     years = ctx.books.tenant.years
     if day is not None:
         years = [y for y in years if y.contains(day)]
@@ -45,20 +45,21 @@ async def financial_year(ctx: ApiContext) -> Response:
     """One year by id."""
     year = ctx.books.year(int(ctx.request.path_params["id"]))
     if year is None:
-        raise FortnoxError(errors.NOT_FOUND, "räkenskapsåret")
+        raise FortnoxError(errors.NOT_FOUND_YEAR)
     return FortnoxJSON({"FinancialYear": _year(ctx, year)})
 
 
 async def locked_period(ctx: ApiContext) -> Response:
-    """The date up to which bookkeeping is locked (empty when nothing is)."""
+    """The date up to which bookkeeping is locked (no ``EndDate`` when nothing is: the
+    model types it as an optional date)."""
     end = ctx.books.locked_until
-    return FortnoxJSON({"LockedPeriod": {"EndDate": end.isoformat() if end else ""}})
+    return FortnoxJSON({"LockedPeriod": {"EndDate": end.isoformat()} if end else {}})
 
 
-def selected_year(ctx: ApiContext) -> FinancialYear:
-    """The year named by ``financialyear`` (any casing), else by ``financialyeardate``,
-    else Fortnox's preselected year (the one containing today)."""
-    year_id = ctx.int_param("financialyear")
+def selected_year(ctx: ApiContext, *spellings: str) -> FinancialYear:
+    """The year named by ``financialyear`` (or one of the documented ``spellings``), else by
+    ``financialyeardate``, else Fortnox's preselected year (the one containing today)."""
+    year_id = ctx.int_param("financialyear", *spellings)
     if year_id is not None:
         year = ctx.books.year(year_id)
         if year is None:

@@ -1,14 +1,20 @@
 """Documents: archive and inbox files, and their connections to supplier invoices and
-vouchers."""
+vouchers.
+
+As in Fortnox, a file has two ids: its ``Id`` in the folder (``GET /3/archive/{Id}``) and its
+``ArchiveFileId``, which file connections call ``FileId`` and which only
+``GET /3/archive?fileid=`` takes. Fetching a connection's file by path is a 404.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from starlette.responses import Response
 
 from sandbox import errors
-from sandbox.api_common import ApiContext, paginate
+from sandbox.api_common import JSON, ApiContext, accepts, paginate
 from sandbox.books import FileConnection
 from sandbox.errors import FortnoxError
 from sandbox.jsonout import FortnoxJSON
@@ -16,9 +22,17 @@ from sandbox.model import Invoice, StoredFile
 from sandbox.pdf import render_pdf
 
 
+_FILE_IDS = uuid.UUID("5a3c1f0e-7d2b-4c8e-9f41-0b6d2e8a7c35")
+
+
+def folder_id(f: StoredFile) -> str:
+    """The file's ``Id`` in its folder (stable, and never equal to its ``ArchiveFileId``)."""
+    return str(uuid.uuid5(_FILE_IDS, f.id))
+
+
 def _file_row(ctx: ApiContext, f: StoredFile) -> dict[str, Any]:
-    return {"@url": ctx.url(f"{f.folder}/{f.id}"), "ArchiveFileId": f.id, "Comments": "",
-            "Id": f.id, "Name": f.name, "Path": f"root/{f.name}",
+    return {"@url": ctx.url(f"{f.folder}/{folder_id(f)}"), "ArchiveFileId": f.id,
+            "Comments": "", "Id": folder_id(f), "Name": f.name, "Path": f"root/{f.name}",
             "Size": len(render_pdf(f.title, f.lines))}
 
 
@@ -30,16 +44,22 @@ def _folder(ctx: ApiContext, folder: str) -> Response:
 
 
 def _download(ctx: ApiContext, folder: str) -> Response:
-    file_id = ctx.request.path_params.get("id") or ctx.param("fileid") or ""
-    found = ctx.books.files.get(file_id)
+    path_id = ctx.request.path_params.get("id")
+    if path_id is not None:
+        found = next((f for f in ctx.books.files.values() if folder_id(f) == path_id), None)
+    else:
+        found = ctx.books.files.get(ctx.param("fileid") or "")
     if found is None or found.folder != folder:
-        raise FortnoxError(errors.NOT_FOUND, "filen")
+        raise FortnoxError(errors.NOT_FOUND_FILE)
     return Response(render_pdf(found.title, found.lines), media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{found.name}"'})
 
 
 async def archive_folder(ctx: ApiContext) -> Response:
-    """The archive's root folder (or a file, with ``fileid``)."""
+    """The archive's root folder (or, with ``fileid``, the file of a file connection)."""
+    wanted = ("application/pdf",) if ctx.param("fileid") else JSON
+    if not accepts(ctx.request, wanted):
+        raise FortnoxError(errors.NOT_ACCEPTABLE, wanted[0])
     return _download(ctx, "archive") if ctx.param("fileid") else _folder(ctx, "archive")
 
 
@@ -83,7 +103,7 @@ async def supplier_invoice_file_connection(ctx: ApiContext) -> Response:
         if found == file_id:
             return FortnoxJSON({"SupplierInvoiceFileConnection":
                                 _supplier_connection(ctx, found, invoice)})
-    raise FortnoxError(errors.NOT_FOUND, "filkopplingen")
+    raise FortnoxError(errors.NOT_FOUND_FILE_CONNECTION)
 
 
 def _voucher_connection(ctx: ApiContext, c: FileConnection) -> dict[str, Any]:
@@ -106,4 +126,4 @@ async def voucher_file_connection(ctx: ApiContext) -> Response:
     for connection in ctx.books.voucher_files:
         if connection.file_id == file_id:
             return FortnoxJSON({"VoucherFileConnection": _voucher_connection(ctx, connection)})
-    raise FortnoxError(errors.NOT_FOUND, "filkopplingen")
+    raise FortnoxError(errors.NOT_FOUND_FILE_CONNECTION)

@@ -12,16 +12,20 @@ from sandbox import errors
 from sandbox.api_common import ApiContext, paginate
 from sandbox.errors import FortnoxError
 from sandbox.jsonout import FortnoxJSON, money, money_text
-from sandbox.model import Invoice, Party, Payment
+from sandbox.model import Invoice, Party, Payment, VoucherRef
 from sandbox.pdf import render_pdf
 
 CUSTOMER_FILTERS = ("cancelled", "fullypaid", "unpaid", "unpaidoverdue", "unbooked")
 SUPPLIER_FILTERS = (*CUSTOMER_FILTERS, "pendingpayment", "authorizepending")
 
 
-def _d(day: date | None) -> str:
-    """Fortnox writes ``""`` for an empty date."""
-    return day.isoformat() if day else ""
+def _d(day: date) -> str:
+    return day.isoformat()
+
+
+def _nd(day: date | None) -> str | None:
+    """An unset date is ``null`` (``FinalPayDate`` of an unpaid invoice, as recorded)."""
+    return day.isoformat() if day else None
 
 
 def _modified_since(ctx: ApiContext, items: list[Any]) -> list[Any]:
@@ -31,11 +35,11 @@ def _modified_since(ctx: ApiContext, items: list[Any]) -> list[Any]:
     return [i for i in items if i.last_modified is not None and i.last_modified >= since]
 
 
-def _path_int(ctx: ApiContext, name: str) -> int:
+def _path_int(ctx: ApiContext, name: str, missing: errors.ErrorKind) -> int:
     try:
         return int(ctx.request.path_params[name])
     except ValueError as exc:
-        raise FortnoxError(errors.NOT_FOUND, "dokumentet") from exc
+        raise FortnoxError(missing) from exc
 
 
 # -- parties -------------------------------------------------------------------------------
@@ -45,16 +49,26 @@ def _party_base(party: Party) -> dict[str, Any]:
             "Phone": "", "ZipCode": party.zip_code}
 
 
+def _single_party(item: dict[str, Any]) -> dict[str, Any]:
+    """A list item as the single resource has it: ``Phone1``/``Phone2`` instead of ``Phone``,
+    and unset address fields ``null`` where the list says ``""`` (as recorded)."""
+    single = {k: v for k, v in item.items() if k != "Phone"}
+    for key in ("Address1", "Address2", "City", "ZipCode"):
+        single[key] = single[key] or None
+    return {**single, "Phone1": None, "Phone2": None}
+
+
 def _customer_item(ctx: ApiContext, c: Party) -> dict[str, Any]:
     return {"@url": ctx.url(f"customers/{c.number}"), **_party_base(c),
             "CustomerNumber": c.number}
 
 
 def _supplier_item(ctx: ApiContext, s: Party) -> dict[str, Any]:
+    """No ``PreDefinedAccount``: the model allows only a 4-digit account, and there is none."""
     return {"@url": ctx.url(f"suppliers/{s.number}"), **_party_base(s), "Active": s.active,
             "BG": "", "BIC": "", "BankAccountNumber": "", "CostCenter": "",
             "CountryCode": "SE" if s.currency == "SEK" else "DE", "Currency": s.currency,
-            "DisablePaymentFile": False, "IBAN": "", "PG": "", "PreDefinedAccount": "",
+            "DisablePaymentFile": False, "IBAN": "", "PG": "",
             "Project": "", "SupplierNumber": s.number, "TermsOfPayment": "30"}
 
 
@@ -74,9 +88,9 @@ async def customer(ctx: ApiContext) -> Response:
     """One customer."""
     found = ctx.books.customers.get(ctx.request.path_params["number"])
     if found is None:
-        raise FortnoxError(errors.NOT_FOUND, "kunden")
+        raise FortnoxError(errors.NOT_FOUND_CUSTOMER)
     return FortnoxJSON({"Customer": {
-        **_customer_item(ctx, found), "Active": found.active,
+        **_single_party(_customer_item(ctx, found)), "Active": found.active,
         "CountryCode": "SE" if found.currency == "SEK" else "DE", "Currency": found.currency,
         "Type": "COMPANY", "VATType": "SEVAT" if found.currency == "SEK" else "EUVAT"}})
 
@@ -91,8 +105,9 @@ async def supplier(ctx: ApiContext) -> Response:
     """One supplier."""
     found = ctx.books.suppliers.get(ctx.request.path_params["number"])
     if found is None:
-        raise FortnoxError(errors.NOT_FOUND, "leverantören")
-    return FortnoxJSON({"Supplier": {**_supplier_item(ctx, found), "VATType": "NORMAL"}})
+        raise FortnoxError(errors.NOT_FOUND_SUPPLIER)
+    return FortnoxJSON({"Supplier": {**_single_party(_supplier_item(ctx, found)),
+                                     "VATType": "NORMAL"}})
 
 
 # -- invoices ------------------------------------------------------------------------------
@@ -101,10 +116,10 @@ def current_balance(invoice: Invoice, today: date) -> int:
     return invoice.balance_at(max(today, invoice.invoice_date))
 
 
-def final_pay_date(invoice: Invoice, today: date) -> str:
-    """The date the invoice became fully paid, if it is."""
+def final_pay_date(invoice: Invoice, today: date) -> str | None:
+    """The date the invoice became fully paid, if it is (``null`` until then)."""
     if invoice.cancelled or current_balance(invoice, today) or not invoice.payments:
-        return ""
+        return None
     return _d(max(p.payment_date for p in invoice.payments))
 
 
@@ -135,15 +150,13 @@ def _invoice_item(ctx: ApiContext, i: Invoice) -> dict[str, Any]:
     return {
         "@url": ctx.url(f"invoices/{i.number}"), "Balance": money(current_balance(i, today)),
         "Booked": v is not None, "Cancelled": i.cancelled, "CostCenter": i.cost_center,
-        "Currency": i.currency, "CurrencyRate": i.rate.normalize(), "CurrencyUnit": 1,
-        "CustomerName": c.name, "CustomerNumber": c.number, "DocumentNumber": str(i.number),
+        "Currency": i.currency, "CurrencyRate": format(i.rate.normalize(), "f"),
+        "CurrencyUnit": 1, "CustomerName": c.name, "CustomerNumber": c.number, "DocumentNumber": str(i.number),
         "DueDate": _d(i.due_date), "ExternalInvoiceReference1": "",
         "ExternalInvoiceReference2": "", "FinalPayDate": final_pay_date(i, today),
         "InvoiceDate": _d(i.invoice_date), "InvoiceType": "INVOICE", "NoxFinans": False,
         "OCR": i.ocr, "Project": i.project, "Sent": True, "TermsOfPayment": "30",
-        "Total": money(i.total), "VoucherNumber": v.number if v else 0,
-        "VoucherSeries": v.series if v else "", "VoucherYear": v.year_id if v else 0,
-        "WayOfDelivery": "",
+        "Total": money(i.total), **_voucher_ref(v), "WayOfDelivery": "",
     }
 
 
@@ -152,7 +165,7 @@ async def invoices(ctx: ApiContext) -> Response:
     ``lastmodified``."""
     wanted = ctx.param("filter")
     if wanted and wanted not in CUSTOMER_FILTERS:
-        raise FortnoxError(errors.INVALID_PARAMETER, "filter")
+        raise FortnoxError(errors.INVALID_FILTER)
     items = _dated(ctx, _modified_since(ctx, list(ctx.books.invoices.values())))
     number = ctx.param("customernumber")
     if number:
@@ -162,9 +175,9 @@ async def invoices(ctx: ApiContext) -> Response:
 
 
 def _invoice(ctx: ApiContext) -> Invoice:
-    found = ctx.books.invoices.get(_path_int(ctx, "number"))
+    found = ctx.books.invoices.get(_path_int(ctx, "number", errors.NOT_FOUND_INVOICE))
     if found is None:
-        raise FortnoxError(errors.NOT_FOUND, "fakturan")
+        raise FortnoxError(errors.NOT_FOUND_INVOICE)
     return found
 
 
@@ -174,7 +187,8 @@ async def invoice(ctx: ApiContext) -> Response:
     i = _invoice(ctx)
     reference = i.credit_of if i.credit_of is not None else i.credited_by
     return FortnoxJSON({"Invoice": {
-        **_invoice_item(ctx, i), "Credit": "true" if i.credit_of is not None else "false",
+        **_invoice_item(ctx, i), "CurrencyRate": i.rate.normalize(),
+        "Credit": "true" if i.credit_of is not None else "false",
         "CreditInvoiceReference": str(reference or 0),
         "OrganisationNumber": ctx.books.customers[i.party_number].organisation_number,
         "Net": money(i.total - i.vat), "TotalVAT": money(i.vat), "Gross": money(i.total),
@@ -192,6 +206,12 @@ async def invoice_pdf(ctx: ApiContext) -> Response:
         f"Fakturadatum: {_d(i.invoice_date)}", f"Förfallodatum: {_d(i.due_date)}",
         f"Att betala: {money_text(i.total)} {i.currency}", f"OCR: {i.ocr}"))
     return Response(pdf, media_type="application/pdf")
+
+
+def _voucher_ref(v: VoucherRef | None) -> dict[str, Any]:
+    """Where a document is booked; all three ``null`` while it is not (as recorded)."""
+    return {"VoucherNumber": v.number if v else None, "VoucherSeries": v.series if v else None,
+            "VoucherYear": v.year_id if v else None}
 
 
 # -- payments ------------------------------------------------------------------------------
@@ -213,8 +233,7 @@ def _payment_detail(item: dict[str, Any], p: Payment, i: Invoice, party: Party
     v = p.voucher
     return {**detail, "AmountCurrency": money(p.amount), "InvoiceDueDate": _d(i.due_date),
             "InvoiceOCR": i.ocr, "InvoiceTotal": money_text(i.total), "ModeOfPayment": "BG",
-            "VoucherNumber": v.number if v else 0, "VoucherSeries": v.series if v else "",
-            "VoucherYear": v.year_id if v else 0, "WriteOffs": [],
+            **_voucher_ref(v), "WriteOffs": [],
             "Invoice" + ("CustomerName" if i.kind == "customer" else "SupplierName"): party.name,
             "Invoice" + ("CustomerNumber" if i.kind == "customer" else "SupplierNumber"):
                 party.number}
@@ -238,7 +257,7 @@ async def invoice_payments(ctx: ApiContext) -> Response:
 
 async def invoice_payment(ctx: ApiContext) -> Response:
     """One customer payment."""
-    number = _path_int(ctx, "number")
+    number = _path_int(ctx, "number", errors.NOT_FOUND_PAYMENT)
     for p, i in _payments(ctx.books.invoices):
         if p.number == number:
             party = ctx.books.customers[i.party_number]
@@ -246,7 +265,7 @@ async def invoice_payment(ctx: ApiContext) -> Response:
             detail = _payment_detail(item, p, i, party)
             detail["ModeOfPaymentAccount"] = 1930
             return FortnoxJSON({"InvoicePayment": detail})
-    raise FortnoxError(errors.NOT_FOUND, "inbetalningen")
+    raise FortnoxError(errors.NOT_FOUND_PAYMENT)
 
 
 async def supplier_invoice_payments(ctx: ApiContext) -> Response:
@@ -258,13 +277,13 @@ async def supplier_invoice_payments(ctx: ApiContext) -> Response:
 
 async def supplier_invoice_payment(ctx: ApiContext) -> Response:
     """One supplier payment."""
-    number = _path_int(ctx, "number")
+    number = _path_int(ctx, "number", errors.NOT_FOUND_PAYMENT)
     for p, i in _payments(ctx.books.supplier_invoices):
         if p.number == number:
             party = ctx.books.suppliers[i.party_number]
             item = _payment_item(ctx, p, "supplierinvoicepayments", True)
             return FortnoxJSON({"SupplierInvoicePayment": _payment_detail(item, p, i, party)})
-    raise FortnoxError(errors.NOT_FOUND, "utbetalningen")
+    raise FortnoxError(errors.NOT_FOUND_PAYMENT)
 
 
 # -- supplier invoices ---------------------------------------------------------------------
@@ -291,7 +310,7 @@ async def supplier_invoices(ctx: ApiContext) -> Response:
     """Supplier invoices with ``filter`` (and, leniently, ``fromdate``/``todate``)."""
     wanted = ctx.param("filter")
     if wanted and wanted not in SUPPLIER_FILTERS:
-        raise FortnoxError(errors.INVALID_PARAMETER, "filter")
+        raise FortnoxError(errors.INVALID_FILTER)
     items = _dated(ctx, list(ctx.books.supplier_invoices.values()))
     items = _status_filter(items, wanted, ctx.state.clock.today())
     return paginate(ctx, "SupplierInvoices", items, lambda i: _supplier_invoice_item(ctx, i))
@@ -299,15 +318,16 @@ async def supplier_invoices(ctx: ApiContext) -> Response:
 
 async def supplier_invoice(ctx: ApiContext) -> Response:
     """One supplier invoice (the single says ``Cancelled``, the list item ``Cancel``)."""
-    found = ctx.books.supplier_invoices.get(_path_int(ctx, "number"))
+    found = ctx.books.supplier_invoices.get(
+        _path_int(ctx, "number", errors.NOT_FOUND_SUPPLIER_INVOICE))
     if found is None:
-        raise FortnoxError(errors.NOT_FOUND, "leverantörsfakturan")
-    item = {k: v for k, v in _supplier_invoice_item(ctx, found).items() if k != "Cancel"}
+        raise FortnoxError(errors.NOT_FOUND_SUPPLIER_INVOICE)
+    item = {k: v for k, v in _supplier_invoice_item(ctx, found).items()
+            if k not in ("Cancel", "AuthorizerName")}
     v = found.voucher
     return FortnoxJSON({"SupplierInvoice": {
         **item, "Cancelled": found.cancelled, "OCR": found.ocr, "VAT": money_text(found.vat),
-        "VoucherNumber": v.number if v else 0, "VoucherSeries": v.series if v else "",
-        "VoucherYear": v.year_id if v else 0, "AccountingMethod": "ACCRUAL",
+        **_voucher_ref(v), "AccountingMethod": "ACCRUAL",
     }})
 
 
@@ -322,6 +342,6 @@ async def cost_centers(ctx: ApiContext) -> Response:
 async def projects(ctx: ApiContext) -> Response:
     """Projects (SIE dimension 6)."""
     return paginate(ctx, "Projects", list(ctx.books.projects.values()), lambda p: {
-        "@url": ctx.url(f"projects/{p.number}"), "ContactPerson": "", "Description":
-        p.description, "EndDate": "", "ProjectLeader": "", "ProjectNumber": p.number,
-        "StartDate": _d(p.start_date), "Status": p.status})
+        "@url": ctx.url(f"projects/{p.number}"), "ContactPerson": None, "Description":
+        p.description, "EndDate": None, "ProjectLeader": None, "ProjectNumber": p.number,
+        "StartDate": _nd(p.start_date), "Status": p.status})

@@ -70,7 +70,7 @@ async def voucher(ctx: ApiContext) -> Response:
         raise FortnoxError(errors.INVALID_PARAMETER, "VoucherNumber") from exc
     found = ctx.books.voucher(year.id, params["series"], number)
     if found is None:
-        raise FortnoxError(errors.NOT_FOUND, "verifikationen")
+        raise FortnoxError(errors.NOT_FOUND_VOUCHER)
     return FortnoxJSON({"Voucher": voucher_detail(_voucher_url(ctx, found), found)})
 
 
@@ -83,7 +83,7 @@ async def create_voucher(ctx: ApiContext) -> Response:
         raise FortnoxError(errors.INVALID_JSON) from exc
     booked = post_voucher(ctx.books, year, body, ctx.state.clock.now())
     response = FortnoxJSON({"Voucher": voucher_detail(_voucher_url(ctx, booked), booked)},
-                           status_code=201)
+                           status_code=201, headers={"Location": "vouchers"})
     if ctx.fault("commit_drop"):
         return LostAnswer(response)
     return response
@@ -104,7 +104,7 @@ async def one_voucher_series(ctx: ApiContext) -> Response:
     code = ctx.request.path_params["code"]
     found = ctx.books.series.get(code)
     if found is None:
-        raise FortnoxError(errors.NOT_FOUND, "verifikationsserien")
+        raise FortnoxError(errors.NOT_FOUND_SERIES)
     return FortnoxJSON({"VoucherSeries": {
         "@url": ctx.url(f"voucherseries/{code}"), "Code": code,
         "Description": found.description, "Manual": found.manual,

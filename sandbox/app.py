@@ -21,13 +21,23 @@ from sandbox import (
     errors,
     oauth_routes,
 )
-from sandbox.api_common import Handler, endpoint, error_response
+from sandbox.api_common import JSON, Handler, endpoint, error_response
 from sandbox.errors import FortnoxError
 from sandbox.state import SandboxState
 
 BOOKKEEPING = ("bookkeeping",)
 PAYMENT = ("payment",)
 CONNECTFILE = ("connectfile",)
+
+#: What the download endpoints answer with (every other endpoint answers JSON).
+DOWNLOADS: dict[str, tuple[str, ...]] = {
+    "sie/{type}": ("application/octet-stream",),
+    "invoices/{number}/preview": ("application/pdf",),
+    "invoices/{number}/print": ("application/pdf",),
+    "archive": ("application/json", "application/pdf"),  # a folder, or a file by fileid
+    "archive/{id}": ("application/pdf",),
+    "inbox/{id}": ("application/pdf",),
+}
 
 
 def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
@@ -36,7 +46,7 @@ def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
         ("companyinformation", api_company.company_information, ("companyinformation",), "GET"),
         ("financialyears", api_company.financial_years, BOOKKEEPING, "GET"),
         ("financialyears/{id:int}", api_company.financial_year, BOOKKEEPING, "GET"),
-        ("settings/lockedperiod", api_company.locked_period, ("settings", "bookkeeping"), "GET"),
+        ("settings/lockedperiod", api_company.locked_period, ("settings",), "GET"),
         ("accounts", api_vouchers.accounts, BOOKKEEPING, "GET"),
         ("accounts/{number}", api_vouchers.account, BOOKKEEPING, "GET"),
         ("voucherseries", api_vouchers.voucher_series, BOOKKEEPING, "GET"),
@@ -46,8 +56,8 @@ def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
         ("vouchers/sublist/{series}", api_vouchers.vouchers, BOOKKEEPING, "GET"),
         ("vouchers/{series}/{number}", api_vouchers.voucher, BOOKKEEPING, "GET"),
         ("sie/{type}", api_sie.sie, BOOKKEEPING, "GET"),
-        ("costcenters", api_ledgers.cost_centers, ("costcenter", "bookkeeping"), "GET"),
-        ("projects", api_ledgers.projects, ("project", "bookkeeping"), "GET"),
+        ("costcenters", api_ledgers.cost_centers, ("costcenter",), "GET"),
+        ("projects", api_ledgers.projects, ("project",), "GET"),
         ("customers", api_ledgers.customers, ("customer",), "GET"),
         ("customers/{number}", api_ledgers.customer, ("customer",), "GET"),
         ("suppliers", api_ledgers.suppliers, ("supplier",), "GET"),
@@ -79,13 +89,14 @@ def _api_table() -> list[tuple[str, Handler, Sequence[str], str]]:
 def create_app(state: SandboxState) -> Starlette:
     """The sandbox application over ``state``."""
     api_routes = [
-        Route(f"/3/{path}", endpoint(state, scopes, handler), methods=[method])
+        Route(f"/3/{path}", endpoint(state, scopes, handler, DOWNLOADS.get(path, JSON)),
+              methods=[method])
         for path, handler, scopes, method in _api_table()
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/3/"):
-            return error_response(FortnoxError(errors.NOT_FOUND, "resursen"))
+            return error_response(FortnoxError(errors.NOT_FOUND_RESOURCE))
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         return PlainTextResponse("Not Found", status_code=status)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import json
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
@@ -16,9 +17,13 @@ from sandbox.state import SandboxState
 from sandbox.tokens import GrantError
 
 
-def _oauth_error(error: GrantError) -> JSONResponse:
-    return JSONResponse({"error": error.error, "error_description": error.description},
-                        status_code=error.status)
+def _oauth_error(error: GrantError) -> Response:
+    """OAuth's error JSON, labelled as Fortnox labels it: ``text/plain`` on a 401,
+    ``text/html`` otherwise (as recorded; clients must parse by body)."""
+    media_type = "text/plain;charset=UTF-8" if error.status == 401 else "text/html; charset=UTF-8"
+    body = json.dumps({"error": error.error, "error_description": error.description})
+    return Response(body, status_code=error.status, media_type=media_type,
+                    headers={"Cache-Control": "no-store"})
 
 
 def _redirect(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
@@ -104,7 +109,7 @@ def routes(state: SandboxState) -> list[Route]:
                 raise GrantError("unsupported_grant_type", f"Unknown grant_type {grant_type!r}.")
         except GrantError as exc:
             return _oauth_error(exc)
-        answer = JSONResponse(body, headers={"Cache-Control": "no-store"})
+        answer = JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
         if "commit_drop" in kinds:  # the grant is issued (a refresh token spent), answer lost
             return LostAnswer(answer)
         return answer
@@ -116,8 +121,7 @@ def routes(state: SandboxState) -> list[Route]:
             state.tokens.check_client(client_id, secret)
         except GrantError as exc:
             return _oauth_error(exc)
-        state.tokens.revoke(client_id, form.get("token", ""))
-        return Response(status_code=200)
+        return JSONResponse({"revoked": state.tokens.revoke(client_id, form.get("token", ""))})
 
     return [
         Route("/oauth-v1/auth", authorize, methods=["GET"]),

@@ -149,13 +149,16 @@ class TokenAuthority:
             self.stats[(record.tenant_id, "refreshes")] += 1
             return self._token_pair(client_id, record.scopes, record.tenant_id, record.grant_id)
 
-    def revoke(self, client_id: str, token: str) -> None:
-        """Revoke the grant a refresh token belongs to (its access tokens die too)."""
+    def revoke(self, client_id: str, token: str) -> bool:
+        """Revoke the grant a refresh token belongs to (its access tokens die too); whether
+        the token named a grant of this client."""
         with self._lock:
             record = self._refresh.get(token)
-            if record is not None and record.client_id == client_id:
-                self._revoked_grants.add(record.grant_id)
-                self.stats[(record.tenant_id, "revocations")] += 1
+            if record is None or record.client_id != client_id:
+                return False
+            self._revoked_grants.add(record.grant_id)
+            self.stats[(record.tenant_id, "revocations")] += 1
+            return True
 
     def invalidate_refresh_tokens(self, tenant_id: int) -> int:
         """Make every live refresh token of a tenant fail (access tokens keep working)."""

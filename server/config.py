@@ -23,6 +23,9 @@ DEFAULT_SCOPES = (
     "payment",
     "archive",
     "connectfile",
+    "settings",
+    "costcenter",
+    "project",
 )
 
 

@@ -8,6 +8,7 @@ from core.errors import FieldViolation, InvalidRequest
 from core.imports import Progress
 from core.ledgers.importer import (
     DocumentPart,
+    DocumentUnavailable,
     ImportDone,
     ItemFound,
     LedgerDone,
@@ -67,13 +68,23 @@ def _message(event: LedgerEvent) -> pb.ImportLedgersResponse:
             document_number=event.document_number, file_name=event.ref.file_name,
             content_type=event.content_type, offset=event.offset, data=event.data,
             last=event.last))
+    if isinstance(event, DocumentUnavailable):
+        return pb.ImportLedgersResponse(document_chunk=_unavailable(event))
     if isinstance(event, LedgerDone):
         return pb.ImportLedgersResponse(ledger_summary=_summary(event.totals))
     assert isinstance(event, ImportDone)
     return pb.ImportLedgersResponse(summary=l_pb.ImportLedgersSummary(
         import_id=event.import_id, balance_date=proto_date(event.balance_date),
         ledgers=[_summary(t) for t in event.ledgers], document_count=event.document_count,
-        started_at=timestamp(event.started_at), finished_at=timestamp(event.finished_at)))
+        started_at=timestamp(event.started_at), finished_at=timestamp(event.finished_at),
+        unavailable_documents=[_unavailable(u) for u in event.unavailable]))
+
+
+def _unavailable(event: DocumentUnavailable) -> l_pb.DocumentChunk:
+    return l_pb.DocumentChunk(
+        document_id=event.ref.document_id, ledger=_KINDS[event.ledger],
+        document_number=event.document_number, file_name=event.ref.file_name, last=True,
+        unavailable=l_pb.DocumentUnavailable(reason=event.reason, message=event.message))
 
 
 def _payment(payment: Payment) -> l_pb.LedgerPayment:

@@ -29,6 +29,10 @@ from core.fortnox_api import (
 
 #: Fortnox's largest page.
 PAGE_LIMIT = 500
+#: ``Accept`` of the downloads: the SIE export (not JSON), invoice PDFs, any archived file.
+SIE_ACCEPT = "application/octet-stream, text/plain;q=0.9"
+PDF_ACCEPT = "application/pdf"
+FILE_ACCEPT = "*/*"
 
 T = TypeVar("T")
 
@@ -272,16 +276,21 @@ class FortnoxClient:
         *,
         deadline: float | None = None,
     ) -> HttpByteStream:
+        if source is FileSource.CONNECTION:  # an ArchiveFileId: only ``?fileid=`` takes it
+            return await self._t.open_stream(
+                tenant, "/archive", params={"fileid": file_id}, deadline=deadline,
+                default_name=file_id, accept=FILE_ACCEPT)
         return await self._t.open_stream(
             tenant, f"/{source.value}/{{id}}", {"id": file_id}, deadline=deadline,
-            default_name=file_id)
+            default_name=file_id, accept=FILE_ACCEPT)
 
     async def open_invoice_pdf(
         self, tenant: str, document_number: str, *, deadline: float | None = None
     ) -> HttpByteStream:
         return await self._t.open_stream(
             tenant, "/invoices/{number}/preview", {"number": document_number},
-            deadline=deadline, default_name=f"invoice-{document_number}.pdf")
+            deadline=deadline, default_name=f"invoice-{document_number}.pdf",
+            accept=PDF_ACCEPT)
 
     async def open_sie_export(
         self,
@@ -294,4 +303,4 @@ class FortnoxClient:
         return await self._t.open_stream(
             tenant, "/sie/{type}", {"type": sie_type},
             params={"financialyear": financial_year_id}, deadline=deadline,
-            default_name=f"sie{sie_type}-{financial_year_id}.se")
+            default_name=f"sie{sie_type}-{financial_year_id}.se", accept=SIE_ACCEPT)

@@ -124,7 +124,7 @@ class OAuthClient:
                 log.warning("fortnox revoke failed: %s", type(exc).__name__)
                 return False
             span.set_attribute(tracing.STATUS, response.status_code)
-            return response.is_success
+            return response.is_success and _revoked(response)
 
     async def _grant(self, form: dict[str, str], deadline: float | None) -> TokenGrant:
         grant_type = form["grant_type"]
@@ -190,6 +190,15 @@ class OAuthClient:
                 tracing.GRANT_TYPE: grant_type,
             },
         )
+
+
+def _revoked(response: httpx.Response) -> bool:
+    """Fortnox answers a revoke with ``{"revoked": true|false}``: only ``true`` is done."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("revoked") is True
 
 
 def _client_rejected(refusal: OAuthRefusal) -> FortnoxAuthRejected:

@@ -1,15 +1,29 @@
-"""A download in progress as the core's ``ByteStream``: chunks as they arrive, closable."""
+"""A download in progress as the core's ``ByteStream``: chunks as they arrive, closable.
+
+A connection lost mid-body is retried (downloads are reads) without the caller seeing it:
+Fortnox promises no ``Range`` support, so the file is fetched again from its start, the bytes
+already delivered are read past after checking (by SHA-256) that they are the same, and the
+stream goes on from there. A file that changed between attempts fails as ``FortnoxUnavailable``
+rather than splicing two versions together.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.errors import unavailable
+from adapters.fortnox.retry import RetryPolicy
+from core.errors import FortnoxUnavailable
+
+log = logging.getLogger(__name__)
 
 _FILENAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
 
@@ -24,8 +38,16 @@ class HttpByteStream:
         route: str,
         default_name: str,
         deadline: float | None,
+        *,
+        reopen: Callable[[], Awaitable[httpx.Response]] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._response = response
+        self._reopen = reopen
+        self._retry = retry or RetryPolicy(max_attempts=1)
+        self._sent = hashlib.sha256()  # of the bytes delivered so far
+        self._check = hashlib.sha256()  # of a fresh answer's bytes read past so far
+        self._skip_left = 0  # bytes of a fresh answer still to read past
         self._deadline = deadline
         self._span = span
         self._route = route
@@ -55,18 +77,61 @@ class HttpByteStream:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
+        retries = 0
         try:
-            async for chunk in self._response.aiter_bytes():
-                self._bytes += len(chunk)
-                yield chunk
-        except httpx.TransportError as exc:
-            error = unavailable(self._route, exc, self._deadline)
+            while True:
+                try:
+                    async for chunk in self._response.aiter_bytes():
+                        if self._skip_left:
+                            chunk = self._skip(chunk)
+                        if chunk:
+                            self._bytes += len(chunk)
+                            self._sent.update(chunk)
+                            yield chunk
+                    if self._skip_left:
+                        raise FortnoxUnavailable(
+                            "A download came back shorter on retry than before.",
+                            metadata={"route": self._route})
+                    return
+                except httpx.TransportError as exc:
+                    delay = (self._retry.next_delay(retries, self._deadline)
+                             if self._reopen is not None else None)
+                    if delay is None:
+                        raise unavailable(self._route, exc, self._deadline) from None
+                    retries += 1
+                    await self._restart(type(exc).__name__, delay)
+        except FortnoxUnavailable as error:
             self._span.set_status(trace.StatusCode.ERROR, error.message)
             await self.aclose()
-            raise error from None
+            raise
         finally:
             if not self._response.is_closed and self._response.is_stream_consumed:
                 await self.aclose()
+
+    async def _restart(self, reason: str, delay: float) -> None:
+        """Fetches the file again, to be read past what was delivered."""
+        self._span.add_event("fortnox.retry", {"fortnox.reason": reason,
+                                               "fortnox.delay_s": delay,
+                                               "fortnox.resume_at": self._bytes})
+        log.info("fortnox download restarted", extra={"route": self._route,
+                                                       "offset": self._bytes})
+        await self._response.aclose()
+        await asyncio.sleep(delay)
+        assert self._reopen is not None
+        self._response = await self._reopen()
+        self._check = hashlib.sha256()
+        self._skip_left = self._bytes
+
+    def _skip(self, chunk: bytes) -> bytes:
+        """Reads past the part of ``chunk`` delivered before, checking it is the same bytes."""
+        head, rest = chunk[:self._skip_left], chunk[self._skip_left:]
+        self._check.update(head)
+        self._skip_left -= len(head)
+        if not self._skip_left and self._check.digest() != self._sent.digest():
+            raise FortnoxUnavailable(
+                "A download changed between attempts; it cannot be resumed.",
+                metadata={"route": self._route})
+        return rest
 
     async def aclose(self) -> None:
         """Closes the response and ends the span (idempotent)."""

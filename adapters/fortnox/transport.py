@@ -96,21 +96,28 @@ class Transport:
         params: Params | None = None,
         deadline: float | None = None,
         default_name: str = "download",
+        accept: str = "*/*",
     ) -> HttpByteStream:
-        """``GET`` a file; the answer's body is left unread for the caller to stream."""
+        """``GET`` a file (``accept``: the media types it may come as); the answer's body is
+        left unread for the caller to stream. A connection lost mid-body is retried as a read:
+        the file is fetched again and continues after the bytes already delivered."""
         span = self._tracer.start_span(
             self._span_name("GET", route), kind=trace.SpanKind.CLIENT,
             attributes=self._attributes(tenant, "GET", route),
         )
-        try:
+
+        async def send() -> httpx.Response:
             with trace.use_span(span, end_on_exit=False):
-                response = await self._send(
-                    span, tenant, "GET", route, path, params, None, deadline, stream=True
-                )
+                return await self._send(span, tenant, "GET", route, path, params, None,
+                                        deadline, stream=True, accept=accept)
+
+        try:
+            response = await send()
         except BaseException:
             span.end()
             raise
-        return HttpByteStream(response, span, self._prefix + route, default_name, deadline)
+        return HttpByteStream(response, span, self._prefix + route, default_name, deadline,
+                              reopen=send, retry=self._retry)
 
     async def _json(
         self,
@@ -152,6 +159,7 @@ class Transport:
         *,
         stream: bool,
         access_token: str | None = None,
+        accept: str = "application/json",
     ) -> httpx.Response:
         template = self._prefix + route
         url = self._base + route.format(**{k: quote(str(v), safe="") for k, v in
@@ -175,8 +183,7 @@ class Transport:
                     "The call could not start within its deadline under Fortnox's rate limit.",
                     metadata={"route": template},
                 ) from None
-            headers = {"Authorization": f"Bearer {bearer}",
-                       "Accept": "application/json"}
+            headers = {"Authorization": f"Bearer {bearer}", "Accept": accept}
             if body is not None:
                 headers["Content-Type"] = "application/json"
             request = self._http.build_request(

@@ -11,7 +11,14 @@ from datetime import date, datetime
 from core.clock import Clock, utc_now
 from core.connections import FortnoxConnections
 from core.connections import ImportKind as ConnectionImportKind
-from core.errors import FieldViolation, FortnoxNotFound, InvalidRequest
+from core.errors import (
+    FieldViolation,
+    FortnoxNotFound,
+    FortnoxRejected,
+    FortnoxScopeMissing,
+    FortnoxUnavailable,
+    InvalidRequest,
+)
 from core.fortnox_api import ByteStream, FileSource, FortnoxApi
 from core.imports import (
     ImportedYear,
@@ -61,6 +68,22 @@ class DocumentPart:
 
 
 @dataclass(frozen=True)
+class DocumentUnavailable:
+    """A document Fortnox would not or could not hand over; sent in its place (after any
+    parts already sent) and listed in the summary. ``reason`` is the error's stable reason."""
+
+    ref: DocumentRef
+    ledger: Ledger
+    document_number: str
+    reason: str
+    message: str
+
+
+#: Failures of one document's download that leave the rest of the import worth finishing.
+_DOCUMENT_FAILURES = (FortnoxNotFound, FortnoxRejected, FortnoxScopeMissing, FortnoxUnavailable)
+
+
+@dataclass(frozen=True)
 class LedgerDone:
     """The totals and reconciliation of one ledger."""
 
@@ -77,9 +100,11 @@ class ImportDone:
     document_count: int
     started_at: datetime
     finished_at: datetime
+    unavailable: tuple[DocumentUnavailable, ...] = ()
 
 
-LedgerEvent = Progress | ItemFound | DocumentPart | LedgerDone | ImportDone
+LedgerEvent = (Progress | ItemFound | DocumentPart | DocumentUnavailable | LedgerDone
+               | ImportDone)
 
 
 
@@ -140,6 +165,7 @@ class LedgerImport:
         books = await general_ledger(self._api, tenant, year, deadline)
         done: list[LedgerTotals] = []
         documents_sent = 0
+        unavailable: list[DocumentUnavailable] = []
         for ledger in ledgers:
             yield Progress(Stage.FETCHING_LEDGER, message=f"Reading the {ledger.value} ledger.")
             fetch = customer_ledger if ledger is Ledger.CUSTOMER else supplier_ledger
@@ -154,6 +180,8 @@ class LedgerImport:
             if include_documents:
                 async for event in self._documents(tenant, ledger, items, refs, deadline):
                     documents_sent += isinstance(event, DocumentPart) and event.last
+                    if isinstance(event, DocumentUnavailable):
+                        unavailable.append(event)
                     yield event
             totals = LedgerTotals(ledger, tuple(items), tuple(after),
                                   reconcile(ledger, docs, payments, books[ledger], balance_date),
@@ -169,7 +197,7 @@ class LedgerImport:
         if self._connections is not None:
             await self._connections.record_import(tenant, ConnectionImportKind.LEDGER, finished)
         yield ImportDone(import_id, balance_date, tuple(done), documents_sent, started_at,
-                         finished)
+                         finished, tuple(unavailable))
 
     async def _document_refs(
         self, tenant: str, ledger: Ledger, items: Sequence[OpenItem], wanted: bool,
@@ -193,7 +221,7 @@ class LedgerImport:
     async def _documents(
         self, tenant: str, ledger: Ledger, items: Sequence[OpenItem],
         refs: dict[str, tuple[DocumentRef, ...]], deadline: float | None,
-    ) -> AsyncIterator[Progress | DocumentPart]:
+    ) -> AsyncIterator[Progress | DocumentPart | DocumentUnavailable]:
         total = sum(len(refs.get(i.document.number, ())) for i in items)
         done = 0
         for item in items:
@@ -202,18 +230,19 @@ class LedgerImport:
                                message=ref.file_name)
                 try:
                     stream = await self._open(tenant, ledger, item.document, ref, deadline)
-                except FortnoxNotFound:
-                    continue
-                async with stream:
-                    async for part in _parts(stream, ref, item.document):
-                        yield part
+                    async with stream:
+                        async for part in _parts(stream, ref, item.document):
+                            yield part
+                except _DOCUMENT_FAILURES as exc:
+                    yield DocumentUnavailable(ref, ledger, item.document.number, exc.reason,
+                                              exc.message)
                 done += 1
 
     async def _open(self, tenant: str, ledger: Ledger, document: Document, ref: DocumentRef,
                     deadline: float | None) -> ByteStream:
         if ledger is Ledger.CUSTOMER:
             return await self._api.open_invoice_pdf(tenant, document.number, deadline=deadline)
-        return await self._api.open_file(tenant, ref.document_id, FileSource.ARCHIVE,
+        return await self._api.open_file(tenant, ref.document_id, FileSource.CONNECTION,
                                          deadline=deadline)
 
 

@@ -168,7 +168,13 @@ async def test_slow_and_dropped_sie_downloads(
         chunks = [chunk async for chunk in stream]
     assert b"".join(chunks) == whole
     assert len(chunks) > 1
+    # One dropped connection: fetched again and continued after the bytes already given.
     sandbox.add_fault("drop", count=1, path="/3/sie")
+    async with await adapter.api.open_sie_export(TENANT, year_id) as stream:
+        resumed = [chunk async for chunk in stream]
+    assert b"".join(resumed) == whole
+    # Dropped on every attempt: the retries run out and the download fails.
+    sandbox.add_fault("drop", path="/3/sie")
     stream = await adapter.api.open_sie_export(TENANT, year_id)
     with pytest.raises(FortnoxUnavailable):
         async for _ in stream:

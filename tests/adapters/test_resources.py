@@ -96,10 +96,12 @@ async def test_files_and_invoice_pdf(adapter: FortnoxAdapter, year_id: int) -> N
     connections = [c async for c in adapter.api.supplier_invoice_file_connections(TENANT)]
     assert connections
     async with await adapter.api.open_file(TENANT, connections[0].file_id,
-                                           FileSource.ARCHIVE) as stream:
+                                           FileSource.CONNECTION) as stream:
         content = b"".join([chunk async for chunk in stream])
-    assert content
-    assert stream.content_type
+    assert content.startswith(b"%PDF")
+    assert stream.content_type == "application/pdf"
+    with pytest.raises(FortnoxNotFound):  # a connection's FileId is no archive Id
+        await adapter.api.open_file(TENANT, connections[0].file_id, FileSource.ARCHIVE)
     invoice = await anext(aiter(adapter.api.invoices(TENANT)))
     async with await adapter.api.open_invoice_pdf(TENANT, invoice.document_number) as pdf:
         body = b"".join([chunk async for chunk in pdf])

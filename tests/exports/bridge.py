@@ -3,7 +3,7 @@ sandbox, a real SQLite file, and a real gRPC server and channel."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,10 +52,10 @@ def adapter_settings(sb: SandboxHandle, rate_limit: int, window_s: float) -> For
 
 
 async def connect(bridge: Bridge, sb: SandboxHandle, fortnox_tenant: int,
-                  tenant: str = TENANT) -> None:
+                  tenant: str = TENANT, scopes: Sequence[str] = ALL_SCOPES) -> None:
     """The OAuth flow, the sandbox consenting in place of a browser."""
     request = await bridge.adapter.connections.begin_connect(tenant, sb.redirect_uri)
-    code = sb.consent_code(fortnox_tenant, sb.redirect_uri, ALL_SCOPES, request.state)
+    code = sb.consent_code(fortnox_tenant, sb.redirect_uri, scopes, request.state)
     await bridge.adapter.connections.complete_connect(request.state, code)
 
 

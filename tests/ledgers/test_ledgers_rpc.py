@@ -18,7 +18,7 @@ from google.type import date_pb2
 from adapters.store import open_database
 from adapters.store.imports import SqliteImportHistory
 from core.imports import ImportRecord, ImportStatus
-from sandbox.testing import SandboxHandle, running_sandbox
+from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import ledgers_pb2 as l_pb
@@ -148,6 +148,26 @@ async def test_documents_are_streamed_when_asked(bridge: Bridge, sandbox: Sandbo
     assert finished and finished <= {d.document_id for i in items for d in i.documents}
     assert all(c.data.startswith(b"%PDF") for c in chunks if c.offset == 0)
     assert messages[-1].summary.document_count == len(finished)
+
+
+async def test_a_document_that_cannot_be_fetched_is_reported(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    scopes = [s for s in ALL_SCOPES if s != "archive"]  # supplier documents live there
+    await connect(bridge, sandbox, sandbox.tenants[0].id, scopes=scopes)
+    messages = await _import(bridge, BALANCE_DATE, include_documents=True)
+    chunks = [m.document_chunk for m in messages if m.HasField("document_chunk")]
+    missing = [c for c in chunks if c.HasField("unavailable")]
+    supplier_refs = {d.document_id for m in messages if m.HasField("open_item")
+                     and m.open_item.ledger == l_pb.LEDGER_KIND_SUPPLIER
+                     for d in m.open_item.documents}
+    assert supplier_refs and {c.document_id for c in missing} == supplier_refs
+    assert all(c.last and not c.data and c.unavailable.reason == "FORTNOX_SCOPE_MISSING"
+               for c in missing)
+    summary = messages[-1].summary
+    assert list(summary.unavailable_documents) == missing
+    assert summary.document_count == len({c.document_id for c in chunks if c.last}) - len(
+        missing)
 
 
 async def _last_import(bridge: Bridge) -> ImportRecord:

@@ -244,26 +244,32 @@ def test_payments_parties_and_supplier_side(api: httpx.Client) -> None:
 
 
 def test_documents(api: httpx.Client) -> None:
-    pdf = api.get("invoices/1/preview")
+    pdf_only = {"Accept": "application/pdf"}
+    assert api.get("invoices/1/preview").status_code == 406  # the client's Accept: JSON
+    pdf = api.get("invoices/1/preview", headers=pdf_only)
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-1.4")
     assert pdf.content.rstrip().endswith(b"%%EOF")
     connections = api.get("supplierinvoicefileconnections",
                           params={"supplierinvoicenumber": "1"}).json()
     file_id = connections["SupplierInvoiceFileConnections"][0]["FileId"]
-    attachment = api.get(f"archive/{file_id}")
+    # A connection's FileId is the ArchiveFileId: only ?fileid= takes it, not the path.
+    assert api.get(f"archive/{file_id}", headers=pdf_only).status_code == 404
+    attachment = api.get("archive", params={"fileid": file_id}, headers=pdf_only)
     assert attachment.content.startswith(b"%PDF")
     assert api.get(f"supplierinvoicefileconnections/{file_id}").status_code == 200
-    assert api.get(f"inbox/{file_id}").status_code == 404
+    assert api.get(f"inbox/{file_id}", headers=pdf_only).status_code == 404
     vouchers = api.get("voucherfileconnections").json()["VoucherFileConnections"]
     assert isinstance(vouchers[0]["VoucherNumber"], str)
-    receipt = api.get(f"archive/{vouchers[0]['FileId']}")
+    receipt = api.get("archive", params={"fileid": vouchers[0]["FileId"]}, headers=pdf_only)
     assert receipt.status_code == 200
     inbox = api.get("inbox").json()["Folder"]["Files"]
     assert len(inbox) == 3
-    assert api.get(f"inbox/{inbox[0]['Id']}").content.startswith(b"%PDF")
+    assert api.get(f"inbox/{inbox[0]['Id']}", headers=pdf_only).content.startswith(b"%PDF")
     archive = api.get("archive").json()["Folder"]
-    assert any(f["Id"] == file_id for f in archive["Files"])
+    row = next(f for f in archive["Files"] if f["ArchiveFileId"] == file_id)
+    assert row["Id"] != file_id
+    assert api.get(f"archive/{row['Id']}", headers=pdf_only).content.startswith(b"%PDF")
 
 
 def test_scopes_are_enforced_per_endpoint(sandbox: SandboxHandle) -> None:
