@@ -117,10 +117,14 @@ def current_balance(invoice: Invoice, today: date) -> int:
 
 
 def final_pay_date(invoice: Invoice, today: date) -> str | None:
-    """The date the invoice became fully paid, if it is (``null`` until then)."""
-    if invoice.cancelled or current_balance(invoice, today) or not invoice.payments:
+    """The date the invoice became fully paid, if it is (``null`` until then): its last
+    payment or credit, else (nothing to pay) its own date, as recorded."""
+    if invoice.cancelled or current_balance(invoice, today):
         return None
-    return _d(max(p.payment_date for p in invoice.payments))
+    settled = [p.payment_date for p in invoice.payments if p.payment_date <= today]
+    if invoice.credit_date is not None and invoice.credit_date <= today:
+        settled.append(invoice.credit_date)
+    return _d(max(settled, default=invoice.invoice_date))
 
 
 def _status_filter(invoices: list[Invoice], wanted: str | None, today: date) -> list[Invoice]:
@@ -342,6 +346,6 @@ async def cost_centers(ctx: ApiContext) -> Response:
 async def projects(ctx: ApiContext) -> Response:
     """Projects (SIE dimension 6)."""
     return paginate(ctx, "Projects", list(ctx.books.projects.values()), lambda p: {
-        "@url": ctx.url(f"projects/{p.number}"), "ContactPerson": None, "Description":
+        "@url": ctx.url(f"projects/{p.number}"), "Description":
         p.description, "EndDate": None, "ProjectLeader": None, "ProjectNumber": p.number,
         "StartDate": _nd(p.start_date), "Status": p.status})
