@@ -15,7 +15,7 @@ Messages are short English sentences and never contain secrets.
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
-    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID
+    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
     ├── FortnoxError                     (per leaf)
     │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
     │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING

@@ -42,7 +42,8 @@ from core.sie_parse import (
 )
 from core.voucher_digest import BALANCES_KEY, voucher_digest
 from core.year_selection import YearChoice, select_years
-from sie import ReadSummary
+from sie import FinancialYear as SieYear
+from sie import ReadSummary, SieReader
 from sie.controls import ControlFinding, ControlsResult, cross_year_findings
 
 #: Raw chunks sent to the caller are at most this big (gRPC messages stay well under 4 MiB).
@@ -51,6 +52,8 @@ MAX_CHUNK = 1 << 20
 PROGRESS_EVERY_BYTES = 256 * 1024
 #: How many voucher digests are written to the history at a time.
 STAGE_EVERY = 5000
+#: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
+YEAR_CHECK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,8 @@ class SieImport:
         size = 0
         vouchers = 0
         next_progress = 0
-        held: bytes | None = None  # the newest chunk, sent once we know if it is the last
+        held = b""  # the newest bytes, sent once we know if they are the last and the year
+        check = _YearCheck(year)
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
         )
@@ -269,10 +273,12 @@ class SieImport:
                     # send may wait for flow control.
                     parsed_meanwhile = await parsing.feed(chunk)
                     sha.update(chunk)
-                    if request.stream_raw and held is not None:
+                    check.feed(chunk)
+                    if request.stream_raw and held and check.done:
                         for piece in _pieces(year.id, size - len(held), held, last=False):
                             yield piece
-                    held = chunk
+                        held = b""
+                    held += chunk
                     size += len(chunk)
                     for parsed in parsed_meanwhile:
                         vouchers = parsed.vouchers
@@ -285,8 +291,9 @@ class SieImport:
                     if size >= next_progress:
                         next_progress = size + PROGRESS_EVERY_BYTES
                         yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
+            check.feed(b"", last=True)
             if request.stream_raw:
-                for piece in _pieces(year.id, size - len(held or b""), held or b"", last=True):
+                for piece in _pieces(year.id, size - len(held), held, last=True):
                     yield piece
             rest, received.year = await parsing.close()
             for parsed in rest:
@@ -308,6 +315,51 @@ class SieImport:
         return asyncio.ensure_future(asyncio.to_thread(
             self._history.stage_voucher_digests, import_id, year_id, digests
         ))
+
+
+class _YearCheck:
+    """Reads a file's head up to its ``#RAR 0`` (the year the file covers) and fails the year
+    when that is not the year asked for: Fortnox ignoring ``financialyear`` would otherwise
+    import another year under this one's id. The caller gets none of the file's bytes before
+    the check is done (``done``); a head without ``#RAR 0`` is left to the parser's findings."""
+
+    def __init__(self, year: FinancialYear) -> None:
+        self._year = year
+        self._reader: SieReader | None = SieReader()
+        self._seen = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether the year is checked (or cannot be, within ``YEAR_CHECK_BYTES``)."""
+        return self._reader is None
+
+    def feed(self, chunk: bytes, *, last: bool = False) -> None:
+        """Reads the next bytes of the head; raises ``SieInvalid`` on another year."""
+        if self._reader is None:
+            return
+        head = chunk[:max(0, YEAR_CHECK_BYTES - self._seen)]
+        self._seen += len(head)
+        events = list(self._reader.feed(head))
+        if last or self._seen >= YEAR_CHECK_BYTES:
+            events += self._reader.close()
+        current = next((e for e in events if isinstance(e, SieYear) and e.index == 0), None)
+        if current is not None:
+            self._reader = None
+            self._compare(current)
+        elif last or self._seen >= YEAR_CHECK_BYTES:
+            self._reader = None
+
+    def _compare(self, found: SieYear) -> None:
+        year = self._year
+        if (found.start, found.end) != (year.from_date, year.to_date):
+            raise SieInvalid(
+                f"Fortnox sent the SIE file of {found.start}..{found.end} when financial year "
+                f"{year.id} ({year.from_date}..{year.to_date}) was asked for.",
+                reason="SIE_YEAR_MISMATCH",
+                metadata={"financial_year_id": str(year.id),
+                          "expected": f"{year.from_date}..{year.to_date}",
+                          "received": f"{found.start}..{found.end}"},
+            )
 
 
 @dataclass

@@ -28,7 +28,10 @@ async def sie(ctx: ApiContext) -> Response:
         sie_type = 0
     if sie_type not in (1, 2, 3, 4):
         raise FortnoxError(errors.INVALID_PARAMETER, "type")
-    year = selected_year(ctx, "financialYear")
+    if ctx.fault("sie_any_year"):
+        year = ctx.books.current_year(ctx.state.clock.today())
+    else:
+        year = selected_year(ctx, "financialYear")
     slow = ctx.fault("slow_sie")
     chunk_bytes = slow.chunk_bytes if slow else ctx.state.options.sie_chunk_bytes
     export = SieExport(ctx.books, year, sie_type, ctx.state.clock.today(), chunk_bytes)

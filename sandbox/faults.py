@@ -13,6 +13,8 @@ Kinds and parameters:
 - ``drop``: send the headers and part of the body, then close the connection. On
   ``path="/oauth-v1/token"``: close it before the request is handled (nothing is issued).
 - ``slow_sie``: SIE downloads send ``chunk_bytes`` chunks with ``chunk_delay_ms`` between.
+- ``sie_any_year``: SIE downloads ignore ``financialyear`` and send the preselected (current)
+  year, as a Fortnox that dropped the parameter would.
 - ``commit_drop``: ``POST /3/vouchers`` books the voucher, then the connection is closed
   before the client reads the answer (the voucher exists; the client never hears). With
   ``path="/oauth-v1/token"`` the same happens to a token request: the grant is issued (a
@@ -26,7 +28,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop")
+KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop", "sie_any_year")
 
 
 @dataclass(slots=True)
