@@ -75,6 +75,30 @@ class VoucherSeries:
 
 
 @dataclass(frozen=True)
+class CostCenter:
+    """A cost centre (SIE dimension 1); rows may name only active ones."""
+
+    code: str
+    description: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project (SIE dimension 6); ``status`` is ``NOTSTARTED``, ``ONGOING`` or
+    ``COMPLETED``, and a completed project takes no more rows."""
+
+    number: str
+    description: str
+    status: str
+
+    @property
+    def active(self) -> bool:
+        """Whether rows may still name the project."""
+        return self.status.upper() != "COMPLETED"
+
+
+@dataclass(frozen=True)
 class VoucherRow:
     """One row of a voucher: either ``debit`` or ``credit`` is non-zero."""
 
@@ -330,6 +354,16 @@ class FortnoxApi(Protocol):
         self, tenant: str, *, deadline: float | None = None
     ) -> date | None:
         """The last locked date (needs the ``settings`` scope), ``None`` if nothing is locked."""
+        ...
+
+    async def cost_centers(
+        self, tenant: str, *, deadline: float | None = None
+    ) -> list[CostCenter]:
+        """Every cost centre (needs the ``costcenter`` scope)."""
+        ...
+
+    async def projects(self, tenant: str, *, deadline: float | None = None) -> list[Project]:
+        """Every project (needs the ``project`` scope)."""
         ...
 
     async def voucher(

@@ -159,6 +159,8 @@ async def _guarded(state: SandboxState, request: Request, claims: AccessClaims,
         failure = next((f for f in fired if f.kind == "error"), None)
         if failure is not None:
             raise FortnoxError(errors.UNAVAILABLE if failure.status == 503 else errors.INTERNAL)
+        if any(f.kind == "reject" for f in fired):
+            raise FortnoxError(errors.PERIOD_LOCKED)
         if not claims.scopes.intersection(scopes):
             raise FortnoxError(errors.MISSING_SCOPE)
         if not accepts(request, produces):

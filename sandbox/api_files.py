@@ -21,7 +21,6 @@ from sandbox.jsonout import FortnoxJSON
 from sandbox.model import Invoice, StoredFile
 from sandbox.pdf import render_pdf
 
-
 _FILE_IDS = uuid.UUID("5a3c1f0e-7d2b-4c8e-9f41-0b6d2e8a7c35")
 
 

@@ -47,8 +47,8 @@ DATE_OUTSIDE_YEAR = ErrorKind(400, 2000931, "Datumet ligger utanför det valda r
 UNKNOWN_FINANCIAL_YEAR = ErrorKind(400, 2000932, "Räkenskapsåret finns inte.")
 SERIES_NOT_FOUND = ErrorKind(400, 2000201, "Verifikationsserien {} finns inte.")
 PERIOD_LOCKED = ErrorKind(400, 2000546, "Perioden är låst för bokföring.")
-UNKNOWN_COST_CENTER = ErrorKind(400, 2000633, "Kostnadsstället {} finns inte.")
-UNKNOWN_PROJECT = ErrorKind(400, 2000634, "Projektet {} finns inte.")
+UNKNOWN_COST_CENTER = ErrorKind(400, 2000633, "Kostnadsstället {} finns inte eller är inaktivt.")
+UNKNOWN_PROJECT = ErrorKind(400, 2000634, "Projektet {} finns inte eller är avslutat.")
 
 #: Not found, per resource (recorded: customer, invoice, project; the rest chosen here).
 NOT_FOUND_CUSTOMER = ErrorKind(404, 2000433, "Kan inte hitta kunden.")

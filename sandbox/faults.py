@@ -13,6 +13,8 @@ Kinds and parameters:
 - ``drop``: send the headers and part of the body, then close the connection. On
   ``path="/oauth-v1/token"``: close it before the request is handled (nothing is issued).
 - ``slow_sie``: SIE downloads send ``chunk_bytes`` chunks with ``chunk_delay_ms`` between.
+- ``reject``: answer 400 with Fortnox's locked-period error without acting, as when the
+  books change between a client's checks and its request.
 - ``sie_any_year``: SIE downloads ignore ``financialyear`` and send the preselected (current)
   year, as a Fortnox that dropped the parameter would.
 - ``commit_drop``: ``POST /3/vouchers`` books the voucher, then the connection is closed
@@ -28,7 +30,8 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop", "sie_any_year")
+KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop", "sie_any_year",
+         "reject")
 
 
 @dataclass(slots=True)

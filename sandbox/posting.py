@@ -23,8 +23,13 @@ def _text(body: dict[str, Any], field: str, limit: int, required: bool = False) 
     return value
 
 
+#: Fortnox takes amounts of at most 14 digits, the two decimals included.
+MAX_ORE = 10**14 - 1
+
+
 def _ore(value: Any, field: str) -> int:
-    """A JSON amount as öre; more than two decimals or a non-number is invalid."""
+    """A JSON amount as öre; more than two decimals, more than 14 digits or a non-number is
+    invalid."""
     if value is None or value == "":
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -33,7 +38,7 @@ def _ore(value: Any, field: str) -> int:
         amount = Decimal(str(value)) * 100
     except InvalidOperation as exc:
         raise FortnoxError(errors.INVALID_FIELD, field) from exc
-    if amount != amount.to_integral_value() or amount < 0:
+    if amount != amount.to_integral_value() or amount < 0 or amount > MAX_ORE:
         raise FortnoxError(errors.INVALID_FIELD, field)
     return int(amount)
 
@@ -59,10 +64,12 @@ def parse_rows(books: Books, raw_rows: Any) -> list[VoucherRow]:
         if debit and credit:
             raise FortnoxError(errors.ROW_DEBIT_AND_CREDIT)
         cost_center = _text(raw, "CostCenter", 10)
-        if cost_center and cost_center not in books.cost_centers:
+        if cost_center and not (cost_center in books.cost_centers
+                                and books.cost_centers[cost_center].active):
             raise FortnoxError(errors.UNKNOWN_COST_CENTER, cost_center)
         project = _text(raw, "Project", 20)
-        if project and project not in books.projects:
+        if project and not (project in books.projects
+                            and books.projects[project].status != "COMPLETED"):
             raise FortnoxError(errors.UNKNOWN_PROJECT, project)
         rows.append(VoucherRow(
             number, debit - credit, _text(raw, "Description", 200), cost_center, project,

@@ -12,6 +12,7 @@ from adapters.fortnox.transport import Params, Transport
 from core.fortnox_api import (
     Account,
     CompanyInformation,
+    CostCenter,
     Customer,
     FileConnection,
     FileSource,
@@ -20,6 +21,7 @@ from core.fortnox_api import (
     InvoiceFilter,
     InvoicePayment,
     NewVoucher,
+    Project,
     Supplier,
     SupplierInvoice,
     SupplierInvoicePayment,
@@ -98,6 +100,16 @@ class FortnoxClient:
     ) -> date | None:
         data = await self._t.get_json(tenant, "/settings/lockedperiod", deadline=deadline)
         return parse.day(data.get("LockedPeriod") or {}, "EndDate")
+
+    async def cost_centers(
+        self, tenant: str, *, deadline: float | None = None
+    ) -> list[CostCenter]:
+        return await self._all(self._pages(
+            tenant, "/costcenters", "CostCenters", parse.cost_center, deadline))
+
+    async def projects(self, tenant: str, *, deadline: float | None = None) -> list[Project]:
+        return await self._all(self._pages(
+            tenant, "/projects", "Projects", parse.project, deadline))
 
     # -- bookkeeping -------------------------------------------------------------------
     async def accounts(

@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 from core.fortnox_api import (
     Account,
     CompanyInformation,
+    CostCenter,
     Customer,
     FileConnection,
     FinancialYear,
     Invoice,
     InvoicePayment,
+    Project,
     Supplier,
     SupplierInvoice,
     SupplierInvoicePayment,
@@ -132,6 +134,18 @@ def voucher_series(data: Json) -> VoucherSeries:
         year=integer(data, "Year"),
         next_voucher_number=integer(data, "NextVoucherNumber"),
     )
+
+
+def cost_center(data: Json) -> CostCenter:
+    """A ``CostCenters[]`` item."""
+    return CostCenter(code=text(data, "Code"), description=text(data, "Description"),
+                      active=flag(data, "Active") is not False)
+
+
+def project(data: Json) -> Project:
+    """A ``Projects[]`` item."""
+    return Project(number=text(data, "ProjectNumber"), description=text(data, "Description"),
+                   status=text(data, "Status"))
 
 
 def voucher_row(data: Json) -> VoucherRow:

@@ -23,7 +23,6 @@ from core.errors import (
     FortnoxOutcomeUnknown,
     FortnoxRateLimited,
     FortnoxRejected,
-    FortnoxScopeMissing,
     FortnoxUnavailable,
     ReconnectRequired,
 )
@@ -159,11 +158,15 @@ class VoucherExporter:
             accounts[year_id] = {a.number: a for a in chart}
             codes = await self._api.voucher_series(tenant, year_id, deadline=deadline)
             series[year_id] = frozenset(s.code for s in codes)
-        try:
-            locked = await self._api.locked_period_end(tenant, deadline=deadline)
-        except FortnoxScopeMissing:
-            locked = None  # Fortnox itself refuses a locked date at POST time.
-        return BookFacts(years, accounts, series, locked)
+        # Without the settings scope this fails (FORTNOX_SCOPE_MISSING) rather than posting
+        # blind: a locked date refused at POST time would leave the request half booked.
+        locked = await self._api.locked_period_end(tenant, deadline=deadline)
+        rows = [row for _, v in todo for row in v.rows]
+        cost_centers = ({c.code: c for c in await self._api.cost_centers(
+            tenant, deadline=deadline)} if any(r.cost_center for r in rows) else None)
+        projects = ({p.number: p for p in await self._api.projects(tenant, deadline=deadline)}
+                    if any(r.project for r in rows) else None)
+        return BookFacts(years, accounts, series, locked, cost_centers, projects)
 
     async def _export_one(
         self,

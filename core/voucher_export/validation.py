@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.errors import FieldViolation, InvalidRequest
-from core.fortnox_api import Account, FinancialYear
-from core.voucher_export.model import ExportRequest, ExportVoucher
+from core.fortnox_api import Account, CostCenter, FinancialYear, Project
+from core.voucher_export.model import ExportRequest, ExportVoucher, Target
+from sie.values import MAX_INTEGER_DIGITS
 
 #: Fortnox's limits on voucher texts and dimensions.
 MAX_DESCRIPTION = 200
@@ -19,7 +20,18 @@ MAX_EXTERNAL_ID = 200
 MAX_ROW_TEXT = 100
 MAX_COST_CENTER = 10
 MAX_PROJECT = 20
+MAX_SERIES = 10
 MAX_VOUCHERS = 5000
+#: The largest row amount (öre) each target takes: Fortnox at most 14 digits including the
+#: two decimals, a SIE file at most 15 digits before them.
+MAX_AMOUNT = {
+    Target.FORTNOX_API: 10**14 - 1,
+    Target.SIE_4I_FILE: 10**(MAX_INTEGER_DIGITS + 2) - 1,
+}
+_TARGET_LIMIT = {
+    Target.FORTNOX_API: "Fortnox takes at most 14 digits including the decimals",
+    Target.SIE_4I_FILE: f"a SIE file takes at most {MAX_INTEGER_DIGITS} digits before the decimals",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,8 @@ class BookFacts:
     accounts: Mapping[int, Mapping[int, Account]]
     series: Mapping[int, frozenset[str]]
     locked_until: date | None
+    cost_centers: Mapping[str, CostCenter] | None = None
+    projects: Mapping[str, Project] | None = None
 
     def year_for(self, day: date) -> FinancialYear | None:
         """The financial year containing ``day``."""
@@ -49,13 +63,16 @@ def check_request(request: ExportRequest) -> list[FieldViolation]:
         problems.append(FieldViolation("vouchers", "must hold at least one voucher"))
     if len(request.vouchers) > MAX_VOUCHERS:
         problems.append(FieldViolation("vouchers", f"at most {MAX_VOUCHERS} per request"))
+    if len(request.series) > MAX_SERIES:
+        problems.append(FieldViolation("voucher_series", f"at most {MAX_SERIES} characters"))
     seen: set[str] = set()
     for index, voucher in enumerate(request.vouchers):
-        problems += _check_voucher(f"vouchers[{index}]", voucher, seen)
+        problems += _check_voucher(f"vouchers[{index}]", voucher, seen, request.target)
     return problems
 
 
-def _check_voucher(path: str, voucher: ExportVoucher, seen: set[str]) -> list[FieldViolation]:
+def _check_voucher(path: str, voucher: ExportVoucher, seen: set[str], target: Target
+                   ) -> list[FieldViolation]:
     problems: list[FieldViolation] = []
     ext = voucher.external_id
     if not ext.strip() or len(ext) > MAX_EXTERNAL_ID:
@@ -79,6 +96,11 @@ def _check_voucher(path: str, voucher: ExportVoucher, seen: set[str]) -> list[Fi
         if row.debit < 0 or row.credit < 0 or (row.debit > 0) == (row.credit > 0):
             problems.append(FieldViolation(
                 where, "exactly one of debit_minor and credit_minor must be positive"))
+        for name, amount in (("debit_minor", row.debit), ("credit_minor", row.credit)):
+            if amount > MAX_AMOUNT[target]:
+                problems.append(FieldViolation(
+                    f"{where}.{name}",
+                    f"at most {MAX_AMOUNT[target]} öre: {_TARGET_LIMIT[target]}"))
         if len(row.cost_center) > MAX_COST_CENTER:
             problems.append(FieldViolation(f"{where}.cost_center", "at most 10 characters"))
         if len(row.project) > MAX_PROJECT:
@@ -127,7 +149,28 @@ def check_against_books(
             elif not account.active:
                 problems.append(FieldViolation(
                     f"{path}.rows[{number}].account", f"account {row.account} is inactive"))
+            problems += _dimensions(f"{path}.rows[{number}]", row.cost_center, row.project,
+                                    facts)
     return _unique(problems)
+
+
+def _dimensions(where: str, cost_center: str, project: str, facts: BookFacts
+                ) -> list[FieldViolation]:
+    """A row's cost centre and project must exist and be active."""
+    problems = []
+    if cost_center and facts.cost_centers is not None:
+        found = facts.cost_centers.get(cost_center)
+        if found is None or not found.active:
+            problems.append(FieldViolation(
+                f"{where}.cost_center", f"cost centre {cost_center!r} "
+                + ("does not exist" if found is None else "is inactive")))
+    if project and facts.projects is not None:
+        known = facts.projects.get(project)
+        if known is None or not known.active:
+            problems.append(FieldViolation(
+                f"{where}.project", f"project {project!r} "
+                + ("does not exist" if known is None else "is completed")))
+    return problems
 
 
 def raise_if_any(problems: Sequence[FieldViolation]) -> None:

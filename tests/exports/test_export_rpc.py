@@ -13,10 +13,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 import sie
-from sandbox.testing import SandboxHandle
+from sandbox.testing import ALL_SCOPES, SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
-from tests.exports.bridge import TENANT, Bridge
+from tests.exports.bridge import TENANT, Bridge, connect
 from tests.exports.vouchers import many, request, voucher
 from tests.server.errors_shape import error_info
 
@@ -125,18 +125,55 @@ async def test_a_request_id_cannot_carry_other_vouchers(bridge: Bridge) -> None:
     assert error_info(caught.value).reason == "REQUEST_ID_REUSED"
 
 
-async def test_fortnox_refusal_is_stored_per_voucher(
+async def test_unknown_cost_centres_and_projects_are_found_before_anything_is_posted(
     bridge: Bridge, sandbox: SandboxHandle
 ) -> None:
-    call = request(TENANT, [voucher("cc", DAY, 100), voucher("fine", DAY, 200)])
-    call.vouchers[0].rows[0].cost_center = "NOPE"  # only Fortnox knows its cost centres
-    response = await bridge.stub.ExportVouchers(call)
-    refused, fine = response.results
-    assert refused.outcome == Outcome.OUTCOME_REJECTED and refused.fortnox_code
-    assert refused.reason == "FORTNOX_REJECTED" and refused.fortnox_message
-    assert fine.outcome == Outcome.OUTCOME_CREATED
-    assert await bridge.stub.ExportVouchers(call) == response
+    call = request(TENANT, [voucher("ok", DAY, 100), voucher("cc", DAY, 200),
+                            voucher("proj", DAY, 300)])
+    call.vouchers[0].rows[0].cost_center = "100"  # a cost centre the company has
+    call.vouchers[1].rows[0].cost_center = "NOPE"
+    call.vouchers[2].rows[1].project = "NOPE"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await bridge.stub.ExportVouchers(call)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(caught.value) == ["vouchers[1].rows[0].cost_center",
+                                         "vouchers[2].rows[1].project"]
+    assert sandbox.created_vouchers(sandbox.tenants[0].id) == []  # booked whole or not at all
+
+
+async def test_amounts_beyond_the_target_are_located_violations(bridge: Bridge,
+                                                                sandbox: SandboxHandle) -> None:
+    for target, amount in ((pb.ExportVouchersRequest.TARGET_FORTNOX_API, 10**14),
+                           (pb.ExportVouchersRequest.TARGET_SIE_4I_FILE, 10**17)):
+        call = request(TENANT, [voucher("big", DAY, 1)], target=target)
+        for row, side in zip(call.vouchers[0].rows, ("debit_minor", "credit_minor"),
+                             strict=True):
+            setattr(row, side, amount)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await bridge.stub.ExportVouchers(call)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, target
+        assert error_info(caught.value).reason == "VOUCHERS_INVALID"
+        assert _violations(caught.value) == ["vouchers[0].rows[0].debit_minor",
+                                             "vouchers[0].rows[1].credit_minor"]
+        fits = request(TENANT, [voucher("fits", DAY, 1)], target=target)
+        for row, side in zip(fits.vouchers[0].rows, ("debit_minor", "credit_minor"),
+                             strict=True):
+            setattr(row, side, amount - 1)
+        assert len((await bridge.stub.ExportVouchers(fits)).results) == 1
     assert len(sandbox.created_vouchers(sandbox.tenants[0].id)) == 1
+
+
+async def test_a_refusal_after_validation_is_stored_per_voucher(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    call = request(TENANT, [voucher("refused", DAY, 100)])
+    sandbox.add_fault("reject", method="POST", path="/3/vouchers", count=1)
+    response = await bridge.stub.ExportVouchers(call)
+    (refused,) = response.results
+    assert refused.outcome == Outcome.OUTCOME_REJECTED and refused.fortnox_code == "2000546"
+    assert refused.reason == "FORTNOX_REJECTED" and refused.fortnox_message
+    assert await bridge.stub.ExportVouchers(call) == response
+    assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
 
 
 async def test_sie_file_target_holds_the_vouchers(bridge: Bridge, sandbox: SandboxHandle) -> None:
@@ -158,3 +195,15 @@ async def test_sie_file_target_needs_no_connection(bridge: Bridge) -> None:
     document = sie.read_document((await bridge.stub.ExportVouchers(call)).sie_file)
     assert document.company_name == "files-only"
     assert len(document.vouchers) == 1
+
+
+async def test_without_the_settings_scope_nothing_is_posted_blind(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    """The locked period cannot be read, so the export stops before its first POST."""
+    scopes = [s for s in ALL_SCOPES if s != "settings"]
+    await connect(bridge, sandbox, sandbox.tenants[0].id, "no-settings", scopes=scopes)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await bridge.stub.ExportVouchers(request("no-settings", many("n", DAY, 2)))
+    assert error_info(caught.value).reason == "FORTNOX_SCOPE_MISSING"
+    assert sandbox.created_vouchers(sandbox.tenants[0].id) == []

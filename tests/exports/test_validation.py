@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from core.fortnox_api import Account, FinancialYear
-from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher
-from core.voucher_export.validation import BookFacts, check_against_books, check_request
+from core.fortnox_api import Account, CostCenter, FinancialYear, Project
+from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher, Target
+from core.voucher_export.validation import (
+    MAX_AMOUNT,
+    BookFacts,
+    check_against_books,
+    check_request,
+)
 
 YEAR = FinancialYear(3, date(2026, 1, 1), date(2026, 12, 31), "BAS", "ACCRUAL")
 
@@ -73,6 +79,37 @@ def test_books_reveal_year_lock_series_and_accounts() -> None:
         ("vouchers[2].rows[0].account", "account 6110 is inactive"),
         ("vouchers[2].rows[1].account", "account 4999 does not exist in year 3"),
     }
+
+
+def test_cost_centres_and_projects_must_exist_and_be_active() -> None:
+    facts = replace(FACTS, cost_centers={"100": CostCenter("100", "Sälj", True),
+                                         "200": CostCenter("200", "Gammal", False)},
+                    projects={"P1": Project("P1", "Pågår", "ONGOING"),
+                              "P2": Project("P2", "Klar", "COMPLETED")})
+    rows = (ExportRow(8910, debit=1, cost_center="100", project="P1"),
+            ExportRow(2510, credit=1, cost_center="200", project="P2"),
+            ExportRow(2510, debit=1, cost_center="300", project="P3"),
+            ExportRow(8910, credit=1))
+    found = {(v.field, v.description) for v in check_against_books(
+        [(0, ExportVoucher("dims", date(2026, 12, 31), "x", rows))], "I", facts)}
+    assert found == {
+        ("vouchers[0].rows[1].cost_center", "cost centre '200' is inactive"),
+        ("vouchers[0].rows[1].project", "project 'P2' is completed"),
+        ("vouchers[0].rows[2].cost_center", "cost centre '300' does not exist"),
+        ("vouchers[0].rows[2].project", "project 'P3' does not exist"),
+    }
+
+
+def test_amount_limits_follow_the_target() -> None:
+    fortnox_max = MAX_AMOUNT[Target.FORTNOX_API]
+    assert fortnox_max == 99_999_999_999_999  # 14 digits, the öre included
+    assert MAX_AMOUNT[Target.SIE_4I_FILE] == 10**17 - 1  # 15 digits of kronor
+    for target, limit in MAX_AMOUNT.items():
+        ok = replace(_request(_voucher(debit=limit, credit=limit)), target=target)
+        assert check_request(ok) == []
+        over = replace(ok, vouchers=(_voucher(debit=limit + 1, credit=limit + 1),))
+        assert [v.field for v in check_request(over)] == [
+            "vouchers[0].rows[0].debit_minor", "vouchers[0].rows[1].credit_minor"]
 
 
 def test_digest_follows_content_only() -> None:
