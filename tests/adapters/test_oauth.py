@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from opentelemetry import trace
 
 from adapters.fortnox import FortnoxAdapter
+from adapters.fortnox.oauth import OAuthClient, OAuthRefusal
+from adapters.fortnox.retry import RetryPolicy
 from adapters.store.connections import ConnectionStore
+from core.clock import utc_now
 from core.connections import ConnectionState
 from core.errors import (
     CodeExchangeRefused,
     ConnectionNotFound,
     ConnectionRevoked,
+    FortnoxAuthRejected,
     InvalidRequest,
     OAuthStateInvalid,
     WrongFortnoxCompany,
@@ -129,3 +136,29 @@ async def test_tokens_are_encrypted_at_rest(
             other.current_tokens(TENANT)
     finally:
         other.close()
+
+
+async def test_revoke_is_done_only_when_fortnox_says_revoked(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle
+) -> None:
+    """Fortnox answers 200 either way; the body's ``revoked`` tells."""
+    pair = sandbox.tokens()
+    assert await adapter.oauth.revoke("not-a-refresh-token", None) is False
+    assert await adapter.oauth.revoke(pair["refresh_token"], None) is True
+
+
+async def test_token_errors_labelled_as_html_or_text_are_read_as_json(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle
+) -> None:
+    """The token endpoint sends OAuth's JSON as text/html (400) or text/plain (401)."""
+    with pytest.raises(OAuthRefusal) as refused:
+        await adapter.oauth.refresh("spent-refresh-token", None)
+    assert (refused.value.error, refused.value.status) == ("invalid_grant", 400)
+    async with httpx.AsyncClient() as http:
+        wrong_client = OAuthClient(
+            http, auth_base_url=sandbox.auth_url, client_id=sandbox.client_id,
+            client_secret="wrong", tracer=trace.get_tracer("test"), retry=RetryPolicy(),
+            timeout_s=5, clock=utc_now, refresh_token_lifetime=timedelta(days=45))
+        with pytest.raises(FortnoxAuthRejected) as rejected:
+            await wrong_client.refresh(sandbox.tokens()["refresh_token"], None)
+    assert rejected.value.metadata["oauth_error"] == "invalid_client"
