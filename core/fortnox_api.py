@@ -61,6 +61,9 @@ class Account:
     sru: int | None
     vat_code: str
     year: int | None
+    #: ``ALLOWED``, ``MANDATORY`` or ``NOTALLOWED``: whether rows give a cost centre/project.
+    cost_center_settings: str = "ALLOWED"
+    project_settings: str = "ALLOWED"
 
 
 @dataclass(frozen=True)

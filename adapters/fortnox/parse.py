@@ -122,6 +122,8 @@ def account(data: Json) -> Account:
         sru=integer(data, "SRU"),
         vat_code=text(data, "VATCode"),
         year=integer(data, "Year"),
+        cost_center_settings=text(data, "CostCenterSettings").upper() or "ALLOWED",
+        project_settings=text(data, "ProjectSettings").upper() or "ALLOWED",
     )
 
 

@@ -11,7 +11,7 @@ from datetime import date
 
 from core.errors import FieldViolation, InvalidRequest
 from core.fortnox_api import Account, CostCenter, FinancialYear, Project
-from core.voucher_export.model import ExportRequest, ExportVoucher, Target
+from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher, Target
 from sie.values import MAX_INTEGER_DIGITS
 
 #: Fortnox's limits on voucher texts and dimensions.
@@ -149,27 +149,34 @@ def check_against_books(
             elif not account.active:
                 problems.append(FieldViolation(
                     f"{path}.rows[{number}].account", f"account {row.account} is inactive"))
-            problems += _dimensions(f"{path}.rows[{number}]", row.cost_center, row.project,
-                                    facts)
+            problems += _dimensions(f"{path}.rows[{number}]", row, account, facts)
     return _unique(problems)
 
 
-def _dimensions(where: str, cost_center: str, project: str, facts: BookFacts
+def _dimensions(where: str, row: ExportRow, account: Account | None, facts: BookFacts
                 ) -> list[FieldViolation]:
-    """A row's cost centre and project must exist and be active."""
+    """A row's cost centre and project must exist and be active, and be given when the
+    account demands one (``MANDATORY``) and left out when it refuses one (``NOTALLOWED``)."""
+    checks: tuple[tuple[str, str, str, Mapping[str, CostCenter | Project] | None, str, str],
+                  ...] = (
+        ("cost_center", "cost centre", row.cost_center, facts.cost_centers, "is inactive",
+         account.cost_center_settings if account else ""),
+        ("project", "project", row.project, facts.projects, "is completed",
+         account.project_settings if account else ""),
+    )
     problems = []
-    if cost_center and facts.cost_centers is not None:
-        found = facts.cost_centers.get(cost_center)
-        if found is None or not found.active:
+    for field, noun, code, known, inactive, setting in checks:
+        if setting == "MANDATORY" and not code:
             problems.append(FieldViolation(
-                f"{where}.cost_center", f"cost centre {cost_center!r} "
-                + ("does not exist" if found is None else "is inactive")))
-    if project and facts.projects is not None:
-        known = facts.projects.get(project)
-        if known is None or not known.active:
+                f"{where}.{field}", f"account {row.account} needs a {noun}"))
+        elif setting == "NOTALLOWED" and code:
             problems.append(FieldViolation(
-                f"{where}.project", f"project {project!r} "
-                + ("does not exist" if known is None else "is completed")))
+                f"{where}.{field}", f"account {row.account} takes no {noun}"))
+        found = known.get(code) if code and known is not None else None
+        if code and known is not None and (found is None or not found.active):
+            problems.append(FieldViolation(
+                f"{where}.{field}",
+                f"{noun} {code!r} " + ("does not exist" if found is None else inactive)))
     return problems
 
 

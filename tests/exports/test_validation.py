@@ -100,6 +100,20 @@ def test_cost_centres_and_projects_must_exist_and_be_active() -> None:
     }
 
 
+def test_accounts_that_demand_or_refuse_a_dimension() -> None:
+    strict = replace(_account(8910), cost_center_settings="MANDATORY",
+                     project_settings="NOTALLOWED")
+    facts = replace(FACTS, accounts={3: {**FACTS.accounts[3], 8910: strict}},
+                    projects={"P1": Project("P1", "Pågår", "ONGOING")})
+    rows = (ExportRow(8910, debit=1, project="P1"), ExportRow(2510, credit=1, project="P1"))
+    found = {(v.field, v.description) for v in check_against_books(
+        [(0, ExportVoucher("settings", date(2026, 12, 31), "x", rows))], "I", facts)}
+    assert found == {
+        ("vouchers[0].rows[0].cost_center", "account 8910 needs a cost centre"),
+        ("vouchers[0].rows[0].project", "account 8910 takes no project"),
+    }
+
+
 def test_amount_limits_follow_the_target() -> None:
     fortnox_max = MAX_AMOUNT[Target.FORTNOX_API]
     assert fortnox_max == 99_999_999_999_999  # 14 digits, the öre included
