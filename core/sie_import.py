@@ -274,11 +274,12 @@ class SieImport:
                     parsed_meanwhile = await parsing.feed(chunk)
                     sha.update(chunk)
                     check.feed(chunk)
-                    if request.stream_raw and held and check.done:
-                        for piece in _pieces(year.id, size - len(held), held, last=False):
-                            yield piece
-                        held = b""
-                    held += chunk
+                    if request.stream_raw:
+                        if held and check.done:
+                            for piece in _pieces(year.id, size - len(held), held, last=False):
+                                yield piece
+                            held = b""
+                        held += chunk
                     size += len(chunk)
                     for parsed in parsed_meanwhile:
                         vouchers = parsed.vouchers

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from adapters.fortnox import tracing
 from adapters.fortnox.errors import unavailable
 from adapters.fortnox.retry import RetryPolicy
-from core.errors import FortnoxUnavailable
+from core.errors import DomainError, FortnoxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class HttpByteStream:
                         raise unavailable(self._route, exc, self._deadline) from None
                     retries += 1
                     await self._restart(type(exc).__name__, delay)
-        except FortnoxUnavailable as error:
+        except DomainError as error:  # cut off, out of time, or refused on the retry
             self._span.set_status(trace.StatusCode.ERROR, error.message)
             await self.aclose()
             raise
