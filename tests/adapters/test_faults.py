@@ -180,3 +180,23 @@ async def test_slow_and_dropped_sie_downloads(
         async for _ in stream:
             pass
     await stream.aclose()
+
+
+async def test_a_download_that_changed_before_its_retry_is_not_spliced(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle
+) -> None:
+    """The file's head (its #GEN date) differs on the second fetch: the bytes already given
+    cannot be continued, so the download fails instead of mixing two files."""
+    await connect(adapter, sandbox)
+    year_id, _ = await _current_year(adapter)
+    sandbox.add_fault("slow_sie", path="/3/sie", chunk_bytes=256, chunk_delay_ms=0)
+    sandbox.add_fault("drop", count=1, path="/3/sie")
+    stream = await adapter.api.open_sie_export(TENANT, year_id)
+    chunks = aiter(stream)
+    first = await anext(chunks)
+    sandbox.advance_clock(86_400)  # the export is generated on another day now
+    with pytest.raises(FortnoxUnavailable, match="changed"):
+        async for _ in chunks:
+            pass
+    await stream.aclose()
+    assert first.startswith(b"#FLAGGA")
