@@ -26,11 +26,15 @@ async def test_a_file_of_another_year_fails_that_year_before_any_byte_of_it_is_s
     sandbox.add_fault("sie_any_year", path="/3/sie/")  # every file is the current year's
     previous = fortnox.financial_years[-2]["id"]
     chunks: list[pb.ImportSieResponse] = []
+
+    async def run() -> None:
+        request = pb.ImportSieRequest(
+            tenant="acme", years=[sie_pb.YearSelector(financial_year_id=previous)])
+        async for message in stub.ImportSie(request, timeout=60):
+            chunks.extend([message] if message.WhichOneof("event") == "chunk" else [])
+
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for message in stub.ImportSie(pb.ImportSieRequest(
-                tenant="acme", years=[sie_pb.YearSelector(financial_year_id=previous)]),
-                timeout=60):
-            chunks += [message] if message.WhichOneof("event") == "chunk" else []
+        await run()
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     info = error_info(caught.value)
     assert info.reason == "SIE_YEAR_MISMATCH"
