@@ -52,7 +52,7 @@ async def test_unary_domain_error_has_code_reason_and_field_violations(
 ) -> None:
     stub = pb_grpc.FortnoxServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.GetConnection(pb.GetConnectionRequest(tenant="a b"))
+        await stub.GetConnection(pb.GetConnectionRequest(tenant="spaced"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_info(caught.value).reason == "INVALID_REQUEST"
     status = rpc_status.from_call(caught.value)
