@@ -51,11 +51,14 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
     shown = [FieldViolation(_cut(v.field, MAX_DETAIL_CHARS), _cut(v.description, MAX_DETAIL_CHARS))
              for v in error.violations[:MAX_VIOLATIONS]]
     status = _status(error, metadata, shown)
-    while status.ByteSize() > MAX_STATUS_BYTES and (shown or len(metadata) > 1):
-        if shown:
+    while status.ByteSize() > MAX_STATUS_BYTES:  # violations go first, but the first one last
+        extra = [k for k in metadata if k != "violations"]
+        if len(shown) > 1 or (shown and not extra):
             shown.pop()
-        else:  # an error with many long metadata entries: the last ones go
-            metadata.pop(next(k for k in reversed(metadata) if k != "violations"))
+        elif extra:
+            del metadata[extra[-1]]
+        else:
+            break
         status = _status(error, metadata, shown)
     return status
 
