@@ -50,7 +50,11 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
         metadata["violations"] = str(len(error.violations))
     shown = [FieldViolation(_cut(v.field, MAX_DETAIL_CHARS), _cut(v.description, MAX_DETAIL_CHARS))
              for v in error.violations[:MAX_VIOLATIONS]]
-    status = _status(error, metadata, shown)
+    message = error.message.encode()
+    if len(message) > MAX_MESSAGE_BYTES:  # a character cut in two is dropped by the decode
+        message = message[:MAX_MESSAGE_BYTES - 3] + "…".encode()
+    text = message.decode(errors="ignore")
+    status = _status(error, text, metadata, shown)
     while status.ByteSize() > MAX_STATUS_BYTES:  # violations go first, but the first one last
         extra = [k for k in metadata if k != "violations"]
         if len(shown) > 1 or (shown and not extra):
@@ -59,12 +63,12 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
             del metadata[extra[-1]]
         else:
             break
-        status = _status(error, metadata, shown)
+        status = _status(error, text, metadata, shown)
     return status
 
 
 def _status(
-    error: DomainError, metadata: dict[str, str], violations: list[FieldViolation]
+    error: DomainError, message: str, metadata: dict[str, str], violations: list[FieldViolation]
 ) -> status_pb2.Status:
     details = [_pack(error_details_pb2.ErrorInfo(
         reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata))]
@@ -77,11 +81,7 @@ def _status(
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after_s * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    message = error.message.encode()
-    if len(message) > MAX_MESSAGE_BYTES:
-        message = message[:MAX_MESSAGE_BYTES - 3] + "…".encode()
-    return status_pb2.Status(code=int(error.code), message=message.decode(errors="ignore"),
-                             details=details)
+    return status_pb2.Status(code=int(error.code), message=message, details=details)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -135,9 +135,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 def _guard_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
-            if isinstance(request, Rejected):
-                raise request.error
-            return await behavior(request, context)
+            return await behavior(_accepted(request), context)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # every error must become a status
@@ -153,9 +151,7 @@ def _guard_stream(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
-            if isinstance(request, Rejected):
-                raise request.error
-            async for message in behavior(request, context):
+            async for message in behavior(_accepted(request), context):
                 yield message
         except grpc.aio.AbortError:
             raise
@@ -163,3 +159,17 @@ def _guard_stream(
             await abort_with(context, exc)
 
     return guarded
+
+
+def _accepted(request: Any) -> Any:
+    """The request, or a stream of requests, with what ``server.bounds`` refused raised."""
+    if isinstance(request, Rejected):
+        raise request.error
+    if hasattr(request, "__aiter__"):
+        return _each_accepted(request)
+    return request
+
+
+async def _each_accepted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _accepted(request)

@@ -81,7 +81,7 @@ async def refused(call: Any) -> grpc.aio.AioRpcError:
 
 
 async def _finish(call: Any) -> None:
-    if isinstance(call, grpc.aio.UnaryStreamCall):
+    if isinstance(call, grpc.aio.UnaryStreamCall | grpc.aio.StreamStreamCall):
         async for _ in call:
             pass
     else:
@@ -114,6 +114,16 @@ async def test_bytes_that_are_no_message_are_invalid_argument_with_a_reason(
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, rpc
         assert error_info(error).reason == "MALFORMED_REQUEST"
         assert cause in (error.details() or "")
+
+
+async def test_a_malformed_message_in_a_request_stream_is_answered_with_a_reason(
+    channel: grpc.aio.Channel,
+) -> None:
+    reflection = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    call = channel.stream_stream(reflection, request_serializer=None, response_deserializer=None)
+    error = await refused(call(iter([b"\x0a\x09ab"])))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(error).reason == "MALFORMED_REQUEST"
 
 
 async def test_a_request_over_the_size_limit_is_resource_exhausted_with_a_reason(
