@@ -2,10 +2,16 @@
 
 The server's error interceptor turns any ``DomainError`` into a ``google.rpc.Status`` with an
 ``ErrorInfo`` detail (``reason``, ``domain``, ``metadata``); nothing else reaches the caller.
-Messages are short English sentences and never contain secrets.
+An error with ``retry_after_s`` also carries a ``RetryInfo``. Messages are short English
+sentences and never contain secrets. (``ExportInProgress``, ``ABORTED``/``EXPORT_IN_PROGRESS``
+with a retry delay, lives beside the export history.)
 
     DomainError                          code                   reason
-    ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ field violations)
+    ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ violations);
+    │                                                           VOUCHERS_INVALID,
+    │                                                           FINANCIAL_YEAR_NOT_FOUND
+    ├── MalformedRequest                 INVALID_ARGUMENT       MALFORMED_REQUEST
+    ├── RequestTooLarge                  RESOURCE_EXHAUSTED     REQUEST_TOO_LARGE
     ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
@@ -16,11 +22,13 @@ Messages are short English sentences and never contain secrets.
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
+    ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
+    ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
     ├── FortnoxError                     (per leaf)
     │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
     │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING
     │   ├── FortnoxAuthRejected          UNAUTHENTICATED        FORTNOX_AUTH_REJECTED
-    │   ├── FortnoxRateLimited           UNAVAILABLE            FORTNOX_RATE_LIMITED
+    │   ├── FortnoxRateLimited           UNAVAILABLE            FORTNOX_RATE_LIMITED (+ retry)
     │   ├── FortnoxUnavailable           UNAVAILABLE            FORTNOX_UNAVAILABLE
     │   ├── FortnoxOutcomeUnknown        UNAVAILABLE            FORTNOX_OUTCOME_UNKNOWN
     │   ├── FortnoxNotFound              NOT_FOUND              FORTNOX_NOT_FOUND
@@ -70,6 +78,9 @@ class DomainError(Exception):
 
     code: StatusCode = StatusCode.INTERNAL
     reason: str = "INTERNAL_ERROR"
+    #: Seconds after which a retry may succeed, sent as ``google.rpc.RetryInfo``; ``None``
+    #: for errors a retry does not cure (or whose delay nobody knows).
+    retry_after_s: float | None = None
 
     def __init__(
         self,
@@ -86,7 +97,8 @@ class DomainError(Exception):
             self.reason = reason
         self.metadata: dict[str, str] = dict(metadata or {})
         self.violations = violations
-        self.retry_after_s = retry_after_s
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
 
 
 class InvalidRequest(DomainError):
@@ -94,6 +106,20 @@ class InvalidRequest(DomainError):
 
     code = StatusCode.INVALID_ARGUMENT
     reason = "INVALID_REQUEST"
+
+
+class MalformedRequest(DomainError):
+    """The request's bytes are not a valid message of its type (bad protobuf, bad UTF-8)."""
+
+    code = StatusCode.INVALID_ARGUMENT
+    reason = "MALFORMED_REQUEST"
+
+
+class RequestTooLarge(DomainError):
+    """The request message is larger than the service accepts."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+    reason = "REQUEST_TOO_LARGE"
 
 
 class NotImplementedYet(DomainError):
@@ -195,10 +221,15 @@ class FortnoxAuthRejected(FortnoxError):
 
 
 class FortnoxRateLimited(FortnoxError):
-    """Fortnox kept answering 429 after the service's own backoff."""
+    """Fortnox kept answering 429 after the service's own backoff.
+
+    Fortnox sends no ``Retry-After``; its limit is a sliding window of 5 seconds, so a retry
+    after one window finds the tenant's quota free again.
+    """
 
     code = StatusCode.UNAVAILABLE
     reason = "FORTNOX_RATE_LIMITED"
+    retry_after_s = 5.0
 
 
 class FortnoxUnavailable(FortnoxError):

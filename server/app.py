@@ -11,6 +11,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 
+from server.bounds import TRANSPORT_MAX_REQUEST_BYTES
 from server.config import Address, ConfigError, TlsSettings
 from server.errors import ErrorInterceptor
 from server.telemetry import tracing_interceptor
@@ -20,10 +21,11 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 SERVICE_FULL_NAME: str = pb.DESCRIPTOR.services_by_name["FortnoxService"].full_name
 
 #: Written out rather than left to defaults: stream chunks are at most 1 MiB, so 8 MiB leaves
-#: room for any message we send; keepalive lets long imports survive idle proxies.
+#: room for any message we send; requests are bounded by ``server.bounds`` (which answers with
+#: a reason), gRPC only refuses far larger ones; keepalive lets long imports survive idle proxies.
 _SERVER_OPTIONS = (
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.max_receive_message_length", TRANSPORT_MAX_REQUEST_BYTES),
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
     ("grpc.so_reuseport", 0),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from core.errors import FieldViolation, InvalidRequest
+from server.bounds import check_requested_by
 
 #: Callers name the person or process behind a request in this metadata key.
 REQUESTED_BY_KEY = "x-requested-by"
@@ -17,7 +19,7 @@ def requested_by(context: Context) -> str:
     """The ``x-requested-by`` metadata if the caller sent it, else the peer address."""
     for key, value in context.invocation_metadata() or ():
         if key == REQUESTED_BY_KEY and isinstance(value, str) and value.strip():
-            return value.strip()[:200]
+            return check_requested_by(value.strip())
     return str(context.peer())
 
 
@@ -32,4 +34,14 @@ def required(value: str, field: str) -> str:
     if not value.strip():
         raise InvalidRequest(f"{field} is required.",
                              violations=(FieldViolation(field, "must not be empty"),))
+    return value
+
+
+def uuid_field(value: str, field: str) -> str:
+    """A request field that must hold a UUID (an idempotency key)."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise InvalidRequest(f"{field} must be a UUID.",
+                             violations=(FieldViolation(field, "must be a UUID"),)) from None
     return value

@@ -13,7 +13,7 @@ from core.voucher_export.model import (
     Target,
     VoucherResult,
 )
-from server.call import Context, deadline, requested_by, required
+from server.call import Context, deadline, requested_by, required, uuid_field
 from server.convert import from_proto_date, timestamp
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
@@ -44,12 +44,9 @@ class ExportRpcs:
     async def ExportVouchers(
         self, request: pb.ExportVouchersRequest, context: Context
     ) -> pb.ExportVouchersResponse:
-        if request.target not in _TARGETS:
-            raise InvalidRequest("target is not a known value.",
-                                 violations=(FieldViolation("target", "unknown value"),))
         export = ExportRequest(
-            tenant=request.tenant,
-            request_id=request.request_id,
+            tenant=required(request.tenant, "tenant"),
+            request_id=uuid_field(request.request_id, "request_id"),
             vouchers=tuple(_voucher(v, i) for i, v in enumerate(request.vouchers)),
             series=request.voucher_series.strip(),
             validate_only=request.validate_only,

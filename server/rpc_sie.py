@@ -66,9 +66,6 @@ class SieRpcs:
                 choices.append(selector.financial_year_id)
             elif selector.HasField("date_in_year"):
                 choices.append(from_proto_date(selector.date_in_year, f"years[{index}]"))
-        if request.sie_type not in _SIE_TYPES:
-            raise InvalidRequest("sie_type is not one of 1-4.",
-                                 violations=(FieldViolation("sie_type", "unknown value"),))
         policy = request.validation_policy
         run = SieImportRequest(
             tenant=required(request.tenant, "tenant"),

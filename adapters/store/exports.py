@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from core.clock import Clock, utc_now
-from core.errors import InvalidRequest
+from core.paging import decode_page_token, encode_page_token
 from core.voucher_export.history import (
     ExportPage,
     ExportRecord,
@@ -187,14 +186,8 @@ def _record(row: Any) -> ExportRecord:
 
 
 def _encode_cursor(record: ExportRecord) -> str:
-    raw = f"{_iso(record.attempted_at)}|{record.external_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return encode_page_token(record.attempted_at, record.external_id)
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        attempted_at, external_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(
-            "|", 1)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("page_token is not one this service issued.") from exc
-    return attempted_at, external_id
+    return decode_page_token(cursor)

@@ -9,7 +9,6 @@ Every method takes the history's lock, so the use case may stage digests from a 
 
 from __future__ import annotations
 
-import base64
 import threading
 import uuid
 from collections.abc import Iterable
@@ -21,7 +20,6 @@ from sqlite_utils import Database
 
 from adapters.store.database import immediate
 from core.clock import Clock, utc_now
-from core.errors import InvalidRequest
 from core.imports import (
     ImportedYear,
     ImportKind,
@@ -30,6 +28,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
+from core.paging import decode_page_token, encode_page_token
 
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
@@ -266,13 +265,8 @@ class SqliteImportHistory:
 
 
 def _encode_cursor(record: ImportRecord) -> str:
-    raw = f"{record.started_at.isoformat(timespec='microseconds')}|{record.import_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return encode_page_token(record.started_at, record.import_id)
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        started_at, import_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("page_token is not one this service issued.") from exc
-    return started_at, import_id
+    return decode_page_token(cursor)

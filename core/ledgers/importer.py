@@ -161,6 +161,7 @@ class LedgerImport:
         if year is None:
             raise InvalidRequest(
                 f"{balance_date} is in no Fortnox financial year of the company.",
+                reason="FINANCIAL_YEAR_NOT_FOUND",
                 violations=(FieldViolation("balance_date", "must be inside a financial year"),))
         books = await general_ledger(self._api, tenant, year, deadline)
         done: list[LedgerTotals] = []
