@@ -32,6 +32,8 @@ EXPORT_OUTCOME = "fortnox_bridge.export.outcome"
 EXPORT_TARGET = "fortnox_bridge.export.target"
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
+#: gRPC's deadline timer fires up to a few milliseconds before ``time_remaining`` reaches 0.
+_DEADLINE_TIMER_SLACK_S = 0.05
 #: Imports run for seconds to minutes, so the buckets reach further than the SDK's (10 s).
 _RPC_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000,
                    120_000, 300_000, 600_000)
@@ -144,7 +146,10 @@ def _status_code(
         return code
     if exc is None:
         return grpc.StatusCode.OK
-    if isinstance(exc, asyncio.CancelledError):
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):  # gRPC ended the call
+        remaining = context.time_remaining()
+        if remaining is not None and remaining < _DEADLINE_TIMER_SLACK_S:
+            return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
 

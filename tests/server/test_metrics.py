@@ -3,11 +3,13 @@ attribute comes from a bounded allow-list with no tenant, id or secret in it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -23,7 +25,7 @@ from server.app import SERVICE_FULL_NAME
 from server.config import Settings, load_settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.e2e.stack import RATE_LIMIT, RATE_WINDOW_S, log_in, service_env
+from tests.e2e.stack import RATE_LIMIT, RATE_WINDOW_S, connect, log_in, service_env
 from tests.exports.vouchers import request, voucher
 from tests.server.errors_shape import error_info
 from tests.server.metered import points, recording_metrics, serving_metered, total
@@ -194,3 +196,38 @@ def test_unbound_instruments_record_nothing_and_do_not_fail() -> None:
         pass
     adapter_metrics.claim_taken(ClaimKind.IMPORT)  # after the provider is unbound
     assert not any(p.metric == "fortnox_bridge.claims.active" for p in points(reader))
+
+
+async def _recorded(reader: InMemoryMetricReader, attributes: dict[str, str | int]) -> float:
+    """Waits a little for the server to finish recording a call the client gave up on."""
+    for _ in range(100):
+        count = total(points(reader), RPC, attributes)
+        if count:
+            return count
+        await asyncio.sleep(0.05)
+    return 0
+
+
+@pytest.mark.parametrize(("deadline_s", "code"), [(None, 1), (1.0, 4)])
+async def test_a_call_cancelled_or_out_of_time_is_recorded_with_its_code(
+    metered: tuple[pb_grpc.FortnoxServiceStub, InMemoryMetricReader], sandbox: SandboxHandle,
+    deadline_s: float | None, code: int,
+) -> None:
+    client, reader = metered
+    await connect(client, sandbox, TENANT, sandbox.tenants[0].id)
+    sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=500, path="/3/sie/")
+    call = client.ImportSie(pb.ImportSieRequest(tenant=TENANT, omit_raw_chunks=True),
+                            timeout=deadline_s)
+    await call.read()  # the first progress: the import is under way
+    if deadline_s is None:
+        call.cancel()
+    else:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _read_to_the_end(call)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert await _recorded(reader, {"rpc.method": "ImportSie", "rpc.grpc.status_code": code}) == 1
+
+
+async def _read_to_the_end(call: grpc.aio.UnaryStreamCall[Any, Any]) -> None:
+    while await call.read() is not grpc.aio.EOF:
+        pass
