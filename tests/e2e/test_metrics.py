@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,31 +20,20 @@ from adapters import metrics as adapter_metrics
 from adapters.metrics import CLAIM_KIND, ClaimKind
 from adapters.store.connections import ConnectionStore
 from core.voucher_export.model import Outcome
-from sandbox.testing import SandboxHandle, running_sandbox
+from sandbox.testing import SandboxHandle
 from server.app import SERVICE_FULL_NAME
-from server.config import Settings, load_settings
+from server.config import Settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.e2e.stack import RATE_LIMIT, RATE_WINDOW_S, connect, log_in, service_env
+from tests.e2e.metered import points, recording_metrics, serving_metered, total
+from tests.e2e.stack import connect, log_in
 from tests.exports.vouchers import request, voucher
 from tests.server.errors_shape import error_info
-from tests.server.metered import points, recording_metrics, serving_metered, total
 
 TENANT = "metrics-tenant-5c1e9"
 RPC = "rpc.server.duration"
 HTTP = "http.client.request.duration"
 REFRESHES = "fortnox_bridge.token.refreshes"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxHandle]:
-    with running_sandbox(rate_limit=RATE_LIMIT, rate_window_seconds=RATE_WINDOW_S) as sb:
-        yield sb
-
-
-@pytest.fixture
-def settings(sandbox: SandboxHandle, tmp_path: Path) -> Settings:
-    return load_settings(service_env(sandbox, tmp_path / "bridge.sqlite3"))
 
 
 def _allowed(sandbox: SandboxHandle) -> dict[str, object]:
