@@ -81,14 +81,14 @@ def use_meter_provider(provider: MeterProvider) -> None:
     _bound = _Instruments(provider)
 
 
-def error_type(exc: BaseException) -> str:
+def _error_type(exc: BaseException) -> str:
     """A bounded name for a failure: the domain error's reason, else the exception's class."""
     return exc.reason if isinstance(exc, DomainError) else type(exc).__name__
 
 
 @dataclass
 class HttpAttempt:
-    """One HTTP request to Fortnox, timed from its creation until it is answered or fails."""
+    """One HTTP request to Fortnox, timed from its creation until ``answered`` or ``failed``."""
 
     method: str
     template: str
@@ -107,14 +107,8 @@ class HttpAttempt:
         self._record({ERROR_TYPE: type(exc).__name__})
 
     def _record(self, attributes: dict[str, str | int]) -> None:
-        attributes |= {METHOD: self.method, ROUTE: self.template,
-                       SERVER: self.server}
+        attributes |= {METHOD: self.method, ROUTE: self.template, SERVER: self.server}
         _bound.http_duration.record(time.perf_counter() - self.started, attributes)
-
-
-def http_attempt(method: str, template: str, server: str) -> HttpAttempt:
-    """Starts timing a request; call ``answered`` or ``failed`` on what it returns."""
-    return HttpAttempt(method, template, server)
 
 
 def fortnox_retry(method: str, template: str, reason: str) -> None:
@@ -133,7 +127,7 @@ def counts_token_refreshes(
         try:
             result = await spend(*args, **kwargs)
         except Exception as exc:
-            _bound.refreshes.add(1, {ERROR_TYPE: error_type(exc)})
+            _bound.refreshes.add(1, {ERROR_TYPE: _error_type(exc)})
             raise
         _bound.refreshes.add(1)
         return result

@@ -22,6 +22,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 
 METER_NAME = "fortnox_bridge.server"
+_SERVICE: str = pb.DESCRIPTOR.services_by_name["FortnoxService"].full_name
 
 RPC_SYSTEM = "rpc.system"
 RPC_SERVICE = "rpc.service"
@@ -132,9 +133,6 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if code is not grpc.StatusCode.OK:
             recorded[ERROR_TYPE] = _reason(context) or code.name
         self._duration.record(elapsed_ms, recorded)
-
-
-_SERVICE: str = pb.DESCRIPTOR.services_by_name["FortnoxService"].full_name
 
 
 def _status_code(

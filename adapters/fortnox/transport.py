@@ -185,7 +185,7 @@ class Transport:
                 content=None if body is None else jsonbody.dumps(body), headers=headers,
                 timeout=remaining_s(deadline, self._timeout_s),
             )
-            attempt = metrics.http_attempt(method, template, self._server)
+            attempt = metrics.HttpAttempt(method, template, self._server)
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
