@@ -14,7 +14,7 @@ GRACE = "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_GRACE_S"
 
 
 def test_connection_age_defaults_and_settings(serve_env: dict[str, str]) -> None:
-    assert load_settings(serve_env).connection_age == ConnectionAge(max_age_s=300, grace_s=30)
+    assert load_settings(serve_env).connection_age == ConnectionAge(max_age_s=300, grace_s=1800)
     tuned = load_settings(serve_env | {AGE: "120", GRACE: "0"})
     assert tuned.connection_age == ConnectionAge(max_age_s=120, grace_s=0)
 
