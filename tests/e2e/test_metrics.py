@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from adapters import metrics as adapter_metrics
 from adapters.metrics import CLAIM_KIND, ClaimKind
 from adapters.store.connections import ConnectionStore
+from core import errors
 from core.voucher_export.model import Outcome
 from sandbox.testing import SandboxHandle
 from server.app import SERVICE_FULL_NAME
@@ -38,7 +39,7 @@ REFRESHES = "fortnox_bridge.token.refreshes"
 
 def _allowed(sandbox: SandboxHandle) -> dict[str, object]:
     """Per attribute key, the values it may take (a set, or a pattern for URL templates)."""
-    reasons = set(re.findall(r'"([A-Z][A-Z_]+)"', Path("core/errors.py").read_text()))
+    reasons = set(re.findall(r'"([A-Z][A-Z_]+)"', Path(errors.__file__).read_text()))
     transport_errors = {name for name in dir(httpx) if name.endswith(("Error", "Timeout"))}
     methods = set(pb.DESCRIPTOR.services_by_name["FortnoxService"].methods_by_name)
     return {
