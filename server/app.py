@@ -9,11 +9,13 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from server.bounds import TRANSPORT_MAX_REQUEST_BYTES
-from server.config import Address, ConfigError, TlsSettings
+from server.config import Address, ConfigError, ConnectionAge, TlsSettings
 from server.errors import ErrorInterceptor
+from server.metrics import MetricsInterceptor
 from server.telemetry import tracing_interceptor
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
@@ -30,6 +32,16 @@ _SERVER_OPTIONS = (
     ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
     ("grpc.so_reuseport", 0),
 )
+
+
+def _connection_age_options(age: ConnectionAge) -> tuple[tuple[str, int], ...]:
+    """Connections end after ``age`` (gRPC adds ±10 % jitter) with a GOAWAY, and clients
+    reconnect transparently: a client balancing over a headless service re-resolves then and
+    spreads over replicas added since."""
+    return (
+        ("grpc.max_connection_age_ms", round(age.max_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(age.grace_s * 1000)),
+    )
 
 
 @dataclass
@@ -59,11 +71,21 @@ async def start_server(
     servicer: pb_grpc.FortnoxServiceServicer,
     provider: TracerProvider,
     tls: TlsSettings | None = None,
+    *,
+    meter_provider: MeterProvider | None = None,
+    connection_age: ConnectionAge | None = None,
 ) -> RunningServer:
-    """Starts the server on ``listen`` (port 0 picks one) with health and reflection on."""
+    """Starts the server on ``listen`` (port 0 picks one) with health and reflection on.
+
+    The metrics interceptor sits outside the error interceptor to see the statuses it makes.
+    """
     server = grpc.aio.server(
-        interceptors=[tracing_interceptor(provider), ErrorInterceptor()],
-        options=_SERVER_OPTIONS,
+        interceptors=[
+            tracing_interceptor(provider),
+            MetricsInterceptor(meter_provider or NoOpMeterProvider()),
+            ErrorInterceptor(),
+        ],
+        options=_SERVER_OPTIONS + _connection_age_options(connection_age or ConnectionAge()),
     )
     pb_grpc.add_FortnoxServiceServicer_to_server(servicer, server)
     health = HealthServicer()

@@ -9,11 +9,12 @@ import os
 import signal
 import sys
 
+from adapters import metrics as adapter_metrics
 from adapters.store import StoreError
 from server.app import start_server
 from server.config import ConfigError, Settings, load_settings, parse_address
 from server.logs import configure_logging
-from server.telemetry import build_tracer_provider
+from server.telemetry import build_meter_provider, build_tracer_provider
 from server.wiring import build_servicer
 
 _log = logging.getLogger("fortnox_bridge.serve")
@@ -72,8 +73,15 @@ async def _serve(settings: Settings) -> int:
     provider = build_tracer_provider(
         otlp_endpoint=settings.otlp_endpoint, console=settings.trace_console
     )
+    meters = build_meter_provider(
+        otlp_endpoint=settings.otlp_endpoint, console=settings.trace_console
+    )
+    adapter_metrics.use_meter_provider(meters)
     async with build_servicer(settings, provider) as servicer:
-        running = await start_server(settings.listen, servicer, provider, settings.tls)
+        running = await start_server(
+            settings.listen, servicer, provider, settings.tls,
+            meter_provider=meters, connection_age=settings.connection_age,
+        )
         host = settings.listen.host
         print(f"fortnox-bridge serving on {host}:{running.port}", flush=True)
         _log.info("serving", extra={"address": f"{host}:{running.port}"})
@@ -85,5 +93,6 @@ async def _serve(settings: Settings) -> int:
         _log.info("draining", extra={"grace_s": settings.shutdown_grace_s})
         await running.drain(settings.shutdown_grace_s)
     provider.shutdown()
+    meters.shutdown()
     _log.info("stopped")
     return 0

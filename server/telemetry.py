@@ -1,4 +1,5 @@
-"""OpenTelemetry wiring: one tracer provider per process, the server interceptor, exporters."""
+"""OpenTelemetry wiring: one tracer and one meter provider per process, the tracing
+interceptor, exporters (OTLP when an endpoint is set, stdout when asked, else none)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -21,7 +28,7 @@ def build_tracer_provider(
     *, otlp_endpoint: str, console: bool, extra_processors: tuple[SpanProcessor, ...] = ()
 ) -> TracerProvider:
     """A provider exporting over OTLP when an endpoint is set, to stdout when asked."""
-    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    provider = TracerProvider(resource=_resource())
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -31,6 +38,25 @@ def build_tracer_provider(
     for processor in extra_processors:
         provider.add_span_processor(processor)
     return provider
+
+
+def build_meter_provider(
+    *, otlp_endpoint: str, console: bool, extra_readers: tuple[MetricReader, ...] = ()
+) -> MeterProvider:
+    """A provider exporting the same way as the tracer provider (every 60 s, or
+    ``OTEL_METRIC_EXPORT_INTERVAL`` ms)."""
+    readers: list[MetricReader] = []
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=otlp_endpoint)))
+    if console:
+        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+    return MeterProvider(resource=_resource(), metric_readers=(*readers, *extra_readers))
+
+
+def _resource() -> Resource:
+    return Resource.create({"service.name": SERVICE_NAME})
 
 
 def tracing_interceptor(provider: TracerProvider) -> Any:

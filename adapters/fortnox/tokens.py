@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from adapters import metrics
 from adapters.fortnox.oauth import GrantAnswerLost, OAuthClient, OAuthRefusal, RefreshNotSent
 from adapters.store.connections import ClaimOutcome, ConnectionStore, CurrentTokens
 from core.errors import FortnoxAuthRejected, FortnoxUnavailable, ReconnectRequired
@@ -112,6 +113,7 @@ class TokenManager:
             )
             return tokens
 
+    @metrics.counts_token_refreshes
     async def _spend(
         self, tenant: str, old: CurrentTokens, deadline: float | None
     ) -> CurrentTokens:

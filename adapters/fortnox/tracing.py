@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
+# The attributes spans and metrics share, under OpenTelemetry's names.
+from adapters.metrics import METHOD as METHOD
+from adapters.metrics import ROUTE as ROUTE
+from adapters.metrics import SERVER as SERVER
+from adapters.metrics import STATUS as STATUS
+
 TRACER_NAME = "fortnox_bridge.adapters.fortnox"
 
-METHOD = "http.request.method"
-ROUTE = "url.template"
-STATUS = "http.response.status_code"
-SERVER = "server.address"
 TENANT = "fortnox.tenant"
 RETRIES = "fortnox.retry_count"
 ERROR_CODE = "fortnox.error_code"

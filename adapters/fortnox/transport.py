@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from opentelemetry import trace
 
+from adapters import metrics
 from adapters.fortnox import jsonbody, tracing
 from adapters.fortnox.errors import TOKEN_REJECTED_CODES, error_for_response, unavailable
 from adapters.fortnox.limiter import SlidingWindowLimiter
@@ -191,9 +192,11 @@ class Transport:
                 content=None if body is None else jsonbody.dumps(body), headers=headers,
                 timeout=remaining_s(deadline, self._timeout_s),
             )
+            attempt = metrics.HttpAttempt(method, template, self._server)
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
+                attempt.failed(exc)
                 slot.done()
                 not_sent = isinstance(exc, NOT_SENT_ERRORS)
                 if not is_read and not not_sent:
@@ -208,6 +211,7 @@ class Transport:
                 error: FortnoxError = failure
                 event = type(exc).__name__
             else:
+                attempt.answered(response.status_code)
                 slot.done()
                 span.set_attribute(tracing.STATUS, response.status_code)
                 if response.is_success:
@@ -244,6 +248,7 @@ class Transport:
             if delay is None:
                 raise error
             span.add_event("fortnox.retry", {"fortnox.reason": event, "fortnox.delay_s": delay})
+            metrics.fortnox_retry(method, template, event)
             log.info("fortnox call retried",
                      extra={"tenant": tenant, "route": template, "reason": event})
             retries += 1
