@@ -134,7 +134,11 @@ class VoucherHandlers(ReaderBase):
             return
         account = fields[1]
         amount = self._amount(fields[3], line)
-        if amount is None or not isinstance(account, str):
+        if not account or not isinstance(account, str):
+            self._damaged = True
+            self._report(Code.MISSING_ACCOUNT, Severity.ERROR, line, f"{label} has no account")
+            return
+        if amount is None:
             self._damaged = True
             return
         kind = RowKind.TRANS if label == "#TRANS" else RowKind(label[1:].upper())
