@@ -6,7 +6,7 @@ import re
 
 from sie.codes import Code
 from sie.findings import Severity
-from sie.reader_base import ReaderBase, field_text
+from sie.reader_base import field_text
 from sie.records import (
     Account,
     AccountAttribute,
@@ -30,12 +30,13 @@ from sie.records import (
 )
 from sie.tokens import Field
 from sie.values import parse_int, parse_period
+from sie.voucher_handlers import VoucherHandlers
 
 _ORG_NUMBER = re.compile(r"\d{6}-\d{4}|\d{8}-\d{4}|\d{12}", re.ASCII)
 """`nnnnnn-nnnn` (spec §#ORGNR); also 12 digits and `nnnnnnnn-nnnn` (century written out)."""
 
 
-class RecordHandlers(ReaderBase):
+class RecordHandlers(VoucherHandlers):
     """One method per label family; each appends its typed record or a finding."""
 
     def _on_flag(self, fields: list[Field], line: int) -> None:
