@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The SIE reader compiled with mypyc (pure Python, with a notice, where that cannot be done).
-$(SIE_STAMP): $(STAMP) build_sie.py $(wildcard sie/*.py)
+$(SIE_STAMP): $(STAMP) build_sie.py $(wildcard sie/*.py sie/controls/*.py)
 	$(PY) build_sie.py
 	touch $(SIE_STAMP)
 

@@ -23,7 +23,7 @@ COMPILED: tuple[str, ...] = runpy.run_path(str(ROOT / "sie" / "native.py"))["COM
 
 def clean() -> None:
     """Remove the extension modules and the build directory."""
-    for built in [*ROOT.glob(f"{GROUP}__mypyc*.so"), *(ROOT / "sie").glob("*.so")]:
+    for built in [*ROOT.glob(f"{GROUP}__mypyc*.so"), *(ROOT / "sie").rglob("*.so")]:
         built.unlink()
     shutil.rmtree(BUILD, ignore_errors=True)
 
@@ -36,7 +36,9 @@ def build() -> bool:
         from setuptools import setup  # type: ignore[import-untyped]
 
         modules = mypycify(
-            [f"sie/{name}.py" for name in COMPILED], target_dir=str(BUILD), group_name=GROUP
+            [f"sie/{name.replace('.', '/')}.py" for name in COMPILED],
+            target_dir=str(BUILD),
+            group_name=GROUP,
         )
         warnings.simplefilter("ignore")  # setuptools' notes on pyproject.toml are not ours
         setup(

@@ -21,6 +21,7 @@ from types import ModuleType
 COMPILED = (
     "charset",
     "checksum",
+    "controls.ledger",
     "numbering",
     "reader",
     "reader_base",
@@ -29,7 +30,8 @@ COMPILED = (
     "values",
     "voucher_handlers",
 )
-"""Modules of `sie` that `build_sie.py` compiles (the reader's hot path and what it calls)."""
+"""Modules of `sie` that `build_sie.py` compiles: the reader's hot path and what it calls,
+and the year-end controls' per-voucher accumulator."""
 
 _HERE = Path(__file__).resolve().parent
 
@@ -40,17 +42,21 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        package, _, name = fullname.rpartition(".")
+        package, _, name = fullname.partition(".")
         if package != "sie" or name not in COMPILED:
             return None
-        return importlib.util.spec_from_file_location(fullname, _HERE / f"{name}.py")
+        return importlib.util.spec_from_file_location(fullname, _source(name))
+
+
+def _source(name: str) -> Path:
+    return _HERE.joinpath(*name.split(".")).with_suffix(".py")
 
 
 def _built() -> list[Path | None]:
     """Each compiled module's extension file, None where there is none."""
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     return [
-        next((p for s in suffixes if (p := _HERE / f"{name}{s}").is_file()), None)
+        next((p for s in suffixes if (p := _source(name).with_suffix(s)).is_file()), None)
         for name in COMPILED
     ]
 
@@ -62,7 +68,7 @@ def choose() -> None:
         stale = [
             name
             for name, so in zip(COMPILED, built, strict=True)
-            if so is not None and so.stat().st_mtime < (_HERE / f"{name}.py").stat().st_mtime
+            if so is not None and so.stat().st_mtime < _source(name).stat().st_mtime
         ]
         if not stale:
             return
