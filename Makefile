@@ -5,14 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GEN_STAMP := spiris/.generated
+SIE_STAMP := $(VENV)/.sie-compiled
 PROTO_FILES := $(wildcard protos/spiris/skattbokslut/fortnox/v1/*.proto)
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOC_INCLUDE = $(shell $(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
-CODE := fortnox_bridge server adapters core sie sandbox bench
+CODE := fortnox_bridge server adapters core sie sandbox bench build_sie.py
 
 .PHONY: install protos lint test run bench clean
 
-install: $(STAMP) $(GEN_STAMP)
+install: $(STAMP) $(GEN_STAMP) $(SIE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,11 @@ $(STAMP): pyproject.toml
 	# compat mode puts the project root on sys.path, so the generated `spiris` package imports too.
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
+
+# The SIE reader compiled with mypyc (pure Python, with a notice, where that cannot be done).
+$(SIE_STAMP): $(STAMP) build_sie.py $(wildcard sie/*.py sie/controls/*.py)
+	$(PY) build_sie.py
+	touch $(SIE_STAMP)
 
 protos: $(STAMP)
 	rm -f $(GEN_STAMP)
@@ -43,6 +49,8 @@ lint: install
 
 test: install lint
 	$(VENV)/bin/pytest
+	# The SIE tests again on the pure-Python reader, the one that runs without a compiler.
+	SIE_PURE_PYTHON=1 $(VENV)/bin/pytest -q tests/sie tests/sie_controls
 
 run: install
 	$(PY) -m fortnox_bridge.devrun
@@ -52,3 +60,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) spiris protos/google .state .pytest_cache .mypy_cache .ruff_cache
+	$(PYTHON) build_sie.py --clean

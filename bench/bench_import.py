@@ -83,6 +83,15 @@ def _children(pid: int) -> list[int]:
             for child in (task / "children").read_text().split()]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"VmHWM:\s+(\d+) kB", status)
@@ -184,9 +193,16 @@ async def _large_year(work: Path) -> None:
         ) as channel:
             stub = pb_grpc.FortnoxServiceStub(channel)
             await _connect(stub, "large")
+            service_cpu = parsers_cpu = 0.0
             for _ in range(RUNS):  # interleaved, so both see the same machine
                 readers.append(_reader_throughput(sie_file))
+                before = {pid: _cpu_seconds(pid) for pid in _children(service_pid)}
+                service_before = _cpu_seconds(service_pid)
                 first, seconds, received = await _import(stub, "large", [year_id])
+                service_cpu += _cpu_seconds(service_pid) - service_before
+                parsers_cpu += sum(  # parsers started during the import count from zero
+                    _cpu_seconds(pid) - before.get(pid, 0.0) for pid in _children(service_pid)
+                )
                 assert received == sie_file.stat().st_size, "the import did not stream every byte"
                 imports.append(size_mb / seconds)
                 firsts.append(first)
@@ -201,6 +217,9 @@ async def _large_year(work: Path) -> None:
               f"ratios {', '.join(f'{r:.2f}' for r in ratios)}")
         print(f"  first progress event after   {max(firsts) * 1000:6.0f} ms at most "
               "(target < 1000 ms)")
+        per_mb = 1000 / RUNS / size_mb
+        print(f"  CPU per MB imported          {service_cpu * per_mb:6.1f} ms in the service "
+              f"process, {parsers_cpu * per_mb:.1f} ms in its parsers")
         print(f"  service peak memory (VmHWM)  {_peak_rss_mib(service_pid):6.0f} MiB")
         parsers = ", ".join(f"{_peak_rss_mib(pid):.0f}" for pid in _children(service_pid))
         print(f"  parser processes' peaks      {parsers} MiB")

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """SIE 1-4 (4E/4I) codec: a streaming reader that explains every problem, and a writer.
 
 A leaf package: it imports only the standard library. Entry points:
@@ -12,6 +13,10 @@ A leaf package: it imports only the standard library. Entry points:
 """
 
 from __future__ import annotations
+
+from sie import native
+
+native.choose()  # before any compiled module is imported, hence the imports below it
 
 from sie.codes import Code
 from sie.controls import (

@@ -15,10 +15,12 @@ policy column names the `ReadPolicy` switch that changes it.
 | INVALID_NUMBER | warning | a quantity, year index or flag is not a number |
 | VOUCHER_DATE_OUTSIDE_YEARS | warning | the voucher date lies in no `#RAR` year |
 | ACCOUNT_NOT_DECLARED | warning | an account is used but has no `#KONTO` |
-| MISSING_MANDATORY_RECORD | warning (2) | a record the file's type requires is absent |
+| MISSING_MANDATORY_RECORD | warning (2) | a required record is absent (or `#FNAMN` is empty) |
 | FORBIDDEN_RECORD_IN_4I | error (3) | a record the spec forbids in an import (4I) file |
 | DUPLICATE_VOUCHER_NUMBER | error | a number occurs twice in one voucher series |
 | MALFORMED_RECORD | error/warning | fields missing, braces misplaced, row outside a voucher |
+| MISSING_ACCOUNT | error | a voucher row names no account (`#TRANS "" {} 100.00`); row dropped |
+| INVALID_ORG_NUMBER | warning | `#ORGNR` is not `nnnnnn-nnnn`, `nnnnnnnn-nnnn` or 12 digits |
 | UNKNOWN_LABEL | warning | label not in the spec; the record is skipped (once per label) |
 | ENCODING_REPAIRED | warning | Latin-1 letters in CP437 text decoded as Latin-1 |
 | ENCODING_MIXED | warning | non-UTF-8 lines in a UTF-8 file decoded as CP437 |
@@ -57,6 +59,8 @@ class Code(StrEnum):
     FORBIDDEN_RECORD_IN_4I = "FORBIDDEN_RECORD_IN_4I"
     DUPLICATE_VOUCHER_NUMBER = "DUPLICATE_VOUCHER_NUMBER"
     MALFORMED_RECORD = "MALFORMED_RECORD"
+    MISSING_ACCOUNT = "MISSING_ACCOUNT"
+    INVALID_ORG_NUMBER = "INVALID_ORG_NUMBER"
     UNKNOWN_LABEL = "UNKNOWN_LABEL"
     ENCODING_REPAIRED = "ENCODING_REPAIRED"
     ENCODING_MIXED = "ENCODING_MIXED"

@@ -7,7 +7,7 @@ streams in constant memory. Nothing raises on bad input: every problem is a `Fin
 
 from __future__ import annotations
 
-from sie import patterns, rules
+from sie import rules
 from sie.charset import CP437, UTF8, needs_repair
 from sie.checksum import crc_update
 from sie.codes import Code
@@ -32,13 +32,11 @@ from sie.records import (
 )
 from sie.summary import ChecksumStatus, ReadSummary
 from sie.tokens import Field, tokenize
-from sie.voucher_handlers import VoucherHandlers
 
 _BOM = b"\xef\xbb\xbf"
-_ROW_INITIALS = frozenset("TRB")
 
 
-class SieReader(RecordHandlers, VoucherHandlers):
+class SieReader(RecordHandlers):
     """Incremental SIE reader.
 
     Call `feed()` with each chunk of bytes as it arrives and `close()` at end of input;
@@ -146,47 +144,22 @@ class SieReader(RecordHandlers, VoucherHandlers):
         self._scan(self._decode(block))
 
     def _scan(self, text: str) -> None:
-        """Read every line of `text`; whole common-shape vouchers in one regex match."""
-        size = len(text)
-        limit = self.policy.max_line_bytes
-        pos = 0
-        while True:
-            if (
-                self._block == NO_BLOCK
-                and text.startswith("#VER", pos)
-                and self._crc_state != CRC_RUNNING
-                and self._started
-                and not self._rejected
-                and not self._skip_long
-            ):
-                match = patterns.VOUCHER.match(text, pos)
-                if match is not None and match.end() - pos <= limit and self._voucher_block(match):
-                    end = match.end()
-                    if end == size and text[end - 1] != "\n":
-                        self._line += text.count("\n", pos, end) + 1
-                        return
-                    self._line += text.count("\n", pos, end)
-                    pos = end
-                    continue
-            end = text.find("\n", pos)
-            if end < 0:
-                end = size
+        """Read every line of `text` (whole lines, joined by newlines)."""
+        source = self._source
+        for raw in text.split("\n"):
             self._line += 1
-            if self._source is None:
-                self._one_line(text[pos:end])
+            if source is None:
+                self._one_line(raw)
             else:
-                self._kept_line(text[pos:end], self._source)
-            if end == size:
-                return
-            pos = end + 1
+                self._kept_line(raw, source)
+                source = self._source
 
     def _kept_line(self, raw: str, source: list[str]) -> None:
         """Read a line and keep it as part of the voucher it belongs to."""
-        head = self._head
         if self._block != NO_BLOCK:
             source.append(raw)
         self._one_line(raw)
-        if self._head is not None and self._head is not head:  # the line began a voucher
+        if self._head is not None and self._head[6] == self._line:  # the line began a voucher
             self._source = [raw]
 
     def _one_line(self, text: str) -> None:
@@ -196,13 +169,12 @@ class SieReader(RecordHandlers, VoucherHandlers):
         text = text.strip(" \t")
         if not text or self._rejected:
             return
-        limit = self.policy.max_line_bytes
-        if len(text) > limit:
+        if len(text) > self._max_line:
             self._report(
                 Code.LINE_TOO_LONG,
                 Severity.ERROR,
                 self._line,
-                f"line longer than {limit} bytes skipped",
+                f"line longer than {self._max_line} bytes skipped",
             )
             return
         if self._crc_state != CRC_RUNNING:  # fast paths for the voucher lines
@@ -211,13 +183,14 @@ class SieReader(RecordHandlers, VoucherHandlers):
                 if text == "}":
                     self._finish_voucher()
                     return
-                if text[1:2] in _ROW_INITIALS and self._fast_row(text, self._line):
+                if self._fast_row(text, self._line):
                     return
             elif state == AWAIT_OPEN:
                 if text == "{":
                     self._block = IN_BLOCK
                     return
-            elif self._started and text.startswith("#VER") and self._fast_ver(text):
+            elif self._started and text.startswith("#VER "):
+                self._on_ver(tokenize(text), self._line)
                 return
         self._record(text, self._line)
 

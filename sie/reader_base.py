@@ -1,8 +1,8 @@
 """State and finding helpers shared by the reader's record and voucher handlers.
 
-`SieReader` (sie.reader) is assembled from `RecordHandlers` (identification, chart,
-balances) and `VoucherHandlers` (vouchers, their fast paths) over this base, so each
-module stays small; only `SieReader` is public.
+`SieReader` (sie.reader) extends `RecordHandlers` (identification, chart, balances), which
+extends `VoucherHandlers` (vouchers, their fast path), which extends this base: one line of
+classes, so each module stays small and mypyc can compile them; only `SieReader` is public.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Final
 
 from sie import rules
 from sie.charset import LineDecoder
@@ -21,6 +22,7 @@ from sie.records import (
     Event,
     FinancialYear,
     ObjectList,
+    RowKind,
     TransRow,
 )
 from sie.summary import ChecksumStatus
@@ -28,12 +30,20 @@ from sie.tokens import Field
 from sie.values import parse_amount, parse_date, parse_int, parse_quantity
 
 Handler = Callable[[list[Field], int], None]
+RowHead = tuple[RowKind, str, ObjectList]
+"""A voucher row's fields before the amount: kind, account, objects."""
+RowTail = tuple[date | None, str, Decimal | None, str]
+"""A voucher row's optional fields after the amount: date, text, quantity, sign."""
 
-ZERO = Decimal(0)
-CACHE_LIMIT = 50_000
-NO_BLOCK, AWAIT_OPEN, IN_BLOCK = 0, 1, 2
+ZERO: Final = Decimal(0)
+CACHE_LIMIT: Final = 50_000
+NO_BLOCK: Final = 0
+AWAIT_OPEN: Final = 1
+IN_BLOCK: Final = 2
 """Voucher block state: no voucher, `#VER` read and `{` awaited, inside `{ }`."""
-CRC_OFF, CRC_RUNNING, CRC_DONE = 0, 1, 2
+CRC_OFF: Final = 0
+CRC_RUNNING: Final = 1
+CRC_DONE: Final = 2
 """Checksum state: no opening `#KSUMMA`, summing, closing `#KSUMMA` read."""
 
 
@@ -50,6 +60,7 @@ class ReaderBase:
 
     def __init__(self, policy: ReadPolicy | None = None) -> None:
         self.policy = policy or ReadPolicy()
+        self._max_line = self.policy.max_line_bytes
         self._out: list[Event] = []
         self._pending = b""
         self._line = 0
@@ -79,9 +90,9 @@ class ReaderBase:
         self._sum = ZERO
         self._damaged = False
         self._numbers = VoucherNumbers()
-        self._object_lists: dict[str, ObjectList] = {}
+        self._row_heads: dict[str, RowHead] = {}
         self._year_of: dict[date, int | None] = {}
-        self._quantities: dict[str, Decimal] = {}
+        self._tails: dict[str, RowTail] = {}
         # checksum
         self._crc_state = CRC_OFF
         self._crc = 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from sie.codes import Code
 from sie.findings import Severity
-from sie.reader_base import ReaderBase, field_text
+from sie.reader_base import field_text
 from sie.records import (
     Account,
     AccountAttribute,
@@ -28,9 +30,13 @@ from sie.records import (
 )
 from sie.tokens import Field
 from sie.values import parse_int, parse_period
+from sie.voucher_handlers import VoucherHandlers
+
+_ORG_NUMBER = re.compile(r"\d{6}-\d{4}|\d{8}-\d{4}|\d{12}", re.ASCII)
+"""`nnnnnn-nnnn` (spec §#ORGNR); also 12 digits and `nnnnnnnn-nnnn` (century written out)."""
 
 
-class RecordHandlers(ReaderBase):
+class RecordHandlers(VoucherHandlers):
     """One method per label family; each appends its typed record or a finding."""
 
     def _on_flag(self, fields: list[Field], line: int) -> None:
@@ -72,12 +78,24 @@ class RecordHandlers(ReaderBase):
         if label is TextLabel.FNAMN:
             if len(fields) > 2:  # unquoted name with spaces: join the rest
                 text = " ".join(field_text(fields, i) for i in range(1, len(fields)))
+            if not text.strip():
+                severity = Severity.ERROR if self.policy.strict_mandatory else Severity.WARNING
+                self._report(
+                    Code.MISSING_MANDATORY_RECORD, severity, line, "#FNAMN names no company"
+                )
             self._company = text
         self._out.append(TextRecord(label, text, line))
 
     def _on_orgnr(self, fields: list[Field], line: int) -> None:
         self._seen("#ORGNR", line)
         self._org_number = field_text(fields, 1)
+        if _ORG_NUMBER.fullmatch(self._org_number) is None:
+            self._report(
+                Code.INVALID_ORG_NUMBER,
+                Severity.WARNING,
+                line,
+                f"#ORGNR {self._org_number!r} is not an organisation number (nnnnnn-nnnn)",
+            )
         self._out.append(
             OrgNumber(self._org_number, field_text(fields, 2), field_text(fields, 3), line)
         )

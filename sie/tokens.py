@@ -13,7 +13,6 @@ import re
 
 Field = str | tuple[str, ...]
 
-_SLOW = re.compile(r'"((?:[^"\\]|\\"|\\)*)(?:"|$)|([{}])|([^ \t{}"]+)')
 _BRACES = re.compile(r"([{}])")
 
 
@@ -27,14 +26,15 @@ def tokenize(line: str) -> list[Field]:
     """Return the fields of a stripped, non-empty line (the label is the first field)."""
     if '"' not in line and "{" not in line and "}" not in line:
         return list(_words(line))
-    if '\\"' in line:
-        return _tokenize_escaped(line)
     out: list[Field] = []
     objects: list[str] | None = None
-    for index, part in enumerate(line.split('"')):
-        if index & 1:
-            (out if objects is None else objects).append(part)
-        elif "{" not in part and "}" not in part:
+    braces = "{" in line or "}" in line
+    parts = line.split('"')  # even parts lie outside quotes, odd parts inside
+    count = len(parts)
+    index = 0
+    while index < count:
+        part = parts[index]
+        if not braces or ("{" not in part and "}" not in part):
             (out if objects is None else objects).extend(_words(part))
         else:
             for piece in _BRACES.split(part):
@@ -47,25 +47,17 @@ def tokenize(line: str) -> list[Field]:
                         objects = None
                 elif piece:
                     (out if objects is None else objects).extend(_words(piece))
-    if objects is not None:
-        out.append(tuple(objects))
-    return out
-
-
-def _tokenize_escaped(line: str) -> list[Field]:
-    out: list[Field] = []
-    objects: list[str] | None = None
-    for quoted, brace, bare in _SLOW.findall(line):
-        if brace == "{":
-            if objects is None:
-                objects = []
-        elif brace == "}":
-            if objects is not None:
-                out.append(tuple(objects))
-                objects = None
-        else:
-            value = bare or quoted.replace('\\"', '"')
-            (out if objects is None else objects).append(value)
+        index += 1
+        if index == count:
+            break
+        quoted = parts[index]
+        while quoted.endswith("\\") and index + 1 < count:  # \" does not end the field
+            index += 1
+            quoted += '"' + parts[index]
+        if "\\" in quoted:
+            quoted = quoted.replace('\\"', '"')
+        (out if objects is None else objects).append(quoted)
+        index += 1
     if objects is not None:
         out.append(tuple(objects))
     return out

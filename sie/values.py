@@ -8,21 +8,35 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from typing import Final
 
-MAX_INTEGER_DIGITS = 15
+MAX_INTEGER_DIGITS: Final = 15
 """Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
 
 _AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
-_AMOUNT = re.compile(r"-?(?:\d{1,15}(?:\.\d{1,2})?|\.\d{1,2})")
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
 _DATE_CACHE: dict[str, date] = {}
 _DATE_CACHE_LIMIT = 20_000
 
 
 def parse_amount(text: str) -> Decimal | None:
-    """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None."""
-    if _AMOUNT.fullmatch(text) is None:
-        return None
+    """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None.
+
+    Checked with string methods rather than a regex (this runs once per voucher row);
+    digits are what `Decimal` and a regex's `\\d` take, Unicode decimal digits included.
+    """
+    start = 1 if text.startswith("-") else 0
+    dot = text.find(".", start)
+    if dot < 0:
+        digits = len(text) - start
+        if not 0 < digits <= MAX_INTEGER_DIGITS or not text[start:].isdecimal():
+            return None
+    else:
+        cents = len(text) - dot - 1
+        if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
+            return None
+        if not text[dot + 1 :].isdecimal() or not (dot == start or text[start:dot].isdecimal()):
+            return None
     return Decimal(text)
 
 

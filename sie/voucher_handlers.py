@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
-from decimal import Decimal
+from typing import Final
 
-from sie import patterns
 from sie.codes import Code
 from sie.findings import Severity
 from sie.reader_base import (
@@ -16,6 +14,8 @@ from sie.reader_base import (
     NO_BLOCK,
     ZERO,
     ReaderBase,
+    RowHead,
+    RowTail,
     field_text,
 )
 from sie.records import (
@@ -25,22 +25,42 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import parse_quantity
+from sie.values import parse_amount, parse_date, parse_quantity
 
-_ROW_KINDS = {"TRANS": RowKind.TRANS, "RTRANS": RowKind.RTRANS, "BTRANS": RowKind.BTRANS}
-_UNKNOWN_YEAR = -(10**9)
+_ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
+_TRANS: Final = RowKind.TRANS
+_NO_TAIL: Final[RowTail] = (None, "", None, "")
+_UNKNOWN_YEAR: Final = -(10**9)
+_new: Final = tuple.__new__
+"""Builds a row or voucher from all its fields without the NamedTuple constructor's Python
+frame, which would cost a third of the fast path."""
+
+
+def _row_head(text: str, closing: int) -> RowHead | None:
+    """Kind, account and objects of a common-shape row whose object list ends at `closing`."""
+    space = text.find(" ")
+    kind = _ROW_KINDS.get(text[:space])
+    opening = text.find("{", space)
+    if kind is None or opening < 0 or closing < opening:
+        return None
+    account = text[space + 1 : opening].rstrip(" ")
+    objects = _object_list(text[opening + 1 : closing]) if account.isalnum() else None
+    return None if objects is None else (kind, account, objects)
+
+
+def _object_list(listed: str) -> ObjectList | None:
+    """The pairs of an object list's inner text; None unless it reads without a finding."""
+    if "\\" in listed or "{" in listed or listed.count('"') % 2:
+        return None
+    words = tokenize("{" + listed + "}")[0]
+    if not isinstance(words, tuple) or len(words) % 2:
+        return None
+    return tuple(zip(words[::2], words[1::2], strict=True))
 
 
 def _name(series: str, number: str) -> str:
     """How a voucher is named in messages."""
     return f"{series} {number}".strip() or "(unnumbered)"
-
-
-def _unescape(value: str | None) -> str:
-    """A regex group as field text: None is '', and \\" stands for a quote."""
-    if not value:
-        return ""
-    return value.replace('\\"', '"') if "\\" in value else value
 
 
 class VoucherHandlers(ReaderBase):
@@ -68,33 +88,6 @@ class VoucherHandlers(ReaderBase):
             field_text(fields, 4),
             reg_date,
             field_text(fields, 6),
-            line,
-        )
-
-    def _fast_ver(self, text: str) -> bool:
-        """Parse a common-shape `#VER` head outside a block; False for the general path."""
-        match = patterns.HEAD.fullmatch(text)
-        if match is None:
-            return False
-        self._head_from(match.groups(), self._line)
-        return True
-
-    def _head_from(self, groups: tuple[str | None, ...], line: int) -> None:
-        """Start a voucher from `patterns.HEAD` groups (None or '' = field absent)."""
-        s1, s2, n1, n2, day_text, t1, t2, r1, r2, g1, g2 = groups
-        assert day_text is not None
-        self._seen("#VER", line)
-        self._block = AWAIT_OPEN
-        self._sum = ZERO
-        self._damaged = False
-        reg_text = r2 or r1
-        self._head = (
-            s2 or _unescape(s1),
-            n2 or _unescape(n1),
-            self._date(day_text, line, "voucher date"),
-            t2 or _unescape(t1),
-            self._date(reg_text, line, "registration date") if reg_text else None,
-            g2 or _unescape(g1),
             line,
         )
 
@@ -134,7 +127,11 @@ class VoucherHandlers(ReaderBase):
             return
         account = fields[1]
         amount = self._amount(fields[3], line)
-        if amount is None or not isinstance(account, str):
+        if not account or not isinstance(account, str):
+            self._damaged = True
+            self._report(Code.MISSING_ACCOUNT, Severity.ERROR, line, f"{label} has no account")
+            return
+        if amount is None:
             self._damaged = True
             return
         kind = RowKind.TRANS if label == "#TRANS" else RowKind(label[1:].upper())
@@ -166,88 +163,80 @@ class VoucherHandlers(ReaderBase):
         self._rows.append(row)
 
     def _fast_row(self, text: str, line: int) -> bool:
-        """Parse a common-shape row without tokenizing; False to use the general path."""
-        match = patterns.ROW.fullmatch(text)
-        if match is None:
-            return False
-        self._row_from(match.groups(), line)
-        return True
+        """Add a common-shape row without tokenizing the whole line; False for `_on_row`.
 
-    def _row_from(self, groups: tuple[str | None, ...], line: int) -> None:
-        """Add a row from `patterns.ROW` groups (None or '' = field absent)."""
-        label, account, listed, amount_text, d1, d2, t1, t2, q1, q2, s1, s2 = groups
-        assert label is not None and account is not None and amount_text is not None
-        amount = Decimal(amount_text)
-        kind = _ROW_KINDS[label]
-        if kind is RowKind.TRANS:
+        Common shape: `#TRANS account {objects} amount` then at most four plain fields
+        (date, text, quantity, sign), with a bare alphanumeric account, an object list
+        without braces or backslashes inside, a valid amount and, if given, a valid date
+        and quantity. Such a row reads exactly as `_on_row` reads it and has no finding;
+        anything else goes to `_on_row`. What precedes the amount, and what follows it,
+        repeat from row to row, so both are read once and then looked up.
+        """
+        closing = text.find("}")
+        prefix = text[: closing + 1]
+        head = self._row_heads.get(prefix)
+        fresh = head is None
+        if head is None:
+            head = _row_head(text, closing)
+            if head is None:
+                return False
+        start = closing + 1
+        if start < len(text) and text[start] == " ":
+            start += 1
+        end = text.find(" ", start)
+        if end < 0:
+            end = len(text)
+        amount = parse_amount(text[start:end])
+        tail = self._tail(text[end + 1 :]) if amount is not None else None
+        if tail is None or amount is None:
+            return False
+        kind, account, objects = head
+        if kind is _TRANS:
             self._sum += amount
             self._transactions += 1
         else:
-            self._seen("#" + label, line)
-        objects: ObjectList = ()
-        if listed:
-            cached = self._object_lists.get(listed)
-            if cached is None:
-                parsed = tokenize("{" + listed + "}")[0]
-                cached = self._objects(parsed if isinstance(parsed, tuple) else (), line)
-                if len(self._object_lists) > CACHE_LIMIT:
-                    self._object_lists.clear()
-                self._object_lists[listed] = cached
-            objects = cached
-        if account not in self._declared:
-            self._use_account(account, line)
-        day_text = d2 or d1
-        day = self._date(day_text, line, "transaction date") if day_text else None
-        quantity_text = q2 or q1
-        quantity = None
-        if quantity_text:
-            quantity = self._quantities.get(quantity_text)
-            if quantity is None:
-                quantity = parse_quantity(quantity_text)
-                if quantity is None:
-                    self._report(
-                        Code.INVALID_NUMBER,
-                        Severity.WARNING,
-                        line,
-                        f"invalid quantity {quantity_text!r}",
-                    )
-                elif len(self._quantities) < CACHE_LIMIT:
-                    self._quantities[quantity_text] = quantity
-        text = t2 or t1 or ""  # a bare token never holds a backslash
-        if "\\" in text:
-            text = text.replace('\\"', '"')
-        sign = s2 or s1 or ""
-        if "\\" in sign:
-            sign = sign.replace('\\"', '"')
-        self._rows.append(TransRow(kind, account, amount, objects, day, text, quantity, sign, line))
-
-    def _voucher_block(self, match: re.Match[str]) -> bool:
-        """Read a whole common-shape voucher from a `patterns.VOUCHER` match.
-
-        Returns False (having changed nothing) when a row line is not of the common
-        shape; the caller then reads the block line by line.
-        """
-        rows_text = match.group(12)
-        rows = patterns.ROWS.findall(rows_text) if rows_text else []
-        if len(rows) != rows_text.count("\n"):
-            return False
-        line = self._line + 1
-        self._head_from(match.groups()[:11], line)
-        self._block = IN_BLOCK
-        for offset, groups in enumerate(rows, line + 2):
-            self._row_from(groups, offset)
-        if self._source is None:
-            self._finish_voucher()
-        else:
-            source = match.group(0)
-            self._finish_voucher(source if source[-1] == "\n" else source + "\n")
+            self._seen("#" + kind.value, line)
+        if fresh:  # once an account is checked, it is declared or already reported
+            if account not in self._declared:
+                self._use_account(account, line)
+            if len(self._row_heads) >= CACHE_LIMIT:
+                self._row_heads.clear()
+            self._row_heads[prefix] = head
+        day, row_text, quantity, sign = tail
+        self._rows.append(
+            _new(TransRow, (kind, account, amount, objects, day, row_text, quantity, sign, line))
+        )
         return True
 
-    def _finish_voucher(self, source: str | None = None) -> None:
-        """Emit the current voucher; ``source`` is its text when read in one match."""
+    def _tail(self, tail: str) -> RowTail | None:
+        """Date, text, quantity and sign after a row's amount; None unless they read cleanly."""
+        if not tail:
+            return _NO_TAIL
+        cached = self._tails.get(tail)
+        if cached is not None:
+            return cached
+        fields = tokenize(tail)
+        if len(fields) > 4:
+            return None
+        words = [field for field in fields if isinstance(field, str)]
+        if len(words) < len(fields):
+            return None
+        day_text, text, quantity_text, sign = (*words, "", "", "", "")[:4]
+        day = parse_date(day_text) if day_text else None
+        quantity = parse_quantity(quantity_text) if quantity_text else None
+        if (day_text and day is None) or (quantity_text and quantity is None):
+            return None
+        value = (day, text, quantity, sign)
+        if len(self._tails) >= CACHE_LIMIT:
+            self._tails.clear()
+        self._tails[tail] = value
+        return value
+
+    def _finish_voucher(self) -> None:
+        """Emit the current voucher after its checks."""
+        source = ""
         if self._source is not None:
-            if source is None:
-                source = "\n".join(self._source) + "\n"
+            source = "\n".join(self._source) + "\n"
             self._source = []
         head = self._head
         assert head is not None
@@ -268,7 +257,7 @@ class VoucherHandlers(ReaderBase):
                 f"#TRANS rows sum to {self._sum}",
             )
         year = self._year_of.get(day, _UNKNOWN_YEAR)
-        if year is _UNKNOWN_YEAR:
+        if year == _UNKNOWN_YEAR:
             year = next((y.index for y in self._years if y.contains(day)), None)
             if len(self._year_of) < CACHE_LIMIT:
                 self._year_of[day] = year
@@ -289,5 +278,5 @@ class VoucherHandlers(ReaderBase):
             )
         self._vouchers += 1
         self._out.append(
-            Voucher(series, number, day, rows, text, reg_date, sign, line, year, source or "")
+            _new(Voucher, (series, number, day, rows, text, reg_date, sign, line, year, source))
         )

@@ -120,11 +120,38 @@ def test_unbalanced_voucher_is_an_error_unless_policy_allows() -> None:
         ("#VER A 1 20250101\n{\n#TRANS 1930 {} 0\n", "TRUNCATED", 10),
         ("#MOMSKOD 1930 25\n#MOMSKOD 3001 25\n", "UNKNOWN_LABEL", 10),
         ("#TRANS 1930 {} 5\n", "MALFORMED_RECORD", 10),
+        ('#VER A 1 20250101\n{\n#TRANS "" {} 100.00\n}\n', "MISSING_ACCOUNT", 12),
+        ('#ORGNR "5566778899"\n', "INVALID_ORG_NUMBER", 10),
+        ("#ORGNR\n", "INVALID_ORG_NUMBER", 10),
+        ('#FNAMN ""\n', "MISSING_MANDATORY_RECORD", 10),
     ],
 )
 def test_finding_codes_and_lines(body: str, code: str, line: int) -> None:
     d = doc(body)
     assert [(f.code, f.line) for f in d.findings] == [(code, line)]
+
+
+def test_a_row_without_an_account_is_an_error_and_never_reaches_the_caller() -> None:
+    d = doc('#VER A 1 20250101\n{\n#TRANS "" {} 100.00\n#TRANS 1930 {} -100.00\n}\n')
+    assert [(f.code, f.severity, f.line) for f in d.findings] == [
+        ("MISSING_ACCOUNT", Severity.ERROR, 12)
+    ]
+    assert [r.account for r in d.vouchers[0].rows] == ["1930"]
+
+
+@pytest.mark.parametrize(
+    "number", ["556677-8899", "16556677-8899", "165566778899", '"556677-8899" 1']
+)
+def test_well_formed_org_numbers_pass(number: str) -> None:
+    assert doc(f"#ORGNR {number}\n").findings == ()
+
+
+def test_a_type_4_export_without_company_name_is_warned_about() -> None:
+    head = HEAD.replace('#FNAMN "Bolaget AB"\n', "")
+    d = doc("", ReadPolicy(variant=Variant.EXPORT), head=head)
+    (finding,) = d.findings
+    assert (finding.code, finding.severity) == ("MISSING_MANDATORY_RECORD", Severity.WARNING)
+    assert finding.message == "mandatory record #FNAMN is missing for type 4E"
 
 
 def test_duplicate_detection_is_per_series_and_tolerates_gaps() -> None:
