@@ -16,6 +16,7 @@ Messages are short English sentences and never contain secrets.
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID
+    ├── StorageUnavailable               UNAVAILABLE            STORAGE_UNAVAILABLE
     ├── FortnoxError                     (per leaf)
     │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
     │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING
@@ -242,6 +243,13 @@ class SieParserFailed(DomainError):
 
     code = StatusCode.UNAVAILABLE
     reason = "SIE_PARSER_FAILED"
+
+
+class StorageUnavailable(DomainError):
+    """The service's database could not be reached or did not answer; retry later."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "STORAGE_UNAVAILABLE"
 
 
 class InternalError(DomainError):
