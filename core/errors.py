@@ -167,6 +167,14 @@ class SieInvalid(DomainError):
     reason = "SIE_INVALID"
 
 
+class StorageUnavailable(DomainError):
+    """The service's database cannot be read or written right now (a full disk, a lost
+    file, a database server away); nothing was changed half-way, and a retry may succeed."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "STORAGE_UNAVAILABLE"
+
+
 class FortnoxError(DomainError):
     """Fortnox answered with an error; its code and message travel as metadata."""
 
