@@ -52,10 +52,13 @@ async def open_postgres(
         connection_class=AsyncConnection[DictRow], kwargs=settings, name="fortnox-bridge",
     )
     async with storage_errors():
-        await pool.open(wait=True, timeout=timeout_s)
+        # One connection first: a wrong URL fails at once with the server's reason.
+        async with await AsyncConnection.connect(
+            url, connect_timeout=max(2, int(timeout_s)), **settings
+        ) as conn:
+            await migrate(conn)
         try:
-            async with pool.connection() as conn:
-                await migrate(conn)
+            await pool.open(wait=True, timeout=timeout_s)
         except BaseException:
             await pool.close()
             raise
