@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
+from typing import TypeAlias
 
 import grpc
 import pytest
@@ -33,7 +33,7 @@ from tests.server.process import ServeProcess
 TENANT = "acme"
 DAY = date(2025, 12, 31)
 HTTP_TIMEOUT_S = 2  # the export claim's lease is 2 * timeout + 5 s = 9 s
-Outcome = pb.ExportVouchersResponse | grpc.aio.AioRpcError
+Outcome: TypeAlias = pb.ExportVouchersResponse | grpc.aio.AioRpcError
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-async def two(sandbox: SandboxProcess, tmp_path: Path) -> list[ServeProcess]:
+async def two(sandbox: SandboxProcess, tmp_path: Path) -> AsyncIterator[list[ServeProcess]]:
     env = replica_env(sandbox.url, db_path=tmp_path / "shared.sqlite3",
                       FORTNOX_HTTP_TIMEOUT_S=str(HTTP_TIMEOUT_S))
     with replicas(env, 2) as processes:
@@ -70,7 +70,7 @@ def _in_progress(outcome: Outcome) -> float:
     assert status is not None
     retry = error_details_pb2.RetryInfo()
     assert any(d.Unpack(retry) for d in status.details if d.Is(retry.DESCRIPTOR))
-    return retry.retry_delay.ToNanoseconds() / 1e9
+    return float(retry.retry_delay.ToNanoseconds()) / 1e9
 
 
 def _booked(sandbox: SandboxProcess) -> Counter[str]:
@@ -106,10 +106,10 @@ async def test_the_same_vouchers_sent_to_both_processes_are_booked_once(
         same = request(TENANT, vouchers)
         if round_ % 3 == 0:  # the same request at the same moment to both
             pair = [same, same]
-            outcomes = await asyncio.gather(_export(a, same), _export(b, same))
+            outcomes = list(await asyncio.gather(_export(a, same), _export(b, same)))
         elif round_ % 3 == 1:  # different request ids, the same external ids, at once
             pair = [same, request(TENANT, vouchers)]
-            outcomes = await asyncio.gather(_export(a, pair[0]), _export(b, pair[1]))
+            outcomes = list(await asyncio.gather(_export(a, pair[0]), _export(b, pair[1])))
         else:  # a retry to the other process 0.5 s later, while Fortnox is slow
             pair = [same, same]
             first = asyncio.create_task(_export(a, same))
@@ -147,7 +147,7 @@ async def test_the_same_vouchers_sent_to_both_processes_are_booked_once(
 
 
 async def test_a_claim_of_a_killed_process_is_finished_by_the_other_after_its_lease(
-    sandbox: SandboxProcess, two: list[ServeProcess], tmp_path: Path
+    sandbox: SandboxProcess, two: list[ServeProcess]
 ) -> None:
     sandbox.add_fault("latency", method="POST", path="/3/vouchers", latency_ms=1500)
     a, b = two
