@@ -65,8 +65,9 @@ async def _sweep_abandoned(stores: Stores, every_s: float) -> None:
             purged = await stores.tokens.purge_expired_states(utc_now())
             if purged:
                 _log.info("purged expired OAuth states", extra={"states": purged})
-        except StorageUnavailable:
-            _log.warning("sweeping the history failed; trying again", exc_info=True)
+        except StorageUnavailable as exc:
+            _log.warning("sweeping the history failed; trying again",
+                         extra={"error": exc.message})
         await asyncio.sleep(every_s)
 
 
