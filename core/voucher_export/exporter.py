@@ -3,10 +3,13 @@
 Vouchers are posted a few at a time (Fortnox numbers them in the order they arrive, which may
 differ from the request's); results are returned in request order.
 
-Before each POST the intent is recorded (``PENDING``) with a marker that the voucher also
-carries in its comments. Whoever later meets an unsettled record - a lost answer, or a process
-that died between POST and recording - looks the voucher up by its marker first and posts only
-when Fortnox does not have it. A lost answer is resolved at once, inside the same call.
+Before each POST the voucher is claimed in the database for this call, with a lease: the
+intent (``PENDING``) and a marker that the voucher also carries in its comments. A call of any
+process that meets a live claim of another call waits briefly for its answer, then answers
+EXPORT_IN_PROGRESS; it never posts. Whoever takes over an unsettled record - a lost answer, or
+a claim whose process died between POST and recording, once its lease has run out - looks the
+voucher up by its marker first and posts only when Fortnox does not have it. A lost answer is
+resolved at once, inside the same call.
 """
 
 from __future__ import annotations
