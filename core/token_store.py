@@ -66,6 +66,8 @@ class CurrentTokens:
     access_expires_at: datetime
     refresh_expires_at: datetime
     last_refreshed_at: datetime
+    #: The Fortnox company the tokens reach: Fortnox's rate limit is per company.
+    fortnox_tenant_id: str = ""
 
 
 class ClaimOutcome(enum.Enum):

@@ -282,6 +282,7 @@ class PostgresTokenStore:
             access_expires_at=row["access_token_expires_at"],
             refresh_expires_at=row["refresh_token_expires_at"],
             last_refreshed_at=row["last_refreshed_at"],
+            fortnox_tenant_id=row["fortnox_tenant_id"],
         )
 
 

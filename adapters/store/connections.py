@@ -391,6 +391,7 @@ class _SyncTokens:
             access_expires_at=datetime.fromisoformat(row["access_token_expires_at"]),
             refresh_expires_at=datetime.fromisoformat(row["refresh_token_expires_at"]),
             last_refreshed_at=datetime.fromisoformat(row["last_refreshed_at"]),
+            fortnox_tenant_id=row["fortnox_tenant_id"],
         )
 
     @staticmethod
