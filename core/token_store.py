@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.connections import Connection, ImportKind
+from core.connections import Connection, ConnectionState, ImportKind
+from core.errors import ConnectionNotFound, ConnectionRevoked, ReconnectRequired
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,19 @@ class CurrentTokens:
     last_refreshed_at: datetime
     #: The Fortnox company the tokens reach: Fortnox's rate limit is per company.
     fortnox_tenant_id: str = ""
+
+
+def require_usable(state: str | None, state_reason: str) -> None:
+    """Raises what a call meets on a connection whose tokens cannot be used (``state`` as
+    stored, ``None`` when there is no connection): one rule for every store."""
+    if state is None:
+        raise ConnectionNotFound("The tenant is not connected to Fortnox.")
+    if ConnectionState(state) is ConnectionState.REVOKED:
+        raise ConnectionRevoked("The tenant's Fortnox connection was disconnected.")
+    if ConnectionState(state) is ConnectionState.RECONNECT_REQUIRED:
+        raise ReconnectRequired(
+            "The tenant must connect to Fortnox again.", metadata={"state_reason": state_reason}
+        )
 
 
 class ClaimOutcome(enum.Enum):

@@ -21,9 +21,7 @@ from adapters.store.database import SqliteThread, immediate
 from core.connections import Connection, ConnectionState, ImportKind
 from core.errors import (
     ConnectionNotFound,
-    ConnectionRevoked,
     OAuthStateInvalid,
-    ReconnectRequired,
 )
 from core.token_store import (
     ClaimOutcome,
@@ -32,6 +30,7 @@ from core.token_store import (
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_usable,
 )
 
 
@@ -373,16 +372,9 @@ class _SyncTokens:
         )
 
     def _tokens(self, tenant: str, row: sqlite3.Row | None) -> CurrentTokens:
-        if row is None:
-            raise ConnectionNotFound("The tenant is not connected to Fortnox.")
-        state = ConnectionState(row["state"])
-        if state is ConnectionState.REVOKED:
-            raise ConnectionRevoked("The tenant's Fortnox connection was disconnected.")
-        if state is ConnectionState.RECONNECT_REQUIRED:
-            raise ReconnectRequired(
-                "The tenant must connect to Fortnox again.",
-                metadata={"state_reason": row["state_reason"]},
-            )
+        require_usable(None if row is None else row["state"],
+                       "" if row is None else row["state_reason"])
+        assert row is not None
         return CurrentTokens(
             tenant=tenant,
             generation=int(row["token_generation"]),
