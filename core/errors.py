@@ -24,6 +24,7 @@ with a retry delay, lives beside the export history.)
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
     ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
     ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
+    ├── StorageUnavailable               UNAVAILABLE            STORAGE_UNAVAILABLE
     ├── FortnoxError                     (per leaf)
     │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
     │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING
@@ -190,6 +191,14 @@ class SieInvalid(DomainError):
 
     code = StatusCode.FAILED_PRECONDITION
     reason = "SIE_INVALID"
+
+
+class StorageUnavailable(DomainError):
+    """The service's database cannot be read or written right now (a full disk, a lost
+    file, a database server away); nothing was changed half-way, and a retry may succeed."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "STORAGE_UNAVAILABLE"
 
 
 class FortnoxError(DomainError):

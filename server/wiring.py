@@ -5,23 +5,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox.limiter import RateWindow
+from adapters.postgres.job_leases import PostgresJobLeases
+from adapters.postgres.rate_window import PostgresRateWindow
+from adapters.postgres.stores import PostgresStores
 from adapters.sie_parsing import ProcessParsers
-from adapters.store import open_database
-from adapters.store.connections import ConnectionStore
-from adapters.store.exports import SqliteExportHistory
-from adapters.store.imports import SqliteImportHistory
+from adapters.store import SqliteStores
+from adapters.store.job_leases import SqliteJobLeases
+from adapters.store.rate_window import SqliteRateWindow
 from core.clock import utc_now
+from core.errors import StorageUnavailable
+from core.jobs import JobLeases, JobRunner, housekeeping_jobs
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
+from core.stores import Stores
 from core.voucher_export.exporter import VoucherExporter
-from server.config import Settings
+from server.config import ConfigError, Settings
 from server.rpc_connection import ConnectionRpcs
 from server.rpc_exports import ExportRpcs
 from server.rpc_ledgers import LedgerRpcs
@@ -47,35 +56,60 @@ def fortnox_settings(settings: Settings) -> FortnoxSettings:
     )
 
 
-async def _sweep_abandoned(history: SqliteImportHistory, every_s: float) -> None:
-    """Ends imports whose worker died (another process, or this one before a restart)."""
-    while True:
-        failed = history.fail_abandoned()
-        if failed:
-            _log.warning("marked abandoned imports as failed", extra={"imports": failed})
-        await asyncio.sleep(every_s)
+@dataclass(frozen=True)
+class Backend:
+    """The stores, the rate-limit window and the job leases, all on the configured database,
+    so that every replica sharing it shares them."""
+
+    stores: Stores
+    rate_window: RateWindow
+    leases: JobLeases
+    aclose: Callable[[], Awaitable[None]]
+
+
+async def open_backend(settings: Settings) -> Backend:
+    """PostgreSQL at ``database_url`` when set, else the SQLite file at ``db_path``."""
+    stale = timedelta(seconds=settings.import_stale_s)
+    if settings.database_url:
+        try:
+            pg = await PostgresStores.open(settings.database_url, settings.token_key,
+                                           pool_size=settings.db_pool_size, stale_after=stale)
+        except StorageUnavailable as exc:  # the server's reason; libpq never repeats a password
+            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+            raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: {reason}"
+                              ) from None
+        return Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db), pg.aclose)
+    stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
+                          stale_after=stale)
+    window = SqliteRateWindow(settings.db_path)
+    leases = SqliteJobLeases(settings.db_path)
+
+    async def aclose() -> None:
+        await leases.aclose()
+        await window.aclose()
+        await stores.aclose()
+    return Backend(stores, window, leases, aclose)
+
+
+def _owner() -> str:
+    """This replica, as job leases name it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @asynccontextmanager
 async def build_servicer(
     settings: Settings, provider: TracerProvider
 ) -> AsyncIterator[FortnoxServicer]:
-    """Opens the stores and the Fortnox client, yields the servicer, and closes them after.
-
-    The token store, the import history and the export history each have their own SQLite
-    connection: the token store holds write transactions across a refresh, which must not
-    swallow other writes.
-    """
-    store = ConnectionStore(settings.db_path, settings.token_key)
-    history_db = open_database(settings.db_path)
-    exports_db = open_database(settings.db_path)
-    stale = timedelta(seconds=settings.import_stale_s)
-    history = SqliteImportHistory(history_db, utc_now, stale)
-    exports = SqliteExportHistory(exports_db)
-    adapter = FortnoxAdapter(fortnox_settings(settings), store, tracer_provider=provider)
+    """Opens the stores and the Fortnox client, yields the servicer, and closes them after."""
+    backend = await open_backend(settings)
+    stores = backend.stores
+    history, exports = stores.imports, stores.exports
+    adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider,
+                             rate_window=backend.rate_window)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    sweeper = asyncio.create_task(_sweep_abandoned(history, settings.import_stale_s / 2))
+    jobs = housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2)
+    runner = asyncio.create_task(JobRunner(backend.leases, _owner(), jobs).run())
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
     sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
@@ -90,13 +124,11 @@ async def build_servicer(
             ),
         )
     finally:
-        for task in (sweeper, warming):
+        for task in (runner, warming):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await sie_import.aclose()
         await parsers.aclose()
         await adapter.aclose()
-        exports_db.close()
-        history_db.close()
-        store.close()
+        await backend.aclose()

@@ -172,11 +172,12 @@ class Transport:
             if access_token is None:
                 tokens = await self._tokens.access(tenant, deadline)
                 bearer, generation = tokens.access_token, tokens.generation
-            else:
-                bearer, generation = access_token, 0
+                company = tokens.fortnox_tenant_id or tenant  # Fortnox limits per company
+            else:  # connecting: the company is not known yet, so the tenant stands for it
+                bearer, generation, company = access_token, 0, tenant
             try:
                 slot = await asyncio.wait_for(
-                    self._limiter.acquire(tenant), remaining_s(deadline, float("inf"))
+                    self._limiter.acquire(company), remaining_s(deadline, float("inf"))
                     if deadline is not None else None,
                 )
             except TimeoutError:
@@ -197,7 +198,7 @@ class Transport:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 attempt.failed(exc)
-                slot.done()
+                await slot.done()
                 not_sent = isinstance(exc, NOT_SENT_ERRORS)
                 if not is_read and not not_sent:
                     span.set_attribute(tracing.RETRIES, retries)
@@ -212,7 +213,7 @@ class Transport:
                 event = type(exc).__name__
             else:
                 attempt.answered(response.status_code)
-                slot.done()
+                await slot.done()
                 span.set_attribute(tracing.STATUS, response.status_code)
                 if response.is_success:
                     span.set_attribute(tracing.RETRIES, retries)

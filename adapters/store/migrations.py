@@ -178,3 +178,40 @@ def m004_voucher_fingerprints_of_text(db: Database) -> None:
     the old ones cannot be compared with the new, so they go (the next import of each year
     reports its changes as not known, and keeps fingerprints of the new kind)."""
     db.execute("DELETE FROM voucher_digests")
+
+
+@MIGRATIONS()
+def m005_voucher_export_lease(db: Database) -> None:
+    """A claim on a voucher holds until its lease expires (``worker_id`` is its owner): a
+    claim taken in the database, not in one process, keeps other processes from posting."""
+    db.execute("ALTER TABLE voucher_exports ADD COLUMN lease_expires_at TEXT")
+
+
+@MIGRATIONS()
+def m006_rate_window_and_job_leases(db: Database) -> None:
+    """What the processes sharing the file coordinate through it: the rate-limit window (a
+    slot per request sent to a company, dated by its answer) and the background jobs' leases.
+    Times here are epoch seconds (REAL): the window compares them arithmetically."""
+    db.execute(
+        """
+        CREATE TABLE rate_limit_slots (
+            slot_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            company_key TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            done_at REAL
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX rate_limit_slots_by_company ON rate_limit_slots (company_key, done_at)"
+    )
+    db.execute(
+        """
+        CREATE TABLE job_leases (
+            job TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            last_run_at REAL
+        )
+        """
+    )
