@@ -14,9 +14,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
 from adapters.postgres.database import PostgresDatabase
-from core.paging import decode_page_token, encode_page_token
 from core.clock import Clock, utc_now
-from core.errors import InvalidRequest
+from core.paging import decode_page_token, encode_page_token
 from core.voucher_export.history import (
     ClaimStatus,
     ExportClaim,

@@ -17,9 +17,7 @@ from psycopg.rows import DictRow
 
 from adapters.postgres.database import PostgresDatabase
 from adapters.store.imports import STALE_AFTER
-from core.paging import decode_page_token, encode_page_token
 from core.clock import Clock, utc_now
-from core.errors import InvalidRequest
 from core.imports import (
     ImportedYear,
     ImportKind,
@@ -28,6 +26,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
+from core.paging import decode_page_token, encode_page_token
 
 Conn = AsyncConnection[DictRow]
 

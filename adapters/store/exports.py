@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any

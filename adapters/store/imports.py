@@ -9,8 +9,6 @@ loop goes on parsing.
 
 from __future__ import annotations
 
-import threading
-import base64
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
