@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from adapters import metrics as adapter_metrics
 from adapters.metrics import CLAIM_KIND, ClaimKind
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from core import errors
 from core.voucher_export.model import Outcome
 from sandbox.testing import SandboxHandle
@@ -61,12 +61,12 @@ def _allowed(sandbox: SandboxHandle) -> dict[str, object]:
     }
 
 
-def _current_tokens(settings: Settings) -> set[str]:
-    store = ConnectionStore(settings.db_path, settings.token_key)
+async def _current_tokens(settings: Settings) -> set[str]:
+    store = SqliteTokenStore(settings.db_path, settings.token_key)
     try:
-        tokens = store.current_tokens(TENANT)
+        tokens = await store.current_tokens(TENANT)
     finally:
-        store.close()
+        await store.aclose()
     return {tokens.access_token, tokens.refresh_token}
 
 
@@ -101,7 +101,7 @@ async def test_a_whole_flow_is_counted_with_bounded_attributes_and_no_secret(
     await client.CompleteConnect(pb.CompleteConnectRequest(state=consent.state,
                                                            code=consent.code))
     secrets = {consent.code, consent.state, sandbox.client_secret,
-               base64.b64encode(settings.token_key).decode(), *_current_tokens(settings)}
+               base64.b64encode(settings.token_key).decode(), *await _current_tokens(settings)}
 
     sandbox.add_fault("rate_limit", tenant=fortnox.id, count=2)  # two 429s, each retried
     summary = (await _import(client)).summary
@@ -111,7 +111,7 @@ async def test_a_whole_flow_is_counted_with_bounded_attributes_and_no_secret(
     exported = await client.ExportVouchers(
         request(TENANT, [voucher("m-1", date(2025, 12, 31), 125_000)]))
     assert [r.external_id for r in exported.results] == ["m-1"]
-    secrets |= _current_tokens(settings)
+    secrets |= await _current_tokens(settings)
 
     with pytest.raises(grpc.aio.AioRpcError):
         await client.GetConnection(pb.GetConnectionRequest(tenant="nobody"))
