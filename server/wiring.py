@@ -54,7 +54,7 @@ def open_stores(settings: Settings) -> Stores:
     return SqliteStores(settings.db_path, settings.token_key, clock=utc_now, stale_after=stale)
 
 
-async def _sweep_abandoned(stores: Stores, every_s: float) -> None:
+async def _sweep(stores: Stores, every_s: float) -> None:
     """Ends imports whose worker died (another process, or this one before a restart) and
     drops expired OAuth states. A storage fault is logged and the next round tries again."""
     while True:
@@ -81,7 +81,7 @@ async def build_servicer(
     adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    sweeper = asyncio.create_task(_sweep_abandoned(stores, settings.import_stale_s / 2))
+    sweeper = asyncio.create_task(_sweep(stores, settings.import_stale_s / 2))
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
     sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
