@@ -5,7 +5,6 @@ service's recovery once the space is back.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sqlite3
@@ -28,54 +27,9 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from tests.replicas.cluster import SandboxProcess, connect, replica_env, sandbox_process
 from tests.server.errors_shape import error_info
+from tests.store.disk import Disk, small_disk_fixture  # noqa: F401
 
 BIN = Path(sys.executable).parent
-
-
-@dataclass
-class Disk:
-    """A tiny filesystem of the test's own: ``fill`` takes its last byte, ``free`` gives it
-    back."""
-
-    path: Path
-
-    def fill(self) -> None:
-        for name, size in (("filler", 65536), ("crumbs", 512)):  # crumbs: what 64 KiB left
-            fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-            try:
-                while _wrote(fd, size):
-                    pass
-            finally:
-                os.close(fd)
-
-    def free(self) -> None:
-        for name in ("filler", "crumbs"):
-            (self.path / name).unlink(missing_ok=True)
-
-
-def _wrote(fd: int, size: int) -> bool:
-    """Writes ``size`` zero bytes; False once the disk is full."""
-    try:
-        os.write(fd, bytes(size))
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        return False
-    return True
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Disk]:
-    path = tmp_path / "disk"
-    path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
-                              str(path)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield Disk(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 @pytest.fixture
