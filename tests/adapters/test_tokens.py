@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +28,7 @@ from tests.adapters.conftest import (
     settings_for,
     token_stats,
 )
-from tests.store.disk import Disk, small_disk_fixture  # noqa: F401
+from tests.store.disk import Disk, next_write_grows_the_wal, small_disk_fixture  # noqa: F401
 
 WORKER = Path(__file__).with_name("refresh_worker.py")
 
@@ -180,23 +177,6 @@ def test_two_processes_sharing_the_database_refresh_once(
     assert stats.get("refresh_rejected", 0) == 0
 
 
-@contextmanager
-def _next_write_grows_the_wal(db_path: Path) -> Iterator[None]:
-    """Another process reads (which keeps SQLite from writing over the WAL's old frames) after
-    a large write: the store's next write must grow the WAL file, so a full disk refuses it."""
-    reader = sqlite3.connect(db_path, isolation_level=None)
-    writer = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        reader.execute("BEGIN")
-        reader.execute("SELECT COUNT(*) FROM connections").fetchone()
-        writer.execute("CREATE TABLE scratch (data BLOB)")
-        writer.execute("INSERT INTO scratch VALUES (?)", (bytes(256 * 1024),))
-        yield
-    finally:
-        reader.close()
-        writer.close()
-
-
 async def test_a_rotated_pair_is_kept_through_a_full_disk(
     sandbox: SandboxHandle, small_disk: Disk, clock: MovableClock, provider: TracerProvider
 ) -> None:
@@ -211,7 +191,7 @@ async def test_a_rotated_pair_is_kept_through_a_full_disk(
             clock.advance(hours=2)
             call = asyncio.create_task(adapter.api.company_information(TENANT))
             await asyncio.sleep(0.5)  # the refresh is claimed and on its way
-            with _next_write_grows_the_wal(small_disk.path / "bridge.sqlite3"):
+            with next_write_grows_the_wal(small_disk.path / "bridge.sqlite3"):
                 small_disk.fill()
                 await asyncio.sleep(2.0)  # answered after 1 s; storing the pair fails since
             assert token_stats(sandbox)["refreshes"] == 1

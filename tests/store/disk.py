@@ -1,11 +1,18 @@
-"""A tiny filesystem of the test's own (a tmpfs; mounting needs root), to fill up for real."""
+"""A tiny filesystem of the test's own (a tmpfs; mounting needs root), to fill up for real.
+
+SQLite writes a WAL file and, once its frames are checkpointed, writes over them again: a
+write that fits in the file's old frames needs no new space. ``next_write_grows_the_wal``
+makes sure the next write does, so a full disk refuses it every time.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +66,18 @@ def small_disk_fixture(tmp_path: Path) -> Iterator[Disk]:
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
+@contextmanager
+def next_write_grows_the_wal(db_path: Path) -> Iterator[None]:
+    """Another process reads (which keeps SQLite from writing over the WAL's old frames) after
+    a large write: the store's next write must grow the WAL file, so a full disk refuses it."""
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM connections").fetchone()
+        writer.execute("CREATE TABLE scratch (data BLOB)")
+        writer.execute("INSERT INTO scratch VALUES (?)", (bytes(256 * 1024),))
+        yield
+    finally:
+        reader.close()
+        writer.close()
