@@ -1,5 +1,5 @@
-"""Two ``fortnox-bridge serve`` processes on one SQLite file, one sandbox process: whatever
-must happen once happens once, whichever process a call reaches."""
+"""Two ``fortnox-bridge serve`` processes on one database (each backend of ``DATABASES``), one
+sandbox process: whatever must happen once happens once, whichever process a call reaches."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
-from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 import pytest
@@ -32,7 +31,7 @@ from tests.server.process import ServeProcess
 
 TENANT = "acme"
 DAY = date(2025, 12, 31)
-HTTP_TIMEOUT_S = 2  # the export claim's lease is 2 * timeout + 5 s = 9 s
+HTTP_TIMEOUT_S = 4  # the export claim's lease is 2 * timeout + 5 s = 13 s
 Outcome: TypeAlias = pb.ExportVouchersResponse | grpc.aio.AioRpcError
 
 
@@ -43,9 +42,10 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-async def two(sandbox: SandboxProcess, tmp_path: Path) -> AsyncIterator[list[ServeProcess]]:
-    env = replica_env(sandbox.url, db_path=tmp_path / "shared.sqlite3",
-                      FORTNOX_HTTP_TIMEOUT_S=str(HTTP_TIMEOUT_S))
+async def two(
+    sandbox: SandboxProcess, database: dict[str, Any]
+) -> AsyncIterator[list[ServeProcess]]:
+    env = replica_env(sandbox.url, **database, FORTNOX_HTTP_TIMEOUT_S=str(HTTP_TIMEOUT_S))
     with replicas(env, 2) as processes:
         await connect(processes[0].address, TENANT)
         yield processes
@@ -147,12 +147,13 @@ async def test_the_same_vouchers_sent_to_both_processes_are_booked_once(
 async def test_a_claim_of_a_killed_process_is_finished_by_the_other_after_its_lease(
     sandbox: SandboxProcess, two: list[ServeProcess]
 ) -> None:
-    sandbox.add_fault("latency", method="POST", path="/3/vouchers", latency_ms=1500)
+    sandbox.add_fault("latency", method="POST", path="/3/vouchers", latency_ms=3000)
     a, b = two
     call = request(TENANT, many("killed", DAY, 3))
     export = asyncio.create_task(_export(a.address, call))
-    await asyncio.sleep(1.0)  # a's POSTs are on their way: its claims are in the database
+    await asyncio.sleep(2.0)  # a's POSTs are on their way: its claims are in the database
     a.process.kill()  # SIGKILL: a never records an answer
+    sandbox.clear_faults()
     killed = await export
     assert isinstance(killed, grpc.aio.AioRpcError)
     killed_at = time.monotonic()
