@@ -34,7 +34,9 @@ def tokenize(line: str) -> list[Field]:
     index = 0
     while index < count:
         part = parts[index]
-        if not braces or ("{" not in part and "}" not in part):
+        if part == " " or not part:  # between two quoted fields
+            pass
+        elif not braces or ("{" not in part and "}" not in part):
             (out if objects is None else objects).extend(_words(part))
         else:
             for piece in _BRACES.split(part):
