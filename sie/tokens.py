@@ -34,10 +34,9 @@ def tokenize(line: str) -> list[Field]:
     index = 0
     while index < count:
         part = parts[index]
-        if part == " " or not part:  # between two quoted fields
-            pass
-        elif not braces or ("{" not in part and "}" not in part):
-            (out if objects is None else objects).extend(_words(part))
+        if not braces or ("{" not in part and "}" not in part):
+            if part and part != " ":  # a blank between two quoted fields holds no word
+                (out if objects is None else objects).extend(_words(part))
         else:
             for piece in _BRACES.split(part):
                 if piece == "{":
