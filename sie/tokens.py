@@ -35,7 +35,8 @@ def tokenize(line: str) -> list[Field]:
     while index < count:
         part = parts[index]
         if not braces or ("{" not in part and "}" not in part):
-            (out if objects is None else objects).extend(_words(part))
+            if part and part != " ":  # a blank between two quoted fields holds no word
+                (out if objects is None else objects).extend(_words(part))
         else:
             for piece in _BRACES.split(part):
                 if piece == "{":
