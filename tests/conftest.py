@@ -1,10 +1,41 @@
-"""Fixtures every test area may use: a real PostgreSQL server, started once per session."""
+"""Fixtures every test area may use: a real PostgreSQL server, started once per session. And
+the run's verdict on the shared SIE corpus: its tests skipped is said loudly, never a quiet
+pass."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from tests.postgres_server import PostgresServer, shared_server
+from tests.sie.conftest import CORPUS, CORPUS_SKIP_REASON
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On CI (`CI` set, as every CI service does) the corpus must be there: fail, not skip."""
+    if CORPUS.is_dir():
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError(f"CI is set but the shared SIE corpus is missing at {CORPUS}")
+    config.issue_config_time_warning(pytest.PytestWarning(CORPUS_SKIP_REASON), stacklevel=2)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The last lines of the run count the conformance tests the missing corpus skipped."""
+    if CORPUS.is_dir():
+        return
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if CORPUS_SKIP_REASON in str(getattr(report, "longrepr", ""))
+    ]
+    terminalreporter.write_sep(
+        "!",
+        f"SIE CORPUS MISSING: {len(skipped)} conformance tests SKIPPED ({CORPUS} not found)",
+        yellow=True,
+        bold=True,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,30 @@
-"""Shared paths for the SIE tests."""
+"""Where the SIE tests find their files: the project's own fixtures, always there, and the
+shared third-party corpus beside the clone, there on CI and on most desks but not in a fresh
+clone. Tests over the corpus carry `requires_corpus`; the top-level conftest says loudly when
+they were skipped."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "sie-corpus"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "sie"
+CORPUS = ROOT.parent / "shared" / "sie-corpus"
+CORPUS_SKIP_REASON = f"shared SIE corpus not found at {CORPUS}: third-party conformance skipped"
+
+requires_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=CORPUS_SKIP_REASON)
+
+
+def fixture_files() -> list[Path]:
+    """Every SIE file of the project's own fixtures."""
+    return sorted(p for p in FIXTURES.iterdir() if p.suffix.lower() in (".se", ".si"))
 
 
 def corpus_files() -> list[Path]:
-    """Every SIE sample of the shared corpus (not the byrokrat `.errors` oracles)."""
+    """Every SIE sample of the shared corpus (not the byrokrat `.errors` oracles); none
+    when the corpus is absent."""
     return sorted(
         p
         for p in CORPUS.rglob("*")
