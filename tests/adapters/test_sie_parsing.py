@@ -7,7 +7,6 @@ import asyncio
 import io
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +16,12 @@ from adapters.sie_parsing.worker import serve
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
 from tests.e2e.stack import parser_pids
+from tests.sie.conftest import FIXTURES
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "sie-corpus"
-#: 163 vouchers, one of them unbalanced: records, findings and digests all have content.
-FILE = (CORPUS / "idstam__jsisie" / "transaktioner_ovnbolag-bad-balance.se").read_bytes()
+#: 3 vouchers, one of them unbalanced: records, findings and digests all have content.
+FILE = (FIXTURES / "sie4e_one_unbalanced.se").read_bytes()
 OPTIONS = ParseOptions(financial_year_id=7, include_records=True)
-CHUNK = 4096
+CHUNK = 256  # the file spans several chunks
 
 
 def chunks() -> list[bytes]:
@@ -54,10 +53,10 @@ async def test_a_worker_gives_what_parsing_in_process_gives() -> None:
         await pool.aclose()
     assert flat(got) == flat([*expected, last])
     events, texts = flat(got)
-    assert len(texts) == 163
+    assert len(texts) == 3
     assert all(text.startswith("#VER") for _, text in texts)
     assert any(getattr(e, "finding", None) for e in events)
-    assert got[-1].vouchers == 163
+    assert got[-1].vouchers == 3
     assert year == expected_year
     assert year.read.unbalanced_vouchers == 1
 
@@ -108,7 +107,7 @@ async def test_an_abandoned_file_ends_its_worker_and_the_next_file_gets_a_new_on
         assert parser_pids() == set()  # stopped and reaped, not left half-way through a file
         async with pool.parse(OPTIONS) as parsing:
             _, year = await parse_all(parsing)
-        assert year.read.vouchers == 163
+        assert year.read.vouchers == 3
     finally:
         await pool.aclose()
 
@@ -122,7 +121,7 @@ async def test_a_worker_that_dies_mid_file_fails_that_file_only() -> None:
         assert parser_pids() == set()
         async with pool.parse(OPTIONS) as parsing:
             _, year = await parse_all(parsing)
-        assert year.read.vouchers == 163
+        assert year.read.vouchers == 3
     finally:
         await pool.aclose()
 
@@ -144,7 +143,7 @@ async def test_files_beyond_the_pool_size_wait_for_a_worker() -> None:
             assert len(parser_pids()) == 1
             await parse_all(parsing)
         year = await asyncio.wait_for(waiting, 30)
-        assert year.read.vouchers == 163
+        assert year.read.vouchers == 3
     finally:
         await pool.aclose()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sie.cli import main
-from tests.sie.conftest import CORPUS
+from tests.sie.conftest import FIXTURES
 
 KEYS = {
     "encoding", "sie_type", "program", "company_name", "org_number", "financial_years",
@@ -19,18 +19,21 @@ KEYS = {
 
 
 def test_inspect_json_has_exactly_the_issue_keys(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["inspect", str(CORPUS / "byrokrat__accounting/SIE4.se"), "--json"])
+    code = main(["inspect", str(FIXTURES / "sie4e_cp437_crlf_ksumma.se"), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert set(report) == KEYS
     assert report["checksum"] == "verified" and report["sie_type"] == 4
-    assert report["vouchers"] == 286 and report["encoding"] == "cp437"
-    assert report["financial_years"][0] == {"index": 0, "start": "2010-01-01", "end": "2010-12-31"}
-    assert (report["company_name"], report["org_number"]) == ("Övningsbolaget AB", "556252-9155")
+    assert report["vouchers"] == 3 and report["encoding"] == "cp437"
+    assert report["financial_years"][0] == {"index": 0, "start": "2024-01-01", "end": "2024-12-31"}
+    assert (report["company_name"], report["org_number"]) == (
+        "Övningsbolaget Åkesson AB",
+        "556677-8899",
+    )
 
 
 def test_inspect_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    broken = CORPUS / "idstam__jsisie/transaktioner_ovnbolag-bad-balance.se"
+    broken = FIXTURES / "sie4e_one_unbalanced.se"
     assert main(["inspect", str(broken), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["unbalanced_vouchers"] == 1

@@ -11,9 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "sie-corpus"
 _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\{[^}]*\}|[^\s{}"]+|[{}]')
 ZERO = Decimal(0)
 

@@ -1,5 +1,6 @@
-"""Every corpus file that carries balances gets the controls, checked against an independent
-reckoning of its lines (`reckoner.py`) and, for a few files, against figures read by hand."""
+"""Every file that carries balances, the project's fixtures and the shared corpus, gets the
+controls, checked against an independent reckoning of its lines (`reckoner.py`) and, for a
+few files, against figures read by hand."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ import pytest
 
 from sie import ControlsResult, read_controls
 from sie.stream import policy_for_path
-from tests.sie_controls.reckoner import CORPUS, Books, expected_findings, reckon
+from tests.sie.conftest import CORPUS, FIXTURES, corpus_files, fixture_files, requires_corpus
+from tests.sie_controls.reckoner import Books, expected_findings, reckon
 
 
-def _with_balances() -> list[Path]:
-    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix != ".md")
+def _with_balances(files: list[Path]) -> list[Path]:
     return [p for p in files if reckon(p.read_bytes()).stated]
 
 
-BALANCED = _with_balances()
+BALANCED = _with_balances(corpus_files())
+CASES = [pytest.param(p, id=f"fixtures/{p.name}") for p in _with_balances(fixture_files())] + [
+    pytest.param(p, id=f"{p.parent.name}/{p.name}", marks=requires_corpus) for p in BALANCED
+]
 
 
 def _found(result: ControlsResult) -> set[tuple[str, int, str | None]]:
@@ -32,11 +36,12 @@ def _found(result: ControlsResult) -> set[tuple[str, int, str | None]]:
     return found
 
 
+@requires_corpus
 def test_the_corpus_has_files_with_balances() -> None:
     assert len(BALANCED) >= 60  # SOURCES.md: most type 1-4E files state #IB/#UB/#RES
 
 
-@pytest.mark.parametrize("path", BALANCED, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", CASES)
 def test_findings_match_an_independent_reckoning(path: Path) -> None:
     books = reckon(path.read_bytes())
     result = read_controls(path, policy_for_path(path))
@@ -58,10 +63,28 @@ def _assert_rows(result: ControlsResult, books: Books) -> None:
                 assert row.stated_closing == ub.get(row.account, Decimal(0))
 
 
+def test_fixtures_with_balances_pass_and_fail_the_controls() -> None:
+    assert read_controls(FIXTURES / "sie4e_cp437_crlf_ksumma.se").findings == ()
+    assert read_controls(FIXTURES / "sie1_cp437_crlf_ksumma.se").findings == ()
+    assert read_controls(FIXTURES / "sie3_objects.se").findings == ()
+    # #IB 0 1930 is 1100 where last year closed at 1000; #UB 0 1930 and #RES 0 5010 are each
+    # 100 above what the vouchers give.
+    failed = read_controls(FIXTURES / "sie4e_utf8_controls_fail.se").findings
+    got = {(str(f.code), f.account, f.line, f.expected, f.found) for f in failed}
+    assert got == {
+        ("OPENING_NOT_PREVIOUS_CLOSING", "1930", 21, Decimal(1000), Decimal(1100)),
+        ("OPENING_BALANCE_SHEET_UNBALANCED", None, 21, Decimal(0), Decimal(100)),
+        ("CLOSING_BALANCE_MISMATCH", "1930", 24, Decimal(8100), Decimal(8200)),
+        ("STATED_FIGURES_INCONSISTENT", None, 23, Decimal(100), Decimal(300)),
+        ("RESULT_MISMATCH", "5010", 28, Decimal(3000), Decimal(3100)),
+    }
+
+
 def _corpus(name: str) -> Path:
     return CORPUS / name
 
 
+@requires_corpus
 def test_mamut_opening_is_one_explained_note() -> None:
     # #IB 0 2099 holds last year's result (sum of #RES -1 = -9295294.03, less 0.10 of VAT
     # rounding); 2611/2650 were settled at opening, netting to -0.10.
@@ -74,6 +97,7 @@ def test_mamut_opening_is_one_explained_note() -> None:
     assert note.line == 422  # the first #IB 0 of the three (2099)
 
 
+@requires_corpus
 def test_unbalanced_opening_names_last_years_result() -> None:
     result = read_controls(_corpus("idstam__jsisie/arsaldo_ovnbolag.se"))
     (finding,) = result.findings
@@ -82,6 +106,7 @@ def test_unbalanced_opening_names_last_years_result() -> None:
     assert "-1151678.15" in finding.message and "not yet booked" in finding.message
 
 
+@requires_corpus
 def test_bad_balance_file_shows_the_12771_voucher() -> None:
     # SOURCES.md: one voucher off by 12 771, which the reader reports as unbalanced; the
     # controls see the same difference on the accounts it touches.
