@@ -22,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The last lines of the run count the conformance tests the missing corpus skipped."""
+    """The run's last lines say the corpus conformance did not run, and count the skips."""
     if CORPUS.is_dir():
         return
     skipped = [
@@ -32,7 +32,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ]
     terminalreporter.write_sep(
         "!",
-        f"SIE CORPUS MISSING: {len(skipped)} conformance tests SKIPPED ({CORPUS} not found)",
+        f"SIE CORPUS MISSING at {CORPUS}: third-party conformance NOT RUN "
+        f"({len(skipped)} tests skipped)",
         yellow=True,
         bold=True,
     )
