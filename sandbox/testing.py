@@ -51,12 +51,12 @@ class SandboxTenant:
     @property
     def administrator(self) -> str:
         """The login of the company's system administrator."""
-        return next(u["login"] for u in self.users if u["administrator"])
+        return next(str(u["login"]) for u in self.users if u["administrator"])
 
     @property
     def ordinary_user(self) -> str:
         """The login of the company's user who is not an administrator."""
-        return next(u["login"] for u in self.users if not u["administrator"])
+        return next(str(u["login"]) for u in self.users if not u["administrator"])
 
 
 class SandboxHandle:
