@@ -9,7 +9,10 @@ Messages are short English sentences and never contain secrets.
     ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
-    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED, _USED
+    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED, _USED,
+    │                                                           OAUTH_EXCHANGE_OUTCOME_UNKNOWN
+    ├── ConsentRefused                   FAILED_PRECONDITION    OAUTH_ACCESS_DENIED,
+    │                                                           SERVICE_ACCOUNT_NOT_ADMIN
     ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED
     ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
@@ -122,6 +125,13 @@ class OAuthStateInvalid(DomainError):
 
     code = StatusCode.FAILED_PRECONDITION
     reason = "OAUTH_STATE_UNKNOWN"
+
+
+class ConsentRefused(DomainError):
+    """Fortnox sent the customer back with an error instead of a code (see ``reason``)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "OAUTH_ACCESS_DENIED"
 
 
 class CodeExchangeRefused(DomainError):

@@ -123,6 +123,12 @@ class FortnoxServicer(pb_grpc.FortnoxServiceServicer):
         group: ConnectionRpcs = _group(self._connections, "Disconnect", 6)
         return await group.Disconnect(request, context)
 
+    async def ListConnections(
+        self, request: pb.ListConnectionsRequest, context: Context
+    ) -> pb.ListConnectionsResponse:
+        group: ConnectionRpcs = _group(self._connections, "ListConnections", 16)
+        return await group.ListConnections(request, context)
+
     async def ImportSie(
         self, request: pb.ImportSieRequest, context: Context
     ) -> AsyncIterator[pb.ImportSieResponse]:

@@ -1,0 +1,70 @@
+"""The keep-alive renews idle refresh-token connections so they never lapse (through gRPC
+against the sandbox; the service's keep-alive runs every 0.2 s in these tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from sandbox.testing import SandboxHandle
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.connections.flows import (
+    Connection,
+    age_refresh_token,
+    connect,
+    eventually,
+    fails,
+    import_books,
+)
+
+DAY = 86_400
+
+
+async def _connection(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> Connection:
+    got: pb.GetConnectionResponse = await stub.GetConnection(pb.GetConnectionRequest(
+        tenant=tenant))
+    return got.connection
+
+
+async def test_an_idle_connection_is_renewed_and_never_lapses(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+) -> None:
+    company = sandbox.tenants[0]
+    first = await connect(stub, sandbox, "acme", company)
+    await connect(stub, sandbox, "fresh", sandbox.tenants[1])
+    for _ in range(2):  # twice 44 idle days: 88 days, far past the 45 a refresh token lives
+        sandbox.advance_clock(44 * DAY)
+        age_refresh_token(db_path, "acme", 44)
+        before = sandbox.stats()["tokens"][str(company.id)].get("refreshes", 0)
+
+        async def renewed(before: int = before) -> bool:
+            return bool(sandbox.stats()["tokens"][str(company.id)].get("refreshes", 0) > before)
+
+        await eventually(renewed)
+    connection = await _connection(stub, "acme")
+    assert connection.state == Connection.STATE_CONNECTED
+    assert connection.last_refreshed_at.seconds >= first.connected_at.seconds
+    assert await import_books(stub, "acme") == 1
+    # a connection younger than the keep-alive age was left alone
+    assert "refreshes" not in sandbox.stats()["tokens"][str(sandbox.tenants[1].id)]
+
+
+async def test_a_renewal_refused_for_good_requires_reconnect_with_reason_and_time(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+) -> None:
+    company = sandbox.tenants[0]
+    await connect(stub, sandbox, "acme", company)
+    sandbox.invalidate_refresh_tokens(company.id)
+    age_refresh_token(db_path, "acme", 31)
+
+    async def lapsed() -> bool:
+        return (await _connection(stub, "acme")).state == Connection.STATE_RECONNECT_REQUIRED
+
+    await eventually(lapsed)
+    connection = await _connection(stub, "acme")
+    assert "invalid_grant" in connection.state_reason
+    assert connection.state_changed_at.seconds > connection.connected_at.seconds - 1
+    await fails(import_books(stub, "acme"), grpc.StatusCode.FAILED_PRECONDITION,
+                "RECONNECT_REQUIRED")
