@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from sandbox.testing import ALL_SCOPES
 
@@ -130,7 +130,7 @@ def _count_429(sandboxes: list[Sandbox]) -> int:
                for by_status in sb.control("GET", "/stats")["requests"].values())
 
 
-async def _one_tenant(sb: Sandbox, store: ConnectionStore) -> tuple[float, int]:
+async def _one_tenant(sb: Sandbox, store: SqliteTokenStore) -> tuple[float, int]:
     n = 150
     async with FortnoxAdapter(_settings(sb, LIMIT, WINDOW_S), store) as adapter:
         await _connect(adapter, sb, "one", sb.tenant_ids()[0])
@@ -139,7 +139,7 @@ async def _one_tenant(sb: Sandbox, store: ConnectionStore) -> tuple[float, int]:
     return _ratio(n, elapsed), _count_429([sb])
 
 
-async def _many_tenants(sandboxes: list[Sandbox], store: ConnectionStore
+async def _many_tenants(sandboxes: list[Sandbox], store: SqliteTokenStore
                         ) -> tuple[float, float, int]:
     n = 75
     adapters = [FortnoxAdapter(_settings(sb, LIMIT, WINDOW_S), store) for sb in sandboxes]
@@ -161,7 +161,7 @@ async def _many_tenants(sandboxes: list[Sandbox], store: ConnectionStore
     return min(ratios), aggregate, _count_429(sandboxes)
 
 
-async def _unthrottled(sb: Sandbox, store: ConnectionStore) -> float:
+async def _unthrottled(sb: Sandbox, store: SqliteTokenStore) -> float:
     n = 600
     sb.control("POST", "/rate-limit", {"limit": 100_000, "window_seconds": 1.0})
     async with FortnoxAdapter(_settings(sb, 100_000, 1.0), store) as adapter:
@@ -174,7 +174,7 @@ def main() -> int:
     """Runs the three measurements and prints them with the verdict (a miss is reported, not
     an error: `make bench` fails only when a benchmark cannot run)."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        store = ConnectionStore(Path(tmp) / "bench.sqlite3", bytes(range(32)))
+        store = SqliteTokenStore(Path(tmp) / "bench.sqlite3", bytes(range(32)))
         sandboxes = [stack.enter_context(sandbox_process()) for _ in range(7)]
         one_ratio, one_429 = asyncio.run(_one_tenant(sandboxes[0], store))
         print(f"one tenant:  150 requests, rate {one_ratio:.3f} of the limit "
@@ -187,7 +187,7 @@ def main() -> int:
         per_s = asyncio.run(_unthrottled(sandboxes[0], store))
         print(f"unthrottled: {per_s:.0f} calls/s for one tenant "
               f"({1000 / per_s:.2f} ms per call incl. the sandbox)", flush=True)
-        store.close()
+        asyncio.run(store.aclose())
     ok = one_ratio >= TARGET_RATIO and worst >= TARGET_RATIO and one_429 == many_429 == 0
     print(f"target ratio >= {TARGET_RATIO} with no 429: {'met' if ok else 'NOT met'}")
     return 0

@@ -19,6 +19,7 @@ Messages are short English sentences and never contain secrets.
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID
+    ├── StorageUnavailable               UNAVAILABLE            STORAGE_UNAVAILABLE
     ├── FortnoxError                     (per leaf)
     │   ├── FortnoxScopeMissing          PERMISSION_DENIED      FORTNOX_SCOPE_MISSING
     │   ├── FortnoxLicenseMissing        PERMISSION_DENIED      FORTNOX_LICENSE_MISSING
@@ -174,6 +175,14 @@ class SieInvalid(DomainError):
 
     code = StatusCode.FAILED_PRECONDITION
     reason = "SIE_INVALID"
+
+
+class StorageUnavailable(DomainError):
+    """The service's database cannot be read or written right now (a full disk, a lost
+    file, a database server away); nothing was changed half-way, and a retry may succeed."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "STORAGE_UNAVAILABLE"
 
 
 class FortnoxError(DomainError):

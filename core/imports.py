@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from core.errors import DeadlineExceeded, DomainError
+from core.errors import DeadlineExceeded, DomainError, StorageUnavailable
 
 Event = TypeVar("Event")
+_log = logging.getLogger(__name__)
 
 
 class Stage(StrEnum):
@@ -116,10 +118,12 @@ class ImportPage:
 
 
 class ImportHistory(Protocol):
-    """Where imports are recorded (the SQLite store in production).
+    """Where imports are recorded (SQLite or PostgreSQL); every method may raise
+    ``StorageUnavailable``.
 
     A running import signals every ``heartbeat_every_s`` seconds; one whose signals stop (its
-    worker died) is ended as failed by whoever sweeps the history.
+    worker died) is ended as failed by whoever sweeps the history (``fail_abandoned``), in any
+    process sharing the database.
     """
 
     @property
@@ -127,53 +131,58 @@ class ImportHistory(Protocol):
         """How often a running import must signal that it is alive."""
         ...
 
-    def start(
+    async def start(
         self, tenant: str, kind: ImportKind, requested_by: str, balance_date: date | None = None
     ) -> ImportRecord:
         """Records a new running import and returns it."""
         ...
 
-    def heartbeat(self, import_id: str) -> None:
+    async def heartbeat(self, import_id: str) -> None:
         """Marks the import as still alive (a crashed worker's imports stop being refreshed)."""
         ...
 
-    def add_year(self, import_id: str, year: ImportedYear) -> None:
+    async def add_year(self, import_id: str, year: ImportedYear) -> None:
         """Records what the import did for one year."""
         ...
 
-    def finish(
+    async def finish(
         self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
     ) -> None:
-        """Ends the import; on success its staged voucher digests become the year's reference,
-        otherwise they are dropped."""
+        """Ends a running import (an ended one stays as it is); on success its staged voucher
+        digests become the year's reference, otherwise they are dropped."""
         ...
 
-    def drop_superseded(self, import_id: str) -> None:
+    async def drop_superseded(self, import_id: str) -> None:
         """Drops the digests a succeeded import replaced as the reference of its years (the
         next success of the same years drops them too, should this never run)."""
         ...
 
-    def get(self, tenant: str, import_id: str) -> ImportRecord | None:
+    async def get(self, tenant: str, import_id: str) -> ImportRecord | None:
         """The tenant's import with that id, if any."""
         ...
 
-    def list_imports(
+    async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        """The tenant's imports, newest first."""
+        """The tenant's imports, newest first; ``InvalidRequest`` for a foreign cursor."""
         ...
 
-    def stage_voucher_digests(
+    async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
     ) -> None:
         """Keeps (voucher key, digest) pairs of a running import for the change comparison."""
         ...
 
-    def compare_year(
+    async def compare_year(
         self, tenant: str, import_id: str, financial_year_id: int, sha256: str
     ) -> VoucherChanges:
         """Compares the staged digests with the last successful import of the same year
         (whose file, if it has the same ``sha256``, needs no counting)."""
+        ...
+
+    async def fail_abandoned(self) -> int:
+        """Ends running imports whose worker stopped signalling as failed
+        (``IMPORT_INTERRUPTED``) and drops their digests; returns how many."""
         ...
 
 
@@ -208,13 +217,21 @@ async def recorded(
 async def _finish(
     history: ImportHistory, import_id: str, status: ImportStatus, reason: str, message: str
 ) -> None:
-    """Records the end in a thread: it drops the import's staged digests, which for a large
-    year takes a while, and the event loop must not wait for that. Shielded, so a second
-    cancel cannot stop the record half-way."""
-    await asyncio.shield(asyncio.to_thread(history.finish, import_id, status, reason, message))
+    """Records the end, shielded, so a second cancel cannot stop the record half-way. When
+    the storage is away the import's own error goes on to the caller; the sweeper ends the
+    record later (its heartbeats have stopped)."""
+    try:
+        await asyncio.shield(history.finish(import_id, status, reason, message))
+    except StorageUnavailable:
+        _log.warning("could not record the end of an import", extra={"import_id": import_id})
 
 
 async def _heartbeat(history: ImportHistory, import_id: str) -> None:
+    """Signals until cancelled; a signal lost to a storage fault is tried at the next beat."""
     while True:
         await asyncio.sleep(history.heartbeat_every_s)
-        await asyncio.to_thread(history.heartbeat, import_id)
+        try:
+            await history.heartbeat(import_id)
+        except StorageUnavailable:
+            _log.warning("could not record an import's heartbeat",
+                         extra={"import_id": import_id})

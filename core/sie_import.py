@@ -151,10 +151,7 @@ class SieImport:
         span.set_attribute("fortnox.tenant", request.tenant)
         require_connected(await self._connections.get_connection(request.tenant))
         yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
-        # History writes run in threads: a write waits for SQLite's lock, which another
-        # import's staging may hold, and the event loop must not wait with it.
-        record = await asyncio.to_thread(
-            self._history.start, request.tenant, ImportKind.SIE, request.requested_by)
+        record = await self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
         span.set_attribute("import.id", record.import_id)
         async for event in recorded(self._history, record.import_id, self._years(request, record)):
             yield event
@@ -179,10 +176,9 @@ class SieImport:
                 yield event
             assert summary is not None
             summaries.append(summary)
-        await asyncio.to_thread(self._history.finish, record.import_id, ImportStatus.SUCCEEDED)
+        await self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
         # Dropping a large year's superseded digests takes a while: the caller need not wait.
-        cleanup = asyncio.ensure_future(
-            asyncio.to_thread(self._history.drop_superseded, record.import_id))
+        cleanup = asyncio.ensure_future(self._history.drop_superseded(record.import_id))
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         finished = self._clock()
@@ -215,9 +211,8 @@ class SieImport:
                            message="checking the trial balance and opening balances")
             for control in checked.findings:
                 yield YearFinding(year.id, control)
-            changes = await asyncio.to_thread(
-                self._history.compare_year, request.tenant, import_id, year.id, received.sha256
-            )
+            changes = await self._history.compare_year(
+                request.tenant, import_id, year.id, received.sha256)
             summary = YearSummary(
                 year=year, sha256=received.sha256, byte_size=size, read=read,
                 errors=read.errors, warnings=read.warnings + len(checked.findings),
@@ -226,7 +221,7 @@ class SieImport:
             span.set_attribute("sie.bytes", size)
             span.set_attribute("sie.vouchers", read.vouchers)
             span.set_attribute("sie.errors", read.errors)
-            await asyncio.to_thread(self._history.add_year, import_id, ImportedYear(
+            await self._history.add_year(import_id, ImportedYear(
                 financial_year_id=year.id, start_date=year.from_date, end_date=year.to_date,
                 sha256=summary.sha256, byte_size=size, voucher_count=read.vouchers,
                 error_count=summary.errors, warning_count=summary.warnings,
@@ -304,10 +299,9 @@ class SieImport:
     def _stage(
         self, import_id: str, year_id: int, digests: list[tuple[str, str]]
     ) -> asyncio.Future[None]:
-        """Writes digests in a worker thread while the download goes on."""
-        return asyncio.ensure_future(asyncio.to_thread(
-            self._history.stage_voucher_digests, import_id, year_id, digests
-        ))
+        """Writes digests while the download goes on (the history writes off the loop)."""
+        return asyncio.ensure_future(
+            self._history.stage_voucher_digests(import_id, year_id, digests))
 
 
 @dataclass

@@ -57,6 +57,7 @@ class Settings:
     environment: str
     listen: Address
     db_path: Path
+    database_url: str = field(repr=False)
     fortnox_client_id: str
     fortnox_client_secret: str = field(repr=False)
     fortnox_api_base_url: str
@@ -155,6 +156,15 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def _database_url(env: Mapping[str, str]) -> str:
+    """A PostgreSQL URL, or "" for the embedded SQLite file at ``FORTNOX_BRIDGE_DB_PATH``."""
+    url = env.get("FORTNOX_BRIDGE_DATABASE_URL", "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("FORTNOX_BRIDGE_DATABASE_URL: expected a postgresql:// URL or nothing"
+                          " (nothing: SQLite at FORTNOX_BRIDGE_DB_PATH)")
+    return url
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Reads and validates every setting from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -183,6 +193,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env.get("FORTNOX_BRIDGE_LISTEN", "").strip() or "[::]:50051", "FORTNOX_BRIDGE_LISTEN"
         ),
         db_path=Path(env.get("FORTNOX_BRIDGE_DB_PATH", "").strip() or "fortnox-bridge.sqlite3"),
+        database_url=_database_url(env),
         fortnox_client_id=client_id,
         fortnox_client_secret=client_secret,
         fortnox_api_base_url=(

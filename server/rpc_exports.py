@@ -70,7 +70,7 @@ class ExportRpcs:
         if not 0 <= request.page_size <= MAX_PAGE_SIZE:
             raise InvalidRequest("page_size is out of range.", violations=(
                 FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))
-        page = self._history.list_exports(
+        page = await self._history.list_exports(
             request.tenant, request.request_id, request.external_id,
             request.page_size or DEFAULT_PAGE_SIZE, request.page_token)
         return pb.ListVoucherExportsResponse(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, ImportNotFound, InvalidRequest
@@ -87,9 +86,7 @@ class SieRpcs:
     async def GetImport(
         self, request: pb.GetImportRequest, context: Context
     ) -> pb.GetImportResponse:
-        # Reads wait for the history's lock, which a running import's staging may hold.
-        record = await asyncio.to_thread(
-            self._history.get, required(request.tenant, "tenant"), request.import_id)
+        record = await self._history.get(required(request.tenant, "tenant"), request.import_id)
         if record is None:
             raise ImportNotFound("No import with that id exists for the tenant.",
                                  metadata={"import_id": request.import_id})
@@ -103,10 +100,8 @@ class SieRpcs:
                                  violations=(FieldViolation("page_size", "must be 0-500"),))
         kind = {history_pb.Import.KIND_SIE: ImportKind.SIE,
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
-        page = await asyncio.to_thread(
-            self._history.list_imports,
-            required(request.tenant, "tenant"), kind, request.page_size or 50, request.page_token,
-        )
+        page = await self._history.list_imports(
+            required(request.tenant, "tenant"), kind, request.page_size or 50, request.page_token)
         return pb.ListImportsResponse(
             imports=[import_message(r) for r in page.imports], next_page_token=page.next_cursor
         )

@@ -13,15 +13,14 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.sie_parsing import ProcessParsers
-from adapters.store import open_database
-from adapters.store.connections import ConnectionStore
-from adapters.store.exports import SqliteExportHistory
-from adapters.store.imports import SqliteImportHistory
+from adapters.store import SqliteStores
 from core.clock import utc_now
+from core.errors import StorageUnavailable
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
+from core.stores import Stores
 from core.voucher_export.exporter import VoucherExporter
-from server.config import Settings
+from server.config import ConfigError, Settings
 from server.rpc_connection import ConnectionRpcs
 from server.rpc_exports import ExportRpcs
 from server.rpc_ledgers import LedgerRpcs
@@ -47,12 +46,27 @@ def fortnox_settings(settings: Settings) -> FortnoxSettings:
     )
 
 
-async def _sweep_abandoned(history: SqliteImportHistory, every_s: float) -> None:
-    """Ends imports whose worker died (another process, or this one before a restart)."""
+def open_stores(settings: Settings) -> Stores:
+    """The stores on the configured database: SQLite at ``db_path`` unless a URL is set."""
+    stale = timedelta(seconds=settings.import_stale_s)
+    if settings.database_url:
+        raise ConfigError("FORTNOX_BRIDGE_DATABASE_URL: this build serves SQLite only")
+    return SqliteStores(settings.db_path, settings.token_key, clock=utc_now, stale_after=stale)
+
+
+async def _sweep_abandoned(stores: Stores, every_s: float) -> None:
+    """Ends imports whose worker died (another process, or this one before a restart) and
+    drops expired OAuth states. A storage fault is logged and the next round tries again."""
     while True:
-        failed = history.fail_abandoned()
-        if failed:
-            _log.warning("marked abandoned imports as failed", extra={"imports": failed})
+        try:
+            failed = await stores.imports.fail_abandoned()
+            if failed:
+                _log.warning("marked abandoned imports as failed", extra={"imports": failed})
+            purged = await stores.tokens.purge_expired_states(utc_now())
+            if purged:
+                _log.info("purged expired OAuth states", extra={"states": purged})
+        except StorageUnavailable:
+            _log.warning("sweeping the history failed; trying again", exc_info=True)
         await asyncio.sleep(every_s)
 
 
@@ -60,22 +74,13 @@ async def _sweep_abandoned(history: SqliteImportHistory, every_s: float) -> None
 async def build_servicer(
     settings: Settings, provider: TracerProvider
 ) -> AsyncIterator[FortnoxServicer]:
-    """Opens the stores and the Fortnox client, yields the servicer, and closes them after.
-
-    The token store, the import history and the export history each have their own SQLite
-    connection: the token store holds write transactions across a refresh, which must not
-    swallow other writes.
-    """
-    store = ConnectionStore(settings.db_path, settings.token_key)
-    history_db = open_database(settings.db_path)
-    exports_db = open_database(settings.db_path)
-    stale = timedelta(seconds=settings.import_stale_s)
-    history = SqliteImportHistory(history_db, utc_now, stale)
-    exports = SqliteExportHistory(exports_db)
-    adapter = FortnoxAdapter(fortnox_settings(settings), store, tracer_provider=provider)
+    """Opens the stores and the Fortnox client, yields the servicer, and closes them after."""
+    stores = open_stores(settings)
+    history, exports = stores.imports, stores.exports
+    adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    sweeper = asyncio.create_task(_sweep_abandoned(history, settings.import_stale_s / 2))
+    sweeper = asyncio.create_task(_sweep_abandoned(stores, settings.import_stale_s / 2))
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
     sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
@@ -97,6 +102,4 @@ async def build_servicer(
         await sie_import.aclose()
         await parsers.aclose()
         await adapter.aclose()
-        exports_db.close()
-        history_db.close()
-        store.close()
+        await stores.aclose()

@@ -16,8 +16,8 @@ from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
-from adapters.store.connections import ConnectionStore
 from core.clock import Clock, utc_now
+from core.token_store import TokenStore
 
 #: Idle connections are closed by us well before a server would close them (uvicorn's default
 #: and many proxies' is 5 s, httpx's own expiry too). A request sent on a connection the server
@@ -53,7 +53,7 @@ class FortnoxAdapter:
     def __init__(
         self,
         settings: FortnoxSettings,
-        store: ConnectionStore,
+        store: TokenStore,
         *,
         tracer_provider: trace.TracerProvider | None = None,
         clock: Clock = utc_now,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -16,12 +15,6 @@ from adapters.fortnox import parse
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
-from adapters.store.connections import (
-    CompanyLink,
-    ConnectionStore,
-    OAuthStateRecord,
-    TokenGrant,
-)
 from core.connections import AuthorizationRequest, Connection, ImportKind
 from core.errors import (
     ConnectionNotFound,
@@ -29,6 +22,7 @@ from core.errors import (
     InvalidRequest,
     WrongFortnoxCompany,
 )
+from core.token_store import CompanyLink, OAuthStateRecord, TokenGrant, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +53,7 @@ class FortnoxConnector:
 
     def __init__(
         self,
-        store: ConnectionStore,
+        store: TokenStore,
         oauth: OAuthClient,
         tokens: TokenManager,
         transport: Transport,
@@ -103,14 +97,14 @@ class FortnoxConnector:
             created_at=now,
             expires_at=now + self._state_ttl,
         )
-        await asyncio.to_thread(self._store.create_state, record)
+        await self._store.create_state(record)
         url = self._oauth.authorization_url(record.redirect_uri, record.scopes, record.state)
         return AuthorizationRequest(url=url, state=record.state, expires_at=record.expires_at)
 
     async def complete_connect(
         self, state: str, code: str, *, deadline: float | None = None
     ) -> Connection:
-        record = await asyncio.to_thread(self._store.consume_state, state, self._clock())
+        record = await self._store.consume_state(state, self._clock())
         grant = await self._oauth.exchange_code(code, record.redirect_uri, deadline)
         try:
             link = await self._company(record.tenant, grant, deadline)
@@ -127,9 +121,7 @@ class FortnoxConnector:
                     "organisation_number": link.organisation_number,
                 },
             )
-        connection = await asyncio.to_thread(
-            self._store.save_connection, record.tenant, grant, link, self._clock()
-        )
+        connection = await self._store.save_connection(record.tenant, grant, link, self._clock())
         self._tokens.forget(record.tenant)
         log.info("fortnox connected", extra={"tenant": record.tenant,
                                              "fortnox_tenant_id": link.fortnox_tenant_id})
@@ -151,19 +143,19 @@ class FortnoxConnector:
         )
 
     async def get_connection(self, tenant: str) -> Connection:
-        connection = await asyncio.to_thread(self._store.connection, tenant)
+        connection = await self._store.connection(tenant)
         if connection is None:
             raise ConnectionNotFound("The tenant is not connected to Fortnox.")
         return connection
 
     async def disconnect(self, tenant: str, *, deadline: float | None = None) -> Connection:
-        token = await asyncio.to_thread(self._store.refresh_token_for_revocation, tenant)
+        token = await self._store.refresh_token_for_revocation(tenant)
         confirmed = token is not None and await self._oauth.revoke(token, deadline)
         reason = DISCONNECTED_REASON if confirmed or token is None else DISCONNECTED_UNCONFIRMED
-        connection = await asyncio.to_thread(self._store.revoke, tenant, reason, self._clock())
+        connection = await self._store.revoke(tenant, reason, self._clock())
         self._tokens.forget(tenant)
         log.info("fortnox disconnected", extra={"tenant": tenant, "confirmed": confirmed})
         return connection
 
     async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
-        await asyncio.to_thread(self._store.record_import, tenant, kind, at)
+        await self._store.record_import(tenant, kind, at)

@@ -19,13 +19,13 @@ from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.retry import NOT_SENT_ERRORS, RetryPolicy, remaining_s
-from adapters.store.connections import TokenGrant
 from core.errors import (
     CodeExchangeRefused,
     ConsentRefused,
     FortnoxAuthRejected,
     FortnoxUnavailable,
 )
+from core.token_store import TokenGrant
 
 log = logging.getLogger(__name__)
 

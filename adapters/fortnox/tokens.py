@@ -1,8 +1,8 @@
 """A tenant's access token, refreshed once however many calls and workers need it at once.
 
 Within a process, one coroutine per tenant refreshes while the others wait on its lock; across
-processes the claim in the store (``BEGIN IMMEDIATE``) lets exactly one worker spend the
-refresh token while the others poll for the generation it writes.
+processes the claim in the store (one transaction in the shared database) lets exactly one
+worker spend the refresh token while the others poll for the generation it writes.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from adapters.fortnox.oauth import GrantAnswerLost, OAuthClient, OAuthRefusal, RefreshNotSent
-from adapters.store.connections import ClaimOutcome, ConnectionStore, CurrentTokens
 from core.errors import FortnoxAuthRejected, FortnoxUnavailable, ReconnectRequired
+from core.token_store import ClaimOutcome, CurrentTokens, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class TokenManager:
 
     def __init__(
         self,
-        store: ConnectionStore,
+        store: TokenStore,
         oauth: OAuthClient,
         *,
         clock: Callable[[], datetime],
@@ -59,7 +59,7 @@ class TokenManager:
         """Tokens to call Fortnox with now, refreshing first when they are due."""
         tokens = self._cache.get(tenant)
         if tokens is None:
-            tokens = await asyncio.to_thread(self._store.current_tokens, tenant)
+            tokens = await self._store.current_tokens(tenant)
             self._cache[tenant] = tokens
         if not self._due(tokens):
             return tokens
@@ -68,7 +68,7 @@ class TokenManager:
     async def rejected(self, tenant: str, generation: int, deadline: float | None) -> None:
         """Fortnox refused the access token of ``generation``: get a newer one."""
         self._cache.pop(tenant, None)
-        tokens = await asyncio.to_thread(self._store.current_tokens, tenant)
+        tokens = await self._store.current_tokens(tenant)
         if tokens.generation != generation:
             self._cache[tenant] = tokens
             return
@@ -90,9 +90,7 @@ class TokenManager:
             if cached is not None and cached.generation != stale and not self._due(cached):
                 return cached
             while True:
-                claim = await asyncio.to_thread(
-                    self._store.claim_refresh, tenant, stale, self._clock(), self._lease
-                )
+                claim = await self._store.claim_refresh(tenant, stale, self._clock(), self._lease)
                 if claim.outcome is ClaimOutcome.CLAIMED:
                     break
                 if claim.outcome is ClaimOutcome.REFRESHED_ELSEWHERE:
@@ -121,7 +119,7 @@ class TokenManager:
                 grant = await self._oauth.refresh(old.refresh_token, deadline)
                 break
             except RefreshNotSent:
-                await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
+                await self._store.release_claim(tenant, old.generation)
                 raise
             except GrantAnswerLost:
                 if lost:  # lost twice: the claim's lease settles it
@@ -132,21 +130,17 @@ class TokenManager:
                 log.warning("fortnox refresh answer lost; asking again", extra={"tenant": tenant})
             except OAuthRefusal as refusal:
                 if refusal.error != "invalid_grant":
-                    await asyncio.to_thread(self._store.release_claim, tenant, old.generation)
+                    await self._store.release_claim(tenant, old.generation)
                     raise FortnoxAuthRejected(
                         "Fortnox refused to refresh the tokens.",
                         metadata={"oauth_error": refusal.error},
                     ) from None
                 await self._require_reconnect(
                     tenant, old, LOST_ANSWER_REASON if lost else INVALID_GRANT_REASON)
-        return await asyncio.to_thread(
-            self._store.complete_refresh, tenant, old.generation, grant, self._clock()
-        )
+        return await self._store.complete_refresh(tenant, old.generation, grant, self._clock())
 
     async def _require_reconnect(self, tenant: str, old: CurrentTokens, reason: str) -> NoReturn:
-        await asyncio.to_thread(
-            self._store.require_reconnect, tenant, old.generation, reason, self._clock()
-        )
+        await self._store.require_reconnect(tenant, old.generation, reason, self._clock())
         self._cache.pop(tenant, None)
         log.warning("fortnox refresh token refused; reconnect required", extra={"tenant": tenant})
         raise ReconnectRequired(

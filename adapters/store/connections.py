@@ -1,30 +1,23 @@
 """Connections, their encrypted tokens and the OAuth states, in SQLite.
 
-Refresh tokens rotate and each works once, so presenting one is recorded before it is sent:
-``claim_refresh`` marks the current generation's row of ``refresh_tokens`` used inside
-``BEGIN IMMEDIATE`` (one writer across every process sharing the file), and whoever finds it
-already claimed waits for the new generation instead of sending the token a second time. A
-claim older than the lease belongs to a worker that died; it may be taken over.
-
-The store keeps its own SQLite connection; its methods are blocking and thread-safe (the async
-adapter calls them through ``asyncio.to_thread``).
+Implements ``core.token_store.TokenStore``. ``claim_refresh`` marks the current generation's
+row of ``refresh_tokens`` used inside ``BEGIN IMMEDIATE``, one writer across every process
+sharing the file (see the port for the rules). Every call runs on the store's own SQLite
+thread.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from adapters.store.crypto import TokenCipher
-from adapters.store.database import open_database
+from adapters.store.database import SqliteThread, immediate
 from core.connections import Connection, ConnectionState, ImportKind
 from core.errors import (
     ConnectionNotFound,
@@ -32,68 +25,14 @@ from core.errors import (
     OAuthStateInvalid,
     ReconnectRequired,
 )
-
-
-@dataclass(frozen=True)
-class OAuthStateRecord:
-    """A pending authorization: who started it, where Fortnox sends the code back."""
-
-    state: str
-    tenant: str
-    redirect_uri: str
-    scopes: tuple[str, ...]
-    expected_organisation_number: str
-    created_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class TokenGrant:
-    """A token pair as the token endpoint issued it."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    scopes: tuple[str, ...]
-    access_expires_at: datetime
-    refresh_expires_at: datetime
-
-
-@dataclass(frozen=True)
-class CompanyLink:
-    """Which Fortnox company a connection reaches."""
-
-    fortnox_tenant_id: str
-    company_name: str
-    organisation_number: str
-
-
-@dataclass(frozen=True)
-class CurrentTokens:
-    """The tenant's usable token pair and its generation (bumped by every rotation)."""
-
-    tenant: str
-    generation: int
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    access_expires_at: datetime
-    refresh_expires_at: datetime
-    last_refreshed_at: datetime
-
-
-class ClaimOutcome(enum.Enum):
-    """What ``claim_refresh`` found."""
-
-    CLAIMED = "claimed"  # the caller must refresh now, with ``tokens.refresh_token``
-    REFRESHED_ELSEWHERE = "refreshed"  # a newer generation exists: use ``tokens``
-    BUSY = "busy"  # another worker holds a live claim: wait and look again
-
-
-@dataclass(frozen=True)
-class RefreshClaim:
-    """The outcome of a claim and the tokens it concerns."""
-
-    outcome: ClaimOutcome
-    tokens: CurrentTokens
+from core.token_store import (
+    ClaimOutcome,
+    CompanyLink,
+    CurrentTokens,
+    OAuthStateRecord,
+    RefreshClaim,
+    TokenGrant,
+)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -108,43 +47,88 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class ConnectionStore:
-    """Persistence of connections, tokens (AES-GCM at rest) and OAuth states."""
+def _row(conn: sqlite3.Connection, tenant: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM connections WHERE tenant = ?", (tenant,)
+    ).fetchone()
+    return row
+
+
+class SqliteTokenStore:
+    """``core.token_store.TokenStore`` in SQLite: tokens AES-GCM encrypted at rest."""
 
     def __init__(self, path: Path, token_key: bytes) -> None:
-        self._db = open_database(path)
-        self._conn: sqlite3.Connection = self._db.conn
-        self._conn.row_factory = sqlite3.Row
+        self._thread = SqliteThread(path, rows_by_name=True)
+        self._sync = _SyncTokens(token_key)
+
+    async def aclose(self) -> None:
+        """Closes the connection after the calls already queued."""
+        await self._thread.aclose()
+
+    async def create_state(self, record: OAuthStateRecord) -> None:
+        await self._thread.run(lambda db: self._sync.create_state(db, record))
+
+    async def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
+        return await self._thread.run(lambda db: self._sync.consume_state(db, state, now))
+
+    async def purge_expired_states(self, now: datetime) -> int:
+        return await self._thread.run(lambda db: self._sync.purge_expired_states(db, now))
+
+    async def save_connection(
+        self, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+    ) -> Connection:
+        return await self._thread.run(
+            lambda db: self._sync.save_connection(db, tenant, grant, link, now))
+
+    async def connection(self, tenant: str) -> Connection | None:
+        return await self._thread.run(lambda db: self._sync.connection(db, tenant))
+
+    async def current_tokens(self, tenant: str) -> CurrentTokens:
+        return await self._thread.run(lambda db: self._sync.current_tokens(db, tenant))
+
+    async def claim_refresh(
+        self, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+    ) -> RefreshClaim:
+        return await self._thread.run(
+            lambda db: self._sync.claim_refresh(db, tenant, stale_generation, now, lease))
+
+    async def release_claim(self, tenant: str, generation: int) -> None:
+        await self._thread.run(lambda db: self._sync.release_claim(db, tenant, generation))
+
+    async def complete_refresh(
+        self, tenant: str, generation: int, grant: TokenGrant, now: datetime
+    ) -> CurrentTokens:
+        return await self._thread.run(
+            lambda db: self._sync.complete_refresh(db, tenant, generation, grant, now))
+
+    async def require_reconnect(
+        self, tenant: str, generation: int, reason: str, now: datetime
+    ) -> None:
+        await self._thread.run(
+            lambda db: self._sync.require_reconnect(db, tenant, generation, reason, now))
+
+    async def refresh_token_for_revocation(self, tenant: str) -> str | None:
+        return await self._thread.run(
+            lambda db: self._sync.refresh_token_for_revocation(db, tenant))
+
+    async def revoke(self, tenant: str, reason: str, now: datetime) -> Connection:
+        return await self._thread.run(lambda db: self._sync.revoke(db, tenant, reason, now))
+
+    async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
+        await self._thread.run(lambda db: self._sync.record_import(db, tenant, kind, at))
+
+
+class _SyncTokens:
+    """The store's statements, run on its SQLite thread (each public method is one call)."""
+
+    def __init__(self, token_key: bytes) -> None:
         self._cipher = TokenCipher(token_key)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        """Closes the store's connection."""
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _immediate(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding SQLite's write lock from its first statement."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _row(self, tenant: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._conn.execute(
-            "SELECT * FROM connections WHERE tenant = ?", (tenant,)
-        ).fetchone()
-        return row
 
     # -- OAuth states ------------------------------------------------------------------
-    def create_state(self, record: OAuthStateRecord) -> None:
+    def create_state(self, db: Database, record: OAuthStateRecord) -> None:
         """Stores a new pending authorization."""
-        with self._immediate() as conn:
+        with immediate(db):
+            conn = db.conn
             conn.execute(
                 "INSERT INTO oauth_states (state, tenant, redirect_uri, scopes,"
                 " expected_organisation_number, created_at, expires_at)"
@@ -160,9 +144,10 @@ class ConnectionStore:
                 ),
             )
 
-    def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
+    def consume_state(self, db: Database, state: str, now: datetime) -> OAuthStateRecord:
         """Marks a state used and returns it; ``OAuthStateInvalid`` if unknown, used, expired."""
-        with self._immediate() as conn:
+        with immediate(db):
+            conn = db.conn
             row = conn.execute("SELECT * FROM oauth_states WHERE state = ?", (state,)).fetchone()
             if row is None:
                 raise OAuthStateInvalid("The OAuth state is unknown.", reason="OAUTH_STATE_UNKNOWN")
@@ -185,13 +170,22 @@ class ConnectionStore:
             expires_at=expires_at,
         )
 
+    def purge_expired_states(self, db: Database, now: datetime) -> int:
+        """Deletes the states that expired before ``now``."""
+        with immediate(db):
+            deleted: int = db.conn.execute(
+                "DELETE FROM oauth_states WHERE expires_at < ?", (_iso(now),)
+            ).rowcount
+        return deleted
+
     # -- connections -------------------------------------------------------------------
     def save_connection(
-        self, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+        self, db: Database, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
     ) -> Connection:
         """Stores a fresh connection (a reconnect replaces the old tokens for good)."""
-        with self._immediate() as conn:
-            old = self._row(tenant)
+        with immediate(db):
+            conn = db.conn
+            old = _row(db.conn, tenant)
             generation = 1 if old is None else int(old["token_generation"]) + 1
             conn.execute(
                 "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND used_at IS NULL",
@@ -232,28 +226,27 @@ class ConnectionStore:
                 ),
             )
             self._log_refresh_token(conn, tenant, generation, grant.refresh_token, now)
-            row = self._row(tenant)
+            row = _row(db.conn, tenant)
         assert row is not None
         return self._connection(row)
 
-    def connection(self, tenant: str) -> Connection | None:
+    def connection(self, db: Database, tenant: str) -> Connection | None:
         """The tenant's connection, or ``None`` if it never connected."""
-        with self._lock:
-            row = self._row(tenant)
+        row = _row(db.conn, tenant)
         return None if row is None else self._connection(row)
 
-    def current_tokens(self, tenant: str) -> CurrentTokens:
+    def current_tokens(self, db: Database, tenant: str) -> CurrentTokens:
         """The usable tokens; raises if the tenant is not (or no longer) connected."""
-        with self._lock:
-            row = self._row(tenant)
+        row = _row(db.conn, tenant)
         return self._tokens(tenant, row)
 
     def claim_refresh(
-        self, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+        self, db: Database, tenant: str, stale_generation: int, now: datetime, lease: timedelta
     ) -> RefreshClaim:
         """Claims the right to spend the refresh token of ``stale_generation`` (see module)."""
-        with self._immediate() as conn:
-            tokens = self._tokens(tenant, self._row(tenant))
+        with immediate(db):
+            conn = db.conn
+            tokens = self._tokens(tenant, _row(db.conn, tenant))
             if tokens.generation != stale_generation:
                 return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
             claimed = conn.execute(
@@ -269,9 +262,10 @@ class ConnectionStore:
             )
         return RefreshClaim(ClaimOutcome.CLAIMED, tokens)
 
-    def release_claim(self, tenant: str, generation: int) -> None:
+    def release_claim(self, db: Database, tenant: str, generation: int) -> None:
         """Gives a claim back when its refresh request certainly never reached Fortnox."""
-        with self._immediate() as conn:
+        with immediate(db):
+            conn = db.conn
             conn.execute(
                 "UPDATE refresh_tokens SET used_at = NULL WHERE tenant = ? AND generation = ?"
                 " AND generation = (SELECT token_generation FROM connections WHERE tenant = ?)",
@@ -279,10 +273,11 @@ class ConnectionStore:
             )
 
     def complete_refresh(
-        self, tenant: str, generation: int, grant: TokenGrant, now: datetime
+        self, db: Database, tenant: str, generation: int, grant: TokenGrant, now: datetime
     ) -> CurrentTokens:
         """Stores the rotated pair as ``generation + 1``, the old token marked used."""
-        with self._immediate() as conn:
+        with immediate(db):
+            conn = db.conn
             conn.execute(
                 "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND generation = ?",
                 (_iso(now), tenant, generation),
@@ -308,12 +303,15 @@ class ConnectionStore:
             ).rowcount
             if updated == 1:
                 self._log_refresh_token(conn, tenant, generation + 1, grant.refresh_token, now)
-            row = self._row(tenant)
+            row = _row(db.conn, tenant)
         return self._tokens(tenant, row)
 
-    def require_reconnect(self, tenant: str, generation: int, reason: str, now: datetime) -> None:
+    def require_reconnect(
+        self, db: Database, tenant: str, generation: int, reason: str, now: datetime
+    ) -> None:
         """Fortnox refused the refresh token of ``generation``: the customer must log in."""
-        with self._immediate() as conn:
+        with immediate(db):
+            conn = db.conn
             conn.execute(
                 "UPDATE connections SET state = ?, state_reason = ?, updated_at = ?"
                 " WHERE tenant = ? AND token_generation = ? AND state = ?",
@@ -327,18 +325,18 @@ class ConnectionStore:
                 ),
             )
 
-    def refresh_token_for_revocation(self, tenant: str) -> str | None:
+    def refresh_token_for_revocation(self, db: Database, tenant: str) -> str | None:
         """The stored refresh token whatever the state (to revoke it), or ``None``."""
-        with self._lock:
-            row = self._row(tenant)
+        row = _row(db.conn, tenant)
         if row is None or row["refresh_token"] is None:
             return None
         return self._cipher.decrypt(row["refresh_token"], tenant, "refresh_token")
 
-    def revoke(self, tenant: str, reason: str, now: datetime) -> Connection:
+    def revoke(self, db: Database, tenant: str, reason: str, now: datetime) -> Connection:
         """Deletes the tokens and marks the connection ``REVOKED``."""
-        with self._immediate() as conn:
-            if self._row(tenant) is None:
+        with immediate(db):
+            conn = db.conn
+            if _row(db.conn, tenant) is None:
                 raise ConnectionNotFound("The tenant is not connected to Fortnox.")
             conn.execute(
                 "UPDATE connections SET state = ?, state_reason = ?, access_token = NULL,"
@@ -350,22 +348,23 @@ class ConnectionStore:
                 "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND used_at IS NULL",
                 (_iso(now), tenant),
             )
-            row = self._row(tenant)
+            row = _row(db.conn, tenant)
         assert row is not None
         return self._connection(row)
 
-    def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
+    def record_import(self, db: Database, tenant: str, kind: ImportKind, at: datetime) -> None:
         """Remembers the time of the last successful import of ``kind``."""
         column = {ImportKind.SIE: "last_sie_import_at",
                   ImportKind.LEDGER: "last_ledger_import_at"}[kind]
-        with self._immediate() as conn:
+        with immediate(db):
+            conn = db.conn
             conn.execute(
                 f"UPDATE connections SET {column} = ? WHERE tenant = ?", (_iso(at), tenant)
             )
 
     # -- row conversion ----------------------------------------------------------------
     def _log_refresh_token(
-        self, conn: sqlite3.Connection, tenant: str, generation: int, token: str, now: datetime
+        self, conn: Any, tenant: str, generation: int, token: str, now: datetime
     ) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO refresh_tokens (tenant, generation, token_sha256, issued_at)"

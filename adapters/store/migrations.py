@@ -178,3 +178,10 @@ def m004_voucher_fingerprints_of_text(db: Database) -> None:
     the old ones cannot be compared with the new, so they go (the next import of each year
     reports its changes as not known, and keeps fingerprints of the new kind)."""
     db.execute("DELETE FROM voucher_digests")
+
+
+@MIGRATIONS()
+def m005_voucher_export_lease(db: Database) -> None:
+    """A claim on a voucher holds until its lease expires (``worker_id`` is its owner): a
+    claim taken in the database, not in one process, keeps other processes from posting."""
+    db.execute("ALTER TABLE voucher_exports ADD COLUMN lease_expires_at TEXT")

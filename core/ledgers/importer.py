@@ -3,7 +3,6 @@ events, recorded in the import history like ImportSie."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -118,9 +117,7 @@ class LedgerImport:
             raise InvalidRequest("tenant is required.",
                                  violations=(FieldViolation("tenant", "must not be empty"),))
         chosen = tuple(dict.fromkeys(ledgers or (Ledger.CUSTOMER, Ledger.SUPPLIER)))
-        # History writes run in threads, so the event loop never waits for SQLite's lock.
-        record = await asyncio.to_thread(
-            self._history.start, tenant, ImportKind.LEDGERS, requested_by, balance_date)
+        record = await self._history.start(tenant, ImportKind.LEDGERS, requested_by, balance_date)
         events = self._events(record.import_id, record.started_at, tenant, balance_date, chosen,
                               include_documents, deadline)
         async for event in recorded(self._history, record.import_id, events):
@@ -158,14 +155,14 @@ class LedgerImport:
             totals = LedgerTotals(ledger, tuple(items), tuple(after),
                                   reconcile(ledger, docs, payments, books[ledger], balance_date),
                                   balance_date)
-            await asyncio.to_thread(self._history.add_year, import_id, ImportedYear(
+            await self._history.add_year(import_id, ImportedYear(
                 financial_year_id=year.id, start_date=year.from_date, end_date=year.to_date,
                 ledger=ledger.value, open_item_count=len(items)))
             done.append(totals)
             yield LedgerDone(totals)
         yield Progress(Stage.DONE, message="Every ledger is read.")
         finished = self._clock()
-        await asyncio.to_thread(self._history.finish, import_id, ImportStatus.SUCCEEDED)
+        await self._history.finish(import_id, ImportStatus.SUCCEEDED)
         if self._connections is not None:
             await self._connections.record_import(tenant, ConnectionImportKind.LEDGER, finished)
         yield ImportDone(import_id, balance_date, tuple(done), documents_sent, started_at,

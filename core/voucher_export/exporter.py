@@ -12,6 +12,7 @@ when Fortnox does not have it. A lost answer is resolved at once, inside the sam
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from core.errors import (
 )
 from core.fortnox_api import CompanyInformation, FortnoxApi, NewVoucher, VoucherRow
 from core.voucher_export.history import (
+    ClaimStatus,
     ExportHistory,
     ExportInProgress,
     ExportRecord,
@@ -89,6 +91,7 @@ class VoucherExporter:
         self._in_flight = in_flight
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self._worker_id = uuid.uuid4().hex
 
     async def export(
         self, request: ExportRequest, requested_by: str, deadline: float | None = None
@@ -102,10 +105,11 @@ class VoucherExporter:
         digest = request.digest(series)
         lock = self._locks.setdefault(request.tenant, asyncio.Lock())
         async with lock:
-            known = self._history.request_digest(request.tenant, request.request_id)
+            known = await self._history.request_digest(request.tenant, request.request_id)
             if known is not None and known != digest:
                 raise request_id_reused(request.request_id)
-            records = [self._history.get(request.tenant, v.external_id) for v in request.vouchers]
+            records = [await self._history.get(request.tenant, v.external_id)
+                       for v in request.vouchers]
             todo = [(i, v) for i, (v, r) in enumerate(zip(request.vouchers, records, strict=True))
                     if not _settled_for(r, request.request_id)]
             facts = await self._facts(request.tenant, todo, deadline) if todo else None
@@ -115,8 +119,10 @@ class VoucherExporter:
                 return ExportResult(request.request_id, tuple(
                     _verdict(v, r, request.request_id)
                     for v, r in zip(request.vouchers, records, strict=True)))
-            self._history.open_request(request.tenant, request.request_id, digest, requested_by)
+            await self._history.open_request(
+                request.tenant, request.request_id, digest, requested_by)
             gate = asyncio.Semaphore(self._in_flight)
+            owner = f"{self._worker_id}:{uuid.uuid4().hex}"  # this call, in this process
 
             async def settle(voucher: ExportVoucher, record: ExportRecord | None
                              ) -> VoucherResult:
@@ -128,7 +134,7 @@ class VoucherExporter:
                 assert year is not None, "validated above"
                 async with gate:
                     return await self._export_one(
-                        request, voucher, series, year.id, record, requested_by, deadline)
+                        request, voucher, series, year.id, owner, requested_by, deadline)
 
             settled = await asyncio.gather(
                 *(settle(v, r) for v, r in zip(request.vouchers, records, strict=True)),
@@ -137,7 +143,7 @@ class VoucherExporter:
             if failures:
                 raise failures[0]
             results = [s for s in settled if isinstance(s, VoucherResult)]
-            self._history.finish_request(request.tenant, request.request_id)
+            await self._history.finish_request(request.tenant, request.request_id)
             return ExportResult(request.request_id, tuple(results))
 
     async def _company(self, tenant: str, deadline: float | None) -> CompanyInformation | None:
@@ -171,33 +177,44 @@ class VoucherExporter:
         voucher: ExportVoucher,
         series: str,
         year_id: int,
-        record: ExportRecord | None,
+        owner: str,
         requested_by: str,
         deadline: float | None,
     ) -> VoucherResult:
+        """Claims the voucher, settles a claim it took over from Fortnox, posts if it must."""
         tenant, ext = request.tenant, voucher.external_id
         marker = voucher_marker(tenant, ext)
         failure: Exception | None = None
         for _ in range(self._attempts):
-            if record is not None and not record.status.settled:
-                self._check_lease(record)
-                found = await self._find(tenant, record, marker, series, deadline)
+            claim = await self._history.claim(
+                tenant, ext, request.request_id, voucher.digest(), marker, year_id,
+                requested_by, owner=owner, lease=self._lease)
+            if claim.status is not ClaimStatus.TAKEN:
+                assert claim.record is not None
+                if claim.status is ClaimStatus.BUSY:
+                    raise ExportInProgress(
+                        f"Voucher {ext!r} is being exported by another worker.",
+                        metadata={"external_id": ext},
+                        retry_after_s=claim.retry_after.total_seconds(),
+                    )
+                return claim.record.result_for(request.request_id)
+            previous = claim.record
+            if previous is not None and not previous.status.settled:
+                found = await self._find(tenant, previous, marker, series, deadline)
                 if found is not None:
                     return found.result_for(request.request_id)
-            self._history.claim(tenant, ext, request.request_id, voucher.digest(), marker,
-                                year_id, requested_by)
             try:
                 created = await self._api.create_voucher(
                     tenant, year_id, _new_voucher(voucher, series, marker), deadline=deadline)
             except FortnoxRejected as exc:
-                return self._history.mark_rejected(
+                return await self._history.mark_rejected(
                     tenant, ext, exc.reason, "Fortnox refused the voucher.",
                     exc.metadata.get("fortnox_code", ""), exc.metadata.get("fortnox_message", ""))
             except _UNSETTLED as exc:
-                self._history.mark_unknown(tenant, ext)
-                record, failure = self._history.get(tenant, ext), exc
+                await self._history.mark_unknown(tenant, ext)
+                failure = exc
                 continue
-            return self._history.mark_created(
+            return await self._history.mark_created(
                 tenant, ext, created.series, created.number, created.year)
         assert failure is not None
         raise failure
@@ -213,28 +230,13 @@ class VoucherExporter:
         if not matches:
             return None
         first = min(matches, key=lambda v: v.number)
-        self._history.mark_created(tenant, record.external_id, first.series, first.number,
-                                   first.year)
-        return self._history.get(tenant, record.external_id)
-
-    def _check_lease(self, record: ExportRecord) -> None:
-        if record.worker_id == self._history.worker_id:
-            return  # This process serialises a tenant's exports: the record is not in flight.
-        left = record.attempted_at + self._lease - self._clock()
-        if left > timedelta(0):
-            raise ExportInProgress(
-                f"Voucher {record.external_id!r} is being exported by another worker.",
-                metadata={"external_id": record.external_id},
-                retry_after_s=left.total_seconds(),
-            )
+        await self._history.mark_created(tenant, record.external_id, first.series, first.number,
+                                         first.year)
+        return await self._history.get(tenant, record.external_id)
 
 
 def _settled_for(record: ExportRecord | None, request_id: str) -> bool:
-    """Whether the record answers the request without posting: created by anyone, or rejected
-    in this very request (another request may try a rejected voucher again)."""
-    if record is None or not record.status.settled:
-        return False
-    return record.result.outcome is not Outcome.REJECTED or record.request_id == request_id
+    return record is not None and record.settles(request_id)
 
 
 def _verdict(voucher: ExportVoucher, record: ExportRecord | None, request_id: str

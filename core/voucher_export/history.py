@@ -2,13 +2,17 @@
 
 The row is the idempotency key. ``PENDING`` is written before the POST and means "may have
 been created": whoever meets it must look the voucher up by its marker before posting again.
+
+Before a POST the voucher is claimed in the database, atomically, by an owner (one call of one
+process) for a lease: while the lease runs nobody else posts it, in any process; a claim whose
+lease ran out belongs to a worker that died and may be taken over.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.errors import DomainError, RequestIdReused, StatusCode
@@ -42,7 +46,15 @@ class ExportRecord:
     result: VoucherResult
     requested_by: str
     attempted_at: datetime
-    worker_id: str
+    owner: str
+    lease_expires_at: datetime | None
+
+    def settles(self, request_id: str) -> bool:
+        """Whether the record answers the request without posting: created by anyone, or
+        rejected in this very request (another request may try a rejected voucher again)."""
+        if not self.status.settled:
+            return False
+        return self.result.outcome is not Outcome.REJECTED or self.request_id == request_id
 
     def result_for(self, request_id: str) -> VoucherResult:
         """The result a request sees: its own stored answer, or "already exported" when
@@ -67,15 +79,33 @@ class ExportInProgress(DomainError):
     reason = "EXPORT_IN_PROGRESS"
 
 
+class ClaimStatus(enum.Enum):
+    """What ``ExportHistory.claim`` found."""
+
+    TAKEN = "taken"  # the caller owns the voucher now and may post it (after a look-up)
+    SETTLED = "settled"  # the record answers the request: nothing to post
+    BUSY = "busy"  # another owner's lease runs: retry after ``retry_after``
+
+
+@dataclass(frozen=True)
+class ExportClaim:
+    """The outcome of a claim.
+
+    ``record`` is, when ``TAKEN``, the record the claim replaced (``None`` on a voucher's
+    first attempt): if it was unsettled, the voucher may exist in Fortnox and must be looked
+    up by its marker before posting. When ``SETTLED`` or ``BUSY`` it is the record found.
+    """
+
+    status: ClaimStatus
+    record: ExportRecord | None
+    retry_after: timedelta = timedelta(0)
+
+
 class ExportHistory(Protocol):
-    """Where exports are recorded (the SQLite store in production)."""
+    """Where exports are recorded (SQLite or PostgreSQL); every method may raise
+    ``StorageUnavailable``."""
 
-    @property
-    def worker_id(self) -> str:
-        """This process's id, written on every claim."""
-        ...
-
-    def open_request(
+    async def open_request(
         self, tenant: str, request_id: str, payload_sha256: str, requested_by: str
     ) -> bool:
         """Records the request; ``False`` if it was recorded before with the same payload.
@@ -84,19 +114,19 @@ class ExportHistory(Protocol):
         """
         ...
 
-    def request_digest(self, tenant: str, request_id: str) -> str | None:
+    async def request_digest(self, tenant: str, request_id: str) -> str | None:
         """The payload digest recorded for a request id, if any."""
         ...
 
-    def finish_request(self, tenant: str, request_id: str) -> None:
+    async def finish_request(self, tenant: str, request_id: str) -> None:
         """Marks the request as answered."""
         ...
 
-    def get(self, tenant: str, external_id: str) -> ExportRecord | None:
+    async def get(self, tenant: str, external_id: str) -> ExportRecord | None:
         """The record of a voucher, if it was ever attempted."""
         ...
 
-    def claim(
+    async def claim(
         self,
         tenant: str,
         external_id: str,
@@ -105,34 +135,43 @@ class ExportHistory(Protocol):
         marker: str,
         financial_year_id: int,
         requested_by: str,
-    ) -> None:
-        """Writes the intent (``PENDING``) before a POST, replacing any unsettled or rejected
-        record of the voucher."""
+        *,
+        owner: str,
+        lease: timedelta,
+    ) -> ExportClaim:
+        """Takes the voucher for ``owner`` until now + ``lease``, in one atomic step.
+
+        ``SETTLED`` when the record ``settles`` the request. ``BUSY`` when another owner's
+        unsettled record's lease has not run out. Otherwise (no record, a rejected one, an
+        unsettled one of the same owner or with an expired lease) writes the intent
+        (``PENDING``, owner, lease) and answers ``TAKEN`` with the record it replaced.
+        """
         ...
 
-    def mark_unknown(self, tenant: str, external_id: str) -> None:
-        """Notes that a POST was sent and its answer lost."""
+    async def mark_unknown(self, tenant: str, external_id: str) -> None:
+        """Notes that a POST was sent and its answer lost (a ``PENDING`` record only); the
+        claim's lease ends with it, as nothing is in flight any more."""
         ...
 
-    def mark_created(
+    async def mark_created(
         self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
     ) -> VoucherResult:
         """Stores Fortnox's voucher for the record; returns the stored result."""
         ...
 
-    def mark_rejected(
+    async def mark_rejected(
         self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
         fortnox_message: str,
     ) -> VoucherResult:
         """Stores Fortnox's refusal; returns the stored result."""
         ...
 
-    def list_exports(
+    async def list_exports(
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
-        """The tenant's records, newest attempt first, optionally of one request or voucher."""
+        """The tenant's records, newest attempt first, optionally of one request or voucher;
+        ``InvalidRequest`` for a foreign cursor."""
         ...
-
 
 
 def request_id_reused(request_id: str) -> RequestIdReused:

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.retry import RetryPolicy
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from core.connections import Connection
 from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
 
@@ -68,10 +68,10 @@ def provider(spans: InMemorySpanExporter) -> TracerProvider:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ConnectionStore]:
-    store = ConnectionStore(tmp_path / "bridge.sqlite3", TOKEN_KEY)
+async def store(tmp_path: Path) -> AsyncIterator[SqliteTokenStore]:
+    store = SqliteTokenStore(tmp_path / "bridge.sqlite3", TOKEN_KEY)
     yield store
-    store.close()
+    await store.aclose()
 
 
 def settings_for(sb: SandboxHandle, **overrides: Any) -> FortnoxSettings:
@@ -96,7 +96,7 @@ FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 
 @pytest.fixture
 async def adapter(
-    sandbox: SandboxHandle, store: ConnectionStore, provider: TracerProvider,
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider,
     clock: MovableClock,
 ) -> AsyncIterator[FortnoxAdapter]:
     async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from sandbox.testing import ALL_SCOPES
 
@@ -33,17 +33,17 @@ def _settings(base: str) -> FortnoxSettings:
                            rate_limit_window_s=1.0)
 
 
-async def _connect(store: ConnectionStore, base: str) -> int:
+async def _connect(store: SqliteTokenStore, base: str) -> int:
     async with FortnoxAdapter(_settings(base), store) as adapter:
         request = await adapter.connections.begin_connect(TENANT, DEMO_REDIRECT_URIS[0])
         async with httpx.AsyncClient() as http:
             answer = await http.get(request.url)
         code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
         await adapter.connections.complete_connect(request.state, code)
-    return store.current_tokens(TENANT).generation
+    return (await store.current_tokens(TENANT)).generation
 
 
-async def _call(store: ConnectionStore, base: str, start_at: float) -> dict[str, int]:
+async def _call(store: SqliteTokenStore, base: str, start_at: float) -> dict[str, int]:
     def ahead() -> datetime:
         return datetime.now(UTC) + timedelta(hours=2)
 
@@ -51,19 +51,22 @@ async def _call(store: ConnectionStore, base: str, start_at: float) -> dict[str,
         await asyncio.sleep(max(0.0, start_at - time.time()))
         results = await asyncio.gather(
             *(adapter.api.company_information(TENANT) for _ in range(20)))
-    return {"calls": len(results), "generation": store.current_tokens(TENANT).generation}
+    return {"calls": len(results), "generation": (await store.current_tokens(TENANT)).generation}
 
 
 def main() -> None:
     command, db, base = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    store = ConnectionStore(db, KEY)
+    print(json.dumps(asyncio.run(_run(command, db, base, sys.argv[4:]))))
+
+
+async def _run(command: str, db: Path, base: str, args: list[str]) -> dict[str, int]:
+    store = SqliteTokenStore(db, KEY)
     try:
         if command == "connect":
-            print(json.dumps({"generation": asyncio.run(_connect(store, base))}))
-        else:
-            print(json.dumps(asyncio.run(_call(store, base, float(sys.argv[4])))))
+            return {"generation": await _connect(store, base)}
+        return await _call(store, base, float(args[0]))
     finally:
-        store.close()
+        await store.aclose()
 
 
 if __name__ == "__main__":

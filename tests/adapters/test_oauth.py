@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from core.connections import ConnectionState
 from core.errors import (
     CodeExchangeRefused,
@@ -113,19 +113,19 @@ async def test_unknown_redirect_uri_is_invalid(adapter: FortnoxAdapter) -> None:
 
 
 async def test_tokens_are_encrypted_at_rest(
-    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore, tmp_path: Path
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore, tmp_path: Path
 ) -> None:
     await connect(adapter, sandbox)
-    tokens = store.current_tokens(TENANT)
+    tokens = await store.current_tokens(TENANT)
     with sqlite3.connect(tmp_path / "bridge.sqlite3") as db:
         blobs = db.execute("SELECT access_token, refresh_token FROM connections").fetchone()
         dump = "\n".join(db.iterdump()).encode()
     for secret in (tokens.access_token, tokens.refresh_token):
         assert secret.encode() not in dump
         assert all(secret.encode() not in blob for blob in blobs)
-    other = ConnectionStore(tmp_path / "bridge.sqlite3", bytes(32))
+    other = SqliteTokenStore(tmp_path / "bridge.sqlite3", bytes(32))
     try:
         with pytest.raises(Exception, match="cannot be decrypted"):
-            other.current_tokens(TENANT)
+            await other.current_tokens(TENANT)
     finally:
-        other.close()
+        await other.aclose()

@@ -9,13 +9,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import SlidingWindowLimiter
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle
 from tests.adapters.conftest import FAST_RETRY, TENANT, answers, connect, settings_for
 
 
 async def test_burst_of_300_causes_no_429(
-    sandbox: SandboxHandle, store: ConnectionStore, provider: TracerProvider
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider
 ) -> None:
     sandbox.set_rate_limit(50, 1.0)
     settings = settings_for(sandbox, rate_limit_requests=50, rate_limit_window_s=1.0)

@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from core.errors import DomainError, ReconnectRequired
 from sandbox.testing import SandboxHandle
 from tests.adapters.conftest import TENANT, MovableClock
@@ -27,7 +27,7 @@ class _Everything(logging.Handler):
 
 
 async def test_full_flow_leaks_no_secret(
-    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore,
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore,
     clock: MovableClock, spans: InMemorySpanExporter,
 ) -> None:
     handler = _Everything()
@@ -45,12 +45,12 @@ async def test_full_flow_leaks_no_secret(
         secrets.add(code)
         connection = await adapter.connections.complete_connect(request.state, code)
         for _ in range(2):
-            tokens = store.current_tokens(TENANT)
+            tokens = await store.current_tokens(TENANT)
             secrets |= {tokens.access_token, tokens.refresh_token}
             await adapter.api.financial_years(TENANT)
             clock.advance(minutes=58)
             await adapter.api.company_information(TENANT)
-        tokens = store.current_tokens(TENANT)
+        tokens = await store.current_tokens(TENANT)
         secrets |= {tokens.access_token, tokens.refresh_token}
         sandbox.add_fault("error", status=503, count=1)
         await adapter.api.financial_years(TENANT)

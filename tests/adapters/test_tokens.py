@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.tokens import LOST_ANSWER_REASON
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from core.connections import ConnectionState
 from core.errors import ReconnectRequired
 from sandbox.testing import SandboxHandle
@@ -32,19 +32,19 @@ WORKER = Path(__file__).with_name("refresh_worker.py")
 
 
 async def test_expiring_token_is_rotated_and_the_old_refresh_token_dies(
-    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore,
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore,
     clock: MovableClock,
 ) -> None:
     await connect(adapter, sandbox)
-    first = store.current_tokens(TENANT)
+    first = await store.current_tokens(TENANT)
     clock.advance(minutes=56)  # inside the 5-minute margin before the 1-hour expiry
     await adapter.api.company_information(TENANT)
-    second = store.current_tokens(TENANT)
+    second = await store.current_tokens(TENANT)
     assert second.generation == first.generation + 1
     assert second.refresh_token != first.refresh_token
     clock.advance(minutes=56)
     await adapter.api.company_information(TENANT)
-    assert store.current_tokens(TENANT).generation == first.generation + 2
+    assert (await store.current_tokens(TENANT)).generation == first.generation + 2
     assert token_stats(sandbox)["refreshes"] == 2
 
     async with httpx.AsyncClient() as http:
@@ -71,7 +71,7 @@ async def test_fifty_concurrent_calls_refresh_once(
 
 
 async def test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age(
-    sandbox: SandboxHandle, store: ConnectionStore, clock: MovableClock,
+    sandbox: SandboxHandle, store: SqliteTokenStore, clock: MovableClock,
     provider: TracerProvider,
 ) -> None:
     """The daily rule (here with a 30-minute maximum age so the access token stays valid)."""
@@ -84,7 +84,7 @@ async def test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age(
         clock.advance(minutes=15)  # 25 minutes of access left: only the age makes it due
         await adapter.api.company_information(TENANT)
         assert token_stats(sandbox)["refreshes"] == 1
-        assert store.current_tokens(TENANT).generation == 2
+        assert (await store.current_tokens(TENANT)).generation == 2
 
 
 async def test_invalid_grant_requires_reconnect_and_is_not_retried(
@@ -123,29 +123,29 @@ async def test_a_lost_refresh_answer_is_settled_at_once_and_named(
 
 
 async def test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on(
-    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore, clock: MovableClock
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore, clock: MovableClock
 ) -> None:
     await connect(adapter, sandbox)
-    generation = store.current_tokens(TENANT).generation
+    generation = (await store.current_tokens(TENANT)).generation
     # Fortnox never saw the first request: the connection broke before it was handled.
     sandbox.add_fault("drop", path="/oauth-v1/token", count=1)
     clock.advance(hours=2)
     info = await adapter.api.company_information(TENANT)
     assert info.company_name
     assert sandbox.faults() == []  # the first asking was dropped
-    assert store.current_tokens(TENANT).generation == generation + 1
+    assert (await store.current_tokens(TENANT)).generation == generation + 1
     assert token_stats(sandbox)["refreshes"] == 1
 
 
 async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
-    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: ConnectionStore
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore
 ) -> None:
     await connect(adapter, sandbox)
-    generation = store.current_tokens(TENANT).generation
+    generation = (await store.current_tokens(TENANT)).generation
     sandbox.advance_clock(2 * 3600)  # Fortnox's clock: our token expired without our knowing
     info = await adapter.api.company_information(TENANT)
     assert info.company_name
-    assert store.current_tokens(TENANT).generation == generation + 1
+    assert (await store.current_tokens(TENANT)).generation == generation + 1
     assert token_stats(sandbox)["refreshes"] == 1
 
 

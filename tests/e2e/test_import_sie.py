@@ -7,7 +7,6 @@ import hashlib
 import os
 import signal
 import sqlite3
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from adapters.fortnox import FortnoxAdapter
 from adapters.sie_parsing import ProcessParsers
 from adapters.store import open_database
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from adapters.store.imports import SqliteImportHistory
 from core.clock import utc_now
 from core.sie_import import ImportSummary, SieImport, SieImportRequest
@@ -388,9 +387,9 @@ class SlowDropHistory(SqliteImportHistory):
     """The real store, whose superseded fingerprints take a while to drop (as a large year's
     do), so that a shutdown racing the clean-up is not won by luck."""
 
-    def drop_superseded(self, import_id: str) -> None:
-        time.sleep(0.5)
-        super().drop_superseded(import_id)
+    async def drop_superseded(self, import_id: str) -> None:
+        await asyncio.sleep(0.5)
+        await super().drop_superseded(import_id)
 
 
 async def test_closing_the_import_waits_for_its_clean_up(
@@ -398,7 +397,8 @@ async def test_closing_the_import_waits_for_its_clean_up(
 ) -> None:
     # The composition root closes the history's database after SieImport.aclose(); a clean-up
     # still running then would use a closed connection (this crashed a CI run).
-    store = ConnectionStore(settings.db_path, settings.token_key)
+    store = SqliteTokenStore(settings.db_path, settings.token_key)
+    history = SlowDropHistory(settings.db_path, utc_now)
     db = open_database(settings.db_path)
     parsers = ProcessParsers(1)
     try:
@@ -407,17 +407,19 @@ async def test_closing_the_import_waits_for_its_clean_up(
             code = sandbox.consent_code(sandbox.tenants[0].id, sandbox.redirect_uri,
                                         state=start.state)
             await adapter.connections.complete_connect(start.state, code)
-            imports = SieImport(adapter.api, adapter.connections, SlowDropHistory(db, utc_now),
+            imports = SieImport(adapter.api, adapter.connections, history,
                                 parsers, utc_now)
             request = SieImportRequest(tenant="acme", stream_raw=False)
             first = [e async for e in imports.run(request)][-1]
             assert isinstance(first, ImportSummary)
             [e async for e in imports.run(request)]  # supersedes the first one's fingerprints
             await imports.aclose()
+            await history.aclose()
         left = db.execute("SELECT COUNT(*) FROM voucher_digests WHERE import_id = ?",
                           [first.import_id]).fetchone()[0]
         assert left == 0
     finally:
         await parsers.aclose()
+        await history.aclose()
         db.close()
-        store.close()
+        await store.aclose()

@@ -11,14 +11,10 @@ from pathlib import Path
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
-from sqlite_utils import Database
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.retry import RetryPolicy
-from adapters.store import open_database
-from adapters.store.connections import ConnectionStore
-from adapters.store.exports import SqliteExportHistory
-from adapters.store.imports import SqliteImportHistory
+from adapters.store import SqliteStores
 from core.ledgers.importer import LedgerImport
 from core.voucher_export.exporter import VoucherExporter
 from sandbox.testing import ALL_SCOPES, SandboxHandle
@@ -59,14 +55,13 @@ async def connect(bridge: Bridge, sb: SandboxHandle, fortnox_tenant: int,
     await bridge.adapter.connections.complete_connect(request.state, code)
 
 
-def servicer(adapter: FortnoxAdapter, db: Database,
+def servicer(adapter: FortnoxAdapter, stores: SqliteStores,
              lease: timedelta = timedelta(seconds=60)) -> FortnoxServicer:
     """The ledger and export groups wired the way the composition root wires them."""
-    exports = SqliteExportHistory(db)
     return FortnoxServicer(
-        ledgers=LedgerRpcs(LedgerImport(adapter.api, SqliteImportHistory(db),
-                                        adapter.connections)),
-        exports=ExportRpcs(VoucherExporter(adapter.api, exports, "I", lease=lease), exports),
+        ledgers=LedgerRpcs(LedgerImport(adapter.api, stores.imports, adapter.connections)),
+        exports=ExportRpcs(VoucherExporter(adapter.api, stores.exports, "I", lease=lease),
+                           stores.exports),
     )
 
 
@@ -76,16 +71,16 @@ async def serving_bridge(
 ) -> AsyncIterator[Bridge]:
     """Builds and serves the ledger and export RPCs the way the composition root does."""
     db_path = tmp_path / "bridge.sqlite3"
-    store = ConnectionStore(db_path, bytes(range(32)))
-    db = open_database(db_path)
-    async with FortnoxAdapter(adapter_settings(sb, rate_limit, window_s), store,
-                              retry=FAST_RETRY) as adapter:
-        running = await start_server(Address("127.0.0.1", 0), servicer(adapter, db),
-                                     TracerProvider())
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-                yield Bridge(pb_grpc.FortnoxServiceStub(channel), adapter, db_path)
-        finally:
-            await running.server.stop(None)
-            db.close()
-            store.close()
+    stores = SqliteStores(db_path, bytes(range(32)))
+    try:
+        async with FortnoxAdapter(adapter_settings(sb, rate_limit, window_s), stores.tokens,
+                                  retry=FAST_RETRY) as adapter:
+            running = await start_server(Address("127.0.0.1", 0), servicer(adapter, stores),
+                                         TracerProvider())
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                    yield Bridge(pb_grpc.FortnoxServiceStub(channel), adapter, db_path)
+            finally:
+                await running.server.stop(None)
+    finally:
+        await stores.aclose()

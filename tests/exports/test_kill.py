@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
@@ -54,11 +54,11 @@ async def test_sigkill_mid_export_then_retry_leaves_exactly_one_each(
     db_path = tmp_path / "bridge.sqlite3"
     sandbox.set_rate_limit(RATE, WINDOW_S)
     fortnox = sandbox.tenants[0].id
-    store = ConnectionStore(db_path, bytes(range(32)))
+    store = SqliteTokenStore(db_path, bytes(range(32)))
     async with FortnoxAdapter(adapter_settings(sandbox, RATE, WINDOW_S), store,
                               retry=FAST_RETRY) as adapter:
         await connect(Bridge(None, adapter, db_path), sandbox, fortnox)  # type: ignore[arg-type]
-    store.close()
+    await store.aclose()
     sandbox.add_fault("commit_drop", method="POST", path="/3/vouchers", probability=0.05)
     sandbox.add_fault("error", method="POST", path="/3/vouchers", status=503, probability=0.03)
     call = request(TENANT, many("yearend", date(2025, 12, 31), COUNT), str(uuid.uuid4()))

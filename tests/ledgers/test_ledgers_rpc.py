@@ -15,7 +15,6 @@ import httpx
 import pytest
 from google.type import date_pb2
 
-from adapters.store import open_database
 from adapters.store.imports import SqliteImportHistory
 from core.imports import ImportRecord, ImportStatus
 from sandbox.testing import SandboxHandle, running_sandbox
@@ -153,13 +152,16 @@ async def test_documents_are_streamed_when_asked(bridge: Bridge, sandbox: Sandbo
 async def _last_import(bridge: Bridge) -> ImportRecord:
     """The tenant's newest import, read from the bridge's SQLite file once it has ended (the
     server records a cancel as the call goes away, a moment after the caller has gone)."""
-    history = SqliteImportHistory(open_database(bridge.db_path))
-    for _ in range(100):
-        record = history.list_imports(TENANT, None, 1, "").imports[0]
-        if record.status is not ImportStatus.RUNNING:
-            return record
-        await asyncio.sleep(0.05)
-    return record
+    history = SqliteImportHistory(bridge.db_path)
+    try:
+        for _ in range(100):
+            record = (await history.list_imports(TENANT, None, 1, "")).imports[0]
+            if record.status is not ImportStatus.RUNNING:
+                return record
+            await asyncio.sleep(0.05)
+        return record
+    finally:
+        await history.aclose()
 
 
 async def test_a_cancelled_import_stops_and_is_recorded_cancelled(

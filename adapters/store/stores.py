@@ -1,0 +1,38 @@
+"""``core.stores.Stores`` on one SQLite file: three connections, each on its own thread.
+
+The token store holds write transactions across a refresh's bookkeeping, and an import's
+digests are written in large transactions: each store has its own connection so neither
+waits behind the other inside one process (SQLite still takes one writer at a time).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from adapters.store.connections import SqliteTokenStore
+from adapters.store.exports import SqliteExportHistory
+from adapters.store.imports import STALE_AFTER, SqliteImportHistory
+from core.clock import Clock, utc_now
+
+
+class SqliteStores:
+    """The token store, the import history and the export history on ``path``."""
+
+    def __init__(
+        self,
+        path: Path,
+        token_key: bytes,
+        *,
+        clock: Clock = utc_now,
+        stale_after: timedelta = STALE_AFTER,
+    ) -> None:
+        self.tokens = SqliteTokenStore(path, token_key)
+        self.imports = SqliteImportHistory(path, clock, stale_after)
+        self.exports = SqliteExportHistory(path, clock)
+
+    async def aclose(self) -> None:
+        """Closes each store after the calls already queued on it."""
+        await self.exports.aclose()
+        await self.imports.aclose()
+        await self.tokens.aclose()
