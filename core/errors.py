@@ -263,6 +263,13 @@ class SieParserFailed(DomainError):
     reason = "SIE_PARSER_FAILED"
 
 
+class StorageUnavailable(DomainError):
+    """The service's database could not be reached or did not answer; retry later."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "STORAGE_UNAVAILABLE"
+
+
 class InternalError(DomainError):
     """Something unexpected; details are only in the logs and the trace."""
 

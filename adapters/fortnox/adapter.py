@@ -11,7 +11,7 @@ from opentelemetry import trace
 from adapters.fortnox import tracing
 from adapters.fortnox.api import FortnoxClient
 from adapters.fortnox.connector import FortnoxConnector
-from adapters.fortnox.limiter import SlidingWindowLimiter
+from adapters.fortnox.limiter import RateWindow, SlidingWindowLimiter
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
@@ -58,6 +58,7 @@ class FortnoxAdapter:
         tracer_provider: trace.TracerProvider | None = None,
         clock: Clock = utc_now,
         retry: RetryPolicy | None = None,
+        rate_window: RateWindow | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,
@@ -87,8 +88,10 @@ class FortnoxAdapter:
             max_token_age=settings.max_token_age,
             claim_lease=timedelta(seconds=settings.http_timeout_s + 5),
         )
+        # ``rate_window`` shared in the database keeps every replica within one limit.
         self.limiter = SlidingWindowLimiter(
-            settings.rate_limit_requests, settings.rate_limit_window_s
+            settings.rate_limit_requests, settings.rate_limit_window_s, window=rate_window,
+            stale_after_s=2 * settings.http_timeout_s + settings.rate_limit_window_s,
         )
         transport = Transport(
             self._http,

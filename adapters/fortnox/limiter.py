@@ -1,68 +1,123 @@
-"""Client-side sliding-window limiter: never more than N requests per W seconds per tenant.
+"""Client-side sliding-window limiter: never more than N requests per W seconds per company.
 
 Fortnox admits a request when fewer than N were admitted in the trailing W seconds. We cannot
 see when Fortnox admitted a request, only that it happened between sending it and receiving
 its answer. So a slot counts from the moment the request is sent and is dated by the moment
 its answer arrives: the (N+1)-th request goes out only W seconds after the answer to the 1st,
 which is after Fortnox admitted the 1st whatever the network latency.
+
+The slots live in a :class:`RateWindow`: in this process (:class:`LocalWindow`), or in the
+database every replica shares, so that all processes talking to one company keep within one
+limit together. A slot whose answer never came (its process died) stops counting after
+``stale_after_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.errors import StorageUnavailable
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A slot taken (``slot_id``), or none free and how long until one may be."""
+
+    slot_id: int | None
+    wait_s: float = 0.0
+
+
+class RateWindow(Protocol):
+    """Where the slots of every company's window are kept, and claimed one at a time."""
+
+    async def claim(self, key: str, limit: int, window_s: float, stale_after_s: float) -> Claim:
+        """Takes a slot of ``key``'s window if fewer than ``limit`` count in it."""
+        ...
+
+    async def finish(self, key: str, slot_id: int) -> None:
+        """Dates the slot by now: its answer arrived."""
+        ...
+
+
+def wait_for_free_slot(
+    now: float, oldest_done: float | None, window_s: float
+) -> float:
+    """Seconds until a full window may have room: when its oldest answered slot leaves it,
+    and never sooner than a whole window for a slot still in flight."""
+    if oldest_done is None:
+        return window_s
+    return max(0.0, min(oldest_done + window_s - now, window_s))
+
+
+class LocalWindow:
+    """The window in this process's memory: right for one process, and for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ids = itertools.count(1)
+        # key -> slot id -> (sent, done or None)
+        self._slots: dict[str, dict[int, tuple[float, float | None]]] = {}
+
+    async def claim(self, key: str, limit: int, window_s: float, stale_after_s: float) -> Claim:
+        now = self._clock()
+        slots = self._slots.setdefault(key, {})
+        for slot_id, (sent, done) in list(slots.items()):
+            if (done is not None and done <= now - window_s) or (
+                done is None and sent <= now - stale_after_s
+            ):
+                del slots[slot_id]
+        if len(slots) < limit:
+            slot_id = next(self._ids)
+            slots[slot_id] = (now, None)
+            return Claim(slot_id)
+        done_times = [done for _, done in slots.values() if done is not None]
+        return Claim(None, wait_for_free_slot(now, min(done_times, default=None), window_s))
+
+    async def finish(self, key: str, slot_id: int) -> None:
+        slots = self._slots.get(key, {})
+        if slot_id in slots:
+            slots[slot_id] = (slots[slot_id][0], self._clock())
 
 
 @dataclass
 class Slot:
-    """One admitted request; ``done()`` dates it (idempotent)."""
+    """One admitted request; ``await done()`` dates it (idempotent)."""
 
-    _window: _TenantWindow = field(repr=False)
+    _limiter: SlidingWindowLimiter = field(repr=False)
+    _key: str
+    _slot_id: int
     _finished: bool = False
 
-    def done(self) -> None:
+    async def done(self) -> None:
         """Marks the answer as received now."""
         if not self._finished:
             self._finished = True
-            self._window.finish()
+            await self._limiter._finish(self._key, self._slot_id)
 
 
-class _TenantWindow:
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._log: deque[float] = deque()
-        self._in_flight = 0
-        self._queue = asyncio.Lock()  # first come, first served among waiting callers
-        self._changed = asyncio.Event()
+class _Waiters:
+    """This process's callers of one company: served first come, first served, and woken
+    when one of their own slots is answered."""
 
-    def finish(self) -> None:
-        self._in_flight -= 1
-        self._log.append(self._clock())
-        self._changed.set()
-
-    async def acquire(self, limit: int, window: float) -> Slot:
-        async with self._queue:
-            while True:
-                now = self._clock()
-                while self._log and self._log[0] <= now - window:
-                    self._log.popleft()
-                if len(self._log) + self._in_flight < limit:
-                    self._in_flight += 1
-                    return Slot(self)
-                self._changed.clear()
-                wait = self._log[0] + window - now if self._log else None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=wait)
+    def __init__(self) -> None:
+        self.queue = asyncio.Lock()
+        self.changed = asyncio.Event()
 
 
 class SlidingWindowLimiter:
-    """One window per tenant, shared by every concurrent call of that tenant in the process.
+    """One window per company key, shared by every call to that company through ``window``.
 
-    ``margin_s`` widens the window slightly for clock granularity.
+    ``margin_s`` widens the window slightly for clock granularity; ``stale_after_s`` is how
+    long an unanswered slot counts (longer than any request may take).
     """
 
     def __init__(
@@ -70,20 +125,41 @@ class SlidingWindowLimiter:
         limit: int,
         window_s: float,
         *,
+        window: RateWindow | None = None,
         margin_s: float = 0.002,
-        clock: Callable[[], float] = time.monotonic,
+        stale_after_s: float = 120.0,
     ) -> None:
         if limit < 1 or window_s <= 0:
             raise ValueError("the rate limit needs at least 1 request per positive window")
         self.limit = limit
         self.window_s = window_s
+        self._window = window if window is not None else LocalWindow()
         self._margin_s = margin_s
-        self._clock = clock
-        self._windows: dict[str, _TenantWindow] = {}
+        self._stale_after_s = stale_after_s
+        self._waiters: dict[str, _Waiters] = {}
 
-    async def acquire(self, tenant: str) -> Slot:
-        """Waits until a request for ``tenant`` may be sent; call ``done()`` on its answer."""
-        window = self._windows.get(tenant)
-        if window is None:
-            window = self._windows[tenant] = _TenantWindow(self._clock)
-        return await window.acquire(self.limit, self.window_s + self._margin_s)
+    async def acquire(self, key: str) -> Slot:
+        """Waits until a request to ``key`` may be sent; ``await done()`` on its answer."""
+        waiters = self._waiters.get(key)
+        if waiters is None:
+            waiters = self._waiters[key] = _Waiters()
+        async with waiters.queue:
+            while True:
+                waiters.changed.clear()
+                claim = await self._window.claim(
+                    key, self.limit, self.window_s + self._margin_s, self._stale_after_s
+                )
+                if claim.slot_id is not None:
+                    return Slot(self, key, claim.slot_id)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiters.changed.wait(), timeout=claim.wait_s)
+
+    async def _finish(self, key: str, slot_id: int) -> None:
+        try:
+            await self._window.finish(key, slot_id)
+        except StorageUnavailable:
+            # The slot keeps counting until it is stale: slower, never over the limit.
+            _log.warning("could not date a rate-limit slot", extra={"tenant": key})
+        waiters = self._waiters.get(key)
+        if waiters is not None:
+            waiters.changed.set()

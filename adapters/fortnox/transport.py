@@ -187,7 +187,7 @@ class Transport:
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                slot.done()
+                await slot.done()
                 not_sent = isinstance(exc, NOT_SENT_ERRORS)
                 if not is_read and not not_sent:
                     span.set_attribute(tracing.RETRIES, retries)
@@ -201,7 +201,7 @@ class Transport:
                 error: FortnoxError = failure
                 event = type(exc).__name__
             else:
-                slot.done()
+                await slot.done()
                 span.set_attribute(tracing.STATUS, response.status_code)
                 if response.is_success:
                     span.set_attribute(tracing.RETRIES, retries)

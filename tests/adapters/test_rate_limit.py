@@ -48,7 +48,7 @@ async def test_tenants_have_separate_windows() -> None:
     limiter = SlidingWindowLimiter(2, 60.0)
     for tenant in ("a", "b"):
         for _ in range(2):
-            (await limiter.acquire(tenant)).done()
+            await (await limiter.acquire(tenant)).done()
     third = asyncio.ensure_future(limiter.acquire("a"))
     await asyncio.sleep(0.05)
     assert not third.done()  # "a" has used its window; "b" did not slow it down earlier
@@ -61,7 +61,7 @@ async def test_a_slot_counts_until_its_answer_arrives() -> None:
     waiting = asyncio.ensure_future(limiter.acquire("a"))
     await asyncio.sleep(0.15)  # three windows pass, but the first answer has not come
     assert not waiting.done()
-    slot.done()
+    await slot.done()
     await asyncio.sleep(0.02)
     assert not waiting.done()  # the window starts at the answer, not at the send
-    (await asyncio.wait_for(waiting, 1.0)).done()
+    await (await asyncio.wait_for(waiting, 1.0)).done()

@@ -1,0 +1,58 @@
+"""The connection pool every PostgreSQL store shares, and its schema applied at open."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.postgres.errors import storage_errors
+from adapters.postgres.migrations import migrate
+
+
+class PostgresDatabase:
+    """An async pool of autocommit connections; ``transaction()`` is the way in.
+
+    Every use goes through :func:`storage_errors`, so a database fault reaches the caller as
+    ``StorageUnavailable`` whichever store met it.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection inside one transaction, committed when the block ends."""
+        async with storage_errors(), self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection in autocommit: each statement is a transaction of its own."""
+        async with storage_errors(), self._pool.connection() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        """Closes every pooled connection."""
+        await self._pool.close()
+
+
+async def open_postgres(
+    url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 10.0
+) -> PostgresDatabase:
+    """Opens a pool on ``url`` and brings the schema up to date (safe on several replicas)."""
+    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
+        kwargs={"autocommit": True}, name="fortnox-bridge",
+    )
+    async with storage_errors():
+        await pool.open(wait=True, timeout=timeout_s)
+        try:
+            async with pool.connection() as conn:
+                await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+    return PostgresDatabase(pool)
