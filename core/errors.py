@@ -9,11 +9,12 @@ Messages are short English sentences and never contain secrets.
     ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
-    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED, _USED,
-    │                                                           OAUTH_EXCHANGE_OUTCOME_UNKNOWN
+    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED,
+    │                                                    _USED, OAUTH_CONNECT_NOT_COMPLETED
     ├── ConsentRefused                   FAILED_PRECONDITION    OAUTH_ACCESS_DENIED,
     │                                                           SERVICE_ACCOUNT_NOT_ADMIN
-    ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED
+    ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED,
+    │                                                           SERVICE_ACCOUNT_TENANT_UNKNOWN
     ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
@@ -261,13 +262,6 @@ class SieParserFailed(DomainError):
 
     code = StatusCode.UNAVAILABLE
     reason = "SIE_PARSER_FAILED"
-
-
-class StorageUnavailable(DomainError):
-    """The service's database could not be reached or did not answer; retry later."""
-
-    code = StatusCode.UNAVAILABLE
-    reason = "STORAGE_UNAVAILABLE"
 
 
 class InternalError(DomainError):

@@ -2,14 +2,13 @@
 
 A Fortnox refresh token dies after 45 days unused, and year-end closing comes once a year, so
 an idle connection would need a new login at every closing. The job renews each refresh token
-older than a set age. Only the replica holding the job's lease works; renewing itself is
-claimed in the database per connection, so even two workers never spend one token twice.
-Renewals go one at a time, far inside any rate limit.
+older than a set age. It runs under ``core.jobs`` (one replica per period, by a lease in the
+database); renewing itself is claimed in the database per connection as well, so even two
+workers never spend one token twice. Renewals go one at a time, far inside any rate limit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,14 +34,6 @@ class RefreshTokenRenewals(Protocol):
         ``issued_before`` (then ``False``). Raises ``ReconnectRequired`` (the connection is
         then marked so, with its reason and time) when Fortnox refuses it for good, another
         ``DomainError`` when it may work later."""
-        ...
-
-
-class JobLease(Protocol):
-    """A lease in the database that lets one replica at a time run a job."""
-
-    async def hold(self, job: str, ttl: timedelta) -> bool:
-        """Takes or extends the lease for ``ttl``; ``False`` while another replica holds it."""
         ...
 
 
@@ -92,18 +83,7 @@ class KeepAlive:
                 "reconnect_required": len(lost), "failed_for_now": len(later)})
         return run
 
+    async def run(self) -> None:
+        """One pass, as a ``core.jobs.Job`` runs it."""
+        await self.run_once()
 
-async def run_keepalive(job: KeepAlive, lease: JobLease, *, interval_s: float,
-                        stop: asyncio.Event) -> None:
-    """Runs a pass every ``interval_s`` while this replica holds the lease, until ``stop``."""
-    ttl = timedelta(seconds=interval_s * 3)
-    while not stop.is_set():
-        try:
-            if await lease.hold(JOB_NAME, ttl):
-                await job.run_once()
-        except Exception:  # noqa: BLE001 - a failed pass must not end the loop
-            log.exception("keep-alive pass failed")
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,9 +15,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.sie_parsing import ProcessParsers
+from adapters.sqlite_coordination.job_leases import SqliteJobLeases
 from adapters.store import SqliteStores
 from core.clock import utc_now
 from core.errors import StorageUnavailable
+from core.jobs import Job, JobRunner
+from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.stores import Stores
@@ -84,6 +89,12 @@ async def build_servicer(
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
     sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
+    leases = SqliteJobLeases(settings.db_path)
+    keepalive = KeepAlive(adapter.tokens, age=timedelta(days=settings.keepalive_age_days),
+                          clock=utc_now)
+    jobs = asyncio.create_task(JobRunner(
+        leases, f"{socket.gethostname()}:{os.getpid()}",
+        [Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]).run())
     try:
         yield FortnoxServicer(
             connections=ConnectionRpcs(adapter.connections),
@@ -95,7 +106,7 @@ async def build_servicer(
             ),
         )
     finally:
-        for task in (sweeper, warming):
+        for task in (jobs, sweeper, warming):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -103,3 +114,4 @@ async def build_servicer(
         await parsers.aclose()
         await adapter.aclose()
         await stores.aclose()
+        leases.close()

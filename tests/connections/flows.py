@@ -61,7 +61,8 @@ async def connect(stub: pb_grpc.FortnoxServiceStub, sb: SandboxHandle, tenant: s
     return await complete(stub, redirect(started.authorization_url, company.administrator))
 
 
-async def fails(call: Awaitable[object], code: grpc.StatusCode, reason: str) -> grpc.aio.AioRpcError:
+async def fails(call: Awaitable[object], code: grpc.StatusCode, reason: str
+                ) -> grpc.aio.AioRpcError:
     """Awaits a call that must fail with ``code`` and ErrorInfo ``reason``."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
@@ -101,7 +102,7 @@ def age_refresh_token(db_path: Path, tenant: str, days: float) -> None:
 def stored(db_path: Path, tenant: str, column: str) -> object:
     """One column of the tenant's stored connection, read straight from the database."""
     with sqlite3.connect(db_path) as db:
-        row = db.execute(f"SELECT {column} FROM connections WHERE tenant = ?",  # noqa: S608
+        row = db.execute(f"SELECT {column} FROM connections WHERE tenant = ?",
                          (tenant,)).fetchone()
     return None if row is None else row[0]
 

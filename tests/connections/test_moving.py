@@ -34,8 +34,9 @@ async def test_moving_to_a_service_account_keeps_working_throughout(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
 ) -> None:
     company = sandbox.tenants[0]
-    old = await connect(stub, sandbox, "acme", company)
+    await connect(stub, sandbox, "acme", company)
     before = await export_one(stub, "acme")
+    old = await _get(stub, "acme")
     started = await start(stub, sandbox, "acme", company, SERVICE)
     # the login is under way: the old connection still serves
     assert (await _get(stub, "acme")) == old

@@ -4,8 +4,8 @@ the client-credentials grant, revocation, and the administrator-only consent."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 import sqlite3
+from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
