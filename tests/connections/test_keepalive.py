@@ -3,6 +3,8 @@ against the sandbox; the service's keep-alive runs every 0.2 s in these tests)."
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import grpc
@@ -10,6 +12,7 @@ import grpc
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.connections.conftest import KEEPALIVE_ENV
 from tests.connections.flows import (
     Connection,
     age_refresh_token,
@@ -18,6 +21,8 @@ from tests.connections.flows import (
     fails,
     import_books,
 )
+from tests.e2e.stack import service_env
+from tests.server.process import serving
 
 DAY = 86_400
 
@@ -68,3 +73,36 @@ async def test_a_renewal_refused_for_good_requires_reconnect_with_reason_and_tim
     assert connection.state_changed_at.seconds > connection.connected_at.seconds - 1
     await fails(import_books(stub, "acme"), grpc.StatusCode.FAILED_PRECONDITION,
                 "RECONNECT_REQUIRED")
+
+
+async def test_two_service_processes_renew_each_connection_once(
+    sandbox: SandboxHandle, db_path: Path
+) -> None:
+    env = service_env(sandbox, db_path) | KEEPALIVE_ENV
+    companies = sandbox.tenants
+    with serving(env) as first, serving(env) as second:
+        async with grpc.aio.insecure_channel(first.address) as one, \
+                grpc.aio.insecure_channel(second.address) as two:
+            stubs = [pb_grpc.FortnoxServiceStub(one), pb_grpc.FortnoxServiceStub(two)]
+            for n, company in enumerate(companies):
+                await connect(stubs[n % 2], sandbox, f"t{n}", company)
+            for n in range(len(companies)):
+                age_refresh_token(db_path, f"t{n}", 31)
+
+            def refreshes() -> list[int]:
+                tokens = sandbox.stats()["tokens"]
+                return [tokens[str(c.id)].get("refreshes", 0) for c in companies]
+
+            async def all_renewed() -> bool:
+                return all(refreshes())
+
+            await eventually(all_renewed)
+            await asyncio.sleep(1.5)  # some more passes of both processes' keep-alive
+            assert refreshes() == [1] * len(companies)
+            for n in range(len(companies)):
+                got = await stubs[1 - n % 2].GetConnection(pb.GetConnectionRequest(
+                    tenant=f"t{n}"))
+                assert got.connection.state == Connection.STATE_CONNECTED
+            with sqlite3.connect(db_path) as db:
+                leases = db.execute("SELECT COUNT(*) FROM job_leases").fetchone()[0]
+            assert leases == 1
