@@ -121,8 +121,8 @@ class FortnoxConnections(Protocol):
         """Consumes ``state``, exchanges ``code``, stores the tokens, reads the company, and
         only then replaces the tenant's earlier connection (its history stays).
 
-        Raises ``OAuthStateInvalid`` (unknown, expired, used, or an earlier exchange whose
-        outcome is unknown), ``ConsentRefused`` when Fortnox sent ``error`` instead of a code,
+        Raises ``OAuthStateInvalid`` (unknown, expired, used, or used by a completion that
+        made no connection), ``ConsentRefused`` when Fortnox sent ``error`` instead of a code,
         ``CodeExchangeRefused``, or ``WrongFortnoxCompany`` when an expected organisation
         number was given and differs (the fresh tokens are then revoked and nothing changes).
         """

@@ -51,7 +51,7 @@ class KeepAlive:
     """One pass renews every refresh token older than ``age`` (in batches of ``batch``)."""
 
     def __init__(self, renewals: RefreshTokenRenewals, *, age: timedelta,
-                 clock: Callable[[], datetime], batch: int = 100) -> None:
+                 clock: Callable[[], datetime], batch: int = 500) -> None:
         self._renewals = renewals
         self._age = age
         self._clock = clock

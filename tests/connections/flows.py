@@ -71,6 +71,13 @@ async def fails(call: Awaitable[object], code: grpc.StatusCode, reason: str
     return caught.value
 
 
+async def connection_of(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> Connection:
+    """GetConnection's answer."""
+    got: pb.GetConnectionResponse = await stub.GetConnection(pb.GetConnectionRequest(
+        tenant=tenant))
+    return got.connection
+
+
 async def import_books(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> int:
     """An ImportSie of the 2025 books; the number of years summarised."""
     years = 0

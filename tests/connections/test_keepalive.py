@@ -17,6 +17,7 @@ from tests.connections.flows import (
     Connection,
     age_refresh_token,
     connect,
+    connection_of,
     eventually,
     fails,
     import_books,
@@ -26,11 +27,6 @@ from tests.server.process import serving
 
 DAY = 86_400
 
-
-async def _connection(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> Connection:
-    got: pb.GetConnectionResponse = await stub.GetConnection(pb.GetConnectionRequest(
-        tenant=tenant))
-    return got.connection
 
 
 async def test_an_idle_connection_is_renewed_and_never_lapses(
@@ -48,7 +44,7 @@ async def test_an_idle_connection_is_renewed_and_never_lapses(
             return bool(sandbox.stats()["tokens"][str(company.id)].get("refreshes", 0) > before)
 
         await eventually(renewed)
-    connection = await _connection(stub, "acme")
+    connection = await connection_of(stub, "acme")
     assert connection.state == Connection.STATE_CONNECTED
     assert connection.last_refreshed_at.seconds >= first.connected_at.seconds
     assert await import_books(stub, "acme") == 1
@@ -65,10 +61,10 @@ async def test_a_renewal_refused_for_good_requires_reconnect_with_reason_and_tim
     age_refresh_token(db_path, "acme", 31)
 
     async def lapsed() -> bool:
-        return (await _connection(stub, "acme")).state == Connection.STATE_RECONNECT_REQUIRED
+        return (await connection_of(stub, "acme")).state == Connection.STATE_RECONNECT_REQUIRED
 
     await eventually(lapsed)
-    connection = await _connection(stub, "acme")
+    connection = await connection_of(stub, "acme")
     assert "invalid_grant" in connection.state_reason
     assert connection.state_changed_at.seconds > connection.connected_at.seconds - 1
     await fails(import_books(stub, "acme"), grpc.StatusCode.FAILED_PRECONDITION,

@@ -15,6 +15,7 @@ from tests.connections.flows import (
     Connection,
     complete,
     connect,
+    connection_of,
     export_one,
     fails,
     import_books,
@@ -24,22 +25,16 @@ from tests.connections.flows import (
 )
 
 
-async def _get(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> Connection:
-    got: pb.GetConnectionResponse = await stub.GetConnection(pb.GetConnectionRequest(
-        tenant=tenant))
-    return got.connection
-
-
 async def test_moving_to_a_service_account_keeps_working_throughout(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
 ) -> None:
     company = sandbox.tenants[0]
     await connect(stub, sandbox, "acme", company)
     before = await export_one(stub, "acme")
-    old = await _get(stub, "acme")
+    old = await connection_of(stub, "acme")
     started = await start(stub, sandbox, "acme", company, SERVICE)
     # the login is under way: the old connection still serves
-    assert (await _get(stub, "acme")) == old
+    assert (await connection_of(stub, "acme")) == old
     assert await import_books(stub, "acme") == 1
     during = await export_one(stub, "acme")
     moved = await complete(stub, redirect(started.authorization_url, company.administrator))
@@ -53,7 +48,7 @@ async def test_moving_to_a_service_account_keeps_working_throughout(
     assert {e.external_id for e in exports.exports} >= {before, during, after}
     imports = await stub.ListImports(pb.ListImportsRequest(tenant="acme"))
     assert len(imports.imports) == 2
-    moved_now = await _get(stub, "acme")
+    moved_now = await connection_of(stub, "acme")
     assert moved_now.last_sie_import_at.seconds > 0
     # the old refresh token was revoked at Fortnox: nothing dangles
     assert sandbox.stats()["tokens"][str(company.id)]["revocations"] == 1
@@ -73,11 +68,11 @@ async def test_a_failed_move_leaves_the_old_connection_untouched(
     await fails(complete(stub, redirect(started.authorization_url, other.administrator)),
                 grpc.StatusCode.FAILED_PRECONDITION, "ORGANISATION_NUMBER_MISMATCH")
 
-    assert (await _get(stub, "acme")) == old
+    assert (await connection_of(stub, "acme")) == old
     assert stored(db_path, "acme", "refresh_token") == token
     assert await import_books(stub, "acme") == 1
     await export_one(stub, "acme")
-    assert (await _get(stub, "acme")).account_type == USER
+    assert (await connection_of(stub, "acme")).account_type == USER
 
 
 async def test_a_code_from_a_login_for_another_tenant_is_refused(
