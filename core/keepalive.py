@@ -48,7 +48,7 @@ class KeepAliveRun:
 
 
 class KeepAlive:
-    """One pass renews every refresh token older than ``age`` (in batches of ``batch``)."""
+    """One pass renews up to ``batch`` refresh tokens older than ``age``, oldest first."""
 
     def __init__(self, renewals: RefreshTokenRenewals, *, age: timedelta,
                  clock: Callable[[], datetime], batch: int = 500) -> None:
