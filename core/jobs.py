@@ -16,6 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.clock import Clock
+from core.imports import ImportHistory
+from core.token_store import TokenStore
+
 _log = logging.getLogger(__name__)
 
 
@@ -68,3 +72,29 @@ class JobRunner:
             )
             return False
         return True
+
+
+#: How often expired OAuth states are purged (they live ten minutes; nothing reads them after).
+PURGE_STATES_EVERY_S = 600.0
+
+
+def housekeeping_jobs(
+    imports: ImportHistory, tokens: TokenStore, clock: Clock, sweep_every_s: float
+) -> list[Job]:
+    """The service's background jobs: imports whose worker died (in any replica, or in this
+    one before a restart) are recorded as failed, and expired OAuth states are deleted."""
+
+    async def sweep_abandoned_imports() -> None:
+        failed = await imports.fail_abandoned()
+        if failed:
+            _log.warning("marked abandoned imports as failed", extra={"imports": failed})
+
+    async def purge_expired_states() -> None:
+        purged = await tokens.purge_expired_states(clock())
+        if purged:
+            _log.info("purged expired OAuth states", extra={"states": purged})
+
+    return [
+        Job("sweep-abandoned-imports", sweep_every_s, sweep_abandoned_imports),
+        Job("purge-expired-oauth-states", PURGE_STATES_EVERY_S, purge_expired_states),
+    ]

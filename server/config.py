@@ -58,6 +58,7 @@ class Settings:
     listen: Address
     db_path: Path
     database_url: str = field(repr=False)
+    db_pool_size: int
     fortnox_client_id: str
     fortnox_client_secret: str = field(repr=False)
     fortnox_api_base_url: str
@@ -194,6 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         db_path=Path(env.get("FORTNOX_BRIDGE_DB_PATH", "").strip() or "fortnox-bridge.sqlite3"),
         database_url=_database_url(env),
+        db_pool_size=int(_number(env, "FORTNOX_BRIDGE_DB_POOL_SIZE", 20, 2)),
         fortnox_client_id=client_id,
         fortnox_client_secret=client_secret,
         fortnox_api_base_url=(

@@ -7,19 +7,25 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox.limiter import RateWindow
+from adapters.postgres.job_leases import PostgresJobLeases
+from adapters.postgres.rate_window import PostgresRateWindow
+from adapters.postgres.stores import PostgresStores
 from adapters.sie_parsing import ProcessParsers
-from adapters.sqlite_coordination.job_leases import SqliteJobLeases
 from adapters.store import SqliteStores
+from adapters.store.job_leases import SqliteJobLeases
+from adapters.store.rate_window import SqliteRateWindow
 from core.clock import utc_now
 from core.errors import StorageUnavailable
-from core.jobs import Job, JobRunner
+from core.jobs import Job, JobLeases, JobRunner, housekeeping_jobs
 from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
@@ -51,28 +57,44 @@ def fortnox_settings(settings: Settings) -> FortnoxSettings:
     )
 
 
-def open_stores(settings: Settings) -> Stores:
-    """The stores on the configured database: SQLite at ``db_path`` unless a URL is set."""
+@dataclass(frozen=True)
+class Backend:
+    """The stores, the rate-limit window and the job leases, all on the configured database,
+    so that every replica sharing it shares them."""
+
+    stores: Stores
+    rate_window: RateWindow
+    leases: JobLeases
+    aclose: Callable[[], Awaitable[None]]
+
+
+async def open_backend(settings: Settings) -> Backend:
+    """PostgreSQL at ``database_url`` when set, else the SQLite file at ``db_path``."""
     stale = timedelta(seconds=settings.import_stale_s)
     if settings.database_url:
-        raise ConfigError("FORTNOX_BRIDGE_DATABASE_URL: this build serves SQLite only")
-    return SqliteStores(settings.db_path, settings.token_key, clock=utc_now, stale_after=stale)
-
-
-async def _sweep_abandoned(stores: Stores, every_s: float) -> None:
-    """Ends imports whose worker died (another process, or this one before a restart) and
-    drops expired OAuth states. A storage fault is logged and the next round tries again."""
-    while True:
         try:
-            failed = await stores.imports.fail_abandoned()
-            if failed:
-                _log.warning("marked abandoned imports as failed", extra={"imports": failed})
-            purged = await stores.tokens.purge_expired_states(utc_now())
-            if purged:
-                _log.info("purged expired OAuth states", extra={"states": purged})
-        except StorageUnavailable:
-            _log.warning("sweeping the history failed; trying again", exc_info=True)
-        await asyncio.sleep(every_s)
+            pg = await PostgresStores.open(settings.database_url, settings.token_key,
+                                           pool_size=settings.db_pool_size, stale_after=stale)
+        except StorageUnavailable as exc:  # the server's reason; libpq never repeats a password
+            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+            raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: {reason}"
+                              ) from None
+        return Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db), pg.aclose)
+    stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
+                          stale_after=stale)
+    window = SqliteRateWindow(settings.db_path)
+    leases = SqliteJobLeases(settings.db_path)
+
+    async def aclose() -> None:
+        await leases.aclose()
+        await window.aclose()
+        await stores.aclose()
+    return Backend(stores, window, leases, aclose)
+
+
+def _owner() -> str:
+    """This replica, as job leases name it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @asynccontextmanager
@@ -80,21 +102,21 @@ async def build_servicer(
     settings: Settings, provider: TracerProvider
 ) -> AsyncIterator[FortnoxServicer]:
     """Opens the stores and the Fortnox client, yields the servicer, and closes them after."""
-    stores = open_stores(settings)
+    backend = await open_backend(settings)
+    stores = backend.stores
     history, exports = stores.imports, stores.exports
-    adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider)
+    adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider,
+                             rate_window=backend.rate_window)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    sweeper = asyncio.create_task(_sweep_abandoned(stores, settings.import_stale_s / 2))
+    keepalive = KeepAlive(adapter.tokens, age=timedelta(days=settings.keepalive_age_days),
+                          clock=utc_now)
+    jobs = [*housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2),
+            Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
+    runner = asyncio.create_task(JobRunner(backend.leases, _owner(), jobs).run())
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
     sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
-    leases = SqliteJobLeases(settings.db_path)
-    keepalive = KeepAlive(adapter.tokens, age=timedelta(days=settings.keepalive_age_days),
-                          clock=utc_now)
-    jobs = asyncio.create_task(JobRunner(
-        leases, f"{socket.gethostname()}:{os.getpid()}",
-        [Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]).run())
     try:
         yield FortnoxServicer(
             connections=ConnectionRpcs(adapter.connections),
@@ -106,12 +128,11 @@ async def build_servicer(
             ),
         )
     finally:
-        for task in (jobs, sweeper, warming):
+        for task in (runner, warming):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await sie_import.aclose()
         await parsers.aclose()
         await adapter.aclose()
-        await stores.aclose()
-        leases.close()
+        await backend.aclose()

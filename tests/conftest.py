@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.postgres_server import PostgresServer, running_postgres
+from tests.postgres_server import PostgresServer, shared_server
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server() -> PostgresServer:
     """One PostgreSQL server for the whole session, started on first use."""
-    with running_postgres() as server:
-        yield server
+    return shared_server()
 
 
 @pytest.fixture

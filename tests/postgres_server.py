@@ -9,6 +9,7 @@ authentication, fsync off: a test server, never a production one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -123,3 +124,16 @@ def running_postgres() -> Iterator[PostgresServer]:
             server.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+_shared: list[PostgresServer] = []
+
+
+def shared_server() -> PostgresServer:
+    """The one server of this test process, started on first use and stopped at exit
+    (for fixtures and helpers that cannot ask for the session fixture)."""
+    if not _shared:
+        context = running_postgres()
+        _shared.append(context.__enter__())
+        atexit.register(context.__exit__, None, None, None)
+    return _shared[0]

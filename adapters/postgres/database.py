@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.errors import storage_errors
@@ -13,23 +15,23 @@ from adapters.postgres.migrations import migrate
 
 
 class PostgresDatabase:
-    """An async pool of autocommit connections; ``transaction()`` is the way in.
+    """An async pool of autocommit connections whose rows are dicts and times UTC.
 
     Every use goes through :func:`storage_errors`, so a database fault reaches the caller as
     ``StorageUnavailable`` whichever store met it.
     """
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[DictRow]]) -> None:
         self._pool = pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection[DictRow]]:
         """A pooled connection inside one transaction, committed when the block ends."""
         async with storage_errors(), self._pool.connection() as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
+    async def connection(self) -> AsyncIterator[AsyncConnection[DictRow]]:
         """A pooled connection in autocommit: each statement is a transaction of its own."""
         async with storage_errors(), self._pool.connection() as conn:
             yield conn
@@ -43,15 +45,20 @@ async def open_postgres(
     url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 10.0
 ) -> PostgresDatabase:
     """Opens a pool on ``url`` and brings the schema up to date (safe on several replicas)."""
-    pool: AsyncConnectionPool[AsyncConnection] = AsyncConnectionPool(
+    settings: dict[str, Any] = {
+        "autocommit": True, "row_factory": dict_row, "options": "-c TimeZone=UTC"}
+    pool = AsyncConnectionPool(
         url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-        kwargs={"autocommit": True}, name="fortnox-bridge",
+        connection_class=AsyncConnection[DictRow], kwargs=settings, name="fortnox-bridge",
     )
     async with storage_errors():
-        await pool.open(wait=True, timeout=timeout_s)
+        # One connection first: a wrong URL fails at once with the server's reason.
+        async with await AsyncConnection.connect(
+            url, connect_timeout=max(2, int(timeout_s)), **settings
+        ) as conn:
+            await migrate(conn)
         try:
-            async with pool.connection() as conn:
-                await migrate(conn)
+            await pool.open(wait=True, timeout=timeout_s)
         except BaseException:
             await pool.close()
             raise

@@ -8,7 +8,7 @@ run holds a transaction-scoped advisory lock.
 
 from __future__ import annotations
 
-from typing import LiteralString
+from typing import Any, LiteralString
 
 from psycopg import AsyncConnection
 
@@ -119,6 +119,7 @@ CREATE TABLE voucher_exports (
     attempted_at timestamptz NOT NULL,
     exported_at timestamptz,
     worker_id text NOT NULL DEFAULT '',
+    lease_expires_at timestamptz,
     PRIMARY KEY (tenant, external_id)
 );
 CREATE INDEX voucher_exports_by_request ON voucher_exports (tenant, request_id);
@@ -180,7 +181,7 @@ MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
 )
 
 
-async def migrate(conn: AsyncConnection) -> list[str]:
+async def migrate(conn: AsyncConnection[Any]) -> list[str]:
     """Applies the migrations ``conn``'s database lacks; returns their names."""
     applied: list[str] = []
     async with conn.transaction():
@@ -190,7 +191,7 @@ async def migrate(conn: AsyncConnection) -> list[str]:
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         cursor = await conn.execute("SELECT name FROM schema_migrations")
-        done = {row[0] for row in await cursor.fetchall()}
+        done = {row["name"] for row in await cursor.fetchall()}
         for name, sql in MIGRATIONS:
             if name in done:
                 continue

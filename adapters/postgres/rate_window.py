@@ -21,10 +21,9 @@ class PostgresRateWindow:
             )
             row = await cursor.fetchone()
         assert row is not None  # a function with OUT parameters returns one row
-        slot_id, now_s, oldest_done_s = row
-        if slot_id is not None:
-            return Claim(int(slot_id))
-        return Claim(None, wait_for_free_slot(now_s, oldest_done_s, window_s))
+        if row["slot_id"] is not None:
+            return Claim(int(row["slot_id"]))
+        return Claim(None, wait_for_free_slot(row["now_s"], row["oldest_done_s"], window_s))
 
     async def finish(self, key: str, slot_id: int) -> None:
         async with self._db.connection() as conn:

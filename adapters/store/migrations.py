@@ -188,7 +188,37 @@ def m005_voucher_export_lease(db: Database) -> None:
 
 
 @MIGRATIONS()
-def m006_connection_kinds(db: Database) -> None:
+def m006_rate_window_and_job_leases(db: Database) -> None:
+    """What the processes sharing the file coordinate through it: the rate-limit window (a
+    slot per request sent to a company, dated by its answer) and the background jobs' leases.
+    Times here are epoch seconds (REAL): the window compares them arithmetically."""
+    db.execute(
+        """
+        CREATE TABLE rate_limit_slots (
+            slot_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            company_key TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            done_at REAL
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX rate_limit_slots_by_company ON rate_limit_slots (company_key, done_at)"
+    )
+    db.execute(
+        """
+        CREATE TABLE job_leases (
+            job TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            last_run_at REAL
+        )
+        """
+    )
+
+
+@MIGRATIONS()
+def m007_connection_kinds(db: Database) -> None:
     """Service-account connections (no refresh token), when a state last changed, and what
     became of each OAuth state's completion."""
     db.execute("ALTER TABLE connections ADD COLUMN account_type TEXT NOT NULL DEFAULT 'user'")

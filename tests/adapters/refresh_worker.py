@@ -1,4 +1,5 @@
-"""A separate worker process sharing one database file (run by ``test_tokens``).
+"""A separate worker process sharing one database (run by ``test_tokens``): DB is a SQLite
+file or a PostgreSQL URL.
 
 ``connect DB BASE``: connects tenant ``shared`` and prints its token generation.
 ``call DB BASE START_AT``: with a clock two hours ahead (the token is due), waits until
@@ -18,7 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
-from adapters.store.connections import SqliteTokenStore
+from adapters.postgres.stores import PostgresStores
+from adapters.store import SqliteStores
+from core.stores import Stores
+from core.token_store import TokenStore
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from sandbox.testing import ALL_SCOPES
 
@@ -33,7 +37,7 @@ def _settings(base: str) -> FortnoxSettings:
                            rate_limit_window_s=1.0)
 
 
-async def _connect(store: SqliteTokenStore, base: str) -> int:
+async def _connect(store: TokenStore, base: str) -> int:
     async with FortnoxAdapter(_settings(base), store) as adapter:
         request = await adapter.connections.begin_connect(TENANT, DEMO_REDIRECT_URIS[0])
         async with httpx.AsyncClient() as http:
@@ -43,7 +47,7 @@ async def _connect(store: SqliteTokenStore, base: str) -> int:
     return (await store.current_tokens(TENANT)).generation
 
 
-async def _call(store: SqliteTokenStore, base: str, start_at: float) -> dict[str, int]:
+async def _call(store: TokenStore, base: str, start_at: float) -> dict[str, int]:
     def ahead() -> datetime:
         return datetime.now(UTC) + timedelta(hours=2)
 
@@ -60,13 +64,19 @@ def main() -> None:
 
 
 async def _run(command: str, db: Path, base: str, args: list[str]) -> dict[str, int]:
-    store = SqliteTokenStore(db, KEY)
+    if str(db).startswith("postgresql:"):
+        return await _run_on(await PostgresStores.open(sys.argv[2], KEY), command, base, args)
+    return await _run_on(SqliteStores(db, KEY), command, base, args)
+
+
+async def _run_on(stores: Stores, command: str, base: str, args: list[str]) -> dict[str, int]:
+    store = stores.tokens
     try:
         if command == "connect":
             return {"generation": await _connect(store, base)}
         return await _call(store, base, float(args[0]))
     finally:
-        await store.aclose()
+        await stores.aclose()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 
 from adapters.postgres import open_postgres
 from adapters.postgres.job_leases import PostgresJobLeases
-from adapters.sqlite_coordination.job_leases import SqliteJobLeases
+from adapters.store.job_leases import SqliteJobLeases
 from core.jobs import Job, JobLeases, JobRunner
 from tests.postgres_server import PostgresServer
 
@@ -28,7 +28,7 @@ async def leases(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         async def make() -> JobLeases:
             store = SqliteJobLeases(tmp_path / "shared.sqlite3")
-            closers.append(lambda: asyncio.to_thread(store.close))
+            closers.append(store.aclose)
             return store
     else:
         server: PostgresServer = request.getfixturevalue("postgres_server")

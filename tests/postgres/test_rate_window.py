@@ -13,8 +13,8 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import LocalWindow, RateWindow, SlidingWindowLimiter
 from adapters.postgres import open_postgres
 from adapters.postgres.rate_window import PostgresRateWindow
-from adapters.sqlite_coordination.rate_window import SqliteRateWindow
-from adapters.store.connections import ConnectionStore
+from adapters.store.connections import SqliteTokenStore
+from adapters.store.rate_window import SqliteRateWindow
 from sandbox.testing import SandboxHandle
 from tests.adapters.conftest import FAST_RETRY, TENANT, answers, connect, settings_for
 from tests.postgres_server import PostgresServer
@@ -38,7 +38,7 @@ async def windows(
     elif request.param == "sqlite":
         async def make() -> RateWindow:
             window = SqliteRateWindow(tmp_path / "shared.sqlite3")
-            closers.append(lambda: asyncio.to_thread(window.close))
+            closers.append(window.aclose)
             return window
     else:
         server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -88,7 +88,7 @@ async def test_two_limiters_on_one_window_admit_the_limit_together(
 
 
 async def _burst(
-    sandbox: SandboxHandle, store: ConnectionStore, provider: TracerProvider,
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider,
     windows: list[RateWindow],
 ) -> list[object]:
     """Two adapters (two replicas) calling one company at once, each with its own window."""
@@ -106,7 +106,7 @@ async def _burst(
 
 
 async def test_two_replicas_sharing_the_window_cause_no_429(
-    windows: WindowFactory, sandbox: SandboxHandle, store: ConnectionStore,
+    windows: WindowFactory, sandbox: SandboxHandle, store: SqliteTokenStore,
     provider: TracerProvider,
 ) -> None:
     results = await _burst(sandbox, store, provider, [await windows(), await windows()])
@@ -116,7 +116,7 @@ async def test_two_replicas_sharing_the_window_cause_no_429(
 
 
 async def test_two_replicas_each_with_its_own_window_meet_429s(
-    sandbox: SandboxHandle, store: ConnectionStore, provider: TracerProvider,
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider,
 ) -> None:
     """The control: without a shared window the same burst goes over the limit."""
     await _burst(sandbox, store, provider, [LocalWindow(), LocalWindow()])

@@ -14,12 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import psycopg
 import pytest
 
+from adapters.postgres.stores import PostgresStores
 from adapters.store import SqliteStores
 from adapters.store.imports import STALE_AFTER
 from core.clock import Clock, utc_now
 from core.stores import Stores
+from tests.postgres_server import shared_server
 
 TOKEN_KEY = bytes(range(32))
 
@@ -61,9 +64,40 @@ async def sqlite_backend(tmp_path: Path) -> AsyncIterator[StoreFactory]:
             await stores.aclose()
 
 
+class PostgresFactory:
+    """Stores on one PostgreSQL database, each set with its own pool."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.opened: list[PostgresStores] = []
+
+    async def __call__(self, *, clock: Clock = utc_now,
+                       stale_after: timedelta = STALE_AFTER) -> Stores:
+        stores = await PostgresStores.open(self.url, TOKEN_KEY, pool_size=4, clock=clock,
+                                           stale_after=stale_after)
+        self.opened.append(stores)
+        return stores
+
+    async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            cursor = await conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            return await cursor.fetchall() if cursor.description else []
+
+
+@asynccontextmanager
+async def postgres_backend(tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    factory = PostgresFactory(shared_server().create_database())
+    try:
+        yield factory
+    finally:
+        for stores in factory.opened:
+            await stores.aclose()
+
+
 #: Each backend: a context that yields a factory over a fresh database in ``tmp_path``.
 BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[StoreFactory]]] = {
     "sqlite": sqlite_backend,
+    "postgres": postgres_backend,
 }
 
 

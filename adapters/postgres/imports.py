@@ -1,0 +1,276 @@
+"""The import history in PostgreSQL, with the voucher digests that tell what changed.
+
+The same rules as ``adapters.store.imports`` (see there): a year is compared with the same
+year's digests of the tenant's last successful import; once an import succeeds, older digests
+of its years are dropped, a failed import's at once. Digests are staged with ``COPY``.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, LiteralString
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+from adapters.postgres.database import PostgresDatabase
+from adapters.store.imports import STALE_AFTER
+from core.clock import Clock, utc_now
+from core.errors import InvalidRequest
+from core.imports import (
+    ImportedYear,
+    ImportKind,
+    ImportPage,
+    ImportRecord,
+    ImportStatus,
+    VoucherChanges,
+)
+
+Conn = AsyncConnection[DictRow]
+
+
+_COLUMNS: LiteralString = (
+    "import_id, tenant, kind, status, requested_by, started_at, finished_at, error_reason,"
+    " error_message, balance_date")
+
+
+class PostgresImportHistory:
+    """``core.imports.ImportHistory`` over the ``imports`` tables."""
+
+    def __init__(
+        self, db: PostgresDatabase, clock: Clock = utc_now, stale_after: timedelta = STALE_AFTER
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._stale_after = stale_after
+        self._worker_id = uuid.uuid4().hex
+
+    @property
+    def heartbeat_every_s(self) -> float:
+        """A quarter of the stale period: three missed signals in a row are not yet death."""
+        return self._stale_after.total_seconds() / 4
+
+    async def start(
+        self, tenant: str, kind: ImportKind, requested_by: str, balance_date: date | None = None
+    ) -> ImportRecord:
+        now = self._clock()
+        import_id = str(uuid.uuid4())
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "INSERT INTO imports (import_id, tenant, kind, status, requested_by, started_at,"
+                " heartbeat_at, worker_id, balance_date)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
+                 now, self._worker_id, balance_date),
+            )
+            (record,) = await _select(conn, "WHERE tenant = %s AND import_id = %s",
+                                      [tenant, import_id])
+        return record
+
+    async def heartbeat(self, import_id: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "UPDATE imports SET heartbeat_at = %s WHERE import_id = %s AND status = 'running'",
+                (self._clock(), import_id),
+            )
+
+    async def add_year(self, import_id: str, year: ImportedYear) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("SELECT 1 FROM imports WHERE import_id = %s FOR UPDATE",
+                               (import_id,))
+            await conn.execute(
+                "INSERT INTO import_years (import_id, position, financial_year_id, start_date,"
+                " end_date, sha256, byte_size, voucher_count, error_count, warning_count,"
+                " ledger, open_item_count) SELECT %s, COALESCE(MAX(position), -1) + 1, %s, %s,"
+                " %s, %s, %s, %s, %s, %s, %s, %s FROM import_years WHERE import_id = %s",
+                (import_id, year.financial_year_id, year.start_date, year.end_date, year.sha256,
+                 year.byte_size, year.voucher_count, year.error_count, year.warning_count,
+                 year.ledger, year.open_item_count, import_id),
+            )
+
+    async def finish(
+        self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
+    ) -> None:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE imports SET status = %s, finished_at = %s, error_reason = %s,"
+                " error_message = %s WHERE import_id = %s AND status = 'running'",
+                (status.value, self._clock(), reason, message, import_id),
+            )
+            if cursor.rowcount and status is not ImportStatus.SUCCEEDED:
+                await conn.execute("DELETE FROM voucher_digests WHERE import_id = %s",
+                                   (import_id,))
+
+    async def drop_superseded(self, import_id: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM"
+                " imports i JOIN imports this ON this.import_id = %s AND i.tenant ="
+                " this.tenant WHERE i.import_id != this.import_id AND i.status != 'running')"
+                " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
+                " WHERE import_id = %s)",
+                (import_id, import_id),
+            )
+
+    async def get(self, tenant: str, import_id: str) -> ImportRecord | None:
+        async with self._db.connection() as conn:
+            rows = await _select(conn, "WHERE tenant = %s AND import_id = %s",
+                                 [tenant, import_id])
+        return rows[0] if rows else None
+
+    async def list_imports(
+        self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
+    ) -> ImportPage:
+        where: LiteralString = "WHERE tenant = %s"
+        params: list[Any] = [tenant]
+        if kind is not None:
+            where += " AND kind = %s"
+            params.append(kind.value)
+        if cursor:
+            where += " AND (started_at, import_id) < (%s, %s)"
+            params += list(_decode_cursor(cursor))
+        async with self._db.connection() as conn:
+            rows = await _select(conn, where + " ORDER BY started_at DESC, import_id DESC"
+                                 " LIMIT %s", [*params, limit + 1])
+        page = tuple(rows[:limit])
+        more = len(rows) > limit
+        return ImportPage(page, _encode_cursor(page[-1]) if more and page else "")
+
+    async def stage_voucher_digests(
+        self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
+    ) -> None:
+        pairs = list(digests)
+        if not pairs:
+            return
+        async with self._db.transaction() as conn:
+            # A year staged twice keeps its last fingerprints, as INSERT OR REPLACE does.
+            await conn.execute(
+                "DELETE FROM voucher_digests WHERE import_id = %s AND financial_year_id = %s"
+                " AND voucher_key = ANY(%s)",
+                (import_id, financial_year_id, [key for key, _ in pairs]),
+            )
+            async with conn.cursor().copy(
+                "COPY voucher_digests (import_id, financial_year_id, voucher_key, digest)"
+                " FROM STDIN"
+            ) as copy:
+                for key, digest in pairs:
+                    await copy.write_row((import_id, financial_year_id, key, digest))
+
+    async def compare_year(
+        self, tenant: str, import_id: str, financial_year_id: int, sha256: str
+    ) -> VoucherChanges:
+        async with self._db.connection() as conn:
+            return await _compare_year(conn, tenant, import_id, financial_year_id, sha256)
+
+    async def fail_abandoned(self) -> int:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE imports SET status = 'failed', finished_at = %s, error_reason ="
+                " 'IMPORT_INTERRUPTED', error_message = 'The service stopped during the"
+                " import.' WHERE status = 'running' AND heartbeat_at < %s RETURNING import_id",
+                (now, now - self._stale_after),
+            )
+            failed = [row["import_id"] for row in await cursor.fetchall()]
+            await conn.execute("DELETE FROM voucher_digests WHERE import_id = ANY(%s)",
+                               (failed,))
+        return len(failed)
+
+
+async def _select(conn: Conn, clause: LiteralString, params: list[Any]) -> list[ImportRecord]:
+    cursor = await conn.execute("SELECT " + _COLUMNS + " FROM imports " + clause, params)
+    return [await _record(conn, row) for row in await cursor.fetchall()]
+
+
+async def _record(conn: Conn, row: DictRow) -> ImportRecord:
+    cursor = await conn.execute(
+        "SELECT financial_year_id, start_date, end_date, sha256, byte_size, voucher_count,"
+        " error_count, warning_count, ledger, open_item_count FROM import_years"
+        " WHERE import_id = %s ORDER BY position",
+        (row["import_id"],),
+    )
+    years = tuple(ImportedYear(**year) for year in await cursor.fetchall())
+    return ImportRecord(
+        import_id=row["import_id"], tenant=row["tenant"], kind=ImportKind(row["kind"]),
+        status=ImportStatus(row["status"]), requested_by=row["requested_by"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
+        error_reason=row["error_reason"], error_message=row["error_message"], years=years,
+        balance_date=row["balance_date"],
+    )
+
+
+async def _compare_year(
+    conn: Conn, tenant: str, import_id: str, financial_year_id: int, sha256: str
+) -> VoucherChanges:
+    cursor = await conn.execute(
+        "SELECT y.import_id, y.sha256 FROM import_years y JOIN imports i USING"
+        " (import_id) WHERE i.tenant = %s AND i.status = 'succeeded' AND i.kind = 'sie'"
+        " AND y.financial_year_id = %s ORDER BY i.started_at DESC LIMIT 1",
+        (tenant, financial_year_id),
+    )
+    previous = await cursor.fetchone()
+    if previous is None:
+        return VoucherChanges(None, None, 0, 0, 0)
+    old, old_sha = previous["import_id"], previous["sha256"]
+    if old_sha == sha256:  # the same bytes: nothing to count
+        return VoucherChanges(old, old_sha, 0, 0, 0)
+    kept = await _count(conn, old, financial_year_id, pseudo=False)
+    if not kept and not await _count(conn, old, financial_year_id, pseudo=True):
+        return VoucherChanges(old, old_sha, 0, 0, 0, counted=False)
+    added, changed, matched = await _matches(conn, old, import_id, financial_year_id, False)
+    _, other_changed, _ = await _matches(conn, old, import_id, financial_year_id, True)
+    return VoucherChanges(
+        previous_import_id=old, previous_sha256=old_sha, added=added, changed=changed,
+        removed=kept - matched, other_changed=bool(other_changed),
+    )
+
+
+def _kind(pseudo: bool, table: LiteralString) -> LiteralString:
+    """Keys that start with ``~`` fingerprint things other than vouchers (stated balances)."""
+    test: LiteralString = "starts_with(" + table + "voucher_key, '~')"
+    return test if pseudo else "NOT " + test
+
+
+async def _count(conn: Conn, import_id: str, year: int, *, pseudo: bool) -> int:
+    """How many fingerprints of vouchers (or of other things) an import kept for a year."""
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM voucher_digests WHERE import_id = %s"
+        " AND financial_year_id = %s AND " + _kind(pseudo, ""),
+        (import_id, year),
+    )
+    row = await cursor.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def _matches(
+    conn: Conn, old: str, new: str, year: int, pseudo: bool
+) -> tuple[int, int, int]:
+    """(added, changed, found in both) going from one import's fingerprints to another's."""
+    cursor = await conn.execute(
+        "SELECT count(*) FILTER (WHERE b.voucher_key IS NULL) AS added,"
+        " count(*) FILTER (WHERE b.digest != a.digest) AS changed,"
+        " count(b.voucher_key) AS matched FROM voucher_digests a LEFT JOIN voucher_digests b"
+        " ON b.import_id = %s AND b.financial_year_id = a.financial_year_id"
+        " AND b.voucher_key = a.voucher_key WHERE a.import_id = %s"
+        " AND a.financial_year_id = %s AND " + _kind(pseudo, "a."),
+        (old, new, year),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row["added"]), int(row["changed"]), int(row["matched"])
+
+
+def _encode_cursor(record: ImportRecord) -> str:
+    raw = f"{record.started_at.isoformat(timespec='microseconds')}|{record.import_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        started_at, import_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(started_at), import_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("page_token is not one this service issued.") from exc
