@@ -1,4 +1,5 @@
-"""The whole service in-process against the sandbox (the e2e fixtures), keep-alive quickened."""
+"""The whole service in-process against the sandbox (the e2e fixtures), keep-alive quickened,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from sandbox.testing import SandboxHandle
 from server.config import Settings, load_settings
+from tests.connections.flows import Database
 from tests.e2e.conftest import sandbox, service, spans, stub
 from tests.e2e.stack import service_env
 
@@ -18,11 +20,18 @@ __all__ = ["sandbox", "service", "spans", "stub"]
 KEEPALIVE_ENV = {"FORTNOX_BRIDGE_KEEPALIVE_INTERVAL_S": "0.2"}
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "bridge.sqlite3"
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    return Database(tmp_path / "bridge.sqlite3", url)
+
+
+def env_for(sandbox: SandboxHandle, database: Database) -> dict[str, str]:
+    """The service's environment on ``database``, with the quick keep-alive."""
+    env = service_env(sandbox, database.path) | KEEPALIVE_ENV
+    return env | {"FORTNOX_BRIDGE_DATABASE_URL": database.url} if database.url else env
 
 
 @pytest.fixture
-def settings(sandbox: SandboxHandle, db_path: Path) -> Settings:
-    return load_settings(service_env(sandbox, db_path) | KEEPALIVE_ENV)
+def settings(sandbox: SandboxHandle, database: Database) -> Settings:
+    return load_settings(env_for(sandbox, database))

@@ -6,12 +6,15 @@ import asyncio
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import httpx
+import psycopg
 import pytest
 from google.type import date_pb2
 
@@ -97,21 +100,37 @@ async def export_one(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> str:
     return external_id
 
 
-def age_refresh_token(db_path: Path, tenant: str, days: float) -> None:
+@dataclass(frozen=True)
+class Database:
+    """The service's database as the tests read and age it: a SQLite file, or PostgreSQL
+    when ``url`` is set."""
+
+    path: Path
+    url: str = ""
+
+    def rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement (``?`` placeholders), committed."""
+        if self.url:
+            with psycopg.connect(self.url) as pg:
+                cursor = pg.execute(sql.replace("?", "%s"), params)
+                return list(cursor.fetchall()) if cursor.description else []
+        with sqlite3.connect(self.path) as db:
+            return list(db.execute(sql, params).fetchall())
+
+
+def age_refresh_token(database: Database, tenant: str, days: float) -> None:
     """Makes the tenant's refresh token look ``days`` old to the service (its sandbox twin is
     aged with the sandbox clock)."""
-    then = (datetime.now(UTC) - timedelta(days=days)).isoformat()
-    with sqlite3.connect(db_path) as db:
-        db.execute("UPDATE connections SET last_refreshed_at = ? WHERE tenant = ?",
-                   (then, tenant))
+    then = datetime.now(UTC) - timedelta(days=days)
+    database.rows("UPDATE connections SET last_refreshed_at = ? WHERE tenant = ?",
+                  (then if database.url else then.isoformat(), tenant))
 
 
-def stored(db_path: Path, tenant: str, column: str) -> object:
+def stored(database: Database, tenant: str, column: str) -> object:
     """One column of the tenant's stored connection, read straight from the database."""
-    with sqlite3.connect(db_path) as db:
-        row = db.execute(f"SELECT {column} FROM connections WHERE tenant = ?",
-                         (tenant,)).fetchone()
-    return None if row is None else row[0]
+    rows = database.rows(f"SELECT {column} FROM connections WHERE tenant = ?",
+                         (tenant,))
+    return rows[0][0] if rows else None
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:

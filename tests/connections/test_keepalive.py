@@ -4,17 +4,16 @@ against the sandbox; the service's keep-alive runs every 0.2 s in these tests)."
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 import grpc
 
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.connections.conftest import KEEPALIVE_ENV
+from tests.connections.conftest import env_for
 from tests.connections.flows import (
     Connection,
+    Database,
     age_refresh_token,
     connect,
     connection_of,
@@ -22,7 +21,6 @@ from tests.connections.flows import (
     fails,
     import_books,
 )
-from tests.e2e.stack import service_env
 from tests.server.process import serving
 
 DAY = 86_400
@@ -30,18 +28,20 @@ DAY = 86_400
 
 
 async def test_an_idle_connection_is_renewed_and_never_lapses(
-    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[0]
     first = await connect(stub, sandbox, "acme", company)
     await connect(stub, sandbox, "fresh", sandbox.tenants[1])
     for _ in range(2):  # twice 44 idle days: 88 days, far past the 45 a refresh token lives
         sandbox.advance_clock(44 * DAY)
-        age_refresh_token(db_path, "acme", 44)
+        age_refresh_token(database, "acme", 44)
         before = sandbox.stats()["tokens"][str(company.id)].get("refreshes", 0)
 
-        async def renewed(before: int = before) -> bool:
-            return bool(sandbox.stats()["tokens"][str(company.id)].get("refreshes", 0) > before)
+        async def renewed(before: int = before) -> bool:  # at Fortnox, and stored here
+            at_fortnox = sandbox.stats()["tokens"][str(company.id)].get("refreshes", 0)
+            here = (await connection_of(stub, "acme")).last_refreshed_at.seconds
+            return bool(at_fortnox > before and here >= first.connected_at.seconds)
 
         await eventually(renewed)
     connection = await connection_of(stub, "acme")
@@ -53,12 +53,12 @@ async def test_an_idle_connection_is_renewed_and_never_lapses(
 
 
 async def test_a_renewal_refused_for_good_requires_reconnect_with_reason_and_time(
-    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[0]
     await connect(stub, sandbox, "acme", company)
     sandbox.invalidate_refresh_tokens(company.id)
-    age_refresh_token(db_path, "acme", 31)
+    age_refresh_token(database, "acme", 31)
 
     async def lapsed() -> bool:
         return (await connection_of(stub, "acme")).state == Connection.STATE_RECONNECT_REQUIRED
@@ -72,9 +72,9 @@ async def test_a_renewal_refused_for_good_requires_reconnect_with_reason_and_tim
 
 
 async def test_two_service_processes_renew_each_connection_once(
-    sandbox: SandboxHandle, db_path: Path
+    sandbox: SandboxHandle, database: Database
 ) -> None:
-    env = service_env(sandbox, db_path) | KEEPALIVE_ENV
+    env = env_for(sandbox, database)
     companies = sandbox.tenants
     with serving(env) as first, serving(env) as second:
         async with grpc.aio.insecure_channel(first.address) as one, \
@@ -83,7 +83,7 @@ async def test_two_service_processes_renew_each_connection_once(
             for n, company in enumerate(companies):
                 await connect(stubs[n % 2], sandbox, f"t{n}", company)
             for n in range(len(companies)):
-                age_refresh_token(db_path, f"t{n}", 31)
+                age_refresh_token(database, f"t{n}", 31)
 
             def refreshes() -> list[int]:
                 tokens = sandbox.stats()["tokens"]
@@ -99,6 +99,6 @@ async def test_two_service_processes_renew_each_connection_once(
                 got = await stubs[1 - n % 2].GetConnection(pb.GetConnectionRequest(
                     tenant=f"t{n}"))
                 assert got.connection.state == Connection.STATE_CONNECTED
-            with sqlite3.connect(db_path) as db:
-                leases = db.execute("SELECT COUNT(*) FROM job_leases").fetchone()[0]
+            [(leases,)] = database.rows("SELECT COUNT(*) FROM job_leases WHERE job = ?",
+                                        ("fortnox-keepalive",))
             assert leases == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import grpc
 
 from sandbox.testing import SandboxHandle
@@ -13,6 +11,7 @@ from tests.connections.flows import (
     SERVICE,
     USER,
     Connection,
+    Database,
     complete,
     connect,
     connection_of,
@@ -26,7 +25,7 @@ from tests.connections.flows import (
 
 
 async def test_moving_to_a_service_account_keeps_working_throughout(
-    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[0]
     await connect(stub, sandbox, "acme", company)
@@ -40,7 +39,7 @@ async def test_moving_to_a_service_account_keeps_working_throughout(
     moved = await complete(stub, redirect(started.authorization_url, company.administrator))
     assert moved.account_type == SERVICE
     assert moved.state == Connection.STATE_CONNECTED
-    assert stored(db_path, "acme", "refresh_token") is None
+    assert stored(database, "acme", "refresh_token") is None
     assert await import_books(stub, "acme") == 1
     after = await export_one(stub, "acme")
 
@@ -55,11 +54,11 @@ async def test_moving_to_a_service_account_keeps_working_throughout(
 
 
 async def test_a_failed_move_leaves_the_old_connection_untouched(
-    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company, other = sandbox.tenants[0], sandbox.tenants[1]
     old = await connect(stub, sandbox, "acme", company)
-    token = stored(db_path, "acme", "refresh_token")
+    token = stored(database, "acme", "refresh_token")
 
     started = await start(stub, sandbox, "acme", company, SERVICE)  # not an administrator
     await fails(complete(stub, redirect(started.authorization_url, company.ordinary_user)),
@@ -69,7 +68,7 @@ async def test_a_failed_move_leaves_the_old_connection_untouched(
                 grpc.StatusCode.FAILED_PRECONDITION, "ORGANISATION_NUMBER_MISMATCH")
 
     assert (await connection_of(stub, "acme")) == old
-    assert stored(db_path, "acme", "refresh_token") == token
+    assert stored(database, "acme", "refresh_token") == token
     assert await import_books(stub, "acme") == 1
     await export_one(stub, "acme")
     assert (await connection_of(stub, "acme")).account_type == USER

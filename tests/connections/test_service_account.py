@@ -4,9 +4,7 @@ the client-credentials grant, revocation, and the administrator-only consent."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import date
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
@@ -17,6 +15,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from tests.connections.flows import (
     SERVICE,
     Connection,
+    Database,
     complete,
     connect,
     export_one,
@@ -30,7 +29,7 @@ from tests.exports.vouchers import request, voucher
 
 
 async def test_a_service_account_imports_and_exports_with_no_refresh_token(
-    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, db_path: Path
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[1]
     started = await start(stub, sandbox, "acme", company, SERVICE)
@@ -48,12 +47,11 @@ async def test_a_service_account_imports_and_exports_with_no_refresh_token(
     assert await import_books(stub, "acme") == 1
     await export_one(stub, "acme")
 
-    assert stored(db_path, "acme", "refresh_token") is None
-    assert stored(db_path, "acme", "account_type") == "service"
-    assert stored(db_path, "acme", "fortnox_tenant_id") == str(company.id)
-    with sqlite3.connect(db_path) as db:
-        hashes = [row[0] for row in db.execute(
-            "SELECT token_sha256 FROM refresh_tokens WHERE tenant = 'acme'")]
+    assert stored(database, "acme", "refresh_token") is None
+    assert stored(database, "acme", "account_type") == "service"
+    assert stored(database, "acme", "fortnox_tenant_id") == str(company.id)
+    hashes = [row[0] for row in database.rows(
+        "SELECT token_sha256 FROM refresh_tokens WHERE tenant = ?", ("acme",))]
     assert all(not h for h in hashes), "a service account has no refresh token to log"
     tokens = sandbox.stats()["tokens"][str(company.id)]
     assert tokens["client_credentials"] == 1
