@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.clock import Clock
+from core.errors import StorageUnavailable
 from core.imports import ImportHistory
 from core.token_store import TokenStore
 
@@ -65,6 +66,11 @@ class JobRunner:
             if not await self._leases.take(job.name, self._owner, job.every_s):
                 return False
             await job.run()
+        except StorageUnavailable as exc:  # the database is away: no traceback to add
+            _log.warning("background job failed; it runs again next period",
+                         extra={"job": job.name, "error": type(exc).__name__,
+                                "detail": exc.message})
+            return False
         except Exception as exc:  # the loop must outlive any one failure
             _log.warning(
                 "background job failed; it runs again next period",

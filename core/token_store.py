@@ -28,8 +28,10 @@ from core.connections import (
     Connection,
     ConnectionFilter,
     ConnectionPage,
+    ConnectionState,
     ImportKind,
 )
+from core.errors import ConnectionNotFound, ConnectionRevoked, ReconnectRequired
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,21 @@ class CurrentTokens:
     refresh_expires_at: datetime | None
     last_refreshed_at: datetime
     account_type: AccountType = AccountType.USER
+    #: The Fortnox company the tokens reach: Fortnox's rate limit is per company.
     fortnox_tenant_id: str = ""
+
+
+def require_usable(state: str | None, state_reason: str) -> None:
+    """Raises what a call meets on a connection whose tokens cannot be used (``state`` as
+    stored, ``None`` when there is no connection): one rule for every store."""
+    if state is None:
+        raise ConnectionNotFound("The tenant is not connected to Fortnox.")
+    if ConnectionState(state) is ConnectionState.REVOKED:
+        raise ConnectionRevoked("The tenant's Fortnox connection was disconnected.")
+    if ConnectionState(state) is ConnectionState.RECONNECT_REQUIRED:
+        raise ReconnectRequired(
+            "The tenant must connect to Fortnox again.", metadata={"state_reason": state_reason}
+        )
 
 
 class ClaimOutcome(enum.Enum):

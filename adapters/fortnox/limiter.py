@@ -159,7 +159,7 @@ class SlidingWindowLimiter:
             await self._window.finish(key, slot_id)
         except StorageUnavailable:
             # The slot keeps counting until it is stale: slower, never over the limit.
-            _log.warning("could not date a rate-limit slot", extra={"tenant": key})
+            _log.warning("could not date a rate-limit slot", extra={"company": key})
         waiters = self._waiters.get(key)
         if waiters is not None:
             waiters.changed.set()

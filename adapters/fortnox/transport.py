@@ -163,11 +163,12 @@ class Transport:
             if access_token is None:
                 tokens = await self._tokens.access(tenant, deadline)
                 bearer, generation = tokens.access_token, tokens.generation
-            else:
-                bearer, generation = access_token, 0
+                company = tokens.fortnox_tenant_id or tenant  # Fortnox limits per company
+            else:  # connecting: the company is not known yet, so the tenant stands for it
+                bearer, generation, company = access_token, 0, tenant
             try:
                 slot = await asyncio.wait_for(
-                    self._limiter.acquire(tenant), remaining_s(deadline, float("inf"))
+                    self._limiter.acquire(company), remaining_s(deadline, float("inf"))
                     if deadline is not None else None,
                 )
             except TimeoutError:

@@ -23,6 +23,7 @@ from core.voucher_export.history import (
     ExportPage,
     ExportRecord,
     ExportStatus,
+    decided_claim,
     request_id_reused,
 )
 from core.voucher_export.model import Outcome, VoucherResult
@@ -95,12 +96,9 @@ class PostgresExportHistory:
                                (tenant, external_id))
             now = self._clock()
             found = await _get(conn, tenant, external_id)
-            if found is not None and found.settles(request_id):
-                return ExportClaim(ClaimStatus.SETTLED, found)
-            if found is not None and not found.status.settled and found.owner != owner:
-                expires = found.lease_expires_at or found.attempted_at + lease
-                if expires > now:
-                    return ExportClaim(ClaimStatus.BUSY, found, expires - now)
+            decided = decided_claim(found, request_id, owner, now, lease)
+            if decided is not None:
+                return decided
             await conn.execute(
                 "INSERT INTO voucher_exports (tenant, external_id, request_id,"
                 " payload_sha256, marker, status, financial_year_id, requested_by,"

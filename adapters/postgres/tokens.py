@@ -27,9 +27,7 @@ from core.connections import (
 )
 from core.errors import (
     ConnectionNotFound,
-    ConnectionRevoked,
     OAuthStateInvalid,
-    ReconnectRequired,
 )
 from core.token_store import (
     ClaimOutcome,
@@ -38,6 +36,7 @@ from core.token_store import (
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_usable,
 )
 
 Conn = AsyncConnection[DictRow]
@@ -341,16 +340,9 @@ class PostgresTokenStore:
         )
 
     def _tokens(self, tenant: str, row: DictRow | None) -> CurrentTokens:
-        if row is None:
-            raise ConnectionNotFound("The tenant is not connected to Fortnox.")
-        state = ConnectionState(row["state"])
-        if state is ConnectionState.REVOKED:
-            raise ConnectionRevoked("The tenant's Fortnox connection was disconnected.")
-        if state is ConnectionState.RECONNECT_REQUIRED:
-            raise ReconnectRequired(
-                "The tenant must connect to Fortnox again.",
-                metadata={"state_reason": row["state_reason"]},
-            )
+        require_usable(None if row is None else row["state"],
+                       "" if row is None else row["state_reason"])
+        assert row is not None
         return CurrentTokens(
             tenant=tenant,
             generation=int(row["token_generation"]),

@@ -28,9 +28,7 @@ from core.connections import (
 )
 from core.errors import (
     ConnectionNotFound,
-    ConnectionRevoked,
     OAuthStateInvalid,
-    ReconnectRequired,
 )
 from core.token_store import (
     ClaimOutcome,
@@ -39,6 +37,7 @@ from core.token_store import (
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_usable,
 )
 
 
@@ -482,16 +481,9 @@ class _SyncTokens:
         )
 
     def _tokens(self, tenant: str, row: sqlite3.Row | None) -> CurrentTokens:
-        if row is None:
-            raise ConnectionNotFound("The tenant is not connected to Fortnox.")
-        state = ConnectionState(row["state"])
-        if state is ConnectionState.REVOKED:
-            raise ConnectionRevoked("The tenant's Fortnox connection was disconnected.")
-        if state is ConnectionState.RECONNECT_REQUIRED:
-            raise ReconnectRequired(
-                "The tenant must connect to Fortnox again.",
-                metadata={"state_reason": row["state_reason"]},
-            )
+        require_usable(None if row is None else row["state"],
+                       "" if row is None else row["state_reason"])
+        assert row is not None
         refresh = row["refresh_token"]
         return CurrentTokens(
             tenant=tenant,

@@ -142,5 +142,8 @@ class SqliteThread:
             return
         self._closed = True
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._db.close)
+        try:
+            await loop.run_in_executor(self._executor, self._db.close)
+        except sqlite3.Error as exc:  # a full disk may refuse the last checkpoint: WAL keeps it
+            _log.warning("closing the database failed", extra={"error": str(exc)})
         self._executor.shutdown(wait=True)

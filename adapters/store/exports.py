@@ -18,6 +18,7 @@ from core.voucher_export.history import (
     ExportPage,
     ExportRecord,
     ExportStatus,
+    decided_claim,
     request_id_reused,
 )
 from core.voucher_export.model import Outcome, VoucherResult
@@ -97,12 +98,9 @@ class SqliteExportHistory:
             with immediate(db):
                 now = self._clock()
                 found = _get(db, tenant, external_id)
-                if found is not None and found.settles(request_id):
-                    return ExportClaim(ClaimStatus.SETTLED, found)
-                if found is not None and not found.status.settled and found.owner != owner:
-                    expires = found.lease_expires_at or found.attempted_at + lease
-                    if expires > now:
-                        return ExportClaim(ClaimStatus.BUSY, found, expires - now)
+                decided = decided_claim(found, request_id, owner, now, lease)
+                if decided is not None:
+                    return decided
                 db.execute(
                     "INSERT INTO voucher_exports (tenant, external_id, request_id,"
                     " payload_sha256, marker, status, financial_year_id, requested_by,"

@@ -3,19 +3,24 @@
 Vouchers are posted a few at a time (Fortnox numbers them in the order they arrive, which may
 differ from the request's); results are returned in request order.
 
-Before each POST the intent is recorded (``PENDING``) with a marker that the voucher also
-carries in its comments. Whoever later meets an unsettled record - a lost answer, or a process
-that died between POST and recording - looks the voucher up by its marker first and posts only
-when Fortnox does not have it. A lost answer is resolved at once, inside the same call.
+Before each POST the voucher is claimed in the database for this call, with a lease: the
+intent (``PENDING``) and a marker that the voucher also carries in its comments. A call of any
+process that meets a live claim of another call waits briefly for its answer, then answers
+EXPORT_IN_PROGRESS; it never posts. Whoever takes over an unsettled record - a lost answer, or
+a claim whose process died between POST and recording, once its lease has run out - looks the
+voucher up by its marker first and posts only when Fortnox does not have it. A lost answer is
+resolved at once, inside the same call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from core.clock import Clock, utc_now
 from core.errors import (
@@ -65,8 +70,11 @@ class VoucherExporter:
         api: The Fortnox port.
         history: Where each voucher's export is recorded.
         closing_series: The series used when a request names none.
-        lease: How long another worker's unsettled record is taken to be still in flight
-            (at least the longest a POST can take, i.e. the HTTP timeout plus margin).
+        lease: How long a claim on a voucher keeps every other call, in any process, from
+            posting it (at least the longest a POST can take, i.e. the HTTP timeout plus
+            margin); a claim whose lease ran out is taken over.
+        busy_wait_s: How long a call that meets another call's claim waits for its answer
+            (looking again every ``poll_s``) before it answers EXPORT_IN_PROGRESS.
         attempts: POSTs per voucher within one call when answers get lost.
         in_flight: Vouchers posted at the same time, so Fortnox's latency does not cap the
             rate below the rate limit (the adapter's limiter still paces the calls).
@@ -81,6 +89,8 @@ class VoucherExporter:
         lease: timedelta = timedelta(seconds=60),
         attempts: int = 3,
         in_flight: int = 8,
+        busy_wait_s: float = 2.0,
+        poll_s: float = 0.1,
         clock: Clock = utc_now,
     ) -> None:
         self._api = api
@@ -89,6 +99,8 @@ class VoucherExporter:
         self._lease = lease
         self._attempts = attempts
         self._in_flight = in_flight
+        self._busy_wait_s = busy_wait_s
+        self._poll_s = poll_s
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._worker_id = uuid.uuid4().hex
@@ -185,10 +197,17 @@ class VoucherExporter:
         tenant, ext = request.tenant, voucher.external_id
         marker = voucher_marker(tenant, ext)
         failure: Exception | None = None
+        waiting_ends = time.monotonic() + self._busy_wait_s
+        if deadline is not None:
+            waiting_ends = min(waiting_ends, deadline - self._poll_s)
+        claim_it = partial(self._history.claim, tenant, ext, request.request_id,
+                           voucher.digest(), marker, year_id, requested_by, owner=owner,
+                           lease=self._lease)
         for _ in range(self._attempts):
-            claim = await self._history.claim(
-                tenant, ext, request.request_id, voucher.digest(), marker, year_id,
-                requested_by, owner=owner, lease=self._lease)
+            claim = await claim_it()
+            while claim.status is ClaimStatus.BUSY and time.monotonic() < waiting_ends:
+                await asyncio.sleep(self._poll_s)  # the other call's answer is near
+                claim = await claim_it()
             if claim.status is not ClaimStatus.TAKEN:
                 assert claim.record is not None
                 if claim.status is ClaimStatus.BUSY:

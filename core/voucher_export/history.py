@@ -101,6 +101,23 @@ class ExportClaim:
     retry_after: timedelta = timedelta(0)
 
 
+def decided_claim(
+    found: ExportRecord | None, request_id: str, owner: str, now: datetime, lease: timedelta
+) -> ExportClaim | None:
+    """What the record found answers a claim without taking it (``SETTLED``, or ``BUSY``
+    under another owner's running lease); ``None`` when the claim may be taken. Every store
+    calls this inside the transaction that then writes the claim."""
+    if found is None:
+        return None
+    if found.settles(request_id):
+        return ExportClaim(ClaimStatus.SETTLED, found)
+    if not found.status.settled and found.owner != owner:
+        expires = found.lease_expires_at or found.attempted_at + lease
+        if expires > now:
+            return ExportClaim(ClaimStatus.BUSY, found, expires - now)
+    return None
+
+
 class ExportHistory(Protocol):
     """Where exports are recorded (SQLite or PostgreSQL); every method may raise
     ``StorageUnavailable``."""

@@ -152,15 +152,20 @@ async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
 def test_two_processes_sharing_the_database_refresh_once(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    db = tmp_path / "shared.sqlite3"
+    refresh_in_two_processes(sandbox, str(tmp_path / "shared.sqlite3"))
+
+
+def refresh_in_two_processes(sandbox: SandboxHandle, db: str) -> None:
+    """Two worker processes on the database ``db`` (a file or a URL) find the token due at
+    once: Fortnox sees one refresh."""
     bootstrap = subprocess.run(
-        [sys.executable, str(WORKER), "connect", str(db), sandbox.base_url],
+        [sys.executable, str(WORKER), "connect", db, sandbox.base_url],
         capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(bootstrap.stdout)["generation"] == 1
     start_at = time.time() + 2.0
     workers = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), "call", str(db), sandbox.base_url, str(start_at)],
+            [sys.executable, str(WORKER), "call", db, sandbox.base_url, str(start_at)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]

@@ -98,6 +98,7 @@ async def _burst(
     try:
         await connect(adapters[0], sandbox)
         sandbox.set_rate_limit(8, 1.0)
+        await asyncio.sleep(1.0)  # the connect's own lookup leaves the window (see transport)
         return await asyncio.gather(*(adapters[i % 2].api.company_information(TENANT)
                                       for i in range(40)), return_exceptions=True)
     finally:
@@ -121,3 +122,21 @@ async def test_two_replicas_each_with_its_own_window_meet_429s(
     """The control: without a shared window the same burst goes over the limit."""
     await _burst(sandbox, store, provider, [LocalWindow(), LocalWindow()])
     assert answers(sandbox, 429) > 0
+
+
+async def test_two_tenants_linked_to_one_fortnox_company_share_its_window(
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider,
+) -> None:
+    """Fortnox limits each company, not each of our tenants linked to it."""
+    settings = settings_for(sandbox, rate_limit_requests=8, rate_limit_window_s=1.0)
+    async with FortnoxAdapter(settings, store, tracer_provider=provider,
+                              retry=FAST_RETRY) as adapter:
+        for tenant in ("a", "b"):
+            await connect(adapter, sandbox, tenant)  # both log in to the first company
+        sandbox.set_rate_limit(8, 1.0)
+        await asyncio.sleep(1.0)
+        results = await asyncio.gather(
+            *(adapter.api.company_information("ab"[i % 2]) for i in range(32)),
+            return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert answers(sandbox, 429) == 0

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -16,7 +12,7 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
 from core.token_store import TokenStore
 from sandbox.testing import SandboxHandle
-from tests.adapters.conftest import TENANT, TOKEN_KEY, adapter, connect, token_stats  # noqa: F401
+from tests.adapters.conftest import TENANT, TOKEN_KEY, adapter, connect  # noqa: F401
 from tests.adapters.test_oauth import (  # noqa: F401
     test_full_flow_connects_reads_and_disconnects,
     test_login_into_another_company_is_refused_and_revoked,
@@ -25,7 +21,7 @@ from tests.adapters.test_oauth import (  # noqa: F401
     test_state_is_single_use,
 )
 from tests.adapters.test_tokens import (  # noqa: F401
-    WORKER,
+    refresh_in_two_processes,
     test_a_lost_refresh_answer_is_settled_at_once_and_named,
     test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on,
     test_expiring_token_is_rotated_and_the_old_refresh_token_dies,
@@ -67,23 +63,4 @@ async def test_tokens_are_encrypted_at_rest(
 def test_two_processes_sharing_the_database_refresh_once(
     sandbox: SandboxHandle, postgres_url: str
 ) -> None:
-    bootstrap = subprocess.run(
-        [sys.executable, str(WORKER), "connect", postgres_url, sandbox.base_url],
-        capture_output=True, text=True, timeout=60, check=True)
-    assert json.loads(bootstrap.stdout)["generation"] == 1
-    start_at = time.time() + 2.0
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "call", postgres_url, sandbox.base_url, str(start_at)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=60) for w in workers]
-    for worker, (_, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err
-    results = [json.loads(out) for out, _ in outputs]
-    assert all(r["calls"] == 20 for r in results)
-    assert {r["generation"] for r in results} == {2}
-    stats = token_stats(sandbox)
-    assert stats["refreshes"] == 1
-    assert stats.get("refresh_rejected", 0) == 0
+    refresh_in_two_processes(sandbox, postgres_url)
