@@ -31,7 +31,12 @@ from core.connections import (
     ConnectionState,
     ImportKind,
 )
-from core.errors import ConnectionNotFound, ConnectionRevoked, ReconnectRequired
+from core.errors import (
+    ConnectionNotFound,
+    ConnectionRevoked,
+    OAuthStateInvalid,
+    ReconnectRequired,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,24 @@ def require_usable(state: str | None, state_reason: str) -> None:
         raise ReconnectRequired(
             "The tenant must connect to Fortnox again.", metadata={"state_reason": state_reason}
         )
+
+
+#: The ``outcome`` a store records for a state whose completion stored a connection.
+STATE_CONNECTED = "connected"
+
+
+def require_unused_state(used: bool, outcome: str) -> None:
+    """Raises what a second completion with a state meets: plainly used when the first one
+    connected, else that nothing was connected and Connect must start again (the code is
+    spent). One rule for every store."""
+    if used and outcome == STATE_CONNECTED:
+        raise OAuthStateInvalid("The OAuth state was already used.", reason="OAUTH_STATE_USED")
+    if used:
+        raise OAuthStateInvalid(
+            "An earlier CompleteConnect with this state made no connection; the"
+            " authorization code is spent, so start Connect again.",
+            reason="OAUTH_CONNECT_NOT_COMPLETED",
+            metadata={"earlier_outcome": outcome or "UNKNOWN"})
 
 
 class ClaimOutcome(enum.Enum):

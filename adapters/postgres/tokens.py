@@ -30,19 +30,20 @@ from core.errors import (
     OAuthStateInvalid,
 )
 from core.token_store import (
+    STATE_CONNECTED,
     ClaimOutcome,
     CompanyLink,
     CurrentTokens,
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_unused_state,
     require_usable,
 )
 
 Conn = AsyncConnection[DictRow]
 
 _CONNECTED = ConnectionState.CONNECTED.value
-STATE_CONNECTED = "connected"  # the ``outcome`` of a state whose completion connected
 
 #: A connection with the time of the tenant's last voucher sent to Fortnox.
 _SELECT: LiteralString = (
@@ -89,15 +90,7 @@ class PostgresTokenStore:
             row = await cursor.fetchone()
             if row is None:
                 raise OAuthStateInvalid("The OAuth state is unknown.", reason="OAUTH_STATE_UNKNOWN")
-            if row["used_at"] is not None and row["outcome"] == STATE_CONNECTED:
-                raise OAuthStateInvalid("The OAuth state was already used.",
-                                        reason="OAUTH_STATE_USED")
-            if row["used_at"] is not None:
-                raise OAuthStateInvalid(
-                    "An earlier CompleteConnect with this state made no connection; the"
-                    " authorization code is spent, so start Connect again.",
-                    reason="OAUTH_CONNECT_NOT_COMPLETED",
-                    metadata={"earlier_outcome": row["outcome"] or "UNKNOWN"})
+            require_unused_state(row["used_at"] is not None, row["outcome"])
             if row["expires_at"] <= now:
                 raise OAuthStateInvalid("The OAuth state has expired.",
                                         reason="OAUTH_STATE_EXPIRED")

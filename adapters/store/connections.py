@@ -31,12 +31,14 @@ from core.errors import (
     OAuthStateInvalid,
 )
 from core.token_store import (
+    STATE_CONNECTED,
     ClaimOutcome,
     CompanyLink,
     CurrentTokens,
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_unused_state,
     require_usable,
 )
 
@@ -59,7 +61,6 @@ _SELECT = (
     " AS last_export_at FROM connections c"
 )
 
-STATE_CONNECTED = "connected"  # the ``outcome`` of a state whose completion connected
 
 
 def _row(conn: sqlite3.Connection, tenant: str) -> sqlite3.Row | None:
@@ -187,15 +188,7 @@ class _SyncTokens:
             row = conn.execute("SELECT * FROM oauth_states WHERE state = ?", (state,)).fetchone()
             if row is None:
                 raise OAuthStateInvalid("The OAuth state is unknown.", reason="OAUTH_STATE_UNKNOWN")
-            if row["used_at"] is not None and row["outcome"] == STATE_CONNECTED:
-                raise OAuthStateInvalid("The OAuth state was already used.",
-                                        reason="OAUTH_STATE_USED")
-            if row["used_at"] is not None:
-                raise OAuthStateInvalid(
-                    "An earlier CompleteConnect with this state made no connection; the"
-                    " authorization code is spent, so start Connect again.",
-                    reason="OAUTH_CONNECT_NOT_COMPLETED",
-                    metadata={"earlier_outcome": row["outcome"] or "UNKNOWN"})
+            require_unused_state(row["used_at"] is not None, row["outcome"])
             expires_at = datetime.fromisoformat(row["expires_at"])
             if expires_at <= now:
                 raise OAuthStateInvalid("The OAuth state has expired.",
