@@ -7,6 +7,7 @@ an administrator may give (anyone else is sent back with ``access_denied``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import html
@@ -114,7 +115,11 @@ def routes(state: SandboxState) -> list[Route]:
 
     async def token(request: Request) -> Response:
         form = await _form(request)
-        kinds = {fault.kind for fault in state.faults.take("POST", request.url.path, None)}
+        fired = state.faults.take("POST", request.url.path, None)
+        kinds = {fault.kind for fault in fired}
+        delay = sum(fault.latency_ms for fault in fired if fault.kind == "latency")
+        if delay:  # a slow token endpoint
+            await asyncio.sleep(delay / 1000)
         if "drop" in kinds:  # the connection breaks before the request is handled
             return LostAnswer(JSONResponse({"error": "temporarily_unavailable"}, 503))
         try:

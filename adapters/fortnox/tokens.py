@@ -23,10 +23,14 @@ from core.errors import (
     FortnoxAuthRejected,
     FortnoxUnavailable,
     ReconnectRequired,
+    StorageUnavailable,
 )
 from core.token_store import ClaimOutcome, CurrentTokens, TokenGrant, TokenStore
 
 log = logging.getLogger(__name__)
+
+#: How often storing a rotated token pair is tried again while the storage is away.
+KEEP_RETRY_S = 0.5
 
 INVALID_GRANT_REASON = "Fortnox no longer accepts the refresh token (invalid_grant)."
 LOST_ANSWER_REASON = (
@@ -165,7 +169,22 @@ class TokenManager:
                     ) from None
                 await self._require_reconnect(
                     tenant, old, LOST_ANSWER_REASON if lost else INVALID_GRANT_REASON)
-        return await self._store.complete_refresh(tenant, old.generation, grant, self._clock())
+        # Shielded: a caller that goes away must not take the only new refresh token with it.
+        return await asyncio.shield(self._keep(tenant, old.generation, grant))
+
+    async def _keep(self, tenant: str, generation: int, grant: TokenGrant) -> CurrentTokens:
+        """Stores a rotated pair. Fortnox has spent the old refresh token, so the new one is
+        the connection's only future: a storage fault is waited out while the claim lasts."""
+        give_up = time.monotonic() + self._lease.total_seconds()
+        while True:
+            try:
+                return await self._store.complete_refresh(tenant, generation, grant, self._clock())
+            except StorageUnavailable:
+                if time.monotonic() + KEEP_RETRY_S >= give_up:
+                    raise
+                log.warning("storing the rotated fortnox tokens failed; trying again",
+                            extra={"tenant": tenant})
+                await asyncio.sleep(KEEP_RETRY_S)
 
     async def _client_credentials(
         self, tenant: str, old: CurrentTokens, deadline: float | None

@@ -22,11 +22,13 @@ from core.errors import ReconnectRequired
 from sandbox.testing import SandboxHandle
 from tests.adapters.conftest import (
     TENANT,
+    TOKEN_KEY,
     MovableClock,
     connect,
     settings_for,
     token_stats,
 )
+from tests.store.disk import Disk, next_write_grows_the_wal, small_disk_fixture  # noqa: F401
 
 WORKER = Path(__file__).with_name("refresh_worker.py")
 
@@ -178,3 +180,31 @@ def refresh_in_two_processes(sandbox: SandboxHandle, db: str) -> None:
     stats = token_stats(sandbox)
     assert stats["refreshes"] == 1
     assert stats.get("refresh_rejected", 0) == 0
+
+
+async def test_a_rotated_pair_is_kept_through_a_full_disk(
+    sandbox: SandboxHandle, small_disk: Disk, clock: MovableClock, provider: TracerProvider
+) -> None:
+    # Fortnox spends the old refresh token when it answers: the new pair must reach the
+    # database even when the disk is full at that moment, or the customer must log in again.
+    store = SqliteTokenStore(small_disk.path / "bridge.sqlite3", TOKEN_KEY)
+    try:
+        async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                                  clock=clock) as adapter:
+            await connect(adapter, sandbox)
+            sandbox.add_fault("latency", path="/oauth-v1/token", latency_ms=1000)
+            clock.advance(hours=2)
+            call = asyncio.create_task(adapter.api.company_information(TENANT))
+            await asyncio.sleep(0.5)  # the refresh is claimed and on its way
+            with next_write_grows_the_wal(small_disk.path / "bridge.sqlite3"):
+                small_disk.fill()
+                await asyncio.sleep(2.0)  # answered after 1 s; storing the pair fails since
+            assert token_stats(sandbox)["refreshes"] == 1
+            assert not call.done()
+            small_disk.free()
+            assert (await call).company_name
+        assert (await store.current_tokens(TENANT)).generation == 2
+        stats = token_stats(sandbox)
+        assert (stats["refreshes"], stats.get("refresh_rejected", 0)) == (1, 0)
+    finally:
+        await store.aclose()

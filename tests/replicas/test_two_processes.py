@@ -1,5 +1,5 @@
-"""Two ``fortnox-bridge serve`` processes on one SQLite file, one sandbox process: whatever
-must happen once happens once, whichever process a call reaches."""
+"""Two ``fortnox-bridge serve`` processes on one database (each backend of ``DATABASES``), one
+sandbox process: whatever must happen once happens once, whichever process a call reaches."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
-from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 import pytest
@@ -43,9 +42,10 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-async def two(sandbox: SandboxProcess, tmp_path: Path) -> AsyncIterator[list[ServeProcess]]:
-    env = replica_env(sandbox.url, db_path=tmp_path / "shared.sqlite3",
-                      FORTNOX_HTTP_TIMEOUT_S=str(HTTP_TIMEOUT_S))
+async def two(
+    sandbox: SandboxProcess, database: dict[str, Any]
+) -> AsyncIterator[list[ServeProcess]]:
+    env = replica_env(sandbox.url, **database, FORTNOX_HTTP_TIMEOUT_S=str(HTTP_TIMEOUT_S))
     with replicas(env, 2) as processes:
         await connect(processes[0].address, TENANT)
         yield processes

@@ -5,7 +5,6 @@ service's recovery once the space is back.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sqlite3
@@ -28,54 +27,9 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from tests.replicas.cluster import SandboxProcess, connect, replica_env, sandbox_process
 from tests.server.errors_shape import error_info
+from tests.store.disk import Disk, next_write_grows_the_wal, small_disk_fixture  # noqa: F401
 
 BIN = Path(sys.executable).parent
-
-
-@dataclass
-class Disk:
-    """A tiny filesystem of the test's own: ``fill`` takes its last byte, ``free`` gives it
-    back."""
-
-    path: Path
-
-    def fill(self) -> None:
-        for name, size in (("filler", 65536), ("crumbs", 512)):  # crumbs: what 64 KiB left
-            fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-            try:
-                while _wrote(fd, size):
-                    pass
-            finally:
-                os.close(fd)
-
-    def free(self) -> None:
-        for name in ("filler", "crumbs"):
-            (self.path / name).unlink(missing_ok=True)
-
-
-def _wrote(fd: int, size: int) -> bool:
-    """Writes ``size`` zero bytes; False once the disk is full."""
-    try:
-        os.write(fd, bytes(size))
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        return False
-    return True
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Disk]:
-    path = tmp_path / "disk"
-    path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
-                              str(path)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield Disk(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 @pytest.fixture
@@ -153,18 +107,19 @@ async def test_a_full_disk_answers_storage_unavailable_and_the_service_recovers(
     env = replica_env(sandbox.url, db_path=small_disk.path / "bridge.sqlite3")
     with serve(env, tmp_path / "serve.log") as served:
         await connect(served.address, "acme")
-        small_disk.fill()
-        with pytest.raises(grpc.aio.AioRpcError) as full:
-            await _connect_call(served.address)
-        assert full.value.code() == grpc.StatusCode.UNAVAILABLE
-        info = error_info(full.value)
-        assert info.reason == "STORAGE_UNAVAILABLE", full.value.details()
-        assert "full" not in full.value.details()  # SQLite's words stay in the log
-        assert "database or disk is full" in served.log.read_text()
-        # Reading needs no space.
-        assert (await _get_connection(served.address)).connection.tenant == "acme"
-        small_disk.free()
-        assert (await _connect_call(served.address)).state  # recovered by itself
+        with next_write_grows_the_wal(small_disk.path / "bridge.sqlite3"):
+            small_disk.fill()
+            with pytest.raises(grpc.aio.AioRpcError) as full:
+                await _connect_call(served.address)
+            assert full.value.code() == grpc.StatusCode.UNAVAILABLE
+            info = error_info(full.value)
+            assert info.reason == "STORAGE_UNAVAILABLE", full.value.details()
+            assert "full" not in full.value.details()  # SQLite's words stay in the log
+            assert "database or disk is full" in served.log.read_text()
+            # Reading needs no space.
+            assert (await _get_connection(served.address)).connection.tenant == "acme"
+            small_disk.free()
+            assert (await _connect_call(served.address)).state  # recovered by itself
         small_disk.fill()
         served.process.send_signal(signal.SIGTERM)
         assert served.process.wait(timeout=30) == 0, served.log.read_text()
@@ -187,10 +142,11 @@ def test_the_sweeper_outlives_a_full_disk_and_ends_an_abandoned_import_after(
             db.execute("INSERT INTO imports (import_id, tenant, kind, status, started_at,"
                        " heartbeat_at, worker_id) VALUES (?, 'acme', 'sie', 'running', ?, ?,"
                        " 'dead')", (import_id, beat, beat))
-        small_disk.fill()
-        time.sleep(3)  # six sweeps, each refused by the disk
-        assert served.process.poll() is None
-        assert served.log.read_text().count("background job failed") >= 2
+        with next_write_grows_the_wal(db_path):
+            small_disk.fill()
+            time.sleep(3)  # six sweeps, each refused by the disk
+            assert served.process.poll() is None
+            assert served.log.read_text().count("background job failed") >= 2
 
         def status() -> tuple[str, str]:
             with closing(sqlite3.connect(db_path)) as db:
