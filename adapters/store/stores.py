@@ -1,8 +1,8 @@
 """``core.stores.Stores`` on one SQLite file: three connections, each on its own thread.
 
-The token store holds write transactions across a refresh's bookkeeping, and an import's
-digests are written in large transactions: each store has its own connection so neither
-waits behind the other inside one process (SQLite still takes one writer at a time).
+An import's digests are written in large transactions: with a connection and a thread of
+its own, each store's calls never queue behind another store's (a token refresh or an export
+claim behind a year's digests); SQLite still takes one writer at a time.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from tests.server.process import ServeProcess
 
 TENANT = "acme"
 DAY = date(2025, 12, 31)
-HTTP_TIMEOUT_S = 2  # the export claim's lease is 2 * timeout + 5 s = 9 s
+HTTP_TIMEOUT_S = 4  # the export claim's lease is 2 * timeout + 5 s = 13 s
 Outcome: TypeAlias = pb.ExportVouchersResponse | grpc.aio.AioRpcError
 
 
@@ -147,12 +147,13 @@ async def test_the_same_vouchers_sent_to_both_processes_are_booked_once(
 async def test_a_claim_of_a_killed_process_is_finished_by_the_other_after_its_lease(
     sandbox: SandboxProcess, two: list[ServeProcess]
 ) -> None:
-    sandbox.add_fault("latency", method="POST", path="/3/vouchers", latency_ms=1500)
+    sandbox.add_fault("latency", method="POST", path="/3/vouchers", latency_ms=3000)
     a, b = two
     call = request(TENANT, many("killed", DAY, 3))
     export = asyncio.create_task(_export(a.address, call))
-    await asyncio.sleep(1.0)  # a's POSTs are on their way: its claims are in the database
+    await asyncio.sleep(2.0)  # a's POSTs are on their way: its claims are in the database
     a.process.kill()  # SIGKILL: a never records an answer
+    sandbox.clear_faults()
     killed = await export
     assert isinstance(killed, grpc.aio.AioRpcError)
     killed_at = time.monotonic()
