@@ -25,7 +25,8 @@ from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
 from core.clock import utc_now
 from core.errors import StorageUnavailable
-from core.jobs import JobLeases, JobRunner, housekeeping_jobs
+from core.jobs import Job, JobLeases, JobRunner, housekeeping_jobs
+from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.stores import Stores
@@ -108,7 +109,10 @@ async def build_servicer(
                              rate_window=backend.rate_window)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    jobs = housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2)
+    keepalive = KeepAlive(adapter.tokens, age=timedelta(days=settings.keepalive_age_days),
+                          clock=utc_now)
+    jobs = [*housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2),
+            Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
     runner = asyncio.create_task(JobRunner(backend.leases, _owner(), jobs).run())
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())
