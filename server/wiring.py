@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.limiter import RateWindow
+from adapters.metered_exports import MeteredExportHistory
 from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.stores import PostgresStores
@@ -104,7 +105,7 @@ async def build_servicer(
     """Opens the stores and the Fortnox client, yields the servicer, and closes them after."""
     backend = await open_backend(settings)
     stores = backend.stores
-    history, exports = stores.imports, stores.exports
+    history, exports = stores.imports, MeteredExportHistory(stores.exports)
     adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider,
                              rate_window=backend.rate_window)
     # A claim on a voucher outlives any POST that may still be in flight under it.

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from adapters import metrics
 from adapters.fortnox.oauth import GrantAnswerLost, OAuthClient, OAuthRefusal, RefreshNotSent
+from adapters.metrics import ClaimKind
 from core.connections import AccountType
 from core.errors import (
     ConnectionRevoked,
@@ -132,7 +133,11 @@ class TokenManager:
                         metadata={"tenant": tenant},
                     )
                 await asyncio.sleep(self._poll_s)
-            tokens = await self._spend(tenant, claim.tokens, deadline)
+            metrics.claim_taken(ClaimKind.TOKEN_REFRESH)
+            try:
+                tokens = await self._spend(tenant, claim.tokens, deadline)
+            finally:
+                metrics.claim_released(ClaimKind.TOKEN_REFRESH)
             self._cache[tenant] = tokens
             log.info(
                 "fortnox tokens refreshed",
