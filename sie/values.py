@@ -16,6 +16,9 @@ MAX_INTEGER_DIGITS: Final = 15
 _AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
 _DECIMAL: Final = Decimal  # a constant mypyc keeps in C, not looked up per row
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
+_BY_CHARACTER: Final = not __file__.endswith(".py")
+"""Whether `parse_amount` checks character by character: only when compiled (interpreted,
+the loop costs more than the string methods it replaces)."""
 _DATE_CACHE: dict[str, date] = {}
 _DATE_CACHE_LIMIT = 20_000
 
@@ -23,9 +26,32 @@ _DATE_CACHE_LIMIT = 20_000
 def parse_amount(text: str) -> Decimal | None:
     """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None.
 
-    Checked with string methods rather than a regex (this runs once per voucher row);
-    digits are what `Decimal` and a regex's `\\d` take, Unicode decimal digits included.
+    Compiled, it is checked character by character (a tenth of the cost of two `isdecimal`
+    calls and their slices; this runs once per voucher row); anything but ASCII digits and
+    a dot goes to `_checked_amount`, which also takes Unicode decimal digits as `Decimal` does.
     """
+    if not _BY_CHARACTER:
+        return _checked_amount(text)
+    size = len(text)
+    start = 1 if size and ord(text[0]) == 45 else 0  # "-"
+    dot = -1
+    for index in range(start, size):
+        char = ord(text[index])
+        if char == 46 and dot < 0:  # the first "."
+            dot = index
+        elif not 48 <= char <= 57:  # not "0" to "9"
+            return _checked_amount(text)
+    if dot < 0:
+        if not 0 < size - start <= MAX_INTEGER_DIGITS:
+            return None
+    elif dot - start > MAX_INTEGER_DIGITS or not 0 < size - dot - 1 < 3:
+        return None
+    return _DECIMAL(text)
+
+
+def _checked_amount(text: str) -> Decimal | None:
+    """`parse_amount` for any text, with string methods; digits are what `Decimal` and a
+    regex's `\\d` take, Unicode decimal digits included."""
     start = 1 if text.startswith("-") else 0
     dot = text.find(".", start)
     if dot < 0:
