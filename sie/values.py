@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Final
 
 MAX_INTEGER_DIGITS: Final = 15
 """Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
 
 _AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
-_DECIMAL: Final = Decimal  # a constant mypyc keeps in C, not looked up per row
+_DECIMAL: Final = Context(prec=28).create_decimal
+"""Makes the Decimal of a checked amount: equal to `Decimal(text)`, exponent included (at
+most 17 digits, so no rounding), in a quarter less time; its own context, so no caller's
+context changes what it makes. A constant that mypyc keeps in C, not looked up per row."""
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
 _BY_CHARACTER: Final = not __file__.endswith(".py")
 """Whether `parse_amount` checks character by character: only when compiled (interpreted,
