@@ -197,7 +197,7 @@ class VoucherHandlers(ReaderBase):
             self._sum += amount
             self._transactions += 1
         else:
-            self._seen("#" + kind.value, line)
+            self._seen("#" + kind, line)  # a StrEnum: its text, without the slow `.value`
         if fresh:  # once an account is checked, it is declared or already reported
             if account not in self._declared:
                 self._use_account(account, line)
