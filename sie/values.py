@@ -22,8 +22,8 @@ _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
 _BY_CHARACTER: Final = not __file__.endswith(".py")
 """Whether `parse_amount` checks character by character: only when compiled (interpreted,
 the loop costs more than the string methods it replaces)."""
-_DATE_CACHE: dict[str, date] = {}
-_DATE_CACHE_LIMIT = 20_000
+_DATE_CACHE: Final[dict[str, date]] = {}  # Final: compiled, a C static, not a global lookup
+_DATE_CACHE_LIMIT: Final = 20_000
 
 
 def parse_amount(text: str) -> Decimal | None:
@@ -99,6 +99,24 @@ def parse_period(text: str) -> date | None:
     if len(text) != 6:
         return None
     return parse_date(text + "01")
+
+
+def ascii_number(text: str) -> int | None:
+    """The value of 1 to 18 ASCII digits; None for any other text (a voucher number)."""
+    if not _BY_CHARACTER:
+        if text.isdigit() and text.isascii() and len(text) < 19:
+            return int(text)
+        return None
+    size = len(text)
+    if not 0 < size < 19:
+        return None
+    value = 0
+    for index in range(size):
+        char = ord(text[index])
+        if not 48 <= char <= 57:  # not "0" to "9"
+            return None
+        value = value * 10 + char - 48
+    return value
 
 
 def parse_int(text: str) -> int | None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sie import Finding, SieReader
 from sie.policy import ReadPolicy
-from sie.values import parse_amount
+from sie.values import ascii_number, parse_amount
 
 _PIECES = [
     "#FLAGGA 0", "#KSUMMA", "#KSUMMA 1", "#SIETYP 4", "#RAR 0 20250101 20251231",
@@ -63,3 +63,10 @@ def test_amounts_read_as_the_rule_says(text: str) -> None:
         assert parsed is None
     else:
         assert parsed is not None and str(parsed) == str(Decimal(text))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("0123456789 -x\u0663\u00b2", max_size=20))
+def test_voucher_numbers_are_ascii_digits(text: str) -> None:
+    plain = text.isdigit() and text.isascii() and len(text) < 19
+    assert ascii_number(text) == (int(text) if plain else None)
