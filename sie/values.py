@@ -20,8 +20,8 @@ most 17 digits, so no rounding), in a quarter less time; its own context, so no 
 context changes what it makes. A constant that mypyc keeps in C, not looked up per row."""
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
 _BY_CHARACTER: Final = not __file__.endswith(".py")
-"""Whether `parse_amount` checks character by character: only when compiled (interpreted,
-the loop costs more than the string methods it replaces)."""
+"""Whether amounts and voucher numbers are checked character by character: only when
+compiled (interpreted, the loop costs more than the string methods it replaces)."""
 _DATE_CACHE: Final[dict[str, date]] = {}  # Final: compiled, a C static, not a global lookup
 _DATE_CACHE_LIMIT: Final = 20_000
 
