@@ -42,7 +42,6 @@ class ClaimKind(enum.StrEnum):
 
     TOKEN_REFRESH = "token_refresh"
     VOUCHER_EXPORT = "voucher_export"
-    IMPORT = "import"
 
 
 class _Instruments:

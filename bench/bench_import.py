@@ -102,7 +102,8 @@ async def _connect(
     stub: pb_grpc.FortnoxServiceStub, tenant: str, company: int | None = None
 ) -> None:
     """Links ``tenant`` to a sandbox company (the sandbox's ``tenant`` login parameter)."""
-    started = await stub.Connect(pb.ConnectRequest(tenant=tenant, redirect_uri=REDIRECT_URI))
+    started = await stub.Connect(pb.ConnectRequest(tenant=tenant, redirect_uri=REDIRECT_URI,
+                                                   allow_any_company=True))
     url = httpx.URL(started.authorization_url)
     if company is not None:
         url = url.copy_add_param("tenant", str(company))

@@ -6,8 +6,8 @@ Reports:
   6-7 tenants share each company's window), each exporting vouchers and importing its SIE
   years and ledgers at once, spread over the 3 replicas: 429s seen by the sandbox (target 0),
   and the worst company's share of the limit, ``(calls - limit) / elapsed`` over
-  ``limit / window`` as in ``bench_fortnox`` (target >= 0.9). The limit is 25 per 1 s here
-  (Fortnox: 25 per 5 s) so a run takes seconds;
+  ``limit / window`` as in ``bench_fortnox`` (target >= 0.9), under Fortnox's own 25 per 5 s
+  (a slot counts until its answer, so a shorter window would weigh latency more);
   The same run on one SQLite file shared by the 3 replicas is the baseline of the same run;
 * **overhead**: a replica on each backend, the limit out of the way, 200 vouchers in one
   ExportVouchers (after a warm-up export, 3 runs interleaved, median): the time per voucher
@@ -41,7 +41,7 @@ from tests.exports.vouchers import many, request
 from tests.postgres_server import running_postgres
 from tests.replicas.cluster import SandboxProcess, replica_env, replicas, sandbox_process
 
-LIMIT, WINDOW_S = 25, 1.0
+LIMIT, WINDOW_S = 25, 5.0  # Fortnox's own
 TENANTS, REPLICAS, VOUCHERS_EACH = 20, 3, 20
 OVERHEAD_VOUCHERS, IN_FLIGHT, RUNS = 200, 8, 3
 TARGET_RATIO = 0.9

@@ -7,7 +7,8 @@ RSS belongs to that measurement alone):
 
 * floor: read 1 MiB chunks + decode CP437 + split lines, nothing else;
 * sie: `SieReader` fed 64 KiB chunks (tokenise, type, validate, checksum-free), as
-  `make install` built it (compiled with mypyc where a C compiler was found);
+  `make install` built it (compiled with mypyc where a C compiler was found), with the
+  garbage-collector setting `sie inspect` and the parser process use;
 * sie pure Python: the same with `SIE_PURE_PYTHON=1` (what runs without a compiler);
 * pysie-accounting (the PyPI peer) on a UTF-8 variant with quoted series it can read,
   and on the Fortnox file itself, where it finds no vouchers.
@@ -147,11 +148,12 @@ def _child_floor(path: Path) -> dict[str, float]:
 def _child_sie(path: Path) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from sie import native
+    from sie.collector import streaming_collector
     from sie.reader import SieReader
 
     reader = SieReader()
     events = 0
-    with path.open("rb") as handle:
+    with streaming_collector(), path.open("rb") as handle:  # as `sie inspect` and the parser
         for chunk in iter(lambda: handle.read(1 << 16), b""):
             events += len(reader.feed(chunk))
     events += len(reader.close())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.errors import ConnectionRevoked, ReconnectRequired
+from core.errors import ConnectionRevoked, FieldViolation, InvalidRequest, ReconnectRequired
 
 
 class ConnectionState(enum.Enum):
@@ -22,6 +22,14 @@ class ConnectionState(enum.Enum):
     CONNECTED = "CONNECTED"
     RECONNECT_REQUIRED = "RECONNECT_REQUIRED"
     REVOKED = "REVOKED"
+
+
+class AccountType(enum.Enum):
+    """How a connection gets access tokens: a user's rotating refresh tokens, or a service
+    account's client-credentials grant (no refresh token; lasts until the consent is revoked)."""
+
+    USER = "user"
+    SERVICE = "service"
 
 
 class ImportKind(enum.Enum):
@@ -52,6 +60,26 @@ class Connection:
     last_refreshed_at: datetime | None
     last_sie_import_at: datetime | None
     last_ledger_import_at: datetime | None
+    account_type: AccountType = AccountType.USER
+    state_changed_at: datetime | None = None
+    last_export_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionFilter:
+    """Which connections ``list_connections`` returns (``None``: any)."""
+
+    state: ConnectionState | None = None
+    account_type: AccountType | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionPage:
+    """One page of connections ordered by tenant; ``next_after`` is the last tenant when more
+    may follow, else ``None``."""
+
+    connections: tuple[Connection, ...]
+    next_after: str | None
 
 
 @dataclass(frozen=True)
@@ -76,23 +104,34 @@ class FortnoxConnections(Protocol):
         redirect_uri: str,
         scopes: Sequence[str] = (),
         expected_organisation_number: str = "",
+        account_type: AccountType = AccountType.USER,
     ) -> AuthorizationRequest:
         """Creates a 10-minute single-use state and the authorization URL.
 
         Empty ``scopes`` means the configured default scopes. A redirect URI outside the
-        configured list raises ``InvalidRequest``.
+        configured list raises ``InvalidRequest``. A tenant already connected stays connected
+        as it is until the new login completes.
         """
         ...
 
     async def complete_connect(
-        self, state: str, code: str, *, deadline: float | None = None
+        self, state: str, code: str, *, error: str = "", error_description: str = "",
+        deadline: float | None = None,
     ) -> Connection:
-        """Consumes ``state``, exchanges ``code``, stores the tokens, reads the company.
+        """Consumes ``state``, exchanges ``code``, stores the tokens, reads the company, and
+        only then replaces the tenant's earlier connection (its history stays).
 
-        Raises ``OAuthStateInvalid`` (unknown, expired, used), ``CodeExchangeRefused``, or
-        ``WrongFortnoxCompany`` when an expected organisation number was given and differs
-        (the fresh tokens are then revoked and nothing is stored).
+        Raises ``OAuthStateInvalid`` (unknown, expired, used, or used by a completion that
+        made no connection), ``ConsentRefused`` when Fortnox sent ``error`` instead of a code,
+        ``CodeExchangeRefused``, or ``WrongFortnoxCompany`` when an expected organisation
+        number was given and differs (the fresh tokens are then revoked and nothing changes).
         """
+        ...
+
+    async def list_connections(
+        self, which: ConnectionFilter, page_size: int, after: str | None
+    ) -> ConnectionPage:
+        """The connections matching ``which`` with tenants after ``after``, in tenant order."""
         ...
 
     async def get_connection(self, tenant: str) -> Connection:
@@ -106,6 +145,19 @@ class FortnoxConnections(Protocol):
     async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
         """Remembers the time of the tenant's last successful import of ``kind``."""
         ...
+
+
+def require_company_guard(expected_organisation_number: str, allow_any_company: bool) -> None:
+    """A Connect must name the company it expects unless the caller opts out explicitly:
+    Fortnox does not bind a code to the login that was started, so the organisation number
+    is what stops a login into another company from connecting this tenant."""
+    if not expected_organisation_number.strip() and not allow_any_company:
+        raise InvalidRequest(
+            "Name the Fortnox company to connect (expected_organisation_number), or set"
+            " allow_any_company when the customer starts the login from your own session.",
+            violations=(FieldViolation("expected_organisation_number",
+                                       "required unless allow_any_company is set"),),
+        )
 
 
 def require_connected(connection: Connection) -> Connection:

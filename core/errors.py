@@ -15,8 +15,12 @@ with a retry delay, lives beside the export history.)
     ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
-    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED, _USED
-    ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED
+    ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED,
+    │                                                    _USED, OAUTH_CONNECT_NOT_COMPLETED
+    ├── ConsentRefused                   FAILED_PRECONDITION    OAUTH_ACCESS_DENIED,
+    │                                                           SERVICE_ACCOUNT_NOT_ADMIN
+    ├── CodeExchangeRefused              FAILED_PRECONDITION    OAUTH_CODE_REJECTED,
+    │                                                           SERVICE_ACCOUNT_TENANT_UNKNOWN
     ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
@@ -149,6 +153,13 @@ class OAuthStateInvalid(DomainError):
 
     code = StatusCode.FAILED_PRECONDITION
     reason = "OAUTH_STATE_UNKNOWN"
+
+
+class ConsentRefused(DomainError):
+    """Fortnox sent the customer back with an error instead of a code (see ``reason``)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "OAUTH_ACCESS_DENIED"
 
 
 class CodeExchangeRefused(DomainError):

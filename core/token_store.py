@@ -9,6 +9,10 @@ already claimed waits for the new generation instead of sending the token a seco
 whatever process it runs in. A claim older than the lease belongs to a worker that died; it
 may be taken over.
 
+A service account has no refresh token: its generations are claimed the same way, so one
+worker at a time asks for a client-credentials token, but a claim whose request failed is
+always given back (asking again spends nothing).
+
 Every method may raise ``StorageUnavailable`` when the database cannot be reached.
 """
 
@@ -19,8 +23,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.connections import Connection, ConnectionState, ImportKind
-from core.errors import ConnectionNotFound, ConnectionRevoked, ReconnectRequired
+from core.connections import (
+    AccountType,
+    Connection,
+    ConnectionFilter,
+    ConnectionPage,
+    ConnectionState,
+    ImportKind,
+)
+from core.errors import (
+    ConnectionNotFound,
+    ConnectionRevoked,
+    OAuthStateInvalid,
+    ReconnectRequired,
+)
 
 
 @dataclass(frozen=True)
@@ -34,17 +50,19 @@ class OAuthStateRecord:
     expected_organisation_number: str
     created_at: datetime
     expires_at: datetime
+    account_type: AccountType = AccountType.USER
 
 
 @dataclass(frozen=True)
 class TokenGrant:
-    """A token pair as the token endpoint issued it."""
+    """What the token endpoint issued: an access token, and a refresh token unless it was a
+    service account's."""
 
     access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     scopes: tuple[str, ...]
     access_expires_at: datetime
-    refresh_expires_at: datetime
+    refresh_expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -58,15 +76,17 @@ class CompanyLink:
 
 @dataclass(frozen=True)
 class CurrentTokens:
-    """The tenant's usable token pair and its generation (bumped by every rotation)."""
+    """The tenant's usable tokens and their generation (bumped by every renewal); a service
+    account has no refresh token and is renewed for ``fortnox_tenant_id``."""
 
     tenant: str
     generation: int
     access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     access_expires_at: datetime
-    refresh_expires_at: datetime
+    refresh_expires_at: datetime | None
     last_refreshed_at: datetime
+    account_type: AccountType = AccountType.USER
     #: The Fortnox company the tokens reach: Fortnox's rate limit is per company.
     fortnox_tenant_id: str = ""
 
@@ -82,6 +102,24 @@ def require_usable(state: str | None, state_reason: str) -> None:
         raise ReconnectRequired(
             "The tenant must connect to Fortnox again.", metadata={"state_reason": state_reason}
         )
+
+
+#: The ``outcome`` a store records for a state whose completion stored a connection.
+STATE_CONNECTED = "connected"
+
+
+def require_unused_state(used: bool, outcome: str) -> None:
+    """Raises what a second completion with a state meets: plainly used when the first one
+    connected, else that nothing was connected and Connect must start again (the code is
+    spent). One rule for every store."""
+    if used and outcome == STATE_CONNECTED:
+        raise OAuthStateInvalid("The OAuth state was already used.", reason="OAUTH_STATE_USED")
+    if used:
+        raise OAuthStateInvalid(
+            "An earlier CompleteConnect with this state made no connection; the"
+            " authorization code is spent, so start Connect again.",
+            reason="OAUTH_CONNECT_NOT_COMPLETED",
+            metadata={"earlier_outcome": outcome or "UNKNOWN"})
 
 
 class ClaimOutcome(enum.Enum):
@@ -108,7 +146,13 @@ class TokenStore(Protocol):
         ...
 
     async def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
-        """Marks a state used and returns it; ``OAuthStateInvalid`` if unknown, used, expired."""
+        """Marks a state used and returns it; ``OAuthStateInvalid`` if unknown, expired, used
+        by a completion that connected (``OAUTH_STATE_USED``) or by one that did not
+        (``OAUTH_CONNECT_NOT_COMPLETED``, with the recorded outcome)."""
+        ...
+
+    async def fail_state(self, state: str, outcome: str) -> None:
+        """Records why the completion that used ``state`` made no connection."""
         ...
 
     async def purge_expired_states(self, now: datetime) -> int:
@@ -116,9 +160,22 @@ class TokenStore(Protocol):
         ...
 
     async def save_connection(
-        self, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+        self, tenant: str, grant: TokenGrant, link: CompanyLink, account_type: AccountType,
+        state: str, now: datetime,
     ) -> Connection:
-        """Stores a fresh connection (a reconnect replaces the old tokens for good)."""
+        """Stores a fresh connection and marks ``state`` as having connected, in one
+        transaction (a reconnect replaces the old tokens for good; the history stays)."""
+        ...
+
+    async def list_connections(
+        self, which: ConnectionFilter, limit: int, after: str | None
+    ) -> ConnectionPage:
+        """Up to ``limit`` connections matching ``which`` with tenants after ``after``."""
+        ...
+
+    async def stale_refresh_tokens(self, issued_before: datetime, limit: int) -> list[str]:
+        """Connected user connections whose refresh token was issued before that, oldest
+        first."""
         ...
 
     async def connection(self, tenant: str) -> Connection | None:
@@ -150,6 +207,13 @@ class TokenStore(Protocol):
         self, tenant: str, generation: int, reason: str, now: datetime
     ) -> None:
         """Fortnox refused the refresh token of ``generation``: the customer must log in."""
+        ...
+
+    async def consent_revoked(
+        self, tenant: str, generation: int, reason: str, now: datetime
+    ) -> None:
+        """Fortnox says the service account's consent of ``generation`` is gone: the
+        connection is ``REVOKED`` with ``reason`` and its token deleted."""
         ...
 
     async def refresh_token_for_revocation(self, tenant: str) -> str | None:

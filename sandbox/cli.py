@@ -99,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for tenant in state.tenants():
         info = tenant_json(tenant)
-        lines.append(f"tenant {info['id']}: {info['name']} ({info['organisation_number']})"
+        users = " or ".join(
+            f"{u.login} ({'system administrator' if u.administrator else 'ordinary user'})"
+            for u in tenant.users)
+        lines.append(f"tenant {info['id']}: {info['name']} ({info['organisation_number']});"
+                     f" log in as {users}"
                      + (" [planted reconciliation difference]" if tenant.planted else ""))
     for line in lines:
         print(line, flush=True)

@@ -30,6 +30,8 @@ def tenant_json(tenant: Tenant) -> dict[str, Any]:
         "financial_years": [{"id": y.id, "from": y.from_date.isoformat(),
                              "to": y.to_date.isoformat()} for y in tenant.years],
         "planted_difference": tenant.planted,
+        "users": [{"login": u.login, "name": u.name, "administrator": u.administrator}
+                  for u in tenant.users],
     }
 
 
@@ -96,6 +98,16 @@ def routes(state: SandboxState) -> list[Route]:
     async def invalidate(request: Request) -> Response:
         count = state.tokens.invalidate_refresh_tokens(int(request.path_params["tenant"]))
         return JSONResponse({"invalidated": count})
+
+    async def revoke_service_consent(request: Request) -> Response:
+        count = state.tokens.revoke_service_consent(int(request.path_params["tenant"]))
+        return JSONResponse({"revoked": count})
+
+    async def service_consents(request: Request) -> Response:
+        return JSONResponse({"consents": [
+            {"tenant": c.tenant_id, "client_id": c.client_id, "scopes": list(c.scopes),
+             "given_by": c.given_by, "revoked": c.revoked}
+            for c in state.tokens.service_consents()]})
 
     async def vouchers(request: Request) -> Response:
         books = books_of(request)
@@ -170,6 +182,9 @@ def routes(state: SandboxState) -> list[Route]:
         Route(f"{prefix}/reset", reset, methods=["POST"]),
         Route(f"{prefix}/tenants/{{tenant:int}}/invalidate-refresh-tokens", invalidate,
               methods=["POST"]),
+        Route(f"{prefix}/tenants/{{tenant:int}}/revoke-service-consent",
+              revoke_service_consent, methods=["POST"]),
+        Route(f"{prefix}/service-consents", service_consents, methods=["GET"]),
         Route(f"{prefix}/tenants/{{tenant:int}}/vouchers", vouchers, methods=["GET"]),
         Route(f"{prefix}/tenants/{{tenant:int}}/vouchers/{{year:int}}/{{series}}/{{number:int}}",
               amend, methods=["PATCH", "POST"]),

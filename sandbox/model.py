@@ -190,6 +190,16 @@ class StoredFile:
     lines: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class User:
+    """Someone who can log in to a company; only a system administrator may give a
+    service-account consent."""
+
+    login: str
+    name: str
+    administrator: bool
+
+
 @dataclass(slots=True)
 class Tenant:
     """A Fortnox company (database). ``planted`` explains any deliberate inconsistency."""
@@ -203,3 +213,11 @@ class Tenant:
     city: str
     years: list[FinancialYear]
     planted: str = ""
+    users: tuple[User, ...] = ()
+
+    def user(self, login: str | None) -> User | None:
+        """The user with this login, or the administrator when ``login`` is ``None``."""
+        for user in self.users:
+            if (user.login == login) if login is not None else user.administrator:
+                return user
+        return None

@@ -1,4 +1,9 @@
-"""``/oauth-v1/``: authorization (auto-consent or an HTML page), token and revoke endpoints."""
+"""``/oauth-v1/``: authorization (auto-consent or an HTML page), token and revoke endpoints.
+
+``/oauth-v1/auth`` logs in as the company's administrator unless ``user=<login>`` names
+another of its users; ``account_type=service`` asks for a service-account consent, which only
+an administrator may give (anyone else is sent back with ``access_denied``).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ from starlette.routing import Route
 from sandbox.api_common import LostAnswer
 from sandbox.state import SandboxState
 from sandbox.tokens import GrantError
+
+NOT_ADMINISTRATOR = ("Only a system administrator of the company can activate an integration"
+                     " as a service account.")
 
 
 def _oauth_error(error: GrantError) -> Response:
@@ -42,6 +50,16 @@ def _basic_client(request: Request) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise GrantError("invalid_client", "Malformed Basic credentials.", 401) from exc
     return client_id, secret
+
+
+def _tenant_of(state: SandboxState, header: str | None) -> int:
+    """The company a ``TenantId`` header names: its tenant id or its database number."""
+    if not header or not header.strip():
+        raise GrantError("invalid_request", "The TenantId header is missing.")
+    for tenant in state.tenants():
+        if header.strip() in (str(tenant.id), str(tenant.database_number)):
+            return tenant.id
+    raise GrantError("invalid_request", "Unknown TenantId.")
 
 
 def _consent_page(request: Request, tenant_name: str, scopes: tuple[str, ...]) -> HTMLResponse:
@@ -78,18 +96,26 @@ def routes(state: SandboxState) -> list[Route]:
             return _redirect(redirect_uri, {"error": "unsupported_response_type", **callback})
         try:
             scopes = state.tokens.parse_scopes(q.get("scope", ""))
-            tenant_id = state.consenting_tenant(int(q["tenant"]) if "tenant" in q else None)
+            tenant = state.books[state.consenting_tenant(
+                int(q["tenant"]) if "tenant" in q else None, q.get("user"))].tenant
         except GrantError as exc:
             return _redirect(redirect_uri, {"error": exc.error,
                                             "error_description": exc.description, **callback})
         except (KeyError, ValueError):
-            return _oauth_error(GrantError("invalid_request", "Unknown sandbox tenant."))
+            return _oauth_error(GrantError("invalid_request", "Unknown sandbox tenant or user."))
+        user = tenant.user(q.get("user"))
+        assert user is not None  # consenting_tenant found it
         if q.get("decision") == "deny":
             return _redirect(redirect_uri, {"error": "access_denied",
                                             "error_description": "The user declined.", **callback})
+        service = q.get("account_type") == "service"
+        if service and not user.administrator:
+            return _redirect(redirect_uri, {"error": "access_denied",
+                                            "error_description": NOT_ADMINISTRATOR, **callback})
         if q.get("prompt") == "consent" and q.get("decision") != "allow":
-            return _consent_page(request, state.books[tenant_id].tenant.name, scopes)
-        code = state.tokens.issue_code(q["client_id"], redirect_uri, scopes, tenant_id)
+            return _consent_page(request, tenant.name, scopes)
+        code = state.tokens.issue_code(q["client_id"], redirect_uri, scopes, tenant.id,
+                                       service_by=user.login if service else "")
         return _redirect(redirect_uri, {"code": code, **callback})
 
     async def token(request: Request) -> Response:
@@ -110,6 +136,9 @@ def routes(state: SandboxState) -> list[Route]:
                                                   form.get("redirect_uri", ""))
             elif grant_type == "refresh_token":
                 body = state.tokens.refresh(client_id, form.get("refresh_token", ""))
+            elif grant_type == "client_credentials":
+                body = state.tokens.client_credentials(
+                    client_id, _tenant_of(state, request.headers.get("tenantid")))
             else:
                 raise GrantError("unsupported_grant_type", f"Unknown grant_type {grant_type!r}.")
         except GrantError as exc:

@@ -26,6 +26,7 @@ from sandbox.model import (
     Project,
     StoredFile,
     Tenant,
+    User,
     Voucher,
     VoucherRef,
     VoucherRow,
@@ -140,6 +141,8 @@ class _CompanyBuilder:
             organisation_number=_org_number(self.rng), address="Storgatan 1", zip_code=zip_code,
             city=city, years=_years(options, plan.first_month),
             planted=PLANTED_DIFFERENCE if plan.planted else "",
+            users=(User(f"admin-{plan.tenant_id}", "Alva Administratör", administrator=True),
+                   User(f"user-{plan.tenant_id}", "Ulf Användare", administrator=False)),
         )
         self.books = Books(tenant, bas_accounts(), {s.code: s for s in SERIES}, dict(_OPENING))
         self.first_day = tenant.years[0].from_date

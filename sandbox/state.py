@@ -35,8 +35,14 @@ class SandboxState:
         """The seeded companies in seed order."""
         return [b.tenant for b in self.books.values()]
 
-    def consenting_tenant(self, requested: int | None) -> int:
-        """Who consents on ``/oauth-v1/auth``: the requested, the configured, or the first."""
+    def consenting_tenant(self, requested: int | None, login: str | None = None) -> int:
+        """Whose company consents on ``/oauth-v1/auth``: the requested, the one of the user
+        logging in, the configured, or the first; ``KeyError`` if the user is not in it."""
+        if login is not None:
+            owner = next((t.id for t in self.tenants() if t.user(login) is not None), None)
+            if owner is None or requested not in (None, owner):
+                raise KeyError(login)
+            requested = owner
         for candidate in (requested, self.consent_tenant):
             if candidate is not None:
                 if candidate not in self.books:

@@ -10,6 +10,8 @@ so both sync and async tests can talk to it over real HTTP. The handle's helpers
         code = sb.consent_code(sb.tenants[0].id, sb.redirect_uri, ["bookkeeping"], "st")
         sb.add_fault("error", status=503, count=2)   # the next 2 API requests fail
         sb.clear_faults(); sb.advance_clock(3600); sb.invalidate_refresh_tokens(tid)
+        sb.consent_code(tid, service=True, user=sb.tenants[0].administrator)
+        sb.revoke_service_consent(tid)
         sb.created_vouchers(tid); sb.amend_voucher(tid, 2, "A", 5, description="...")
 """
 
@@ -44,6 +46,17 @@ class SandboxTenant:
     organisation_number: str
     financial_years: list[dict[str, Any]]
     planted_difference: str
+    users: list[dict[str, Any]]
+
+    @property
+    def administrator(self) -> str:
+        """The login of the company's system administrator."""
+        return next(str(u["login"]) for u in self.users if u["administrator"])
+
+    @property
+    def ordinary_user(self) -> str:
+        """The login of the company's user who is not an administrator."""
+        return next(str(u["login"]) for u in self.users if not u["administrator"])
 
 
 class SandboxHandle:
@@ -74,8 +87,10 @@ class SandboxHandle:
 
     # -- OAuth -------------------------------------------------------------------------
     def consent_code(self, tenant_id: int | None = None, redirect_uri: str | None = None,
-                     scopes: Sequence[str] = ALL_SCOPES, state: str = "state") -> str:
-        """An authorization code as if a user consented in the browser (no browser)."""
+                     scopes: Sequence[str] = ALL_SCOPES, state: str = "state", *,
+                     service: bool = False, user: str | None = None) -> str:
+        """An authorization code as if a user consented in the browser (no browser);
+        ``service`` asks for a service-account consent, ``user`` logs in as that user."""
         params: dict[str, Any] = {
             "client_id": self.client_id, "redirect_uri": redirect_uri or self.redirect_uri,
             "scope": " ".join(scopes), "state": state, "access_type": "offline",
@@ -83,6 +98,10 @@ class SandboxHandle:
         }
         if tenant_id is not None:
             params["tenant"] = tenant_id
+        if service:
+            params["account_type"] = "service"
+        if user is not None:
+            params["user"] = user
         response = httpx.get(f"{self.auth_url}/auth", params=params, follow_redirects=False)
         if response.status_code != 302:
             raise RuntimeError(f"consent failed: {response.status_code} {response.text}")
@@ -107,6 +126,11 @@ class SandboxHandle:
     def set_consent_tenant(self, tenant_id: int | None) -> None:
         """Which tenant consents when ``/oauth-v1/auth`` names none (None = the first)."""
         self._control("POST", "/consent-tenant", {"tenant": tenant_id})
+
+    def revoke_service_consent(self, tenant_id: int) -> int:
+        """The customer withdraws the company's service-account consent."""
+        return int(self._control(
+            "POST", f"/tenants/{tenant_id}/revoke-service-consent")["revoked"])
 
     def invalidate_refresh_tokens(self, tenant_id: int) -> int:
         """Make every live refresh token of a tenant fail with ``invalid_grant``."""

@@ -1,4 +1,5 @@
-"""OAuth grants: authorization codes, JWT access tokens, rotating single-use refresh tokens.
+"""OAuth grants: authorization codes, JWT access tokens, rotating single-use refresh tokens,
+and service-account consents answered by the ``client_credentials`` grant.
 
 Pure logic over the sandbox clock; :mod:`sandbox.oauth_routes` puts HTTP around it.
 """
@@ -48,7 +49,20 @@ class _Code:
     scopes: tuple[str, ...]
     tenant_id: int
     expires_at: int
+    service_by: str = ""  # the administrator who gave a service-account consent
     used: bool = False
+
+
+@dataclass(slots=True)
+class ServiceConsent:
+    """A system administrator's consent that lets a client act for a company on its own."""
+
+    client_id: str
+    tenant_id: int
+    scopes: tuple[str, ...]
+    grant_id: str
+    given_by: str
+    revoked: bool = False
 
 
 @dataclass(slots=True)
@@ -79,6 +93,7 @@ class TokenAuthority:
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, _Refresh] = {}
         self._revoked_grants: set[str] = set()
+        self._service: dict[tuple[str, int], ServiceConsent] = {}
         self.stats: Counter[tuple[int, str]] = Counter()
 
     def reset(self) -> None:
@@ -87,6 +102,7 @@ class TokenAuthority:
             self._codes.clear()
             self._refresh.clear()
             self._revoked_grants.clear()
+            self._service.clear()
             self.stats.clear()
 
     # -- client and consent ------------------------------------------------------------
@@ -107,12 +123,15 @@ class TokenAuthority:
         return scopes
 
     def issue_code(self, client_id: str, redirect_uri: str, scopes: tuple[str, ...],
-                   tenant_id: int) -> str:
-        """A fresh single-use authorization code, valid ``code_seconds``."""
+                   tenant_id: int, *, service_by: str = "") -> str:
+        """A fresh single-use authorization code, valid ``code_seconds``; a code with
+        ``service_by`` (the consenting administrator) becomes a service-account consent when
+        it is exchanged."""
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._codes[code] = _Code(client_id, redirect_uri, scopes, tenant_id,
-                                      self.clock.timestamp() + self.options.code_seconds)
+                                      self.clock.timestamp() + self.options.code_seconds,
+                                      service_by)
             self.stats[(tenant_id, "codes_issued")] += 1
         return code
 
@@ -131,8 +150,42 @@ class TokenAuthority:
                 raise GrantError("invalid_grant", "The redirect_uri does not match.")
             record.used = True
             self.stats[(record.tenant_id, "codes_exchanged")] += 1
+            if record.service_by:
+                consent = ServiceConsent(client_id, record.tenant_id, record.scopes,
+                                         secrets.token_hex(8), record.service_by)
+                self._service[(client_id, record.tenant_id)] = consent
+                return self._access_only(consent)
             return self._token_pair(client_id, record.scopes, record.tenant_id,
                                     secrets.token_hex(8))
+
+    def client_credentials(self, client_id: str, tenant_id: int) -> dict[str, object]:
+        """``grant_type=client_credentials`` for the company a ``TenantId`` header named: a
+        one-hour access token of its service-account consent, never a refresh token."""
+        with self._lock:
+            consent = self._service.get((client_id, tenant_id))
+            if consent is None:
+                raise GrantError("invalid_grant",
+                                 "There is no service account consent for this TenantId.")
+            if consent.revoked:
+                self.stats[(consent.tenant_id, "client_credentials_rejected")] += 1
+                raise GrantError("invalid_grant", "The service account consent is revoked.")
+            self.stats[(consent.tenant_id, "client_credentials")] += 1
+            return self._access_only(consent)
+
+    def revoke_service_consent(self, tenant_id: int) -> int:
+        """The customer withdraws every service-account consent of a company; their access
+        tokens stop working at once. Returns how many consents were live."""
+        with self._lock:
+            live = [c for c in self._service.values() if c.tenant_id == tenant_id and not c.revoked]
+            for consent in live:
+                consent.revoked = True
+                self._revoked_grants.add(consent.grant_id)
+            return len(live)
+
+    def service_consents(self) -> list[ServiceConsent]:
+        """Every service-account consent given (revoked ones included)."""
+        with self._lock:
+            return list(self._service.values())
 
     def refresh(self, client_id: str, refresh_token: str) -> dict[str, object]:
         """``grant_type=refresh_token``: rotate; the presented token never works again."""
@@ -170,11 +223,21 @@ class TokenAuthority:
 
     def _token_pair(self, client_id: str, scopes: tuple[str, ...], tenant_id: int,
                     grant_id: str) -> dict[str, object]:
-        now = self.clock.timestamp()
         refresh_token = secrets.token_urlsafe(32)
         self._refresh[refresh_token] = _Refresh(
             client_id, scopes, tenant_id, grant_id,
-            now + self.options.refresh_token_days * 86_400)
+            self.clock.timestamp() + self.options.refresh_token_days * 86_400)
+        return {**self._access(client_id, scopes, tenant_id, grant_id),
+                "refresh_token": refresh_token}
+
+    def _access_only(self, consent: ServiceConsent) -> dict[str, object]:
+        return self._access(consent.client_id, consent.scopes, consent.tenant_id,
+                            consent.grant_id)
+
+    def _access(self, client_id: str, scopes: tuple[str, ...], tenant_id: int,
+                grant_id: str) -> dict[str, object]:
+        """An access-token answer in Fortnox's key order (a refresh token may follow)."""
+        now = self.clock.timestamp()
         claims = {
             "iss": self.issuer, "sub": f"{tenant_id}:{client_id}", "aud": "api.fortnox.se",
             "tenantId": tenant_id, "clientId": client_id, "scope": " ".join(scopes),
@@ -182,9 +245,8 @@ class TokenAuthority:
             "jti": secrets.token_hex(8), "gid": grant_id,
         }
         return {
-            "access_token": self._sign(claims), "refresh_token": refresh_token,
-            "scope": " ".join(scopes), "expires_in": self.options.access_token_seconds,
-            "token_type": "bearer",
+            "access_token": self._sign(claims), "expires_in": self.options.access_token_seconds,
+            "token_type": "bearer", "scope": " ".join(scopes),
         }
 
     # -- access tokens -----------------------------------------------------------------

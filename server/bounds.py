@@ -81,6 +81,8 @@ STRINGS: dict[str, Bound] = {
     "expected_organisation_number": Bound(20, *_TEXT),
     "state": Bound(128, *_ASCII),
     "code": Bound(1024, *_ASCII),
+    "error": Bound(64, *_ASCII),
+    "error_description": Bound(1024, *_TEXT),
     "request_id": Bound(64, *_ASCII),
     "import_id": Bound(64, *_ASCII),
     "page_token": Bound(512, *_ASCII),

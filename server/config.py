@@ -93,6 +93,8 @@ class Settings:
     rate_limit_window_s: float
     http_timeout_s: float
     connection_age: ConnectionAge
+    keepalive_age_days: float = 30.0
+    keepalive_interval_s: float = 3600.0
 
 
 def parse_address(value: str, name: str) -> Address:
@@ -197,6 +199,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if production and not redirect_uris:
         raise ConfigError("FORTNOX_REDIRECT_URIS: required in production (space-separated)")
     series = env.get("FORTNOX_CLOSING_SERIES", "I").strip() or "I"
+    keepalive_age = _number(env, "FORTNOX_BRIDGE_KEEPALIVE_AGE_DAYS", 30.0, 1.0)
+    if keepalive_age > 40:
+        raise ConfigError("FORTNOX_BRIDGE_KEEPALIVE_AGE_DAYS: at most 40, so a renewal that"
+                          " fails for now is tried again before the 45 days are up")
     return Settings(
         environment=environment,
         listen=parse_address(
@@ -234,4 +240,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             max_age_s=_number(env, "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_S", 300.0, 0.1),
             grace_s=_number(env, "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_GRACE_S", 1800.0, 0.0),
         ),
+        keepalive_age_days=keepalive_age,
+        keepalive_interval_s=_number(env, "FORTNOX_BRIDGE_KEEPALIVE_INTERVAL_S", 3600.0, 0.1),
     )

@@ -1,18 +1,39 @@
-"""Connect, CompleteConnect, GetConnection and Disconnect: protobuf in, port call, protobuf out."""
+"""Connect, CompleteConnect, GetConnection, Disconnect and ListConnections: protobuf in, port
+call, protobuf out."""
 
 from __future__ import annotations
 
-from core.connections import Connection, ConnectionState, FortnoxConnections
+import base64
+import binascii
+import json
+
+from core.connections import (
+    AccountType,
+    Connection,
+    ConnectionFilter,
+    ConnectionState,
+    FortnoxConnections,
+    require_company_guard,
+)
+from core.errors import FieldViolation, InvalidRequest
 from server.call import Context, deadline, required
 from server.convert import timestamp
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 
 _STATES = {
     ConnectionState.CONNECTED: connection_pb2.Connection.STATE_CONNECTED,
     ConnectionState.RECONNECT_REQUIRED: connection_pb2.Connection.STATE_RECONNECT_REQUIRED,
     ConnectionState.REVOKED: connection_pb2.Connection.STATE_REVOKED,
 }
+_STATES_IN = {value: key for key, value in _STATES.items()}
+_KINDS = {
+    AccountType.USER: connection_pb2.ACCOUNT_TYPE_USER,
+    AccountType.SERVICE: connection_pb2.ACCOUNT_TYPE_SERVICE,
+}
+_KINDS_IN = {value: key for key, value in _KINDS.items()}
 
 
 def connection_message(connection: Connection) -> connection_pb2.Connection:
@@ -31,7 +52,31 @@ def connection_message(connection: Connection) -> connection_pb2.Connection:
         connected_at=timestamp(connection.connected_at),
         last_sie_import_at=timestamp(connection.last_sie_import_at),
         last_ledger_import_at=timestamp(connection.last_ledger_import_at),
+        account_type=_KINDS[connection.account_type],
+        state_changed_at=timestamp(connection.state_changed_at),
+        last_export_at=timestamp(connection.last_export_at),
     )
+
+
+def _page_token(which: ConnectionFilter, after: str) -> str:
+    """An opaque token naming the last tenant shown and the filters it was shown under."""
+    body = {"after": after, "state": which.state and which.state.value,
+            "kind": which.account_type and which.account_type.value}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def _after(token: str, which: ConnectionFilter) -> str | None:
+    """The tenant a page token continues after; a token made under other filters is refused."""
+    if not token:
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if _page_token(which, str(body["after"])) == token:
+            return str(body["after"])
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        pass
+    raise InvalidRequest("page_token is not one this call's filters produced.", violations=(
+        FieldViolation("page_token", "not a next_page_token of the same filters"),))
 
 
 class ConnectionRpcs:
@@ -41,11 +86,13 @@ class ConnectionRpcs:
         self._connections = connections
 
     async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.ConnectResponse:
+        require_company_guard(request.expected_organisation_number, request.allow_any_company)
         started = await self._connections.begin_connect(
             required(request.tenant, "tenant"),
             required(request.redirect_uri, "redirect_uri"),
             tuple(request.scopes),
             request.expected_organisation_number.strip(),
+            _KINDS_IN.get(request.account_type, AccountType.USER),
         )
         return pb.ConnectResponse(
             authorization_url=started.url, state=started.state,
@@ -55,9 +102,12 @@ class ConnectionRpcs:
     async def CompleteConnect(
         self, request: pb.CompleteConnectRequest, context: Context
     ) -> pb.CompleteConnectResponse:
+        state = required(request.state, "state")
+        if not request.error:
+            required(request.code, "code")
         connection = await self._connections.complete_connect(
-            required(request.state, "state"), required(request.code, "code"),
-            deadline=deadline(context),
+            state, request.code, error=request.error,
+            error_description=request.error_description, deadline=deadline(context),
         )
         return pb.CompleteConnectResponse(connection=connection_message(connection))
 
@@ -74,3 +124,18 @@ class ConnectionRpcs:
             required(request.tenant, "tenant"), deadline=deadline(context)
         )
         return pb.DisconnectResponse(connection=connection_message(connection))
+
+    async def ListConnections(
+        self, request: pb.ListConnectionsRequest, context: Context
+    ) -> pb.ListConnectionsResponse:
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            raise InvalidRequest("page_size is out of range.", violations=(
+                FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))
+        which = ConnectionFilter(state=_STATES_IN.get(request.state),
+                                 account_type=_KINDS_IN.get(request.account_type))
+        page = await self._connections.list_connections(
+            which, request.page_size or DEFAULT_PAGE_SIZE, _after(request.page_token, which))
+        return pb.ListConnectionsResponse(
+            connections=[connection_message(c) for c in page.connections],
+            next_page_token="" if page.next_after is None else _page_token(
+                which, page.next_after))

@@ -18,7 +18,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 
 class ConnectionRpcs(Protocol):
-    """Connect, CompleteConnect, GetConnection, Disconnect (issue 6)."""
+    """Connect, CompleteConnect, GetConnection, Disconnect, ListConnections."""
 
     async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.ConnectResponse:
         ...
@@ -34,6 +34,10 @@ class ConnectionRpcs(Protocol):
     async def Disconnect(
         self, request: pb.DisconnectRequest, context: Context
     ) -> pb.DisconnectResponse: ...
+
+    async def ListConnections(
+        self, request: pb.ListConnectionsRequest, context: Context
+    ) -> pb.ListConnectionsResponse: ...
 
 
 class SieImportRpcs(Protocol):
@@ -122,6 +126,12 @@ class FortnoxServicer(pb_grpc.FortnoxServiceServicer):
     ) -> pb.DisconnectResponse:
         group: ConnectionRpcs = _group(self._connections, "Disconnect", 6)
         return await group.Disconnect(request, context)
+
+    async def ListConnections(
+        self, request: pb.ListConnectionsRequest, context: Context
+    ) -> pb.ListConnectionsResponse:
+        group: ConnectionRpcs = _group(self._connections, "ListConnections", 16)
+        return await group.ListConnections(request, context)
 
     async def ImportSie(
         self, request: pb.ImportSieRequest, context: Context

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.limiter import RateWindow
+from adapters.metered_exports import MeteredExportHistory
 from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.stores import PostgresStores
@@ -25,7 +26,8 @@ from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
 from core.clock import utc_now
 from core.errors import StorageUnavailable
-from core.jobs import JobLeases, JobRunner, housekeeping_jobs
+from core.jobs import Job, JobLeases, JobRunner, housekeeping_jobs
+from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.stores import Stores
@@ -103,12 +105,15 @@ async def build_servicer(
     """Opens the stores and the Fortnox client, yields the servicer, and closes them after."""
     backend = await open_backend(settings)
     stores = backend.stores
-    history, exports = stores.imports, stores.exports
+    history, exports = stores.imports, MeteredExportHistory(stores.exports)
     adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider,
                              rate_window=backend.rate_window)
     # A claim on a voucher outlives any POST that may still be in flight under it.
     lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    jobs = housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2)
+    keepalive = KeepAlive(adapter.tokens, age=timedelta(days=settings.keepalive_age_days),
+                          clock=utc_now)
+    jobs = [*housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2),
+            Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
     runner = asyncio.create_task(JobRunner(backend.leases, _owner(), jobs).run())
     parsers = ProcessParsers(settings.sie_parsers)
     warming = asyncio.create_task(parsers.warm())

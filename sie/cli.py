@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Callable
 
 from sie import cli_balances, cli_inspect, cli_write
+from sie.collector import streaming_collector
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -45,4 +46,5 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # argparse exits 2 on usage errors, 0 on --help
         return int(stop.code or 0)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    with streaming_collector():
+        return handler(args)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import bisect
 
+from sie.values import ascii_number
+
 
 class _Ranges:
     __slots__ = ("ends", "starts")
@@ -53,11 +55,12 @@ class VoucherNumbers:
 
     def add(self, series: str, number: str) -> bool:
         """Record a voucher; return False if its number already occurred in its series."""
-        if number.isdigit() and number.isascii() and len(number) < 19:
+        value = ascii_number(number)
+        if value is not None:
             ranges = self._ranges.get(series)
             if ranges is None:
                 ranges = self._ranges[series] = _Ranges()
-            return ranges.add(int(number))
+            return ranges.add(value)
         key = (series, number)
         if key in self._other:
             return False

@@ -93,6 +93,8 @@ class ReaderBase:
         self._row_heads: dict[str, RowHead] = {}
         self._year_of: dict[date, int | None] = {}
         self._tails: dict[str, RowTail] = {}
+        self._last_tail = ""
+        self._last_tail_value: RowTail = (None, "", None, "")
         # checksum
         self._crc_state = CRC_OFF
         self._crc = 0

@@ -7,25 +7,50 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Final
 
 MAX_INTEGER_DIGITS: Final = 15
 """Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
 
 _AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
-_DECIMAL: Final = Decimal  # a constant mypyc keeps in C, not looked up per row
+_DECIMAL: Final = Context(prec=28).create_decimal
+"""Makes the Decimal of a checked amount: equal to `Decimal(text)`, exponent included (at
+most 17 digits, so no rounding), in a quarter less time; its own context, so no caller's
+context changes what it makes. A constant that mypyc keeps in C, not looked up per row."""
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
-_DATE_CACHE: dict[str, date] = {}
-_DATE_CACHE_LIMIT = 20_000
+_BY_CHARACTER: Final = not __file__.endswith(".py")
+"""Whether amounts and voucher numbers are checked character by character: only when
+compiled (interpreted, the loop costs more than the string methods it replaces)."""
+_DATE_CACHE: Final[dict[str, date]] = {}  # Final: compiled, a C static, not a global lookup
+_DATE_CACHE_LIMIT: Final = 20_000
 
 
 def parse_amount(text: str) -> Decimal | None:
     """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None.
 
-    Checked with string methods rather than a regex (this runs once per voucher row);
-    digits are what `Decimal` and a regex's `\\d` take, Unicode decimal digits included.
+    Compiled, it is checked character by character first (a tenth of the cost of two
+    `isdecimal` calls and their slices; this runs once per voucher row); anything but ASCII
+    digits and a dot, and every amount when interpreted, is checked with string methods,
+    which take Unicode decimal digits too, as `Decimal` and a regex's `\\d` do.
     """
+    if _BY_CHARACTER:
+        size = len(text)
+        start = 1 if size and ord(text[0]) == 45 else 0  # "-"
+        dot = -1
+        for index in range(start, size):
+            char = ord(text[index])
+            if char == 46 and dot < 0:  # the first "."
+                dot = index
+            elif not 48 <= char <= 57:  # not "0" to "9": check with string methods below
+                break
+        else:
+            if dot < 0:
+                if not 0 < size - start <= MAX_INTEGER_DIGITS:
+                    return None
+            elif dot - start > MAX_INTEGER_DIGITS or not 0 < size - dot - 1 < 3:
+                return None
+            return _DECIMAL(text)
     start = 1 if text.startswith("-") else 0
     dot = text.find(".", start)
     if dot < 0:
@@ -70,6 +95,24 @@ def parse_period(text: str) -> date | None:
     if len(text) != 6:
         return None
     return parse_date(text + "01")
+
+
+def ascii_number(text: str) -> int | None:
+    """The value of 1 to 18 ASCII digits; None for any other text (a voucher number)."""
+    if not _BY_CHARACTER:
+        if text.isdigit() and text.isascii() and len(text) < 19:
+            return int(text)
+        return None
+    size = len(text)
+    if not 0 < size < 19:
+        return None
+    value = 0
+    for index in range(size):
+        char = ord(text[index])
+        if not 48 <= char <= 57:  # not "0" to "9"
+            return None
+        value = value * 10 + char - 48
+    return value
 
 
 def parse_int(text: str) -> int | None:

@@ -189,7 +189,7 @@ class VoucherHandlers(ReaderBase):
         if end < 0:
             end = len(text)
         amount = parse_amount(text[start:end])
-        tail = self._tail(text[end + 1 :]) if amount is not None else None
+        tail = self._tail(text, end + 1) if amount is not None else None
         if tail is None or amount is None:
             return False
         kind, account, objects = head
@@ -197,7 +197,7 @@ class VoucherHandlers(ReaderBase):
             self._sum += amount
             self._transactions += 1
         else:
-            self._seen("#" + kind.value, line)
+            self._seen("#" + kind, line)  # a StrEnum: its text, without the slow `.value`
         if fresh:  # once an account is checked, it is declared or already reported
             if account not in self._declared:
                 self._use_account(account, line)
@@ -210,13 +210,29 @@ class VoucherHandlers(ReaderBase):
         )
         return True
 
-    def _tail(self, tail: str) -> RowTail | None:
-        """Date, text, quantity and sign after a row's amount; None unless they read cleanly."""
-        if not tail:
+    def _tail(self, row: str, start: int) -> RowTail | None:
+        """Date, text, quantity and sign from `row[start:]`; None unless they read cleanly.
+
+        Rows mostly end alike, so the previous row's tail is recognised by comparing the
+        row's end, before any copy or lookup.
+        """
+        size = len(row) - start
+        if size <= 0:
             return _NO_TAIL
+        last = self._last_tail
+        if size == len(last) and row.endswith(last):
+            return self._last_tail_value
+        tail = row[start:]
         cached = self._tails.get(tail)
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = self._read_tail(tail)
+            if cached is None:
+                return None
+        self._last_tail, self._last_tail_value = tail, cached
+        return cached
+
+    def _read_tail(self, tail: str) -> RowTail | None:
+        """`_tail` of a tail not seen yet (now kept)."""
         fields = tokenize(tail)
         if len(fields) > 4:
             return None

@@ -1,4 +1,8 @@
-"""The core's ``FortnoxConnections``: connect (OAuth), inspect and disconnect a tenant."""
+"""The core's ``FortnoxConnections``: connect (OAuth), inspect, list and disconnect tenants.
+
+A tenant already connected keeps its connection until a new login completes; only then is it
+replaced (the old refresh token revoked at Fortnox), so a failed move changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from adapters.fortnox import parse
-from adapters.fortnox.oauth import OAuthClient
+from adapters.fortnox.oauth import OAuthClient, consent_refused
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
-from core.connections import AuthorizationRequest, Connection, ImportKind
+from core.connections import (
+    AccountType,
+    AuthorizationRequest,
+    Connection,
+    ConnectionFilter,
+    ConnectionPage,
+    ImportKind,
+)
 from core.errors import (
+    CodeExchangeRefused,
     ConnectionNotFound,
     FieldViolation,
     InvalidRequest,
@@ -28,6 +40,10 @@ log = logging.getLogger(__name__)
 
 DISCONNECTED_REASON = "Disconnected on request; the tokens were revoked at Fortnox."
 DISCONNECTED_UNCONFIRMED = "Disconnected on request; Fortnox did not confirm the revocation."
+DISCONNECTED_SERVICE = (
+    "Disconnected on request; the token is deleted here, and the service-account consent"
+    " stays in Fortnox until the customer removes the integration there."
+)
 
 
 def _digits(organisation_number: str) -> str:
@@ -78,6 +94,7 @@ class FortnoxConnector:
         redirect_uri: str,
         scopes: Sequence[str] = (),
         expected_organisation_number: str = "",
+        account_type: AccountType = AccountType.USER,
     ) -> AuthorizationRequest:
         if not tenant:
             raise InvalidRequest("A tenant is required.",
@@ -96,24 +113,54 @@ class FortnoxConnector:
             expected_organisation_number=expected_organisation_number.strip(),
             created_at=now,
             expires_at=now + self._state_ttl,
+            account_type=account_type,
         )
         await self._store.create_state(record)
-        url = self._oauth.authorization_url(record.redirect_uri, record.scopes, record.state)
+        url = self._oauth.authorization_url(record.redirect_uri, record.scopes, record.state,
+                                            service=account_type is AccountType.SERVICE)
         return AuthorizationRequest(url=url, state=record.state, expires_at=record.expires_at)
 
     async def complete_connect(
-        self, state: str, code: str, *, deadline: float | None = None
+        self, state: str, code: str, *, error: str = "", error_description: str = "",
+        deadline: float | None = None,
     ) -> Connection:
         record = await self._store.consume_state(state, self._clock())
+        try:
+            if error:
+                raise consent_refused(error, error_description,
+                                      service=record.account_type is AccountType.SERVICE)
+            return await self._connect(record, code, deadline)
+        except Exception as exc:  # the state is spent: a retry must learn why nothing connected
+            await self._store.fail_state(state, str(getattr(exc, "reason", type(exc).__name__)))
+            raise
+
+    async def _connect(
+        self, record: OAuthStateRecord, code: str, deadline: float | None
+    ) -> Connection:
         grant = await self._oauth.exchange_code(code, record.redirect_uri, deadline)
         try:
             link = await self._company(record.tenant, grant, deadline)
+            self._check_company(record, link)
         except BaseException:
-            await self._oauth.revoke(grant.refresh_token, deadline)
+            if grant.refresh_token is not None:
+                await self._oauth.revoke(grant.refresh_token, deadline)
             raise
+        replaced = await self._store.refresh_token_for_revocation(record.tenant)
+        connection = await self._store.save_connection(
+            record.tenant, grant, link, record.account_type, record.state, self._clock())
+        self._tokens.forget(record.tenant)
+        if replaced is not None:  # a reconnect or a move: the old grant must not linger
+            await self._oauth.revoke(replaced, deadline)
+        log.info("fortnox connected", extra={
+            "tenant": record.tenant, "fortnox_tenant_id": link.fortnox_tenant_id,
+            "account_type": record.account_type.value, "replaced": replaced is not None})
+        return connection
+
+    @staticmethod
+    def _check_company(record: OAuthStateRecord, link: CompanyLink) -> None:
+        """The login must reach the expected company, and a service account needs its id."""
         expected = _digits(record.expected_organisation_number)
         if expected and expected != _digits(link.organisation_number):
-            await self._oauth.revoke(grant.refresh_token, deadline)
             raise WrongFortnoxCompany(
                 "The Fortnox login belongs to another company than expected.",
                 metadata={
@@ -121,11 +168,10 @@ class FortnoxConnector:
                     "organisation_number": link.organisation_number,
                 },
             )
-        connection = await self._store.save_connection(record.tenant, grant, link, self._clock())
-        self._tokens.forget(record.tenant)
-        log.info("fortnox connected", extra={"tenant": record.tenant,
-                                             "fortnox_tenant_id": link.fortnox_tenant_id})
-        return connection
+        if record.account_type is AccountType.SERVICE and not link.fortnox_tenant_id:
+            raise CodeExchangeRefused(
+                "Fortnox did not say which company the service account is for (no TenantId).",
+                reason="SERVICE_ACCOUNT_TENANT_UNKNOWN")
 
     async def _company(
         self, tenant: str, grant: TokenGrant, deadline: float | None
@@ -148,10 +194,19 @@ class FortnoxConnector:
             raise ConnectionNotFound("The tenant is not connected to Fortnox.")
         return connection
 
+    async def list_connections(
+        self, which: ConnectionFilter, page_size: int, after: str | None
+    ) -> ConnectionPage:
+        return await self._store.list_connections(which, page_size, after)
+
     async def disconnect(self, tenant: str, *, deadline: float | None = None) -> Connection:
+        current = await self.get_connection(tenant)
         token = await self._store.refresh_token_for_revocation(tenant)
         confirmed = token is not None and await self._oauth.revoke(token, deadline)
-        reason = DISCONNECTED_REASON if confirmed or token is None else DISCONNECTED_UNCONFIRMED
+        if current.account_type is AccountType.SERVICE:
+            reason = DISCONNECTED_SERVICE
+        else:
+            reason = DISCONNECTED_REASON if confirmed or token is None else DISCONNECTED_UNCONFIRMED
         connection = await self._store.revoke(tenant, reason, self._clock())
         self._tokens.forget(tenant)
         log.info("fortnox disconnected", extra={"tenant": tenant, "confirmed": confirmed})

@@ -1,4 +1,5 @@
-"""Fortnox's OAuth2 endpoints: authorization URL, code exchange, refresh, revoke.
+"""Fortnox's OAuth2 endpoints: authorization URL, code exchange, refresh, client credentials
+(service accounts), revoke; and what an error sent back to the redirect URI means.
 
 Codes and refresh tokens are single use, so a token request is repeated only when it certainly
 never left (connection refused); any other failure is reported, never retried blindly.
@@ -18,7 +19,12 @@ from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.retry import NOT_SENT_ERRORS, RetryPolicy, remaining_s
-from core.errors import CodeExchangeRefused, FortnoxAuthRejected, FortnoxUnavailable
+from core.errors import (
+    CodeExchangeRefused,
+    ConsentRefused,
+    FortnoxAuthRejected,
+    FortnoxUnavailable,
+)
 from core.token_store import TokenGrant
 
 log = logging.getLogger(__name__)
@@ -70,17 +76,22 @@ class OAuthClient:
         self._server = urlsplit(self._base).hostname or ""
         self._path = urlsplit(self._base).path
 
-    def authorization_url(self, redirect_uri: str, scopes: Sequence[str], state: str) -> str:
-        """Where the customer's browser logs in and consents (offline access: a refresh token)."""
-        query = urlencode({
+    def authorization_url(
+        self, redirect_uri: str, scopes: Sequence[str], state: str, *, service: bool = False
+    ) -> str:
+        """Where the customer's browser logs in and consents (offline access: a refresh token;
+        ``service``: a service-account consent, which only a system administrator may give)."""
+        params = {
             "client_id": self._client_id,
             "redirect_uri": redirect_uri,
             "scope": " ".join(scopes),
             "state": state,
             "access_type": "offline",
             "response_type": "code",
-        })
-        return f"{self._base}/auth?{query}"
+        }
+        if service:
+            params["account_type"] = "service"
+        return f"{self._base}/auth?{urlencode(params)}"
 
     async def exchange_code(
         self, code: str, redirect_uri: str, deadline: float | None
@@ -110,6 +121,18 @@ class OAuthClient:
                 raise _client_rejected(refusal) from None
             raise
 
+    async def client_credentials(self, fortnox_tenant_id: str, deadline: float | None
+                                 ) -> TokenGrant:
+        """A service account's access token for one company (``TenantId``); raises
+        ``OAuthRefusal`` (``invalid_grant`` once the consent is revoked) as is."""
+        try:
+            return await self._grant({"grant_type": "client_credentials"}, deadline,
+                                     headers={"TenantId": fortnox_tenant_id})
+        except OAuthRefusal as refusal:
+            if refusal.error == "invalid_client":
+                raise _client_rejected(refusal) from None
+            raise
+
     async def revoke(self, refresh_token: str, deadline: float | None) -> bool:
         """Revokes the grant behind a refresh token; ``False`` if Fortnox could not be told."""
         with self._span("revoke", "revoke") as span:
@@ -126,7 +149,8 @@ class OAuthClient:
             span.set_attribute(tracing.STATUS, response.status_code)
             return response.is_success and _revoked(response)
 
-    async def _grant(self, form: dict[str, str], deadline: float | None) -> TokenGrant:
+    async def _grant(self, form: dict[str, str], deadline: float | None,
+                     headers: dict[str, str] | None = None) -> TokenGrant:
         grant_type = form["grant_type"]
         with self._span("token", grant_type) as span:
             retry = 0
@@ -135,6 +159,7 @@ class OAuthClient:
                     response = await self._http.post(
                         f"{self._base}/token",
                         data=form,
+                        headers=headers,
                         auth=self._auth,
                         timeout=remaining_s(deadline, self._timeout_s),
                     )
@@ -171,12 +196,13 @@ class OAuthClient:
                 metadata={"http_status": str(response.status_code)},
             )
         now = self._clock()
+        refresh_token = body.get("refresh_token")  # none for a service account
         return TokenGrant(
             access_token=str(body["access_token"]),
-            refresh_token=str(body["refresh_token"]),
+            refresh_token=None if refresh_token is None else str(refresh_token),
             scopes=tuple(str(body.get("scope", "")).split()),
             access_expires_at=now + timedelta(seconds=int(body.get("expires_in", 3600))),
-            refresh_expires_at=now + self._refresh_lifetime,
+            refresh_expires_at=None if refresh_token is None else now + self._refresh_lifetime,
         )
 
     def _span(self, endpoint: str, grant_type: str) -> AbstractContextManager[trace.Span]:
@@ -199,6 +225,23 @@ def _revoked(response: httpx.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and body.get("revoked") is True
+
+
+def consent_refused(error: str, description: str, *, service: bool) -> ConsentRefused:
+    """What an ``error`` sent to the redirect URI instead of a code means for the caller.
+
+    Fortnox's wording for a service-account consent refused to a user who is not a system
+    administrator is not documented; the sandbox's mentions "administrator", and so does
+    this check (Swedish "administratör" included).
+    """
+    if service and error == "access_denied" and "administrat" in description.lower():
+        return ConsentRefused(
+            "Only a system administrator of the Fortnox company can consent to a service"
+            " account; ask the administrator to log in, or connect as a user instead.",
+            reason="SERVICE_ACCOUNT_NOT_ADMIN", metadata={"oauth_error": error})
+    return ConsentRefused(
+        "The customer did not grant access in Fortnox; start Connect again.",
+        metadata={"oauth_error": error[:64]})
 
 
 def _client_rejected(refusal: OAuthRefusal) -> FortnoxAuthRejected:

@@ -1,8 +1,10 @@
-"""A tenant's access token, refreshed once however many calls and workers need it at once.
+"""A tenant's access token, renewed once however many calls and workers need it at once.
 
-Within a process, one coroutine per tenant refreshes while the others wait on its lock; across
+Within a process, one coroutine per tenant renews while the others wait on its lock; across
 processes the claim in the store (one transaction in the shared database) lets exactly one
-worker spend the refresh token while the others poll for the generation it writes.
+worker spend the refresh token, or ask for a service account's client-credentials token,
+while the others poll for the generation it writes. The keep-alive renews idle refresh
+tokens through the same claim.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import NoReturn
 
 from adapters import metrics
 from adapters.fortnox.oauth import GrantAnswerLost, OAuthClient, OAuthRefusal, RefreshNotSent
+from adapters.metrics import ClaimKind
+from core.connections import AccountType
 from core.errors import (
+    ConnectionRevoked,
     FortnoxAuthRejected,
     FortnoxUnavailable,
     ReconnectRequired,
@@ -33,6 +38,10 @@ INVALID_GRANT_REASON = "Fortnox no longer accepts the refresh token (invalid_gra
 LOST_ANSWER_REASON = (
     "Fortnox renewed the tokens but its answer was lost on the way, so the new refresh token"
     " never arrived; the old one is spent (invalid_grant)."
+)
+CONSENT_REVOKED_REASON = (
+    "The customer revoked the service-account consent in Fortnox (invalid_grant); the"
+    " company's system administrator must connect again."
 )
 
 
@@ -83,6 +92,19 @@ class TokenManager:
             return
         await self._refresh(tenant, generation, deadline, forced=True)
 
+    async def stale_refresh_tokens(self, issued_before: datetime, limit: int) -> list[str]:
+        """Connected user connections whose refresh token is older than ``issued_before``."""
+        return await self._store.stale_refresh_tokens(issued_before, limit)
+
+    async def renew(self, tenant: str, issued_before: datetime) -> bool:
+        """The keep-alive's renewal: spends the tenant's refresh token unless it was renewed
+        at or after ``issued_before`` (then ``False``, nothing is sent)."""
+        tokens = await self._store.current_tokens(tenant)
+        if tokens.last_refreshed_at >= issued_before:
+            return False
+        renewed = await self._refresh(tenant, tokens.generation, None, forced=True)
+        return renewed.generation == tokens.generation + 1
+
     def _due(self, tokens: CurrentTokens) -> bool:
         now = self._clock()
         return (
@@ -111,7 +133,11 @@ class TokenManager:
                         metadata={"tenant": tenant},
                     )
                 await asyncio.sleep(self._poll_s)
-            tokens = await self._spend(tenant, claim.tokens, deadline)
+            metrics.claim_taken(ClaimKind.TOKEN_REFRESH)
+            try:
+                tokens = await self._spend(tenant, claim.tokens, deadline)
+            finally:
+                metrics.claim_released(ClaimKind.TOKEN_REFRESH)
             self._cache[tenant] = tokens
             log.info(
                 "fortnox tokens refreshed",
@@ -123,6 +149,9 @@ class TokenManager:
     async def _spend(
         self, tenant: str, old: CurrentTokens, deadline: float | None
     ) -> CurrentTokens:
+        if old.account_type is AccountType.SERVICE or old.refresh_token is None:
+            grant = await self._client_credentials(tenant, old, deadline)
+            return await self._store.complete_refresh(tenant, old.generation, grant, self._clock())
         lost = False  # an earlier asking's answer was lost
         while True:
             try:
@@ -163,6 +192,32 @@ class TokenManager:
                 log.warning("storing the rotated fortnox tokens failed; trying again",
                             extra={"tenant": tenant})
                 await asyncio.sleep(KEEP_RETRY_S)
+
+    async def _client_credentials(
+        self, tenant: str, old: CurrentTokens, deadline: float | None
+    ) -> TokenGrant:
+        """A service account's new access token. Asking spends nothing, so any failure gives
+        the claim back; ``invalid_grant`` means the customer revoked the consent."""
+        try:
+            return await self._oauth.client_credentials(old.fortnox_tenant_id, deadline)
+        except OAuthRefusal as refusal:
+            if refusal.error == "invalid_grant":
+                await self._store.consent_revoked(
+                    tenant, old.generation, CONSENT_REVOKED_REASON, self._clock())
+                self._cache.pop(tenant, None)
+                log.warning("fortnox service-account consent revoked", extra={"tenant": tenant})
+                raise ConnectionRevoked(
+                    "The customer revoked the service-account consent in Fortnox; connect"
+                    " again.", metadata={"state_reason": CONSENT_REVOKED_REASON,
+                                         "oauth_error": refusal.error}) from None
+            await self._store.release_claim(tenant, old.generation)
+            raise FortnoxAuthRejected(
+                "Fortnox refused a token for the service account.",
+                metadata={"oauth_error": refusal.error},
+            ) from None
+        except BaseException:
+            await self._store.release_claim(tenant, old.generation)
+            raise
 
     async def _require_reconnect(self, tenant: str, old: CurrentTokens, reason: str) -> NoReturn:
         await self._store.require_reconnect(tenant, old.generation, reason, self._clock())

@@ -174,10 +174,22 @@ CREATE TABLE job_leases (
 );
 """
 
+# Service-account connections (no refresh token), when a state last changed, and what became
+# of each OAuth state's completion ('' while it runs or never ran, 'connected', or why not).
+_M004_CONNECTION_KINDS = """
+ALTER TABLE connections ADD COLUMN account_type text NOT NULL DEFAULT 'user';
+ALTER TABLE connections ADD COLUMN state_changed_at timestamptz;
+UPDATE connections SET state_changed_at = updated_at;
+CREATE INDEX connections_by_renewal ON connections (account_type, state, last_refreshed_at);
+ALTER TABLE oauth_states ADD COLUMN account_type text NOT NULL DEFAULT 'user';
+ALTER TABLE oauth_states ADD COLUMN outcome text NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("001_initial", _M001_INITIAL),
     ("002_rate_window", _M002_RATE_WINDOW),
     ("003_job_leases", _M003_JOB_LEASES),
+    ("004_connection_kinds", _M004_CONNECTION_KINDS),
 )
 
 

@@ -17,18 +17,27 @@ from psycopg.rows import DictRow
 
 from adapters.postgres.database import PostgresDatabase
 from adapters.store.crypto import TokenCipher
-from core.connections import Connection, ConnectionState, ImportKind
+from core.connections import (
+    AccountType,
+    Connection,
+    ConnectionFilter,
+    ConnectionPage,
+    ConnectionState,
+    ImportKind,
+)
 from core.errors import (
     ConnectionNotFound,
     OAuthStateInvalid,
 )
 from core.token_store import (
+    STATE_CONNECTED,
     ClaimOutcome,
     CompanyLink,
     CurrentTokens,
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_unused_state,
     require_usable,
 )
 
@@ -36,14 +45,21 @@ Conn = AsyncConnection[DictRow]
 
 _CONNECTED = ConnectionState.CONNECTED.value
 
+#: A connection with the time of the tenant's last voucher sent to Fortnox.
+_SELECT: LiteralString = (
+    "SELECT c.*, (SELECT MAX(v.exported_at) FROM voucher_exports v WHERE v.tenant = c.tenant)"
+    " AS last_export_at FROM connections c"
+)
+
 
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _row(conn: Conn, tenant: str, *, lock: bool = False) -> DictRow | None:
-    sql: LiteralString = "SELECT * FROM connections WHERE tenant = %s" + (
-        " FOR UPDATE" if lock else "")
+    sql: LiteralString = (
+        "SELECT * FROM connections c WHERE tenant = %s FOR UPDATE" if lock
+        else _SELECT + " WHERE c.tenant = %s")
     cursor = await conn.execute(sql, (tenant,))
     return await cursor.fetchone()
 
@@ -60,10 +76,11 @@ class PostgresTokenStore:
         async with self._db.connection() as conn:
             await conn.execute(
                 "INSERT INTO oauth_states (state, tenant, redirect_uri, scopes,"
-                " expected_organisation_number, created_at, expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                " expected_organisation_number, created_at, expires_at, account_type)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (record.state, record.tenant, record.redirect_uri, " ".join(record.scopes),
-                 record.expected_organisation_number, record.created_at, record.expires_at),
+                 record.expected_organisation_number, record.created_at, record.expires_at,
+                 record.account_type.value),
             )
 
     async def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
@@ -73,9 +90,7 @@ class PostgresTokenStore:
             row = await cursor.fetchone()
             if row is None:
                 raise OAuthStateInvalid("The OAuth state is unknown.", reason="OAUTH_STATE_UNKNOWN")
-            if row["used_at"] is not None:
-                raise OAuthStateInvalid("The OAuth state was already used.",
-                                        reason="OAUTH_STATE_USED")
+            require_unused_state(row["used_at"] is not None, row["outcome"])
             if row["expires_at"] <= now:
                 raise OAuthStateInvalid("The OAuth state has expired.",
                                         reason="OAUTH_STATE_EXPIRED")
@@ -86,7 +101,13 @@ class PostgresTokenStore:
             scopes=tuple(row["scopes"].split()),
             expected_organisation_number=row["expected_organisation_number"],
             created_at=row["created_at"], expires_at=row["expires_at"],
+            account_type=AccountType(row["account_type"]),
         )
+
+    async def fail_state(self, state: str, outcome: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute("UPDATE oauth_states SET outcome = %s WHERE state = %s",
+                               (outcome, state))
 
     async def purge_expired_states(self, now: datetime) -> int:
         async with self._db.connection() as conn:
@@ -95,7 +116,8 @@ class PostgresTokenStore:
 
     # -- connections -------------------------------------------------------------------
     async def save_connection(
-        self, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+        self, tenant: str, grant: TokenGrant, link: CompanyLink, account_type: AccountType,
+        state: str, now: datetime,
     ) -> Connection:
         async with self._db.transaction() as conn:
             # Two replicas completing a connect at once: the second waits and replaces.
@@ -110,8 +132,8 @@ class PostgresTokenStore:
                 "INSERT INTO connections (tenant, state, state_reason, fortnox_tenant_id,"
                 " company_name, organisation_number, scopes, access_token, refresh_token,"
                 " token_generation, access_token_expires_at, refresh_token_expires_at,"
-                " last_refreshed_at, connected_at, updated_at)"
-                " VALUES (%s, %s, '', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " last_refreshed_at, connected_at, updated_at, account_type, state_changed_at)"
+                " VALUES (%s, %s, '', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, state_reason = '',"
                 " fortnox_tenant_id = excluded.fortnox_tenant_id,"
                 " company_name = excluded.company_name,"
@@ -122,17 +144,21 @@ class PostgresTokenStore:
                 " access_token_expires_at = excluded.access_token_expires_at,"
                 " refresh_token_expires_at = excluded.refresh_token_expires_at,"
                 " last_refreshed_at = excluded.last_refreshed_at,"
-                " connected_at = excluded.connected_at, updated_at = excluded.updated_at",
+                " connected_at = excluded.connected_at, updated_at = excluded.updated_at,"
+                " account_type = excluded.account_type,"
+                " state_changed_at = excluded.state_changed_at",
                 (
                     tenant, _CONNECTED, link.fortnox_tenant_id, link.company_name,
                     link.organisation_number, " ".join(grant.scopes),
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
-                    self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token"),
+                    self._encrypt_refresh(grant, tenant),
                     generation, grant.access_expires_at, grant.refresh_expires_at,
-                    now, now, now,
+                    now, now, now, account_type.value, now,
                 ),
             )
             await self._log_refresh_token(conn, tenant, generation, grant.refresh_token, now)
+            await conn.execute("UPDATE oauth_states SET outcome = %s WHERE state = %s",
+                               (STATE_CONNECTED, state))
             row = await _row(conn, tenant)
         assert row is not None
         return _connection(row)
@@ -141,6 +167,31 @@ class PostgresTokenStore:
         async with self._db.connection() as conn:
             row = await _row(conn, tenant)
         return None if row is None else _connection(row)
+
+    async def list_connections(
+        self, which: ConnectionFilter, limit: int, after: str | None
+    ) -> ConnectionPage:
+        async with self._db.connection() as conn:
+            cursor = await conn.execute(
+                _SELECT + " WHERE c.tenant > %s"
+                " AND (%s::text IS NULL OR c.state = %s)"
+                " AND (%s::text IS NULL OR c.account_type = %s)"
+                " ORDER BY c.tenant LIMIT %s",
+                (after or "", *(2 * [which.state and which.state.value]),
+                 *(2 * [which.account_type and which.account_type.value]), limit + 1),
+            )
+            rows = await cursor.fetchall()
+        page = tuple(_connection(row) for row in rows[:limit])
+        return ConnectionPage(page, page[-1].tenant if len(rows) > limit else None)
+
+    async def stale_refresh_tokens(self, issued_before: datetime, limit: int) -> list[str]:
+        async with self._db.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT tenant FROM connections WHERE account_type = %s AND state = %s"
+                " AND last_refreshed_at < %s ORDER BY last_refreshed_at LIMIT %s",
+                (AccountType.USER.value, _CONNECTED, issued_before, limit),
+            )
+            return [str(row["tenant"]) for row in await cursor.fetchall()]
 
     async def current_tokens(self, tenant: str) -> CurrentTokens:
         async with self._db.connection() as conn:
@@ -192,7 +243,7 @@ class PostgresTokenStore:
                 " updated_at = %s WHERE tenant = %s AND token_generation = %s AND state = %s",
                 (
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
-                    self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token"),
+                    self._encrypt_refresh(grant, tenant),
                     generation + 1, grant.access_expires_at, grant.refresh_expires_at, now,
                     " ".join(grant.scopes), now, tenant, generation, _CONNECTED,
                 ),
@@ -208,9 +259,22 @@ class PostgresTokenStore:
     ) -> None:
         async with self._db.connection() as conn:
             await conn.execute(
-                "UPDATE connections SET state = %s, state_reason = %s, updated_at = %s"
+                "UPDATE connections SET state = %s, state_reason = %s, updated_at = %s,"
+                " state_changed_at = %s WHERE tenant = %s AND token_generation = %s"
+                " AND state = %s",
+                (ConnectionState.RECONNECT_REQUIRED.value, reason, now, now, tenant, generation,
+                 _CONNECTED),
+            )
+
+    async def consent_revoked(
+        self, tenant: str, generation: int, reason: str, now: datetime
+    ) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "UPDATE connections SET state = %s, state_reason = %s, access_token = NULL,"
+                " access_token_expires_at = NULL, updated_at = %s, state_changed_at = %s"
                 " WHERE tenant = %s AND token_generation = %s AND state = %s",
-                (ConnectionState.RECONNECT_REQUIRED.value, reason, now, tenant, generation,
+                (ConnectionState.REVOKED.value, reason, now, now, tenant, generation,
                  _CONNECTED),
             )
 
@@ -228,8 +292,9 @@ class PostgresTokenStore:
             await conn.execute(
                 "UPDATE connections SET state = %s, state_reason = %s, access_token = NULL,"
                 " refresh_token = NULL, access_token_expires_at = NULL,"
-                " refresh_token_expires_at = NULL, updated_at = %s WHERE tenant = %s",
-                (ConnectionState.REVOKED.value, reason, now, tenant),
+                " refresh_token_expires_at = NULL, updated_at = %s, state_changed_at = %s"
+                " WHERE tenant = %s",
+                (ConnectionState.REVOKED.value, reason, now, now, tenant),
             )
             await conn.execute(
                 "UPDATE refresh_tokens SET used_at = %s WHERE tenant = %s AND used_at IS NULL",
@@ -249,15 +314,22 @@ class PostgresTokenStore:
             await conn.execute(sql, (at, tenant))
 
     # -- row conversion ----------------------------------------------------------------
+    def _encrypt_refresh(self, grant: TokenGrant, tenant: str) -> bytes | None:
+        if grant.refresh_token is None:
+            return None
+        return self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token")
+
     async def _log_refresh_token(
-        self, conn: Conn, tenant: str, generation: int, token: str, now: datetime
+        self, conn: Conn, tenant: str, generation: int, token: str | None, now: datetime
     ) -> None:
+        """One row per generation: the claim of its renewal (a service account's rows name
+        no token)."""
         await conn.execute(
             "INSERT INTO refresh_tokens (tenant, generation, token_sha256, issued_at)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (tenant, generation) DO UPDATE SET"
             " token_sha256 = excluded.token_sha256, issued_at = excluded.issued_at,"
             " used_at = NULL",
-            (tenant, generation, _sha256(token), now),
+            (tenant, generation, "" if token is None else _sha256(token), now),
         )
 
     def _tokens(self, tenant: str, row: DictRow | None) -> CurrentTokens:
@@ -269,11 +341,12 @@ class PostgresTokenStore:
             generation=int(row["token_generation"]),
             access_token=self._cipher.decrypt(bytes(row["access_token"]), tenant,
                                               "access_token"),
-            refresh_token=self._cipher.decrypt(bytes(row["refresh_token"]), tenant,
-                                               "refresh_token"),
+            refresh_token=None if row["refresh_token"] is None else self._cipher.decrypt(
+                bytes(row["refresh_token"]), tenant, "refresh_token"),
             access_expires_at=row["access_token_expires_at"],
             refresh_expires_at=row["refresh_token_expires_at"],
             last_refreshed_at=row["last_refreshed_at"],
+            account_type=AccountType(row["account_type"]),
             fortnox_tenant_id=row["fortnox_tenant_id"],
         )
 
@@ -293,4 +366,7 @@ def _connection(row: dict[str, Any]) -> Connection:
         last_refreshed_at=row["last_refreshed_at"],
         last_sie_import_at=row["last_sie_import_at"],
         last_ledger_import_at=row["last_ledger_import_at"],
+        account_type=AccountType(row["account_type"]),
+        state_changed_at=row["state_changed_at"],
+        last_export_at=row["last_export_at"],
     )

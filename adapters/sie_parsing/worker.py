@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from adapters.sie_parsing.frames import HEADER, Kind, frame
 from core.sie_parse import YearParse
+from sie.collector import streaming_collector
 
 
 def _read(source: BinaryIO, size: int) -> bytes | None:
@@ -50,4 +51,6 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))
+    with streaming_collector():
+        code = serve(sys.stdin.buffer, sys.stdout.buffer)
+    sys.exit(code)

@@ -18,18 +18,27 @@ from sqlite_utils import Database
 
 from adapters.store.crypto import TokenCipher
 from adapters.store.database import SqliteThread, immediate
-from core.connections import Connection, ConnectionState, ImportKind
+from core.connections import (
+    AccountType,
+    Connection,
+    ConnectionFilter,
+    ConnectionPage,
+    ConnectionState,
+    ImportKind,
+)
 from core.errors import (
     ConnectionNotFound,
     OAuthStateInvalid,
 )
 from core.token_store import (
+    STATE_CONNECTED,
     ClaimOutcome,
     CompanyLink,
     CurrentTokens,
     OAuthStateRecord,
     RefreshClaim,
     TokenGrant,
+    require_unused_state,
     require_usable,
 )
 
@@ -46,9 +55,17 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: A connection with the time of the tenant's last voucher sent to Fortnox.
+_SELECT = (
+    "SELECT c.*, (SELECT MAX(v.exported_at) FROM voucher_exports v WHERE v.tenant = c.tenant)"
+    " AS last_export_at FROM connections c"
+)
+
+
+
 def _row(conn: sqlite3.Connection, tenant: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM connections WHERE tenant = ?", (tenant,)
+        f"{_SELECT} WHERE c.tenant = ?", (tenant,)
     ).fetchone()
     return row
 
@@ -70,14 +87,28 @@ class SqliteTokenStore:
     async def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
         return await self._thread.run(lambda db: self._sync.consume_state(db, state, now))
 
+    async def fail_state(self, state: str, outcome: str) -> None:
+        await self._thread.run(lambda db: self._sync.fail_state(db, state, outcome))
+
     async def purge_expired_states(self, now: datetime) -> int:
         return await self._thread.run(lambda db: self._sync.purge_expired_states(db, now))
 
     async def save_connection(
-        self, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+        self, tenant: str, grant: TokenGrant, link: CompanyLink, account_type: AccountType,
+        state: str, now: datetime,
     ) -> Connection:
+        return await self._thread.run(lambda db: self._sync.save_connection(
+            db, tenant, grant, link, account_type, state, now))
+
+    async def list_connections(
+        self, which: ConnectionFilter, limit: int, after: str | None
+    ) -> ConnectionPage:
         return await self._thread.run(
-            lambda db: self._sync.save_connection(db, tenant, grant, link, now))
+            lambda db: self._sync.list_connections(db, which, limit, after))
+
+    async def stale_refresh_tokens(self, issued_before: datetime, limit: int) -> list[str]:
+        return await self._thread.run(
+            lambda db: self._sync.stale_refresh_tokens(db, issued_before, limit))
 
     async def connection(self, tenant: str) -> Connection | None:
         return await self._thread.run(lambda db: self._sync.connection(db, tenant))
@@ -106,6 +137,12 @@ class SqliteTokenStore:
         await self._thread.run(
             lambda db: self._sync.require_reconnect(db, tenant, generation, reason, now))
 
+    async def consent_revoked(
+        self, tenant: str, generation: int, reason: str, now: datetime
+    ) -> None:
+        await self._thread.run(
+            lambda db: self._sync.consent_revoked(db, tenant, generation, reason, now))
+
     async def refresh_token_for_revocation(self, tenant: str) -> str | None:
         return await self._thread.run(
             lambda db: self._sync.refresh_token_for_revocation(db, tenant))
@@ -130,8 +167,8 @@ class _SyncTokens:
             conn = db.conn
             conn.execute(
                 "INSERT INTO oauth_states (state, tenant, redirect_uri, scopes,"
-                " expected_organisation_number, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " expected_organisation_number, created_at, expires_at, account_type)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.state,
                     record.tenant,
@@ -140,6 +177,7 @@ class _SyncTokens:
                     record.expected_organisation_number,
                     _iso(record.created_at),
                     _iso(record.expires_at),
+                    record.account_type.value,
                 ),
             )
 
@@ -150,9 +188,7 @@ class _SyncTokens:
             row = conn.execute("SELECT * FROM oauth_states WHERE state = ?", (state,)).fetchone()
             if row is None:
                 raise OAuthStateInvalid("The OAuth state is unknown.", reason="OAUTH_STATE_UNKNOWN")
-            if row["used_at"] is not None:
-                raise OAuthStateInvalid("The OAuth state was already used.",
-                                        reason="OAUTH_STATE_USED")
+            require_unused_state(row["used_at"] is not None, row["outcome"])
             expires_at = datetime.fromisoformat(row["expires_at"])
             if expires_at <= now:
                 raise OAuthStateInvalid("The OAuth state has expired.",
@@ -167,7 +203,14 @@ class _SyncTokens:
             expected_organisation_number=row["expected_organisation_number"],
             created_at=datetime.fromisoformat(row["created_at"]),
             expires_at=expires_at,
+            account_type=AccountType(row["account_type"]),
         )
+
+    def fail_state(self, db: Database, state: str, outcome: str) -> None:
+        """Records why the completion that used ``state`` made no connection."""
+        with immediate(db):
+            db.conn.execute("UPDATE oauth_states SET outcome = ? WHERE state = ?",
+                            (outcome, state))
 
     def purge_expired_states(self, db: Database, now: datetime) -> int:
         """Deletes the states that expired before ``now``."""
@@ -179,9 +222,11 @@ class _SyncTokens:
 
     # -- connections -------------------------------------------------------------------
     def save_connection(
-        self, db: Database, tenant: str, grant: TokenGrant, link: CompanyLink, now: datetime
+        self, db: Database, tenant: str, grant: TokenGrant, link: CompanyLink,
+        account_type: AccountType, state: str, now: datetime,
     ) -> Connection:
-        """Stores a fresh connection (a reconnect replaces the old tokens for good)."""
+        """Stores a fresh connection (a reconnect replaces the old tokens for good) and marks
+        ``state`` as having connected."""
         with immediate(db):
             conn = db.conn
             old = _row(db.conn, tenant)
@@ -194,8 +239,8 @@ class _SyncTokens:
                 "INSERT INTO connections (tenant, state, state_reason, fortnox_tenant_id,"
                 " company_name, organisation_number, scopes, access_token, refresh_token,"
                 " token_generation, access_token_expires_at, refresh_token_expires_at,"
-                " last_refreshed_at, connected_at, updated_at)"
-                " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " last_refreshed_at, connected_at, updated_at, account_type, state_changed_at)"
+                " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, state_reason = '',"
                 " fortnox_tenant_id = excluded.fortnox_tenant_id,"
                 " company_name = excluded.company_name,"
@@ -206,7 +251,9 @@ class _SyncTokens:
                 " access_token_expires_at = excluded.access_token_expires_at,"
                 " refresh_token_expires_at = excluded.refresh_token_expires_at,"
                 " last_refreshed_at = excluded.last_refreshed_at,"
-                " connected_at = excluded.connected_at, updated_at = excluded.updated_at",
+                " connected_at = excluded.connected_at, updated_at = excluded.updated_at,"
+                " account_type = excluded.account_type,"
+                " state_changed_at = excluded.state_changed_at",
                 (
                     tenant,
                     ConnectionState.CONNECTED.value,
@@ -215,16 +262,20 @@ class _SyncTokens:
                     link.organisation_number,
                     " ".join(grant.scopes),
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
-                    self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token"),
+                    self._encrypt_refresh(grant, tenant),
                     generation,
                     _iso(grant.access_expires_at),
                     _iso(grant.refresh_expires_at),
                     _iso(now),
                     _iso(now),
                     _iso(now),
+                    account_type.value,
+                    _iso(now),
                 ),
             )
             self._log_refresh_token(conn, tenant, generation, grant.refresh_token, now)
+            conn.execute("UPDATE oauth_states SET outcome = ? WHERE state = ?",
+                         (STATE_CONNECTED, state))
             row = _row(db.conn, tenant)
         assert row is not None
         return self._connection(row)
@@ -233,6 +284,35 @@ class _SyncTokens:
         """The tenant's connection, or ``None`` if it never connected."""
         row = _row(db.conn, tenant)
         return None if row is None else self._connection(row)
+
+    def list_connections(
+        self, db: Database, which: ConnectionFilter, limit: int, after: str | None
+    ) -> ConnectionPage:
+        """Up to ``limit`` connections matching ``which`` after tenant ``after``."""
+        where, params = ["c.tenant > ?"], [after or ""]
+        if which.state is not None:
+            where.append("c.state = ?")
+            params.append(which.state.value)
+        if which.account_type is not None:
+            where.append("c.account_type = ?")
+            params.append(which.account_type.value)
+        rows = db.conn.execute(
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY c.tenant LIMIT ?",
+            (*params, limit + 1),
+        ).fetchall()
+        page = tuple(self._connection(row) for row in rows[:limit])
+        return ConnectionPage(page, page[-1].tenant if len(rows) > limit else None)
+
+    def stale_refresh_tokens(self, db: Database, issued_before: datetime, limit: int
+                             ) -> list[str]:
+        """Connected user connections with a refresh token older than ``issued_before``."""
+        rows = db.conn.execute(
+            "SELECT tenant FROM connections WHERE account_type = ? AND state = ?"
+            " AND last_refreshed_at < ? ORDER BY last_refreshed_at LIMIT ?",
+            (AccountType.USER.value, ConnectionState.CONNECTED.value, _iso(issued_before),
+             limit),
+        ).fetchall()
+        return [str(row["tenant"]) for row in rows]
 
     def current_tokens(self, db: Database, tenant: str) -> CurrentTokens:
         """The usable tokens; raises if the tenant is not (or no longer) connected."""
@@ -288,7 +368,7 @@ class _SyncTokens:
                 " updated_at = ? WHERE tenant = ? AND token_generation = ? AND state = ?",
                 (
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
-                    self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token"),
+                    self._encrypt_refresh(grant, tenant),
                     generation + 1,
                     _iso(grant.access_expires_at),
                     _iso(grant.refresh_expires_at),
@@ -312,16 +392,30 @@ class _SyncTokens:
         with immediate(db):
             conn = db.conn
             conn.execute(
-                "UPDATE connections SET state = ?, state_reason = ?, updated_at = ?"
-                " WHERE tenant = ? AND token_generation = ? AND state = ?",
+                "UPDATE connections SET state = ?, state_reason = ?, updated_at = ?,"
+                " state_changed_at = ? WHERE tenant = ? AND token_generation = ? AND state = ?",
                 (
                     ConnectionState.RECONNECT_REQUIRED.value,
                     reason,
+                    _iso(now),
                     _iso(now),
                     tenant,
                     generation,
                     ConnectionState.CONNECTED.value,
                 ),
+            )
+
+    def consent_revoked(
+        self, db: Database, tenant: str, generation: int, reason: str, now: datetime
+    ) -> None:
+        """The service account's consent of ``generation`` is gone: ``REVOKED``, no token."""
+        with immediate(db):
+            db.conn.execute(
+                "UPDATE connections SET state = ?, state_reason = ?, access_token = NULL,"
+                " access_token_expires_at = NULL, updated_at = ?, state_changed_at = ?"
+                " WHERE tenant = ? AND token_generation = ? AND state = ?",
+                (ConnectionState.REVOKED.value, reason, _iso(now), _iso(now), tenant,
+                 generation, ConnectionState.CONNECTED.value),
             )
 
     def refresh_token_for_revocation(self, db: Database, tenant: str) -> str | None:
@@ -340,8 +434,9 @@ class _SyncTokens:
             conn.execute(
                 "UPDATE connections SET state = ?, state_reason = ?, access_token = NULL,"
                 " refresh_token = NULL, access_token_expires_at = NULL,"
-                " refresh_token_expires_at = NULL, updated_at = ? WHERE tenant = ?",
-                (ConnectionState.REVOKED.value, reason, _iso(now), tenant),
+                " refresh_token_expires_at = NULL, updated_at = ?, state_changed_at = ?"
+                " WHERE tenant = ?",
+                (ConnectionState.REVOKED.value, reason, _iso(now), _iso(now), tenant),
             )
             conn.execute(
                 "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND used_at IS NULL",
@@ -362,27 +457,37 @@ class _SyncTokens:
             )
 
     # -- row conversion ----------------------------------------------------------------
+    def _encrypt_refresh(self, grant: TokenGrant, tenant: str) -> bytes | None:
+        if grant.refresh_token is None:
+            return None
+        return self._cipher.encrypt(grant.refresh_token, tenant, "refresh_token")
+
     def _log_refresh_token(
-        self, conn: Any, tenant: str, generation: int, token: str, now: datetime
+        self, conn: Any, tenant: str, generation: int, token: str | None, now: datetime
     ) -> None:
+        """One row per generation: the claim of its renewal (a service account's rows name
+        no token)."""
         conn.execute(
             "INSERT OR REPLACE INTO refresh_tokens (tenant, generation, token_sha256, issued_at)"
             " VALUES (?, ?, ?, ?)",
-            (tenant, generation, _sha256(token), _iso(now)),
+            (tenant, generation, "" if token is None else _sha256(token), _iso(now)),
         )
 
     def _tokens(self, tenant: str, row: sqlite3.Row | None) -> CurrentTokens:
         require_usable(None if row is None else row["state"],
                        "" if row is None else row["state_reason"])
         assert row is not None
+        refresh = row["refresh_token"]
         return CurrentTokens(
             tenant=tenant,
             generation=int(row["token_generation"]),
             access_token=self._cipher.decrypt(row["access_token"], tenant, "access_token"),
-            refresh_token=self._cipher.decrypt(row["refresh_token"], tenant, "refresh_token"),
+            refresh_token=None if refresh is None else self._cipher.decrypt(
+                refresh, tenant, "refresh_token"),
             access_expires_at=datetime.fromisoformat(row["access_token_expires_at"]),
-            refresh_expires_at=datetime.fromisoformat(row["refresh_token_expires_at"]),
+            refresh_expires_at=_time(row["refresh_token_expires_at"]),
             last_refreshed_at=datetime.fromisoformat(row["last_refreshed_at"]),
+            account_type=AccountType(row["account_type"]),
             fortnox_tenant_id=row["fortnox_tenant_id"],
         )
 
@@ -403,4 +508,7 @@ class _SyncTokens:
             last_refreshed_at=_time(values["last_refreshed_at"]),
             last_sie_import_at=_time(values["last_sie_import_at"]),
             last_ledger_import_at=_time(values["last_ledger_import_at"]),
+            account_type=AccountType(values["account_type"]),
+            state_changed_at=_time(values["state_changed_at"]),
+            last_export_at=_time(values["last_export_at"]),
         )

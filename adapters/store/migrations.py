@@ -215,3 +215,17 @@ def m006_rate_window_and_job_leases(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS()
+def m007_connection_kinds(db: Database) -> None:
+    """Service-account connections (no refresh token), when a state last changed, and what
+    became of each OAuth state's completion."""
+    db.execute("ALTER TABLE connections ADD COLUMN account_type TEXT NOT NULL DEFAULT 'user'")
+    db.execute("ALTER TABLE connections ADD COLUMN state_changed_at TEXT")
+    db.execute("UPDATE connections SET state_changed_at = updated_at")
+    db.execute("CREATE INDEX connections_by_renewal"
+               " ON connections (account_type, state, last_refreshed_at)")
+    db.execute("ALTER TABLE oauth_states ADD COLUMN account_type TEXT NOT NULL DEFAULT 'user'")
+    # '' while the completion runs (or never ran), 'connected', or why it made no connection.
+    db.execute("ALTER TABLE oauth_states ADD COLUMN outcome TEXT NOT NULL DEFAULT ''")

@@ -69,8 +69,10 @@ async def connect(
     scopes: tuple[str, ...] = (),
 ) -> pb.CompleteConnectResponse:
     """Connect + login + CompleteConnect, as Skatt & Bokslut and the customer do."""
+    company = next(t for t in sb.tenants if fortnox_tenant in (None, t.id))
     started = await stub.Connect(pb.ConnectRequest(
-        tenant=tenant, redirect_uri=sb.redirect_uri, scopes=list(scopes)
+        tenant=tenant, redirect_uri=sb.redirect_uri, scopes=list(scopes),
+        expected_organisation_number=company.organisation_number,
     ))
     consent = log_in(started.authorization_url, fortnox_tenant)
     assert consent.state == started.state

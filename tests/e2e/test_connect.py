@@ -48,8 +48,9 @@ async def test_connect_links_the_company_and_reports_its_state(
 async def test_state_is_bound_to_one_use(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    started = await stub.Connect(pb.ConnectRequest(tenant="acme",
-                                                   redirect_uri=sandbox.redirect_uri))
+    started = await stub.Connect(pb.ConnectRequest(
+        tenant="acme", redirect_uri=sandbox.redirect_uri,
+        expected_organisation_number=sandbox.tenants[0].organisation_number))
     consent = log_in(started.authorization_url)
     await stub.CompleteConnect(pb.CompleteConnectRequest(state=consent.state, code=consent.code))
     await _fails(
@@ -65,8 +66,9 @@ async def test_state_is_bound_to_one_use(
 async def test_a_refused_code_is_reported_and_stores_nothing(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    started = await stub.Connect(pb.ConnectRequest(tenant="acme",
-                                                   redirect_uri=sandbox.redirect_uri))
+    started = await stub.Connect(pb.ConnectRequest(
+        tenant="acme", redirect_uri=sandbox.redirect_uri,
+        expected_organisation_number=sandbox.tenants[0].organisation_number))
     await _fails(
         stub.CompleteConnect(pb.CompleteConnectRequest(state=started.state, code="forged")),
         grpc.StatusCode.FAILED_PRECONDITION, "OAUTH_CODE_REJECTED",

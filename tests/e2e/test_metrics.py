@@ -95,8 +95,9 @@ async def test_a_whole_flow_is_counted_with_bounded_attributes_and_no_secret(
 ) -> None:
     client, reader = metered
     fortnox = sandbox.tenants[0]
-    started = await client.Connect(pb.ConnectRequest(tenant=TENANT,
-                                                     redirect_uri=sandbox.redirect_uri))
+    started = await client.Connect(pb.ConnectRequest(
+        tenant=TENANT, redirect_uri=sandbox.redirect_uri,
+        expected_organisation_number=fortnox.organisation_number))
     consent = log_in(started.authorization_url, fortnox.id)
     await client.CompleteConnect(pb.CompleteConnectRequest(state=consent.state,
                                                            code=consent.code))
@@ -184,7 +185,7 @@ def test_claims_in_progress_and_lease_take_overs_are_counted_by_kind() -> None:
 def test_unbound_instruments_record_nothing_and_do_not_fail() -> None:
     with recording_metrics() as (_, reader):
         pass
-    adapter_metrics.claim_taken(ClaimKind.IMPORT)  # after the provider is unbound
+    adapter_metrics.claim_taken(ClaimKind.VOUCHER_EXPORT)  # after the provider is unbound
     assert not any(p.metric == "fortnox_bridge.claims.active" for p in points(reader))
 
 

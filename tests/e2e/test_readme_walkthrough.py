@@ -67,7 +67,8 @@ def test_the_readme_walkthrough_runs_against_make_run(make_run: MakeRun) -> None
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert '"status": "SERVING"' in out
-    assert out.count('"state": "STATE_CONNECTED"') == 2
+    assert out.count('"state": "STATE_CONNECTED"') == 4  # user, its Get, service, its List
+    assert out.count('"account_type": "ACCOUNT_TYPE_SERVICE"') == 3  # Complete, List, Disconnect
     assert out.count('"outcome": "OUTCOME_CREATED"') == 3  # the booking, its retry, the history
     assert '"outcome": "OUTCOME_VALID"' in out
     assert out.count('"summary": {') == 2  # ImportSie and ImportLedgers both ended well

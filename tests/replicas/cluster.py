@@ -119,7 +119,7 @@ async def connect(address: str, tenant: str) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.FortnoxServiceStub(channel)
         started = await stub.Connect(pb.ConnectRequest(
-            tenant=tenant, redirect_uri=DEMO_REDIRECT_URIS[0]))
+            tenant=tenant, redirect_uri=DEMO_REDIRECT_URIS[0], allow_any_company=True))
         async with httpx.AsyncClient() as http:
             login = await http.get(started.authorization_url)
         code = parse_qs(urlsplit(login.headers["location"]).query)["code"][0]

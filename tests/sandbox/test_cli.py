@@ -45,6 +45,8 @@ def test_starts_quickly_and_prints_banner() -> None:
         assert "client id: sandbox-client" in lines
         assert any("http://localhost:8080/callback" in line for line in lines)
         assert sum(line.startswith("tenant ") for line in lines) == 3
+        assert any("admin-1000001 (system administrator) or user-1000001 (ordinary user)"
+                   in line for line in lines)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -164,3 +164,65 @@ def test_missing_scope_gives_fortnox_error(sandbox: SandboxHandle) -> None:
     garbage = _company(sandbox, "not-a-token")
     assert garbage.status_code == 401
     assert garbage.json() == {"message": "unauthorized"}
+
+
+def _client_credentials(sandbox: SandboxHandle, tenant_id: object | None) -> httpx.Response:
+    headers = {} if tenant_id is None else {"TenantId": str(tenant_id)}
+    return httpx.post(f"{sandbox.auth_url}/token", data={"grant_type": "client_credentials"},
+                      headers=headers, auth=(sandbox.client_id, sandbox.client_secret))
+
+
+def test_service_account_consent_then_client_credentials(sandbox: SandboxHandle) -> None:
+    company = sandbox.tenants[1]
+    assert _client_credentials(sandbox, company.id).json()["error"] == "invalid_grant"
+    code = sandbox.consent_code(company.id, service=True, user=company.administrator)
+    first = _token(sandbox, grant_type="authorization_code", code=code,
+                   redirect_uri=sandbox.redirect_uri).json()
+    assert "refresh_token" not in first
+    assert first["expires_in"] == 3600
+
+    for header in (company.id, 90_000 + company.id):  # tenant id or database number
+        answer = _client_credentials(sandbox, header)
+        assert answer.status_code == 200
+        body = answer.json()
+        assert list(body) == ["access_token", "expires_in", "token_type", "scope"]
+        info = _company(sandbox, body["access_token"]).json()["CompanyInformation"]
+        assert info["OrganizationNumber"] == company.organisation_number
+    assert sandbox.stats()["tokens"][str(company.id)]["client_credentials"] == 2
+
+    missing = _client_credentials(sandbox, None)
+    assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+    unknown = _client_credentials(sandbox, 4711)
+    assert (unknown.status_code, unknown.json()["error"]) == (400, "invalid_request")
+    assert "TenantId" in unknown.json()["error_description"]
+    unconsented = _client_credentials(sandbox, sandbox.tenants[0].id)
+    assert (unconsented.status_code, unconsented.json()["error"]) == (400, "invalid_grant")
+
+
+def test_only_an_administrator_gives_a_service_consent(sandbox: SandboxHandle) -> None:
+    company = sandbox.tenants[0]
+    refused = _authorize(sandbox, account_type="service", user=company.ordinary_user)
+    query = parse_qs(urlsplit(refused.headers["location"]).query)
+    assert query["error"] == ["access_denied"]
+    assert "administrator" in query["error_description"][0]
+    assert query["state"] == ["xyz"]
+    # the ordinary user may still connect an integration as a user
+    assert "code" in parse_qs(urlsplit(
+        _authorize(sandbox, user=company.ordinary_user).headers["location"]).query)
+    assert _authorize(sandbox, user="nobody").status_code == 400
+    assert _authorize(sandbox, user=company.ordinary_user,
+                      tenant=str(sandbox.tenants[1].id)).status_code == 400
+    assert sandbox.state.tokens.service_consents() == []
+
+
+def test_revoked_service_consent(sandbox: SandboxHandle) -> None:
+    company = sandbox.tenants[0]
+    code = sandbox.consent_code(company.id, service=True, user=company.administrator)
+    _token(sandbox, grant_type="authorization_code", code=code, redirect_uri=sandbox.redirect_uri)
+    access = _client_credentials(sandbox, company.id).json()["access_token"]
+    assert sandbox.revoke_service_consent(company.id) == 1
+    assert _company(sandbox, access).status_code == 401
+    refused = _client_credentials(sandbox, company.id)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    assert "revoked" in refused.json()["error_description"]
+    assert sandbox.stats()["tokens"][str(company.id)]["client_credentials_rejected"] == 1

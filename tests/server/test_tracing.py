@@ -22,6 +22,7 @@ async def _call_every_rpc(stub: pb_grpc.FortnoxServiceStub) -> None:
         (stub.CompleteConnect, pb.CompleteConnectRequest(state="s", code="c")),
         (stub.GetConnection, pb.GetConnectionRequest(tenant="t")),
         (stub.Disconnect, pb.DisconnectRequest(tenant="t")),
+        (stub.ListConnections, pb.ListConnectionsRequest()),
         (stub.ExportVouchers, pb.ExportVouchersRequest(tenant="t")),
         (stub.ListVoucherExports, pb.ListVoucherExportsRequest(tenant="t")),
         (stub.GetImport, pb.GetImportRequest(tenant="t", import_id="i")),

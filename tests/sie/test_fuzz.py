@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sie import Finding, SieReader
 from sie.policy import ReadPolicy
+from sie.values import ascii_number, parse_amount
 
 _PIECES = [
     "#FLAGGA 0", "#KSUMMA", "#KSUMMA 1", "#SIETYP 4", "#RAR 0 20250101 20251231",
@@ -17,6 +21,8 @@ _PIECES = [
 ]  # fmt: skip
 lines = st.lists(st.sampled_from(_PIECES) | st.text(max_size=20), max_size=30)
 eols = st.sampled_from(["\n", "\r\n", "\r"])
+_AMOUNT = re.compile(r"-?(?:\d{1,15}|\d{0,15}\.\d{1,2})")
+"""The amount rule (`\\d` takes Unicode decimal digits, as `Decimal` does)."""
 
 
 def _run(data: bytes, chunk: int, policy: ReadPolicy) -> list[object]:
@@ -45,3 +51,22 @@ def test_sie_like_text_only_produces_findings(
     whole = _run(data, len(data) or 1, ReadPolicy())
     assert events == whole
     assert all(isinstance(e, Finding) or getattr(e, "line", 1) >= 1 for e in events)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text("0123456789.-+e _\u0663\u00b2x", max_size=20) | st.from_regex(_AMOUNT, fullmatch=True)
+)
+def test_amounts_read_as_the_rule_says(text: str) -> None:
+    parsed = parse_amount(text)
+    if _AMOUNT.fullmatch(text) is None:
+        assert parsed is None
+    else:
+        assert parsed is not None and str(parsed) == str(Decimal(text))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("0123456789 -x\u0663\u00b2", max_size=20))
+def test_voucher_numbers_are_ascii_digits(text: str) -> None:
+    plain = text.isdigit() and text.isascii() and len(text) < 19
+    assert ascii_number(text) == (int(text) if plain else None)

@@ -66,7 +66,8 @@ def serve(env: dict[str, str], log: Path) -> Iterator[Served]:
 async def _connect_call(address: str) -> pb.ConnectResponse:
     async with grpc.aio.insecure_channel(address) as channel:
         response: pb.ConnectResponse = await pb_grpc.FortnoxServiceStub(channel).Connect(
-            pb.ConnectRequest(tenant="other", redirect_uri=DEMO_REDIRECT_URIS[0]), timeout=30)
+            pb.ConnectRequest(tenant="other", redirect_uri=DEMO_REDIRECT_URIS[0],
+                              allow_any_company=True), timeout=30)
         return response
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.connections import ConnectionState
+from core.connections import AccountType, ConnectionState
 from core.errors import ConnectionNotFound, OAuthStateInvalid, ReconnectRequired
 from core.stores import Stores
 from core.token_store import (
@@ -22,6 +22,7 @@ from tests.store.conftest import ManualClock, StoreFactory
 
 LEASE = timedelta(seconds=35)
 LINK = CompanyLink("17", "Acme AB", "556677-8899")
+USER = AccountType.USER
 
 
 @pytest.fixture
@@ -45,10 +46,18 @@ async def test_a_state_works_once_and_only_until_it_expires(
     await tokens.create_state(_state(clock, "s1"))
     await tokens.create_state(_state(clock, "s2"))
     assert (await tokens.consume_state("s1", clock.now)).tenant == "acme"
-    for state, reason in (("s1", "OAUTH_STATE_USED"), ("nope", "OAUTH_STATE_UNKNOWN")):
+    await tokens.create_state(_state(clock, "s3"))
+    await tokens.consume_state("s3", clock.now)
+    await tokens.save_connection("acme", _grant(clock, 1), LINK, USER, "s3", clock.now)
+    for state, reason in (("s1", "OAUTH_CONNECT_NOT_COMPLETED"), ("s3", "OAUTH_STATE_USED"),
+                          ("nope", "OAUTH_STATE_UNKNOWN")):
         with pytest.raises(OAuthStateInvalid) as refused:
             await tokens.consume_state(state, clock.now)
         assert refused.value.reason == reason
+    await tokens.fail_state("s1", "FORTNOX_UNAVAILABLE")
+    with pytest.raises(OAuthStateInvalid) as failed:
+        await tokens.consume_state("s1", clock.now)
+    assert failed.value.metadata["earlier_outcome"] == "FORTNOX_UNAVAILABLE"
     clock.advance(601)
     with pytest.raises(OAuthStateInvalid) as expired:
         await tokens.consume_state("s2", clock.now)
@@ -75,7 +84,7 @@ async def test_a_connection_rotates_its_tokens_and_is_revoked(
     assert await tokens.connection("acme") is None
     with pytest.raises(ConnectionNotFound):
         await tokens.current_tokens("acme")
-    connection = await tokens.save_connection("acme", _grant(clock, 1), LINK, clock.now)
+    connection = await tokens.save_connection("acme", _grant(clock, 1), LINK, USER, "s0", clock.now)
     assert (connection.state, connection.company_name) == (ConnectionState.CONNECTED, "Acme AB")
     first = await tokens.current_tokens("acme")
     assert (first.generation, first.access_token) == (1, "access-1")
@@ -94,7 +103,7 @@ async def test_a_connection_rotates_its_tokens_and_is_revoked(
 async def test_a_refused_refresh_token_asks_for_a_new_login(
     tokens: TokenStore, clock: ManualClock
 ) -> None:
-    await tokens.save_connection("acme", _grant(clock, 1), LINK, clock.now)
+    await tokens.save_connection("acme", _grant(clock, 1), LINK, USER, "s0", clock.now)
     await tokens.require_reconnect("acme", 1, "invalid_grant", clock.now)
     with pytest.raises(ReconnectRequired):
         await tokens.current_tokens("acme")
@@ -106,7 +115,7 @@ async def test_one_claim_across_processes_until_released_or_its_lease_ends(
     store_factory: StoreFactory, clock: ManualClock
 ) -> None:
     one, other = [(await store_factory(clock=clock)).tokens for _ in range(2)]
-    await one.save_connection("acme", _grant(clock, 1), LINK, clock.now)
+    await one.save_connection("acme", _grant(clock, 1), LINK, USER, "s0", clock.now)
     claims = await asyncio.gather(*(
         store.claim_refresh("acme", 1, clock.now, LEASE)
         for _ in range(10) for store in (one, other)))

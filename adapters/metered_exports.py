@@ -1,0 +1,93 @@
+"""The export history, counted for operators: claims this process holds and lease take-overs.
+
+A wrapper rather than a line in each store, so both backends are counted the same way. A claim
+is held from ``TAKEN`` until the voucher is marked (created, rejected or unknown); one taken
+from another owner whose unsettled record it replaced is a take-over (that owner's lease ran
+out: it died or hung).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from adapters import metrics
+from adapters.metrics import ClaimKind
+from core.voucher_export.history import (
+    ClaimStatus,
+    ExportClaim,
+    ExportHistory,
+    ExportPage,
+    ExportRecord,
+)
+from core.voucher_export.model import VoucherResult
+
+_KIND = ClaimKind.VOUCHER_EXPORT
+
+
+class MeteredExportHistory:
+    """``ExportHistory`` over another one, recording ``claims.active`` and take-overs."""
+
+    def __init__(self, inner: ExportHistory) -> None:
+        self._inner = inner
+        self._held: set[tuple[str, str]] = set()
+
+    async def open_request(
+        self, tenant: str, request_id: str, payload_sha256: str, requested_by: str
+    ) -> bool:
+        return await self._inner.open_request(tenant, request_id, payload_sha256, requested_by)
+
+    async def request_digest(self, tenant: str, request_id: str) -> str | None:
+        return await self._inner.request_digest(tenant, request_id)
+
+    async def finish_request(self, tenant: str, request_id: str) -> None:
+        await self._inner.finish_request(tenant, request_id)
+
+    async def get(self, tenant: str, external_id: str) -> ExportRecord | None:
+        return await self._inner.get(tenant, external_id)
+
+    async def claim(
+        self, tenant: str, external_id: str, request_id: str, payload_sha256: str, marker: str,
+        financial_year_id: int, requested_by: str, *, owner: str, lease: timedelta,
+    ) -> ExportClaim:
+        claim = await self._inner.claim(
+            tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
+            requested_by, owner=owner, lease=lease)
+        if claim.status is ClaimStatus.TAKEN:
+            previous = claim.record
+            if previous is not None and not previous.status.settled and previous.owner != owner:
+                metrics.lease_taken_over(_KIND)
+            if (tenant, external_id) not in self._held:
+                self._held.add((tenant, external_id))
+                metrics.claim_taken(_KIND)
+        return claim
+
+    async def mark_unknown(self, tenant: str, external_id: str) -> None:
+        await self._inner.mark_unknown(tenant, external_id)
+        self._release(tenant, external_id)
+
+    async def mark_created(
+        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
+    ) -> VoucherResult:
+        result = await self._inner.mark_created(
+            tenant, external_id, series, number, financial_year_id)
+        self._release(tenant, external_id)
+        return result
+
+    async def mark_rejected(
+        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
+        fortnox_message: str,
+    ) -> VoucherResult:
+        result = await self._inner.mark_rejected(
+            tenant, external_id, reason, message, fortnox_code, fortnox_message)
+        self._release(tenant, external_id)
+        return result
+
+    async def list_exports(
+        self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
+    ) -> ExportPage:
+        return await self._inner.list_exports(tenant, request_id, external_id, limit, cursor)
+
+    def _release(self, tenant: str, external_id: str) -> None:
+        if (tenant, external_id) in self._held:
+            self._held.discard((tenant, external_id))
+            metrics.claim_released(_KIND)
