@@ -43,8 +43,9 @@ async def _import(address: str) -> pb.ImportSieResponse:
         stub = pb_grpc.FortnoxServiceStub(channel)
         events = [event async for event in stub.ImportSie(
             pb.ImportSieRequest(tenant=TENANT, omit_raw_chunks=True), timeout=120)]
-    assert events and events[-1].WhichOneof("event") == "summary", events[-1:]
-    return events[-1]
+    summary: pb.ImportSieResponse = events[-1]
+    assert summary.WhichOneof("event") == "summary", summary
+    return summary
 
 
 def _answers(sandbox: SandboxProcess, status: str) -> int:
