@@ -68,6 +68,7 @@ class PostgresServer:
     bin_dir: Path
     data_dir: Path
     user: pwd.struct_passwd | None
+    options: str = ""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{_SUPERUSER}@127.0.0.1:{self.port}/{database}"
@@ -88,9 +89,15 @@ class PostgresServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/", **kwargs,  # type: ignore[arg-type]
         )
 
-    def stop(self) -> None:
+    def start(self) -> None:
+        """Starts the server on its port and data dir (again, after :meth:`stop`)."""
+        log = self.data_dir.parent / "server.log"
+        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(log), "-o", self.options,
+                  "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "immediate") -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
 
 @contextlib.contextmanager
@@ -108,12 +115,11 @@ def running_postgres() -> Iterator[PostgresServer]:
                     "--encoding=UTF8", "--locale=C", "--no-sync")
         for attempt in range(5):
             server.port = _free_port()
-            options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {root} "
-                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                       "-c max_connections=300")
+            server.options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {root} "
+                              "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                              "-c max_connections=300")
             try:
-                server._run("pg_ctl", "-D", str(data_dir), "-l", str(root / "server.log"),
-                            "-o", options, "-w", "-t", "60", "start")
+                server.start()
                 break
             except subprocess.CalledProcessError:
                 if attempt == 4:  # the port was taken between choosing and binding it

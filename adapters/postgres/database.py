@@ -42,13 +42,22 @@ class PostgresDatabase:
 
 
 async def open_postgres(
-    url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 10.0
+    url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 10.0,
+    wait_s: float = 3.0,
 ) -> PostgresDatabase:
-    """Opens a pool on ``url`` and brings the schema up to date (safe on several replicas)."""
+    """Opens a pool on ``url`` and brings the schema up to date (safe on several replicas).
+
+    A call waits at most ``wait_s`` for a pooled connection: once the server is away the pool
+    has none to give, and the caller is owed ``StorageUnavailable`` before its own deadline.
+    The pool's reconnecting also gives up after ``wait_s`` (the next call starts it afresh):
+    its back-off doubles without bound, and would find a returned server only as late as it
+    had been away.
+    """
     settings: dict[str, Any] = {
         "autocommit": True, "row_factory": dict_row, "options": "-c TimeZone=UTC"}
     pool = AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
+        url, min_size=min_size, max_size=max_size, timeout=wait_s, reconnect_timeout=wait_s,
+        open=False,
         connection_class=AsyncConnection[DictRow], kwargs=settings, name="fortnox-bridge",
     )
     async with storage_errors():

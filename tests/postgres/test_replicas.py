@@ -1,5 +1,6 @@
 """Three ``fortnox-bridge serve`` replicas on one PostgreSQL database, one sandbox process:
-together they keep within one rate limit, and book each voucher once."""
+together they keep within one rate limit while one tenant imports and exports through all
+three, and book each voucher once."""
 
 from __future__ import annotations
 
@@ -36,12 +37,23 @@ async def _export(address: str, call: pb.ExportVouchersRequest) -> pb.ExportVouc
     raise AssertionError("the export never settled")
 
 
+async def _import(address: str) -> pb.ImportSieResponse:
+    """An ImportSie of the tenant's default years; its closing summary."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.FortnoxServiceStub(channel)
+        events = [event async for event in stub.ImportSie(
+            pb.ImportSieRequest(tenant=TENANT, omit_raw_chunks=True), timeout=120)]
+    summary: pb.ImportSieResponse = events[-1]
+    assert summary.WhichOneof("event") == "summary", summary
+    return summary
+
+
 def _answers(sandbox: SandboxProcess, status: str) -> int:
     stats = sandbox.control("GET", "/stats")["requests"]
     return sum(int(by_status.get(status, 0)) for by_status in stats.values())
 
 
-async def test_three_replicas_keep_one_rate_limit_and_book_each_voucher_once(
+async def test_three_replicas_importing_and_exporting_keep_one_rate_limit_and_book_once(
     postgres_url: str,
 ) -> None:
     with sandbox_process("--rate-limit", str(LIMIT), "--rate-window", "1") as sandbox:
@@ -55,7 +67,9 @@ async def test_three_replicas_keep_one_rate_limit_and_book_each_voucher_once(
             shared = request(TENANT, many("shared", DAY, 6))
             calls = [(p.address, call) for p, call in zip(three, own, strict=True)]
             calls += [(p.address, shared) for p in three]  # one request sent to all three
-            answers = await asyncio.gather(*(_export(a, c) for a, c in calls))
+            exports = asyncio.gather(*(_export(a, c) for a, c in calls))
+            imports = asyncio.gather(*(_import(p.address) for p in three))
+            answers, summaries = await asyncio.gather(exports, imports)
             for process in three:
                 process.process.send_signal(signal.SIGTERM)
             assert [p.process.wait(timeout=20) for p in three] == [0, 0, 0]
@@ -63,6 +77,7 @@ async def test_three_replicas_keep_one_rate_limit_and_book_each_voucher_once(
         sent = _answers(sandbox, "200") + _answers(sandbox, "201")
         too_many = _answers(sandbox, "429")
     assert too_many == 0 and sent > 3 * LIMIT  # several windows' worth, none refused
+    assert [len(s.summary.years) for s in summaries] == [3, 3, 3]  # every import completed
     assert len(booked) == 24 and set(booked.values()) == {1}
     numbers = [{r.external_id: r.voucher_number for r in a.results} for a in answers[3:]]
     assert numbers[0] == numbers[1] == numbers[2] and all(numbers[0].values())
