@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
 
 from google.protobuf import timestamp_pb2
 from google.type import date_pb2
@@ -38,12 +37,6 @@ def from_proto_date(value: date_pb2.Date, field: str) -> date:
             f"{field} is not a valid date.",
             violations=(FieldViolation(field, "must be a full calendar date (year, month, day)"),),
         ) from exc
-
-
-def minor_units(amount: Decimal) -> int:
-    """An exact amount in minor units (öre); amounts with more than two decimals are rounded
-    half-even, which never happens for amounts Fortnox or a SIE file states."""
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 _STAGES = {

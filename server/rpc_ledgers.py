@@ -15,7 +15,8 @@ from core.ledgers.importer import (
     LedgerEvent,
     LedgerImport,
 )
-from core.ledgers.model import Ledger, LedgerTotals, OpenItem, Payment, Reconciliation, to_ore
+from core.ledgers.model import Ledger, LedgerTotals, OpenItem, Payment, Reconciliation
+from core.money import to_ore
 from server.call import Context, deadline, requested_by
 from server.convert import from_proto_date, progress_message, proto_date, timestamp
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, ImportNotFound, InvalidRequest
 from core.imports import ImportHistory, ImportKind, ImportRecord, ImportStatus, Progress
+from core.money import to_ore
 from core.sie_import import (
     ImportEvent,
     ImportSummary,
@@ -19,7 +20,6 @@ from core.year_selection import YearChoice
 from server.call import Context, deadline, requested_by, required
 from server.convert import (
     from_proto_date,
-    minor_units,
     progress_message,
     proto_date,
     timestamp,
@@ -231,7 +231,7 @@ def _balance(balance: Balance) -> sie_pb.SieBalance:
     return sie_pb.SieBalance(
         kind=str(balance.kind), year_index=balance.year, account=balance.account,
         period=balance.period.strftime("%Y%m") if balance.period else "",
-        objects=_objects(balance.objects), amount_minor=minor_units(balance.amount),
+        objects=_objects(balance.objects), amount_minor=to_ore(balance.amount),
         line=balance.line,
     )
 
@@ -239,7 +239,7 @@ def _balance(balance: Balance) -> sie_pb.SieBalance:
 def _row(row: TransRow) -> sie_pb.SieTransaction:
     return sie_pb.SieTransaction(
         account=row.account, objects=_objects(row.objects),
-        amount_minor=minor_units(row.amount), transaction_date=proto_date(row.date),
+        amount_minor=to_ore(row.amount), transaction_date=proto_date(row.date),
         text=row.text,
     )
 

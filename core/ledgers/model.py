@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from core.money import to_ore
 
 
 class Ledger(enum.Enum):
@@ -17,11 +19,6 @@ class Ledger(enum.Enum):
 
     CUSTOMER = "customer"
     SUPPLIER = "supplier"
-
-
-def to_ore(amount: Decimal) -> int:
-    """SEK as integer öre, rounded half up as Fortnox rounds currency conversions."""
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def sek(amount: Decimal, rate: Decimal) -> Decimal:

@@ -18,9 +18,8 @@ from core.fortnox_api import (
 )
 from core.ledgers.model import Document, Ledger, Payment
 from core.ledgers.reconciliation import LEDGER_ACCOUNTS, GeneralLedger, LedgerRow
+from core.money import to_cent
 from sie import Balance, BalanceKind, RowKind, SieReader, Voucher
-
-_CENT = Decimal("0.01")
 
 
 def _in_currency(amount_sek: Decimal, amount_currency: Decimal | None, currency: str,
@@ -31,7 +30,7 @@ def _in_currency(amount_sek: Decimal, amount_currency: Decimal | None, currency:
         return amount_currency
     if currency == "SEK" or not rate:
         return amount_sek
-    return (amount_sek / rate).quantize(_CENT)
+    return to_cent(amount_sek / rate)
 
 
 async def _payments(
