@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from core.errors import FieldViolation, InvalidRequest
+
+T = TypeVar("T")
 
 #: The longest key a token carries (an import id, or an external id of at most 200 characters).
 MAX_KEY_CHARS = 200
@@ -24,6 +28,15 @@ def encode_page_token(instant: datetime, key: str) -> str:
     """The token of the position after the row at (``instant``, ``key``)."""
     raw = f"{_instant_text(instant)}|{key}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def split_page(
+    rows: Sequence[T], limit: int, token_of: Callable[[T], str]
+) -> tuple[tuple[T, ...], str]:
+    """The page in ``rows`` (fetched as ``limit + 1``, so one more means another page) and the
+    token of the next page, ``""`` on the last one."""
+    page = tuple(rows[:limit])
+    return page, token_of(page[-1]) if len(rows) > limit and page else ""
 
 
 def decode_page_token(token: str) -> tuple[str, str]:

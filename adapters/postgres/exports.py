@@ -15,7 +15,7 @@ from psycopg.rows import DictRow
 
 from adapters.postgres.database import PostgresDatabase
 from core.clock import Clock, utc_now
-from core.paging import decode_page_token, encode_page_token
+from core.paging import decode_page_token, encode_page_token, split_page
 from core.voucher_export.history import (
     ClaimStatus,
     ExportClaim,
@@ -169,9 +169,7 @@ class PostgresExportHistory:
                 + " ORDER BY attempted_at DESC, external_id DESC LIMIT %s",
                 [*params, limit + 1],
             )).fetchall()
-        page = tuple(_record(row) for row in rows[:limit])
-        more = len(rows) > limit and page
-        return ExportPage(page, _encode_cursor(page[-1]) if more else "")
+        return ExportPage(*split_page([_record(row) for row in rows], limit, _encode_cursor))
 
 
 async def _digest(conn: Conn, tenant: str, request_id: str) -> str | None:

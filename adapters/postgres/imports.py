@@ -26,7 +26,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
-from core.paging import decode_page_token, encode_page_token
+from core.paging import decode_page_token, encode_page_token, split_page
 
 Conn = AsyncConnection[DictRow]
 
@@ -134,9 +134,7 @@ class PostgresImportHistory:
         async with self._db.connection() as conn:
             rows = await _select(conn, where + " ORDER BY started_at DESC, import_id DESC"
                                  " LIMIT %s", [*params, limit + 1])
-        page = tuple(rows[:limit])
-        more = len(rows) > limit
-        return ImportPage(page, _encode_cursor(page[-1]) if more and page else "")
+        return ImportPage(*split_page(rows, limit, _encode_cursor))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]

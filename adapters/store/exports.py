@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from adapters.store.database import SqliteThread, immediate
 from core.clock import Clock, utc_now
-from core.paging import decode_page_token, encode_page_token
+from core.paging import decode_page_token, encode_page_token, split_page
 from core.voucher_export.history import (
     ClaimStatus,
     ExportClaim,
@@ -171,9 +171,7 @@ class SqliteExportHistory:
             " ORDER BY attempted_at DESC, external_id DESC LIMIT ?",
             [*params, limit + 1],
         ).fetchall())
-        page = tuple(_record(row) for row in rows[:limit])
-        more = len(rows) > limit and page
-        return ExportPage(page, _encode_cursor(page[-1]) if more else "")
+        return ExportPage(*split_page([_record(row) for row in rows], limit, _encode_cursor))
 
 
 def _digest(db: Database, tenant: str, request_id: str) -> str | None:

@@ -28,7 +28,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
-from core.paging import decode_page_token, encode_page_token
+from core.paging import decode_page_token, encode_page_token, split_page
 
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
@@ -158,9 +158,7 @@ class SqliteImportHistory:
             params += [started_at, import_id]
         clause = where + " ORDER BY started_at DESC, import_id DESC LIMIT ?"
         rows = await self._thread.run(lambda db: _select(db, clause, [*params, limit + 1]))
-        page = tuple(rows[:limit])
-        more = len(rows) > limit
-        return ImportPage(page, _encode_cursor(page[-1]) if more and page else "")
+        return ImportPage(*split_page(rows, limit, _encode_cursor))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
