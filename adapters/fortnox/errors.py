@@ -1,4 +1,5 @@
-"""Fortnox's error answers turned into the domain's errors, with stable English messages.
+"""The one place Fortnox's answers and httpx's errors become the domain's errors, with stable
+English messages.
 
 Fortnox's own code and (Swedish) message travel as metadata only; the response body is never
 used as our message and never logged whole.
@@ -18,6 +19,7 @@ from core.errors import (
     FortnoxError,
     FortnoxLicenseMissing,
     FortnoxNotFound,
+    FortnoxOutcomeUnknown,
     FortnoxRateLimited,
     FortnoxRejected,
     FortnoxScopeMissing,
@@ -30,6 +32,24 @@ LICENSE_MISSING_CODES = frozenset({2001101, 2001103})
 TOKEN_REJECTED_CODES = frozenset({2000310, 2000311})
 #: Longest Fortnox message kept as metadata.
 _MESSAGE_LIMIT = 300
+
+
+class OAuthRefusal(Exception):
+    """The token endpoint answered with an OAuth error (``invalid_grant``, ...)."""
+
+    def __init__(self, error: str, status: int) -> None:
+        super().__init__(f"OAuth error {error} (HTTP {status})")
+        self.error = error
+        self.status = status
+
+
+class RefreshNotSent(FortnoxUnavailable):
+    """The refresh request never reached Fortnox: its refresh token is still unspent."""
+
+
+class GrantAnswerLost(FortnoxUnavailable):
+    """A token request went out but its answer never came: Fortnox may have issued the grant
+    (and spent the refresh token) or not."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,31 @@ def error_for_response(response: httpx.Response, route: str) -> FortnoxError:
     return FortnoxRejected("Fortnox refused the request.", metadata=metadata)
 
 
+def attempt_error(
+    route: str,
+    outcome: httpx.Response | httpx.TransportError,
+    deadline: float | None,
+    *,
+    outcome_unknown: bool = False,
+) -> FortnoxError | DeadlineExceeded:
+    """What a failed API attempt means: Fortnox's refusal (its body read) or a transport
+    failure; ``outcome_unknown``: the attempt was a write that may or may not have happened."""
+    if isinstance(outcome, httpx.TransportError):
+        if outcome_unknown:
+            return FortnoxOutcomeUnknown(
+                "Fortnox's answer to a write was lost; it may or may not have happened.",
+                metadata={"route": route, "transport_error": type(outcome).__name__},
+            )
+        return unavailable(route, outcome, deadline)
+    error = error_for_response(outcome, route)
+    if outcome_unknown:
+        return FortnoxOutcomeUnknown(
+            "Fortnox failed while handling a write; it may or may not have happened.",
+            metadata=error.metadata,
+        )
+    return error
+
+
 def unavailable(
     route: str, exc: BaseException, deadline: float | None
 ) -> FortnoxUnavailable | DeadlineExceeded:
@@ -102,3 +147,23 @@ def unavailable(
         return DeadlineExceeded("The deadline passed while waiting for Fortnox.",
                                 metadata=metadata)
     return FortnoxUnavailable("Fortnox could not be reached.", metadata=metadata)
+
+
+def grant_request_error(exc: httpx.TransportError, *, outcome_unknown: bool
+                        ) -> RefreshNotSent | GrantAnswerLost:
+    """A token request that got no answer: never sent, or sent and its answer lost."""
+    metadata = {"transport_error": type(exc).__name__}
+    if outcome_unknown:
+        return GrantAnswerLost("Fortnox's token service did not answer.", metadata=metadata)
+    return RefreshNotSent("Fortnox's token service could not be reached.", metadata=metadata)
+
+
+def grant_answer_error(response: httpx.Response, body: object) -> OAuthRefusal | FortnoxUnavailable:
+    """A token endpoint's answer without a grant: an OAuth refusal, or a failure of its own."""
+    error = str(body.get("error", "")) if isinstance(body, dict) else ""
+    if response.status_code < 500 and error:
+        return OAuthRefusal(error, response.status_code)
+    return FortnoxUnavailable(
+        "Fortnox's token service failed.",
+        metadata={"http_status": str(response.status_code)},
+    )

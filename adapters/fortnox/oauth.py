@@ -1,8 +1,9 @@
 """Fortnox's OAuth2 endpoints: authorization URL, code exchange, refresh, client credentials
 (service accounts), revoke; and what an error sent back to the redirect URI means.
 
-Codes and refresh tokens are single use, so a token request is repeated only when it certainly
-never left (connection refused); any other failure is reported, never retried blindly.
+Codes and refresh tokens are single use, so a token request is a write to ``retry.decide``:
+repeated only when it certainly never left (connection refused); any other failure is
+reported, never retried blindly.
 """
 
 from __future__ import annotations
@@ -18,34 +19,12 @@ import httpx
 from opentelemetry import trace
 
 from adapters.fortnox import tracing
-from adapters.fortnox.retry import NOT_SENT_ERRORS, RetryPolicy, remaining_s
-from core.errors import (
-    CodeExchangeRefused,
-    ConsentRefused,
-    FortnoxAuthRejected,
-    FortnoxUnavailable,
-)
+from adapters.fortnox.errors import OAuthRefusal, grant_answer_error, grant_request_error
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, time_left_s
+from core.errors import CodeExchangeRefused, ConsentRefused, FortnoxAuthRejected
 from core.token_store import TokenGrant
 
 log = logging.getLogger(__name__)
-
-
-class OAuthRefusal(Exception):
-    """The token endpoint answered with an OAuth error (``invalid_grant``, ...)."""
-
-    def __init__(self, error: str, status: int) -> None:
-        super().__init__(f"OAuth error {error} (HTTP {status})")
-        self.error = error
-        self.status = status
-
-
-class RefreshNotSent(FortnoxUnavailable):
-    """The refresh request never reached Fortnox: its refresh token is still unspent."""
-
-
-class GrantAnswerLost(FortnoxUnavailable):
-    """A token request went out but its answer never came: Fortnox may have issued the grant
-    (and spent the refresh token) or not."""
 
 
 class OAuthClient:
@@ -151,9 +130,9 @@ class OAuthClient:
 
     async def _grant(self, form: dict[str, str], deadline: float | None,
                      headers: dict[str, str] | None = None) -> TokenGrant:
-        grant_type = form["grant_type"]
-        with self._span("token", grant_type) as span:
-            retry = 0
+        """Asks the token endpoint, again only while the request certainly never left."""
+        with self._span("token", form["grant_type"]) as span:
+            attempt = 1
             while True:
                 try:
                     response = await self._http.post(
@@ -163,24 +142,18 @@ class OAuthClient:
                         auth=self._auth,
                         timeout=remaining_s(deadline, self._timeout_s),
                     )
-                    break
-                except NOT_SENT_ERRORS as exc:
-                    delay = self._retry.next_delay(retry, deadline)
-                    if delay is None:
-                        raise RefreshNotSent(
-                            "Fortnox's token service could not be reached.",
-                            metadata={"transport_error": type(exc).__name__},
-                        ) from None
-                    retry += 1
-                    span.set_attribute(tracing.RETRIES, retry)
-                    await asyncio.sleep(delay)
                 except httpx.TransportError as exc:
-                    raise GrantAnswerLost(
-                        "Fortnox's token service did not answer.",
-                        metadata={"transport_error": type(exc).__name__},
-                    ) from None
-            span.set_attribute(tracing.STATUS, response.status_code)
-            return self._parse_grant(response)
+                    decision = decide(self._retry, attempt, idempotent=False, outcome=exc,
+                                      time_left_s=time_left_s(deadline))
+                    if isinstance(decision, GiveUp):
+                        raise grant_request_error(
+                            exc, outcome_unknown=decision.outcome_unknown) from None
+                    span.set_attribute(tracing.RETRIES, attempt)
+                    attempt += 1
+                    await asyncio.sleep(decision.delay_s)
+                    continue
+                span.set_attribute(tracing.STATUS, response.status_code)
+                return self._parse_grant(response)
 
     def _parse_grant(self, response: httpx.Response) -> TokenGrant:
         try:
@@ -188,13 +161,7 @@ class OAuthClient:
         except ValueError:
             body = None
         if not response.is_success or not isinstance(body, dict):
-            error = str(body.get("error", "")) if isinstance(body, dict) else ""
-            if response.status_code < 500 and error:
-                raise OAuthRefusal(error, response.status_code)
-            raise FortnoxUnavailable(
-                "Fortnox's token service failed.",
-                metadata={"http_status": str(response.status_code)},
-            )
+            raise grant_answer_error(response, body)
         now = self._clock()
         refresh_token = body.get("refresh_token")  # none for a service account
         return TokenGrant(

@@ -1,4 +1,10 @@
-"""When to try a Fortnox call again: jittered exponential backoff, bounded by count and deadline."""
+"""When to try a Fortnox call again: the one decision every caller of Fortnox asks.
+
+A read may be repeated after any failure Fortnox may recover from. A write (a voucher, a
+token request, whose codes and refresh tokens are single use) is repeated only when Fortnox
+certainly did not act on it; once it may have arrived, its outcome is unknown and nobody
+repeats it blindly. Waits grow exponentially with jitter, bounded by count and deadline.
+"""
 
 from __future__ import annotations
 
@@ -30,14 +36,60 @@ class RetryPolicy:
         ceiling = min(self.max_delay_s, self.base_delay_s * float(2**retry))
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
-    def next_delay(self, retry: int, deadline: float | None) -> float | None:
-        """The wait before retry ``retry``, or ``None`` when out of attempts or of time."""
-        if retry + 1 >= self.max_attempts:
-            return None
-        delay = self.delay_s(retry)
-        if deadline is not None and time.monotonic() + delay >= deadline:
-            return None
-        return delay
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """Try again after ``delay_s`` seconds."""
+
+    delay_s: float
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Stop; ``outcome_unknown``: a write may have been carried out, so it must not be
+    repeated blindly (its caller looks first)."""
+
+    outcome_unknown: bool = False
+
+
+Decision = RetryAfter | GiveUp
+
+#: What a failed attempt came to: Fortnox's HTTP status, or the error that cut it short.
+Outcome = int | httpx.TransportError
+
+
+def decide(
+    policy: RetryPolicy, attempt: int, *, idempotent: bool, outcome: Outcome,
+    time_left_s: float | None,
+) -> Decision:
+    """Whether to try again after ``attempt`` (1 = the first) failed with ``outcome``.
+
+    ``idempotent``: repeating the request cannot do anything twice (a ``GET``);
+    ``time_left_s``: until the caller's deadline, ``None`` for none.
+    """
+    if isinstance(outcome, httpx.TransportError):
+        if not idempotent and not isinstance(outcome, NOT_SENT_ERRORS):
+            return GiveUp(outcome_unknown=True)  # the request may have arrived
+        return _backoff(policy, attempt, time_left_s)
+    if outcome >= 500 and not idempotent:
+        return GiveUp(outcome_unknown=True)  # Fortnox failed while acting on it, or not
+    if outcome == 429 or outcome >= 500:
+        return _backoff(policy, attempt, time_left_s)
+    return GiveUp()
+
+
+def _backoff(policy: RetryPolicy, attempt: int, time_left_s: float | None) -> Decision:
+    if attempt >= policy.max_attempts:
+        return GiveUp()
+    delay = policy.delay_s(attempt - 1)
+    if time_left_s is not None and delay >= time_left_s:
+        return GiveUp()
+    return RetryAfter(delay)
+
+
+def time_left_s(deadline: float | None) -> float | None:
+    """Seconds until the ``time.monotonic()`` ``deadline``, ``None`` for none."""
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def remaining_s(deadline: float | None, cap: float) -> float:

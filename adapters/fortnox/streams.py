@@ -20,7 +20,7 @@ from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.errors import unavailable
-from adapters.fortnox.retry import RetryPolicy
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, time_left_s
 from core.errors import DomainError, FortnoxUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class HttpByteStream:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        retries = 0
+        attempt = 1
         try:
             while True:
                 try:
@@ -94,12 +94,12 @@ class HttpByteStream:
                             metadata={"route": self._route})
                     return
                 except httpx.TransportError as exc:
-                    delay = (self._retry.next_delay(retries, self._deadline)
-                             if self._reopen is not None else None)
-                    if delay is None:
+                    decision = decide(self._retry, attempt, idempotent=True, outcome=exc,
+                                      time_left_s=time_left_s(self._deadline))
+                    if isinstance(decision, GiveUp) or self._reopen is None:
                         raise unavailable(self._route, exc, self._deadline) from None
-                    retries += 1
-                    await self._restart(type(exc).__name__, delay)
+                    attempt += 1
+                    await self._restart(type(exc).__name__, decision.delay_s)
         except DomainError as error:  # cut off, out of time, or refused on the retry
             self._span.set_status(trace.StatusCode.ERROR, error.message)
             await self.aclose()

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from adapters import metrics
-from adapters.fortnox.oauth import GrantAnswerLost, OAuthClient, OAuthRefusal, RefreshNotSent
+from adapters.fortnox.errors import GrantAnswerLost, OAuthRefusal, RefreshNotSent
+from adapters.fortnox.oauth import OAuthClient
 from adapters.metrics import ClaimKind
 from core.connections import AccountType
 from core.errors import (

@@ -1,15 +1,17 @@
-"""One Fortnox API call: token, rate limit, span, retries, error mapping.
+"""One Fortnox API call: a span around attempts, each with a token and a rate-limit slot.
 
-Reads are retried on 429, 5xx, connection errors and timeouts. A write is retried only when
-Fortnox certainly did not act on it (429, a 401 before a refresh, a connection never made);
-once it may have arrived, a missing answer is ``FortnoxOutcomeUnknown``.
+Whether a failed attempt is tried again is ``retry.decide``'s call (a write only when Fortnox
+certainly did not act on it); what a failure means for the caller is ``errors``'. A 401 for a
+rejected token is answered by one refresh, whatever the method.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -18,17 +20,17 @@ from opentelemetry import trace
 
 from adapters import metrics
 from adapters.fortnox import jsonbody, tracing
-from adapters.fortnox.errors import TOKEN_REJECTED_CODES, error_for_response, unavailable
-from adapters.fortnox.limiter import SlidingWindowLimiter
-from adapters.fortnox.retry import NOT_SENT_ERRORS, RetryPolicy, remaining_s
+from adapters.fortnox.errors import (
+    TOKEN_REJECTED_CODES,
+    attempt_error,
+    parse_error_body,
+    unavailable,
+)
+from adapters.fortnox.limiter import SlidingWindowLimiter, Slot
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, time_left_s
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.tokens import TokenManager
-from core.errors import (
-    DeadlineExceeded,
-    FortnoxError,
-    FortnoxOutcomeUnknown,
-    FortnoxRateLimited,
-)
+from core.errors import FortnoxRateLimited
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,8 @@ class Transport:
         ``access_token`` calls with that token instead of the tenant's stored one (used while
         connecting, before anything is stored).
         """
-        return await self._json(tenant, "GET", route, path, params, None, deadline, access_token)
+        request = self._request(tenant, "GET", route, path, params=params, deadline=deadline)
+        return await self._json(request, access_token)
 
     async def post_json(
         self,
@@ -86,7 +89,8 @@ class Transport:
         deadline: float | None = None,
     ) -> dict[str, Any]:
         """``POST`` a JSON body (a write: never repeated once it may have arrived)."""
-        return await self._json(tenant, "POST", route, None, params, body, deadline, None)
+        return await self._json(self._request(tenant, "POST", route, params=params, body=body,
+                                              deadline=deadline))
 
     async def open_stream(
         self,
@@ -102,167 +106,188 @@ class Transport:
         """``GET`` a file (``accept``: the media types it may come as); the answer's body is
         left unread for the caller to stream. A connection lost mid-body is retried as a read:
         the file is fetched again and continues after the bytes already delivered."""
-        span = self._tracer.start_span(
-            self._span_name("GET", route), kind=trace.SpanKind.CLIENT,
-            attributes=self._attributes(tenant, "GET", route),
-        )
+        request = self._request(tenant, "GET", route, path, params=params, deadline=deadline,
+                                stream=True, accept=accept)
+        span = self._tracer.start_span(request.span_name, kind=trace.SpanKind.CLIENT,
+                                       attributes=self._attributes(request))
 
         async def send() -> httpx.Response:
             with trace.use_span(span, end_on_exit=False):
-                return await self._send(span, tenant, "GET", route, path, params, None,
-                                        deadline, stream=True, accept=accept)
+                return await self._send(span, request)
 
         try:
             response = await send()
         except BaseException:
             span.end()
             raise
-        return HttpByteStream(response, span, self._prefix + route, default_name, deadline,
+        return HttpByteStream(response, span, request.template, default_name, deadline,
                               reopen=send, retry=self._retry)
 
-    async def _json(
-        self,
-        tenant: str,
-        method: str,
-        route: str,
-        path: Params | None,
-        params: Params | None,
-        body: Mapping[str, Any] | None,
-        deadline: float | None,
-        access_token: str | None,
-    ) -> dict[str, Any]:
+    async def _json(self, request: _Request, access_token: str | None = None) -> dict[str, Any]:
         with self._tracer.start_as_current_span(
-            self._span_name(method, route), kind=trace.SpanKind.CLIENT,
-            attributes=self._attributes(tenant, method, route),
+            request.span_name, kind=trace.SpanKind.CLIENT, attributes=self._attributes(request),
         ) as span:
-            response = await self._send(
-                span, tenant, method, route, path, params, body, deadline, stream=False,
-                access_token=access_token,
-            )
+            response = await self._send(span, request, access_token)
             try:
                 data = response.json()
             except ValueError:
                 data = None
             if not isinstance(data, dict):
-                raise unavailable(self._prefix + route, ValueError("not a JSON object"), None)
+                raise unavailable(request.template, ValueError("not a JSON object"), None)
             return data
 
-    async def _send(
+    async def _send(self, span: trace.Span, request: _Request, access_token: str | None = None
+                    ) -> httpx.Response:
+        """Sends until Fortnox answers with success or the retry decision gives up; a token
+        Fortnox rejects is refreshed once (a given ``access_token`` cannot be)."""
+        attempt = 1
+        may_refresh = access_token is None
+        while True:
+            bearer = await self._bearer(request.tenant, access_token, request.deadline)
+            outcome = await self._attempt(span, request, bearer)
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                span.set_attribute(tracing.RETRIES, attempt - 1)
+                return outcome
+            if may_refresh and _token_rejected(outcome):
+                may_refresh = False
+                await self._tokens.rejected(request.tenant, bearer.generation, request.deadline)
+                continue
+            decision = decide(
+                self._retry, attempt, idempotent=request.method == "GET",
+                outcome=outcome.status_code if isinstance(outcome, httpx.Response) else outcome,
+                time_left_s=time_left_s(request.deadline),
+            )
+            span.set_attribute(tracing.RETRIES, attempt - 1)
+            if isinstance(decision, GiveUp):
+                raise attempt_error(request.template, outcome, request.deadline,
+                                    outcome_unknown=decision.outcome_unknown) from None
+            self._note_retry(span, request, outcome, decision.delay_s)
+            attempt += 1
+            await asyncio.sleep(decision.delay_s)
+
+    async def _bearer(self, tenant: str, access_token: str | None, deadline: float | None
+                      ) -> _Bearer:
+        """The token to send, and the company whose rate limit the call counts against."""
+        if access_token is not None:  # connecting: the company is not known yet
+            return _Bearer(access_token, 0, tenant)
+        tokens = await self._tokens.access(tenant, deadline)
+        # Fortnox limits per company, however many of our tenants link it.
+        return _Bearer(tokens.access_token, tokens.generation,
+                       tokens.fortnox_tenant_id or tenant)
+
+    async def _attempt(self, span: trace.Span, request: _Request, bearer: _Bearer
+                       ) -> httpx.Response | httpx.TransportError:
+        """One send within the rate limit: the answer (a failed one read and closed), or the
+        transport error that cut it short."""
+        slot = await self._slot(bearer.company, request)
+        metered = metrics.HttpAttempt(request.method, request.template, self._server)
+        try:
+            response = await self._http.send(self._build(request, bearer), stream=request.stream)
+        except httpx.TransportError as exc:
+            metered.failed(exc)
+            await slot.done()
+            return exc
+        metered.answered(response.status_code)
+        await slot.done()
+        span.set_attribute(tracing.STATUS, response.status_code)
+        if not response.is_success:
+            if request.stream:
+                await response.aread()
+                await response.aclose()
+            code = parse_error_body(response.content).code
+            if code is not None:
+                span.set_attribute(tracing.ERROR_CODE, str(code))
+        return response
+
+    async def _slot(self, company: str, request: _Request) -> Slot:
+        """A slot of the company's rate-limit window, waited for until the deadline."""
+        timeout = None if request.deadline is None else remaining_s(request.deadline, math.inf)
+        try:
+            return await asyncio.wait_for(self._limiter.acquire(company), timeout)
+        except TimeoutError:
+            raise FortnoxRateLimited(
+                "The call could not start within its deadline under Fortnox's rate limit.",
+                metadata={"route": request.template},
+            ) from None
+
+    def _build(self, request: _Request, bearer: _Bearer) -> httpx.Request:
+        headers = {"Authorization": f"Bearer {bearer.token}", "Accept": request.accept}
+        if request.body is not None:
+            headers["Content-Type"] = "application/json"
+        return self._http.build_request(
+            request.method, request.url, params=dict(request.params or {}),
+            content=None if request.body is None else jsonbody.dumps(request.body),
+            headers=headers, timeout=remaining_s(request.deadline, self._timeout_s),
+        )
+
+    def _note_retry(self, span: trace.Span, request: _Request,
+                    outcome: httpx.Response | httpx.TransportError, delay_s: float) -> None:
+        reason = (f"HTTP {outcome.status_code}" if isinstance(outcome, httpx.Response)
+                  else type(outcome).__name__)
+        span.add_event("fortnox.retry", {"fortnox.reason": reason, "fortnox.delay_s": delay_s})
+        metrics.fortnox_retry(request.method, request.template, reason)
+        log.info("fortnox call retried",
+                 extra={"tenant": request.tenant, "route": request.template, "reason": reason})
+
+    def _request(
         self,
-        span: trace.Span,
         tenant: str,
         method: str,
         route: str,
-        path: Params | None,
-        params: Params | None,
-        body: Mapping[str, Any] | None,
-        deadline: float | None,
+        path: Params | None = None,
         *,
-        stream: bool,
-        access_token: str | None = None,
+        params: Params | None,
+        body: Mapping[str, Any] | None = None,
+        deadline: float | None,
+        stream: bool = False,
         accept: str = "application/json",
-    ) -> httpx.Response:
-        template = self._prefix + route
-        url = self._base + route.format(**{k: quote(str(v), safe="") for k, v in
-                                           (path or {}).items()})
-        is_read = method == "GET"
-        retries = 0
-        refreshed = access_token is not None  # a given token cannot be refreshed
-        while True:
-            if access_token is None:
-                tokens = await self._tokens.access(tenant, deadline)
-                bearer, generation = tokens.access_token, tokens.generation
-                company = tokens.fortnox_tenant_id or tenant  # Fortnox limits per company
-            else:  # connecting: the company is not known yet, so the tenant stands for it
-                bearer, generation, company = access_token, 0, tenant
-            try:
-                slot = await asyncio.wait_for(
-                    self._limiter.acquire(company), remaining_s(deadline, float("inf"))
-                    if deadline is not None else None,
-                )
-            except TimeoutError:
-                raise FortnoxRateLimited(
-                    "The call could not start within its deadline under Fortnox's rate limit.",
-                    metadata={"route": template},
-                ) from None
-            headers = {"Authorization": f"Bearer {bearer}", "Accept": accept}
-            if body is not None:
-                headers["Content-Type"] = "application/json"
-            request = self._http.build_request(
-                method, url, params=dict(params or {}),
-                content=None if body is None else jsonbody.dumps(body), headers=headers,
-                timeout=remaining_s(deadline, self._timeout_s),
-            )
-            attempt = metrics.HttpAttempt(method, template, self._server)
-            try:
-                response = await self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:
-                attempt.failed(exc)
-                await slot.done()
-                not_sent = isinstance(exc, NOT_SENT_ERRORS)
-                if not is_read and not not_sent:
-                    span.set_attribute(tracing.RETRIES, retries)
-                    raise FortnoxOutcomeUnknown(
-                        "Fortnox's answer to a write was lost; it may or may not have happened.",
-                        metadata={"route": template, "transport_error": type(exc).__name__},
-                    ) from None
-                failure = unavailable(template, exc, deadline)
-                if isinstance(failure, DeadlineExceeded):  # no time is left to retry in
-                    raise failure from None
-                error: FortnoxError = failure
-                event = type(exc).__name__
-            else:
-                attempt.answered(response.status_code)
-                await slot.done()
-                span.set_attribute(tracing.STATUS, response.status_code)
-                if response.is_success:
-                    span.set_attribute(tracing.RETRIES, retries)
-                    return response
-                if stream:
-                    await response.aread()
-                    await response.aclose()
-                error = error_for_response(response, template)
-                code = error.metadata.get("fortnox_code")
-                if code:
-                    span.set_attribute(tracing.ERROR_CODE, code)
-                if response.status_code == 401 and not refreshed and (
-                    code is None or int(code) in TOKEN_REJECTED_CODES
-                ):
-                    refreshed = True
-                    await self._tokens.rejected(tenant, generation, deadline)
-                    continue
-                retriable = response.status_code == 429 or (
-                    is_read and response.status_code >= 500
-                )
-                if not is_read and response.status_code >= 500:
-                    span.set_attribute(tracing.RETRIES, retries)
-                    raise FortnoxOutcomeUnknown(
-                        "Fortnox failed while handling a write; it may or may not have happened.",
-                        metadata=error.metadata,
-                    )
-                if not retriable:
-                    span.set_attribute(tracing.RETRIES, retries)
-                    raise error
-                event = f"HTTP {response.status_code}"
-            delay = self._retry.next_delay(retries, deadline)
-            span.set_attribute(tracing.RETRIES, retries)
-            if delay is None:
-                raise error
-            span.add_event("fortnox.retry", {"fortnox.reason": event, "fortnox.delay_s": delay})
-            metrics.fortnox_retry(method, template, event)
-            log.info("fortnox call retried",
-                     extra={"tenant": tenant, "route": template, "reason": event})
-            retries += 1
-            await asyncio.sleep(delay)
+    ) -> _Request:
+        url = self._base + route.format(
+            **{k: quote(str(v), safe="") for k, v in (path or {}).items()})
+        return _Request(tenant, method, self._prefix + route, url, params, body, deadline,
+                        stream, accept)
 
-    def _span_name(self, method: str, route: str) -> str:
-        return f"{method} {self._prefix}{route}"
-
-    def _attributes(self, tenant: str, method: str, route: str) -> dict[str, str | int]:
+    def _attributes(self, request: _Request) -> dict[str, str | int]:
         return {
-            tracing.METHOD: method,
-            tracing.ROUTE: self._prefix + route,
+            tracing.METHOD: request.method,
+            tracing.ROUTE: request.template,
             tracing.SERVER: self._server,
-            tracing.TENANT: tenant,
+            tracing.TENANT: request.tenant,
             tracing.RETRIES: 0,
         }
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One API call as every attempt at it sends it (``template``: the route, for spans)."""
+
+    tenant: str
+    method: str
+    template: str
+    url: str
+    params: Params | None
+    body: Mapping[str, Any] | None
+    deadline: float | None
+    stream: bool
+    accept: str
+
+    @property
+    def span_name(self) -> str:
+        return f"{self.method} {self.template}"
+
+
+@dataclass(frozen=True)
+class _Bearer:
+    """The access token of an attempt, its generation, and the company it counts against."""
+
+    token: str = field(repr=False)
+    generation: int
+    company: str
+
+
+def _token_rejected(outcome: httpx.Response | httpx.TransportError) -> bool:
+    """A 401 saying the access token is no good (or not saying why): refresh and try again."""
+    if not isinstance(outcome, httpx.Response) or outcome.status_code != 401:
+        return False
+    code = parse_error_body(outcome.content).code
+    return code is None or code in TOKEN_REJECTED_CODES
