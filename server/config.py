@@ -92,6 +92,9 @@ class Settings:
     rate_limit_requests: int
     rate_limit_window_s: float
     http_timeout_s: float
+    http_retry_attempts: int
+    http_retry_base_delay_s: float
+    http_retry_max_delay_s: float
     connection_age: ConnectionAge
     keepalive_age_days: float = 30.0
     keepalive_interval_s: float = 3600.0
@@ -200,6 +203,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("FORTNOX_REDIRECT_URIS: required in production (space-separated)")
     series = env.get("FORTNOX_CLOSING_SERIES", "I").strip() or "I"
     keepalive_age = _number(env, "FORTNOX_BRIDGE_KEEPALIVE_AGE_DAYS", 30.0, 1.0)
+    retry_base = _number(env, "FORTNOX_HTTP_RETRY_BASE_DELAY_S", 0.25, 0.0)
+    retry_max = _number(env, "FORTNOX_HTTP_RETRY_MAX_DELAY_S", 8.0, 0.0)
+    if retry_max < retry_base:
+        raise ConfigError("FORTNOX_HTTP_RETRY_MAX_DELAY_S: must be at least"
+                          f" FORTNOX_HTTP_RETRY_BASE_DELAY_S ({retry_base:g}), got {retry_max:g}")
     if keepalive_age > 40:
         raise ConfigError("FORTNOX_BRIDGE_KEEPALIVE_AGE_DAYS: at most 40, so a renewal that"
                           " fails for now is tried again before the 45 days are up")
@@ -236,6 +244,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_requests=int(_number(env, "FORTNOX_RATE_LIMIT_REQUESTS", 25, 1)),
         rate_limit_window_s=_number(env, "FORTNOX_RATE_LIMIT_WINDOW_S", 5.0, 0.01),
         http_timeout_s=_number(env, "FORTNOX_HTTP_TIMEOUT_S", 30.0, 0.1),
+        http_retry_attempts=int(_number(env, "FORTNOX_HTTP_RETRY_ATTEMPTS", 6, 1)),
+        http_retry_base_delay_s=retry_base,
+        http_retry_max_delay_s=retry_max,
         connection_age=ConnectionAge(
             max_age_s=_number(env, "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_S", 300.0, 0.1),
             grace_s=_number(env, "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_GRACE_S", 1800.0, 0.0),

@@ -55,6 +55,9 @@ def fortnox_settings(settings: Settings) -> FortnoxSettings:
         rate_limit_requests=settings.rate_limit_requests,
         rate_limit_window_s=settings.rate_limit_window_s,
         http_timeout_s=settings.http_timeout_s,
+        retry_attempts=settings.http_retry_attempts,
+        retry_base_delay_s=settings.http_retry_base_delay_s,
+        retry_max_delay_s=settings.http_retry_max_delay_s,
     )
 
 

@@ -39,6 +39,9 @@ class FortnoxSettings:
     rate_limit_requests: int = 25
     rate_limit_window_s: float = 5.0
     http_timeout_s: float = 30.0
+    retry_attempts: int = 6
+    retry_base_delay_s: float = 0.25
+    retry_max_delay_s: float = 8.0
     refresh_margin: timedelta = timedelta(minutes=5)
     max_token_age: timedelta = timedelta(days=1)
     refresh_token_lifetime: timedelta = timedelta(days=45)
@@ -60,6 +63,7 @@ class FortnoxAdapter:
         retry: RetryPolicy | None = None,
         rate_window: RateWindow | None = None,
     ) -> None:
+        """``retry`` replaces the policy the settings describe (tests: shorter waits)."""
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,
             limits=httpx.Limits(max_connections=settings.max_connections,
@@ -68,7 +72,9 @@ class FortnoxAdapter:
             follow_redirects=False,
         )
         tracer = tracing.get_tracer(tracer_provider)
-        retry = retry or RetryPolicy()
+        retry = retry or RetryPolicy(max_attempts=settings.retry_attempts,
+                                     base_delay_s=settings.retry_base_delay_s,
+                                     max_delay_s=settings.retry_max_delay_s)
         self.oauth = OAuthClient(
             self._http,
             auth_base_url=settings.auth_base_url,

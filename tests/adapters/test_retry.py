@@ -6,8 +6,14 @@ import random
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
+from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.retry import GiveUp, Outcome, RetryAfter, RetryPolicy, decide
+from adapters.store.connections import SqliteTokenStore
+from core.errors import FortnoxRateLimited
+from sandbox.testing import SandboxHandle
+from tests.adapters.conftest import TENANT, answers, connect, settings_for
 
 POLICY = RetryPolicy(max_attempts=4, base_delay_s=1.0, max_delay_s=3.0)
 REQUEST = httpx.Request("POST", "https://api.fortnox.se/3/vouchers")
@@ -87,6 +93,19 @@ def test_no_retry_that_would_wait_past_the_deadline() -> None:
 def test_one_attempt_means_no_retry() -> None:
     once = RetryPolicy(max_attempts=1)
     assert decide(once, 1, idempotent=True, outcome=429, time_left_s=None) == GiveUp()
+
+
+async def test_the_adapter_uses_the_configured_policy(
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider
+) -> None:
+    settings = settings_for(sandbox, retry_attempts=2, retry_base_delay_s=0.01,
+                            retry_max_delay_s=0.02)
+    async with FortnoxAdapter(settings, store, tracer_provider=provider) as adapter:
+        await connect(adapter, sandbox)
+        sandbox.add_fault("rate_limit")
+        with pytest.raises(FortnoxRateLimited):
+            await adapter.api.financial_years(TENANT)
+    assert answers(sandbox, 429) == 2
 
 
 class _Fixed(random.Random):

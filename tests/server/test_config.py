@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.config import ConfigError, load_settings, parse_address
+from server.wiring import fortnox_settings
 
 KEY = base64.b64encode(b"k" * 32).decode()
 BASE = {
@@ -71,3 +72,34 @@ def test_bad_addresses_are_refused(value: str) -> None:
 
 def test_ipv6_address_keeps_its_brackets() -> None:
     assert str(parse_address("[::1]:0", "X")) == "[::1]:0"
+
+
+def test_retry_policy_defaults_and_overrides() -> None:
+    defaults = load_settings(BASE)
+    assert (defaults.http_retry_attempts, defaults.http_retry_base_delay_s,
+            defaults.http_retry_max_delay_s) == (6, 0.25, 8.0)
+    tuned = load_settings({**BASE, "FORTNOX_HTTP_RETRY_ATTEMPTS": "3",
+                           "FORTNOX_HTTP_RETRY_BASE_DELAY_S": "0.5",
+                           "FORTNOX_HTTP_RETRY_MAX_DELAY_S": "2"})
+    assert (tuned.http_retry_attempts, tuned.http_retry_base_delay_s,
+            tuned.http_retry_max_delay_s) == (3, 0.5, 2.0)
+    adapter = fortnox_settings(tuned)
+    assert (adapter.retry_attempts, adapter.retry_base_delay_s,
+            adapter.retry_max_delay_s) == (3, 0.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"FORTNOX_HTTP_RETRY_ATTEMPTS": "0"}, "FORTNOX_HTTP_RETRY_ATTEMPTS"),
+        ({"FORTNOX_HTTP_RETRY_ATTEMPTS": "many"}, "FORTNOX_HTTP_RETRY_ATTEMPTS"),
+        ({"FORTNOX_HTTP_RETRY_BASE_DELAY_S": "-0.1"}, "FORTNOX_HTTP_RETRY_BASE_DELAY_S"),
+        ({"FORTNOX_HTTP_RETRY_BASE_DELAY_S": "nan"}, "FORTNOX_HTTP_RETRY_BASE_DELAY_S"),
+        ({"FORTNOX_HTTP_RETRY_MAX_DELAY_S": "inf"}, "FORTNOX_HTTP_RETRY_MAX_DELAY_S"),
+        ({"FORTNOX_HTTP_RETRY_MAX_DELAY_S": "0.1"}, "FORTNOX_HTTP_RETRY_MAX_DELAY_S"),
+    ],
+)
+def test_a_bad_retry_setting_names_its_variable(override: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, **override})
+    assert str(caught.value).startswith(named)
