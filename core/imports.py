@@ -42,7 +42,8 @@ class Progress:
 
 
 class ImportKind(StrEnum):
-    """What an import fetched."""
+    """What an import fetched: the kind of an import history entry, and which last successful
+    import time a connection remembers. The values are stored in the history's rows."""
 
     SIE = "sie"
     LEDGERS = "ledgers"

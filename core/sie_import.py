@@ -18,7 +18,6 @@ from datetime import datetime
 from opentelemetry import trace
 
 from core.connections import FortnoxConnections, require_connected
-from core.connections import ImportKind as ConnectionImportKind
 from core.errors import SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
 from core.imports import (
@@ -185,7 +184,7 @@ class SieImport:
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         finished = self._clock()
-        await self._connections.record_import(request.tenant, ConnectionImportKind.SIE, finished)
+        await self._connections.record_import(request.tenant, ImportKind.SIE, finished)
         span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
         yield Progress(Stage.DONE, message="import finished")
         crossing = tuple(cross_year_findings([s.controls for s in summaries]))

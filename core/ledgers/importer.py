@@ -9,7 +9,6 @@ from datetime import date, datetime
 
 from core.clock import Clock, utc_now
 from core.connections import FortnoxConnections
-from core.connections import ImportKind as ConnectionImportKind
 from core.errors import (
     FieldViolation,
     FortnoxNotFound,
@@ -193,7 +192,7 @@ class LedgerImport:
         finished = self._clock()
         await self._history.finish(import_id, ImportStatus.SUCCEEDED)
         if self._connections is not None:
-            await self._connections.record_import(tenant, ConnectionImportKind.LEDGER, finished)
+            await self._connections.record_import(tenant, ImportKind.LEDGERS, finished)
         yield ImportDone(import_id, balance_date, tuple(done), documents_sent, started_at,
                          finished, tuple(unavailable))
 
