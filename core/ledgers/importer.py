@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from core.chunks import pieces, whole_pieces
 from core.clock import Clock, utc_now
 from core.connections import FortnoxConnections
 from core.errors import (
@@ -31,9 +32,6 @@ from core.ledgers.model import Document, Ledger, LedgerTotals, OpenItem
 from core.ledgers.open_items import open_items
 from core.ledgers.reconciliation import reconcile
 from core.ledgers.sources import customer_ledger, general_ledger, supplier_ledger
-
-#: The largest document chunk sent (the contract's limit).
-CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -249,11 +247,9 @@ async def _parts(stream: ByteStream, ref: DocumentRef, document: Document
     offset, pending = 0, b""
     async for chunk in stream:
         pending += chunk
-        while len(pending) > CHUNK_BYTES:
-            part, pending = pending[:CHUNK_BYTES], pending[CHUNK_BYTES:]
-            yield DocumentPart(ref, document.ledger, document.number, stream.content_type,
-                               offset, part, False)
-            offset += len(part)
-    yield DocumentPart(ref, document.ledger, document.number, stream.content_type, offset,
-                       pending, True)
-
+        whole = whole_pieces(pending)
+        for piece in pieces(pending[:whole], offset, last=False):
+            yield DocumentPart(ref, document.ledger, document.number, stream.content_type, *piece)
+        offset, pending = offset + whole, pending[whole:]
+    for piece in pieces(pending, offset, last=True):
+        yield DocumentPart(ref, document.ledger, document.number, stream.content_type, *piece)
