@@ -22,6 +22,7 @@ from core.connections import FortnoxConnections, require_connected
 from core.errors import SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
 from core.imports import (
+    ChangeKind,
     ImportedYear,
     ImportHistory,
     ImportKind,
@@ -91,6 +92,11 @@ class YearSummary:
     warnings: int
     changes: VoucherChanges
     controls: ControlsResult
+
+    @property
+    def change_kind(self) -> ChangeKind:
+        """How the year's file differs from the one the previous import of the year read."""
+        return self.changes.kind(self.sha256)
 
     @property
     def controls_passed(self) -> bool:

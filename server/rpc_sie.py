@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, ImportNotFound, InvalidRequest
-from core.imports import ImportHistory, ImportKind, ImportRecord, ImportStatus, Progress
+from core.imports import (
+    ChangeKind,
+    ImportHistory,
+    ImportKind,
+    ImportRecord,
+    ImportStatus,
+    Progress,
+)
 from core.money import to_ore
 from core.sie_import import (
     ImportEvent,
@@ -44,6 +51,12 @@ _STATUS = {
 }
 _KINDS = {ImportKind.SIE: history_pb.Import.KIND_SIE,
           ImportKind.LEDGERS: history_pb.Import.KIND_LEDGERS}
+_CHANGE_KINDS = {
+    ChangeKind.FIRST_IMPORT: sie_pb.YearChanges.KIND_FIRST_IMPORT,
+    ChangeKind.UNCHANGED: sie_pb.YearChanges.KIND_UNCHANGED,
+    ChangeKind.CHANGED: sie_pb.YearChanges.KIND_CHANGED,
+    ChangeKind.UNKNOWN: sie_pb.YearChanges.KIND_UNSPECIFIED,
+}
 _SIE_TYPES = {pb.ImportSieRequest.SIE_TYPE_UNSPECIFIED: 4, pb.ImportSieRequest.SIE_TYPE_1: 1,
               pb.ImportSieRequest.SIE_TYPE_2: 2, pb.ImportSieRequest.SIE_TYPE_3: 3,
               pb.ImportSieRequest.SIE_TYPE_4: 4}
@@ -168,16 +181,6 @@ def _event(event: ImportEvent) -> pb.ImportSieResponse:
 
 def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
     changes = summary.changes
-    if changes.previous_import_id is None:
-        kind = sie_pb.YearChanges.KIND_FIRST_IMPORT
-    elif changes.previous_sha256 == summary.sha256:
-        kind = sie_pb.YearChanges.KIND_UNCHANGED
-    elif not changes.counted:  # the previous import predates the fingerprints compared
-        kind = sie_pb.YearChanges.KIND_UNSPECIFIED
-    elif not (changes.added or changes.changed or changes.removed or changes.other_changed):
-        kind = sie_pb.YearChanges.KIND_UNCHANGED
-    else:
-        kind = sie_pb.YearChanges.KIND_CHANGED
     read = summary.read
     return sie_pb.SieYearSummary(
         financial_year_id=summary.year.id,
@@ -194,7 +197,8 @@ def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
         error_count=summary.errors,
         warning_count=summary.warnings,
         changes=sie_pb.YearChanges(
-            kind=kind, previous_import_id=changes.previous_import_id or "",
+            kind=_CHANGE_KINDS[summary.change_kind],
+            previous_import_id=changes.previous_import_id or "",
             vouchers_added=changes.added, vouchers_changed=changes.changed,
             vouchers_removed=changes.removed,
         ),
