@@ -39,12 +39,8 @@ class LedgerRpcs:
             raise InvalidRequest("balance_date is required.", violations=(
                 FieldViolation("balance_date", "must be set"),))
         balance_date = from_proto_date(request.balance_date, "balance_date")
-        ledgers = []  # server.bounds refuses kinds the contract does not define
-        for kind in request.ledgers:
-            if kind == l_pb.LEDGER_KIND_UNSPECIFIED:
-                ledgers += [Ledger.CUSTOMER, Ledger.SUPPLIER]
-            else:
-                ledgers.append(_LEDGERS[kind])
+        # server.bounds refuses kinds the contract does not define; unspecified is None
+        ledgers = [_LEDGERS.get(kind) for kind in request.ledgers]
         events = self._use_case.run(request.tenant, balance_date, ledgers,
                                     request.include_documents, requested_by(context),
                                     deadline(context))

@@ -103,6 +103,14 @@ LedgerEvent = (Progress | ItemFound | DocumentPart | DocumentUnavailable | Ledge
                | ImportDone)
 
 
+def chosen_ledgers(asked: Sequence[Ledger | None]) -> tuple[Ledger, ...]:
+    """The ledgers to import, each once, in the order asked: no ledger asked for, or one left
+    unspecified (``None``), means both."""
+    both = (Ledger.CUSTOMER, Ledger.SUPPLIER)
+    chosen = [ledger for one in asked for ledger in (both if one is None else (one,))]
+    return tuple(dict.fromkeys(chosen or both))
+
+
 
 class LedgerImport:
     """The ImportLedgers use case over the Fortnox port and the import history.
@@ -129,7 +137,7 @@ class LedgerImport:
         self,
         tenant: str,
         balance_date: date,
-        ledgers: Sequence[Ledger],
+        ledgers: Sequence[Ledger | None],
         include_documents: bool,
         requested_by: str,
         deadline: float | None = None,
@@ -138,7 +146,7 @@ class LedgerImport:
         if not tenant.strip():
             raise InvalidRequest("tenant is required.",
                                  violations=(FieldViolation("tenant", "must not be empty"),))
-        chosen = tuple(dict.fromkeys(ledgers or (Ledger.CUSTOMER, Ledger.SUPPLIER)))
+        chosen = chosen_ledgers(ledgers)
         record = await self._history.start(tenant, ImportKind.LEDGERS, requested_by, balance_date)
         events = self._events(record.import_id, record.started_at, tenant, balance_date, chosen,
                               include_documents, deadline)
