@@ -51,8 +51,10 @@ class ExportRpcs:
             series=request.voucher_series.strip(),
             validate_only=request.validate_only,
             target=_TARGETS[request.target],
+            requested_by=requested_by(context),
+            deadline=deadline(context),
         )
-        result = await self._exporter.export(export, requested_by(context), deadline(context))
+        result = await self._exporter.export(export)
         return pb.ExportVouchersResponse(
             request_id=result.request_id,
             results=[_result(r) for r in result.results],

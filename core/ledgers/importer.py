@@ -35,6 +35,19 @@ from core.ledgers.sources import customer_ledger, general_ledger, supplier_ledge
 
 
 @dataclass(frozen=True)
+class LedgerImportRequest:
+    """What a caller asked to import: the open items of ``ledgers`` at ``balance_date`` (no
+    ledger, or ``None`` among them, means both: ``chosen_ledgers``)."""
+
+    tenant: str
+    balance_date: date
+    ledgers: tuple[Ledger | None, ...] = ()
+    include_documents: bool = False
+    requested_by: str = ""
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
 class DocumentRef:
     """A document of an open item, streamed later in ``DocumentPart`` events."""
 
@@ -133,30 +146,22 @@ class LedgerImport:
         self._connections = connections
         self._clock = clock
 
-    async def run(
-        self,
-        tenant: str,
-        balance_date: date,
-        ledgers: Sequence[Ledger | None],
-        include_documents: bool,
-        requested_by: str,
-        deadline: float | None = None,
-    ) -> AsyncIterator[LedgerEvent]:
+    async def run(self, request: LedgerImportRequest) -> AsyncIterator[LedgerEvent]:
         """Streams progress, open items, documents, per-ledger totals, then ``ImportDone``."""
+        tenant = request.tenant
         if not tenant.strip():
             raise InvalidRequest("tenant is required.",
                                  violations=(FieldViolation("tenant", "must not be empty"),))
-        chosen = chosen_ledgers(ledgers)
-        record = await self._history.start(tenant, ImportKind.LEDGERS, requested_by, balance_date)
-        events = self._events(record.import_id, record.started_at, tenant, balance_date, chosen,
-                              include_documents, deadline)
+        record = await self._history.start(tenant, ImportKind.LEDGERS, request.requested_by,
+                                           request.balance_date)
+        events = self._events(record.import_id, record.started_at, request)
         async for event in recorded(self._history, record.import_id, events):
             yield event
 
     async def _events(
-        self, import_id: str, started_at: datetime, tenant: str, balance_date: date,
-        ledgers: tuple[Ledger, ...], include_documents: bool, deadline: float | None,
+        self, import_id: str, started_at: datetime, request: LedgerImportRequest
     ) -> AsyncIterator[LedgerEvent]:
+        tenant, balance_date, deadline = request.tenant, request.balance_date, request.deadline
         yield Progress(Stage.AUTHORIZING,
                        message="Finding the financial year of the balance date.")
         year = await self._api.financial_year_for_date(tenant, balance_date, deadline=deadline)
@@ -169,18 +174,19 @@ class LedgerImport:
         done: list[LedgerTotals] = []
         documents_sent = 0
         unavailable: list[DocumentUnavailable] = []
-        for ledger in ledgers:
+        for ledger in chosen_ledgers(request.ledgers):
             yield Progress(Stage.FETCHING_LEDGER, message=f"Reading the {ledger.value} ledger.")
             fetch = customer_ledger if ledger is Ledger.CUSTOMER else supplier_ledger
             docs, payments = await fetch(self._api, tenant, balance_date, deadline)
             items, after = open_items(docs, payments, balance_date)
-            refs = await self._document_refs(tenant, ledger, items, include_documents, deadline)
+            refs = await self._document_refs(tenant, ledger, items,
+                                             request.include_documents, deadline)
             for index, item in enumerate(items, start=1):
                 yield ItemFound(item, refs.get(item.document.number, ()))
                 if index % 100 == 0:
                     yield Progress(Stage.FETCHING_LEDGER, items_done=index,
                                    items_total=len(items), message=f"{ledger.value} open items")
-            if include_documents:
+            if request.include_documents:
                 async for event in self._documents(tenant, ledger, items, refs, deadline):
                     documents_sent += isinstance(event, DocumentPart) and event.last
                     if isinstance(event, DocumentUnavailable):
