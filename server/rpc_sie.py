@@ -24,7 +24,7 @@ from core.sie_import import (
 )
 from core.sie_parse import RecordBatch, YearFinding
 from core.year_selection import YearChoice
-from server.call import Context, deadline, requested_by, required
+from server.call import Context, deadline, requested_by
 from server.convert import (
     from_proto_date,
     progress_message,
@@ -80,7 +80,7 @@ class SieRpcs:
                 choices.append(from_proto_date(selector.date_in_year, f"years[{index}]"))
         policy = request.validation_policy
         run = SieImportRequest(
-            tenant=required(request.tenant, "tenant"),
+            tenant=request.tenant,
             years=tuple(choices),
             sie_type=_SIE_TYPES[request.sie_type],
             stream_raw=not request.omit_raw_chunks,
@@ -96,7 +96,7 @@ class SieRpcs:
     async def GetImport(
         self, request: pb.GetImportRequest, context: Context
     ) -> pb.GetImportResponse:
-        record = await self._history.get(required(request.tenant, "tenant"), request.import_id)
+        record = await self._history.get(request.tenant, request.import_id)
         if record is None:
             raise ImportNotFound("No import with that id exists for the tenant.",
                                  metadata={"import_id": request.import_id})
@@ -111,7 +111,7 @@ class SieRpcs:
         kind = {history_pb.Import.KIND_SIE: ImportKind.SIE,
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
         page = await self._history.list_imports(
-            required(request.tenant, "tenant"), kind, request.page_size or 50, request.page_token)
+            request.tenant, kind, request.page_size or 50, request.page_token)
         return pb.ListImportsResponse(
             imports=[import_message(r) for r in page.imports], next_page_token=page.next_cursor
         )

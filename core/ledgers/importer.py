@@ -148,12 +148,8 @@ class LedgerImport:
 
     async def run(self, request: LedgerImportRequest) -> AsyncIterator[LedgerEvent]:
         """Streams progress, open items, documents, per-ledger totals, then ``ImportDone``."""
-        tenant = request.tenant
-        if not tenant.strip():
-            raise InvalidRequest("tenant is required.",
-                                 violations=(FieldViolation("tenant", "must not be empty"),))
-        record = await self._history.start(tenant, ImportKind.LEDGERS, request.requested_by,
-                                           request.balance_date)
+        record = await self._history.start(request.tenant, ImportKind.LEDGERS,
+                                           request.requested_by, request.balance_date)
         events = self._events(record.import_id, record.started_at, request)
         async for event in recorded(self._history, record.import_id, events):
             yield event
