@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.errors import ConnectionRevoked, FieldViolation, InvalidRequest, ReconnectRequired
+from core.imports import ImportKind
 
 
 class ConnectionState(enum.Enum):
@@ -30,13 +31,6 @@ class AccountType(enum.Enum):
 
     USER = "user"
     SERVICE = "service"
-
-
-class ImportKind(enum.Enum):
-    """Which kind of import a connection remembers the last successful time of."""
-
-    SIE = "sie"
-    LEDGER = "ledger"
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 The server's error interceptor turns any ``DomainError`` into a ``google.rpc.Status`` with an
 ``ErrorInfo`` detail (``reason``, ``domain``, ``metadata``); nothing else reaches the caller.
 An error with ``retry_after_s`` also carries a ``RetryInfo``. Messages are short English
-sentences and never contain secrets. (``ExportInProgress``, ``ABORTED``/``EXPORT_IN_PROGRESS``
-with a retry delay, lives beside the export history.)
+sentences and never contain secrets. Every subclass of ``DomainError`` is drawn below (a test
+compares the drawing with the classes). ``ExportInProgress`` lives beside the export history;
+the two token-request failures under ``FortnoxUnavailable`` live in the OAuth adapter, which
+tells them apart to know whether a refresh token was spent.
 
     DomainError                          code                   reason
     ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ violations);
@@ -25,6 +27,7 @@ with a retry delay, lives beside the export history.)
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
+    ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
     ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
     ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
@@ -35,6 +38,8 @@ with a retry delay, lives beside the export history.)
     │   ├── FortnoxAuthRejected          UNAUTHENTICATED        FORTNOX_AUTH_REJECTED
     │   ├── FortnoxRateLimited           UNAVAILABLE            FORTNOX_RATE_LIMITED (+ retry)
     │   ├── FortnoxUnavailable           UNAVAILABLE            FORTNOX_UNAVAILABLE
+    │   │   ├── RefreshNotSent           UNAVAILABLE            FORTNOX_UNAVAILABLE
+    │   │   └── GrantAnswerLost          UNAVAILABLE            FORTNOX_UNAVAILABLE
     │   ├── FortnoxOutcomeUnknown        UNAVAILABLE            FORTNOX_OUTCOME_UNKNOWN
     │   ├── FortnoxNotFound              NOT_FOUND              FORTNOX_NOT_FOUND
     │   └── FortnoxRejected              FAILED_PRECONDITION    FORTNOX_REJECTED

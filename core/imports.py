@@ -42,7 +42,8 @@ class Progress:
 
 
 class ImportKind(StrEnum):
-    """What an import fetched."""
+    """What an import fetched: the kind of an import history entry, and which last successful
+    import time a connection remembers. The values are stored in the history's rows."""
 
     SIE = "sie"
     LEDGERS = "ledgers"
@@ -90,6 +91,15 @@ class ImportRecord:
     balance_date: date | None
 
 
+class ChangeKind(StrEnum):
+    """How a year's file differs from the one its previous successful import read."""
+
+    FIRST_IMPORT = "first_import"  # the year was never imported before for the tenant
+    UNCHANGED = "unchanged"  # the same bytes, or other bytes holding the same vouchers
+    CHANGED = "changed"  # the counts say how
+    UNKNOWN = "unknown"  # the previous import kept no fingerprints to count against
+
+
 @dataclass(frozen=True)
 class VoucherChanges:
     """How a year's vouchers differ from the previous successful import of that year.
@@ -107,6 +117,18 @@ class VoucherChanges:
     removed: int
     other_changed: bool = False
     counted: bool = True
+
+    def kind(self, sha256: str) -> ChangeKind:
+        """What the changes amount to for the year's file, whose hash is ``sha256``."""
+        if self.previous_import_id is None:
+            return ChangeKind.FIRST_IMPORT
+        if self.previous_sha256 == sha256:
+            return ChangeKind.UNCHANGED
+        if not self.counted:
+            return ChangeKind.UNKNOWN
+        if self.added or self.changed or self.removed or self.other_changed:
+            return ChangeKind.CHANGED
+        return ChangeKind.UNCHANGED
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ from datetime import datetime
 
 from opentelemetry import trace
 
+from core.chunks import pieces
 from core.connections import FortnoxConnections, require_connected
-from core.connections import ImportKind as ConnectionImportKind
 from core.errors import SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
 from core.imports import (
+    ChangeKind,
     ImportedYear,
     ImportHistory,
     ImportKind,
@@ -46,8 +47,6 @@ from sie import FinancialYear as SieYear
 from sie import ReadSummary, SieReader
 from sie.controls import ControlFinding, ControlsResult, cross_year_findings
 
-#: Raw chunks sent to the caller are at most this big (gRPC messages stay well under 4 MiB).
-MAX_CHUNK = 1 << 20
 #: How often (in bytes received) a progress event is sent while downloading.
 PROGRESS_EVERY_BYTES = 256 * 1024
 #: How many voucher digests are written to the history at a time.
@@ -93,6 +92,11 @@ class YearSummary:
     warnings: int
     changes: VoucherChanges
     controls: ControlsResult
+
+    @property
+    def change_kind(self) -> ChangeKind:
+        """How the year's file differs from the one the previous import of the year read."""
+        return self.changes.kind(self.sha256)
 
     @property
     def controls_passed(self) -> bool:
@@ -185,7 +189,7 @@ class SieImport:
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         finished = self._clock()
-        await self._connections.record_import(request.tenant, ConnectionImportKind.SIE, finished)
+        await self._connections.record_import(request.tenant, ImportKind.SIE, finished)
         span.set_attribute("import.vouchers", sum(s.read.vouchers for s in summaries))
         yield Progress(Stage.DONE, message="import finished")
         crossing = tuple(cross_year_findings([s.controls for s in summaries]))
@@ -271,8 +275,8 @@ class SieImport:
                     check.feed(chunk)
                     if request.stream_raw:
                         if held and check.done:
-                            for piece in _pieces(year.id, size - len(held), held, last=False):
-                                yield piece
+                            for piece in pieces(held, size - len(held), last=False):
+                                yield RawChunk(year.id, *piece)
                             held = b""
                         held += chunk
                     size += len(chunk)
@@ -289,8 +293,8 @@ class SieImport:
                         yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
             check.feed(b"", last=True)
             if request.stream_raw:
-                for piece in _pieces(year.id, size - len(held), held, last=True):
-                    yield piece
+                for piece in pieces(held, size - len(held), last=True):
+                    yield RawChunk(year.id, *piece)
             rest, received.year = await parsing.close()
             for parsed in rest:
                 digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
@@ -363,16 +367,3 @@ class _Received:
 
     sha256: str = ""
     year: YearParsed = field(init=False)
-
-
-def _pieces(year_id: int, offset: int, data: bytes, *, last: bool) -> list[RawChunk]:
-    """Splits ``data`` into chunks of at most ``MAX_CHUNK``; only the final one may be last."""
-    if not data:
-        return [RawChunk(year_id, offset, b"", last)] if last else []
-    starts = range(0, len(data), MAX_CHUNK)
-    return [
-        RawChunk(year_id, offset + start, data[start:start + MAX_CHUNK],
-                 last and start + MAX_CHUNK >= len(data))
-        for start in starts
-    ]
-

@@ -29,7 +29,6 @@ from core.connections import (
     ConnectionFilter,
     ConnectionPage,
     ConnectionState,
-    ImportKind,
 )
 from core.errors import (
     ConnectionNotFound,
@@ -37,6 +36,7 @@ from core.errors import (
     OAuthStateInvalid,
     ReconnectRequired,
 )
+from core.imports import ImportKind
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The one place that bounds what a caller sends: the request's size, and the length, characters
-and count of every field it carries.
+and count of every field it carries, and the fields that must not be empty (the tenant).
 
 Each request is checked as it is read, before any handler runs (``request_reader``): too large,
 not a valid message, or a field out of bounds each become an error the error interceptor
@@ -93,6 +93,8 @@ STRINGS: dict[str, Bound] = {
     "cost_center": Bound(MAX_COST_CENTER, *_TEXT),
     "project": Bound(MAX_PROJECT, *_TEXT),
 }
+#: The string fields no request may leave empty (proto3 cannot tell an unset string from "").
+REQUIRED = frozenset({"tenant"})
 #: Every repeated field of every request, by name: the most entries it may hold.
 COUNTS: dict[str, int] = {
     "scopes": len(FORTNOX_SCOPES),
@@ -143,7 +145,8 @@ def request_reader(
 
 def violations(message: Message, path: str = "") -> list[FieldViolation]:
     """The fields of ``message`` (and of the messages in it) that break their bounds."""
-    found: list[FieldViolation] = []
+    found = [FieldViolation(path + name, "must not be empty") for name in sorted(REQUIRED)
+             if name in message.DESCRIPTOR.fields_by_name and not getattr(message, name)]
     for field, value in message.ListFields():
         where = path + field.name
         if field.is_repeated:

@@ -30,7 +30,8 @@ def deadline(context: Context) -> float | None:
 
 
 def required(value: str, field: str) -> str:
-    """A request field that must not be empty (the tenant of every RPC, a state, a code)."""
+    """A request field that must not be empty (a redirect URI, a state, a code); the tenant
+    of every RPC is required where requests are read (``server.bounds``)."""
     if not value.strip():
         raise InvalidRequest(f"{field} is required.",
                              violations=(FieldViolation(field, "must not be empty"),))

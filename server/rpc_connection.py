@@ -88,7 +88,7 @@ class ConnectionRpcs:
     async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.ConnectResponse:
         require_company_guard(request.expected_organisation_number, request.allow_any_company)
         started = await self._connections.begin_connect(
-            required(request.tenant, "tenant"),
+            request.tenant,
             required(request.redirect_uri, "redirect_uri"),
             tuple(request.scopes),
             request.expected_organisation_number.strip(),
@@ -114,14 +114,14 @@ class ConnectionRpcs:
     async def GetConnection(
         self, request: pb.GetConnectionRequest, context: Context
     ) -> pb.GetConnectionResponse:
-        connection = await self._connections.get_connection(required(request.tenant, "tenant"))
+        connection = await self._connections.get_connection(request.tenant)
         return pb.GetConnectionResponse(connection=connection_message(connection))
 
     async def Disconnect(
         self, request: pb.DisconnectRequest, context: Context
     ) -> pb.DisconnectResponse:
         connection = await self._connections.disconnect(
-            required(request.tenant, "tenant"), deadline=deadline(context)
+            request.tenant, deadline=deadline(context)
         )
         return pb.DisconnectResponse(connection=connection_message(connection))
 

@@ -13,7 +13,7 @@ from core.voucher_export.model import (
     Target,
     VoucherResult,
 )
-from server.call import Context, deadline, requested_by, required, uuid_field
+from server.call import Context, deadline, requested_by, uuid_field
 from server.convert import from_proto_date, timestamp
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
@@ -45,14 +45,16 @@ class ExportRpcs:
         self, request: pb.ExportVouchersRequest, context: Context
     ) -> pb.ExportVouchersResponse:
         export = ExportRequest(
-            tenant=required(request.tenant, "tenant"),
+            tenant=request.tenant,
             request_id=uuid_field(request.request_id, "request_id"),
             vouchers=tuple(_voucher(v, i) for i, v in enumerate(request.vouchers)),
             series=request.voucher_series.strip(),
             validate_only=request.validate_only,
             target=_TARGETS[request.target],
+            requested_by=requested_by(context),
+            deadline=deadline(context),
         )
-        result = await self._exporter.export(export, requested_by(context), deadline(context))
+        result = await self._exporter.export(export)
         return pb.ExportVouchersResponse(
             request_id=result.request_id,
             results=[_result(r) for r in result.results],
@@ -63,7 +65,6 @@ class ExportRpcs:
     async def ListVoucherExports(
         self, request: pb.ListVoucherExportsRequest, context: Context
     ) -> pb.ListVoucherExportsResponse:
-        required(request.tenant, "tenant")
         if not 0 <= request.page_size <= MAX_PAGE_SIZE:
             raise InvalidRequest("page_size is out of range.", violations=(
                 FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))

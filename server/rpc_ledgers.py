@@ -14,6 +14,7 @@ from core.ledgers.importer import (
     LedgerDone,
     LedgerEvent,
     LedgerImport,
+    LedgerImportRequest,
 )
 from core.ledgers.model import Ledger, LedgerTotals, OpenItem, Payment, Reconciliation
 from core.money import to_ore
@@ -38,17 +39,16 @@ class LedgerRpcs:
         if not request.HasField("balance_date"):
             raise InvalidRequest("balance_date is required.", violations=(
                 FieldViolation("balance_date", "must be set"),))
-        balance_date = from_proto_date(request.balance_date, "balance_date")
-        ledgers = []  # server.bounds refuses kinds the contract does not define
-        for kind in request.ledgers:
-            if kind == l_pb.LEDGER_KIND_UNSPECIFIED:
-                ledgers += [Ledger.CUSTOMER, Ledger.SUPPLIER]
-            else:
-                ledgers.append(_LEDGERS[kind])
-        events = self._use_case.run(request.tenant, balance_date, ledgers,
-                                    request.include_documents, requested_by(context),
-                                    deadline(context))
-        async for event in events:
+        run = LedgerImportRequest(
+            tenant=request.tenant,
+            balance_date=from_proto_date(request.balance_date, "balance_date"),
+            # server.bounds refuses kinds the contract does not define; unspecified is None
+            ledgers=tuple(_LEDGERS.get(kind) for kind in request.ledgers),
+            include_documents=request.include_documents,
+            requested_by=requested_by(context),
+            deadline=deadline(context),
+        )
+        async for event in self._use_case.run(run):
             yield _message(event)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, ImportNotFound, InvalidRequest
-from core.imports import ImportHistory, ImportKind, ImportRecord, ImportStatus, Progress
+from core.imports import (
+    ChangeKind,
+    ImportHistory,
+    ImportKind,
+    ImportRecord,
+    ImportStatus,
+    Progress,
+)
 from core.money import to_ore
 from core.sie_import import (
     ImportEvent,
@@ -17,7 +24,7 @@ from core.sie_import import (
 )
 from core.sie_parse import RecordBatch, YearFinding
 from core.year_selection import YearChoice
-from server.call import Context, deadline, requested_by, required
+from server.call import Context, deadline, requested_by
 from server.convert import (
     from_proto_date,
     progress_message,
@@ -44,6 +51,12 @@ _STATUS = {
 }
 _KINDS = {ImportKind.SIE: history_pb.Import.KIND_SIE,
           ImportKind.LEDGERS: history_pb.Import.KIND_LEDGERS}
+_CHANGE_KINDS = {
+    ChangeKind.FIRST_IMPORT: sie_pb.YearChanges.KIND_FIRST_IMPORT,
+    ChangeKind.UNCHANGED: sie_pb.YearChanges.KIND_UNCHANGED,
+    ChangeKind.CHANGED: sie_pb.YearChanges.KIND_CHANGED,
+    ChangeKind.UNKNOWN: sie_pb.YearChanges.KIND_UNSPECIFIED,
+}
 _SIE_TYPES = {pb.ImportSieRequest.SIE_TYPE_UNSPECIFIED: 4, pb.ImportSieRequest.SIE_TYPE_1: 1,
               pb.ImportSieRequest.SIE_TYPE_2: 2, pb.ImportSieRequest.SIE_TYPE_3: 3,
               pb.ImportSieRequest.SIE_TYPE_4: 4}
@@ -67,7 +80,7 @@ class SieRpcs:
                 choices.append(from_proto_date(selector.date_in_year, f"years[{index}]"))
         policy = request.validation_policy
         run = SieImportRequest(
-            tenant=required(request.tenant, "tenant"),
+            tenant=request.tenant,
             years=tuple(choices),
             sie_type=_SIE_TYPES[request.sie_type],
             stream_raw=not request.omit_raw_chunks,
@@ -83,7 +96,7 @@ class SieRpcs:
     async def GetImport(
         self, request: pb.GetImportRequest, context: Context
     ) -> pb.GetImportResponse:
-        record = await self._history.get(required(request.tenant, "tenant"), request.import_id)
+        record = await self._history.get(request.tenant, request.import_id)
         if record is None:
             raise ImportNotFound("No import with that id exists for the tenant.",
                                  metadata={"import_id": request.import_id})
@@ -98,7 +111,7 @@ class SieRpcs:
         kind = {history_pb.Import.KIND_SIE: ImportKind.SIE,
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
         page = await self._history.list_imports(
-            required(request.tenant, "tenant"), kind, request.page_size or 50, request.page_token)
+            request.tenant, kind, request.page_size or 50, request.page_token)
         return pb.ListImportsResponse(
             imports=[import_message(r) for r in page.imports], next_page_token=page.next_cursor
         )
@@ -168,16 +181,6 @@ def _event(event: ImportEvent) -> pb.ImportSieResponse:
 
 def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
     changes = summary.changes
-    if changes.previous_import_id is None:
-        kind = sie_pb.YearChanges.KIND_FIRST_IMPORT
-    elif changes.previous_sha256 == summary.sha256:
-        kind = sie_pb.YearChanges.KIND_UNCHANGED
-    elif not changes.counted:  # the previous import predates the fingerprints compared
-        kind = sie_pb.YearChanges.KIND_UNSPECIFIED
-    elif not (changes.added or changes.changed or changes.removed or changes.other_changed):
-        kind = sie_pb.YearChanges.KIND_UNCHANGED
-    else:
-        kind = sie_pb.YearChanges.KIND_CHANGED
     read = summary.read
     return sie_pb.SieYearSummary(
         financial_year_id=summary.year.id,
@@ -194,7 +197,8 @@ def _year_summary(summary: YearSummary) -> sie_pb.SieYearSummary:
         error_count=summary.errors,
         warning_count=summary.warnings,
         changes=sie_pb.YearChanges(
-            kind=kind, previous_import_id=changes.previous_import_id or "",
+            kind=_CHANGE_KINDS[summary.change_kind],
+            previous_import_id=changes.previous_import_id or "",
             vouchers_added=changes.added, vouchers_changed=changes.changed,
             vouchers_removed=changes.removed,
         ),

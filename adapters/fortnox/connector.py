@@ -25,7 +25,6 @@ from core.connections import (
     Connection,
     ConnectionFilter,
     ConnectionPage,
-    ImportKind,
 )
 from core.errors import (
     CodeExchangeRefused,
@@ -34,6 +33,7 @@ from core.errors import (
     InvalidRequest,
     WrongFortnoxCompany,
 )
+from core.imports import ImportKind
 from core.token_store import CompanyLink, OAuthStateRecord, TokenGrant, TokenStore
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ from core.connections import (
     ConnectionFilter,
     ConnectionPage,
     ConnectionState,
-    ImportKind,
 )
 from core.errors import (
     ConnectionNotFound,
     OAuthStateInvalid,
 )
+from core.imports import ImportKind
 from core.token_store import (
     STATE_CONNECTED,
     ClaimOutcome,
@@ -307,7 +307,7 @@ class PostgresTokenStore:
     async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
         sql = {
             ImportKind.SIE: "UPDATE connections SET last_sie_import_at = %s WHERE tenant = %s",
-            ImportKind.LEDGER:
+            ImportKind.LEDGERS:
                 "UPDATE connections SET last_ledger_import_at = %s WHERE tenant = %s",
         }[kind]
         async with self._db.connection() as conn:

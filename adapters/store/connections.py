@@ -24,12 +24,12 @@ from core.connections import (
     ConnectionFilter,
     ConnectionPage,
     ConnectionState,
-    ImportKind,
 )
 from core.errors import (
     ConnectionNotFound,
     OAuthStateInvalid,
 )
+from core.imports import ImportKind
 from core.token_store import (
     STATE_CONNECTED,
     ClaimOutcome,
@@ -449,7 +449,7 @@ class _SyncTokens:
     def record_import(self, db: Database, tenant: str, kind: ImportKind, at: datetime) -> None:
         """Remembers the time of the last successful import of ``kind``."""
         column = {ImportKind.SIE: "last_sie_import_at",
-                  ImportKind.LEDGER: "last_ledger_import_at"}[kind]
+                  ImportKind.LEDGERS: "last_ledger_import_at"}[kind]
         with immediate(db):
             conn = db.conn
             conn.execute(

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from core.chunks import pieces, whole_pieces
 from core.clock import Clock, utc_now
 from core.connections import FortnoxConnections
-from core.connections import ImportKind as ConnectionImportKind
 from core.errors import (
     FieldViolation,
     FortnoxNotFound,
@@ -33,8 +33,18 @@ from core.ledgers.open_items import open_items
 from core.ledgers.reconciliation import reconcile
 from core.ledgers.sources import customer_ledger, general_ledger, supplier_ledger
 
-#: The largest document chunk sent (the contract's limit).
-CHUNK_BYTES = 1024 * 1024
+
+@dataclass(frozen=True)
+class LedgerImportRequest:
+    """What a caller asked to import: the open items of ``ledgers`` at ``balance_date`` (no
+    ledger, or ``None`` among them, means both: ``chosen_ledgers``)."""
+
+    tenant: str
+    balance_date: date
+    ledgers: tuple[Ledger | None, ...] = ()
+    include_documents: bool = False
+    requested_by: str = ""
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,14 @@ LedgerEvent = (Progress | ItemFound | DocumentPart | DocumentUnavailable | Ledge
                | ImportDone)
 
 
+def chosen_ledgers(asked: Sequence[Ledger | None]) -> tuple[Ledger, ...]:
+    """The ledgers to import, each once, in the order asked: no ledger asked for, or one left
+    unspecified (``None``), means both."""
+    both = (Ledger.CUSTOMER, Ledger.SUPPLIER)
+    chosen = [ledger for one in asked for ledger in (both if one is None else (one,))]
+    return tuple(dict.fromkeys(chosen or both))
+
+
 
 class LedgerImport:
     """The ImportLedgers use case over the Fortnox port and the import history.
@@ -128,30 +146,18 @@ class LedgerImport:
         self._connections = connections
         self._clock = clock
 
-    async def run(
-        self,
-        tenant: str,
-        balance_date: date,
-        ledgers: Sequence[Ledger],
-        include_documents: bool,
-        requested_by: str,
-        deadline: float | None = None,
-    ) -> AsyncIterator[LedgerEvent]:
+    async def run(self, request: LedgerImportRequest) -> AsyncIterator[LedgerEvent]:
         """Streams progress, open items, documents, per-ledger totals, then ``ImportDone``."""
-        if not tenant.strip():
-            raise InvalidRequest("tenant is required.",
-                                 violations=(FieldViolation("tenant", "must not be empty"),))
-        chosen = tuple(dict.fromkeys(ledgers or (Ledger.CUSTOMER, Ledger.SUPPLIER)))
-        record = await self._history.start(tenant, ImportKind.LEDGERS, requested_by, balance_date)
-        events = self._events(record.import_id, record.started_at, tenant, balance_date, chosen,
-                              include_documents, deadline)
+        record = await self._history.start(request.tenant, ImportKind.LEDGERS,
+                                           request.requested_by, request.balance_date)
+        events = self._events(record.import_id, record.started_at, request)
         async for event in recorded(self._history, record.import_id, events):
             yield event
 
     async def _events(
-        self, import_id: str, started_at: datetime, tenant: str, balance_date: date,
-        ledgers: tuple[Ledger, ...], include_documents: bool, deadline: float | None,
+        self, import_id: str, started_at: datetime, request: LedgerImportRequest
     ) -> AsyncIterator[LedgerEvent]:
+        tenant, balance_date, deadline = request.tenant, request.balance_date, request.deadline
         yield Progress(Stage.AUTHORIZING,
                        message="Finding the financial year of the balance date.")
         year = await self._api.financial_year_for_date(tenant, balance_date, deadline=deadline)
@@ -164,18 +170,19 @@ class LedgerImport:
         done: list[LedgerTotals] = []
         documents_sent = 0
         unavailable: list[DocumentUnavailable] = []
-        for ledger in ledgers:
+        for ledger in chosen_ledgers(request.ledgers):
             yield Progress(Stage.FETCHING_LEDGER, message=f"Reading the {ledger.value} ledger.")
             fetch = customer_ledger if ledger is Ledger.CUSTOMER else supplier_ledger
             docs, payments = await fetch(self._api, tenant, balance_date, deadline)
             items, after = open_items(docs, payments, balance_date)
-            refs = await self._document_refs(tenant, ledger, items, include_documents, deadline)
+            refs = await self._document_refs(tenant, ledger, items,
+                                             request.include_documents, deadline)
             for index, item in enumerate(items, start=1):
                 yield ItemFound(item, refs.get(item.document.number, ()))
                 if index % 100 == 0:
                     yield Progress(Stage.FETCHING_LEDGER, items_done=index,
                                    items_total=len(items), message=f"{ledger.value} open items")
-            if include_documents:
+            if request.include_documents:
                 async for event in self._documents(tenant, ledger, items, refs, deadline):
                     documents_sent += isinstance(event, DocumentPart) and event.last
                     if isinstance(event, DocumentUnavailable):
@@ -193,7 +200,7 @@ class LedgerImport:
         finished = self._clock()
         await self._history.finish(import_id, ImportStatus.SUCCEEDED)
         if self._connections is not None:
-            await self._connections.record_import(tenant, ConnectionImportKind.LEDGER, finished)
+            await self._connections.record_import(tenant, ImportKind.LEDGERS, finished)
         yield ImportDone(import_id, balance_date, tuple(done), documents_sent, started_at,
                          finished, tuple(unavailable))
 
@@ -250,11 +257,9 @@ async def _parts(stream: ByteStream, ref: DocumentRef, document: Document
     offset, pending = 0, b""
     async for chunk in stream:
         pending += chunk
-        while len(pending) > CHUNK_BYTES:
-            part, pending = pending[:CHUNK_BYTES], pending[CHUNK_BYTES:]
-            yield DocumentPart(ref, document.ledger, document.number, stream.content_type,
-                               offset, part, False)
-            offset += len(part)
-    yield DocumentPart(ref, document.ledger, document.number, stream.content_type, offset,
-                       pending, True)
-
+        whole = whole_pieces(pending)
+        for piece in pieces(pending[:whole], offset, last=False):
+            yield DocumentPart(ref, document.ledger, document.number, stream.content_type, *piece)
+        offset, pending = offset + whole, pending[whole:]
+    for piece in pieces(pending, offset, last=True):
+        yield DocumentPart(ref, document.ledger, document.number, stream.content_type, *piece)

@@ -104,14 +104,12 @@ class VoucherExporter:
         self._locks: dict[str, asyncio.Lock] = {}
         self._worker_id = uuid.uuid4().hex
 
-    async def export(
-        self, request: ExportRequest, requested_by: str, deadline: float | None = None
-    ) -> ExportResult:
+    async def export(self, request: ExportRequest) -> ExportResult:
         """Validates, then posts (or writes the SIE file); see the module docstring."""
         raise_if_any(check_request(request))
         series = request.series or self._closing_series
         if request.target is Target.SIE_4I_FILE:
-            company = await self._company(request.tenant, deadline)
+            company = await self._company(request.tenant, request.deadline)
             return sie_4i_file(request, series, self._clock(), company)
         digest = request.digest(series)
         lock = self._locks.setdefault(request.tenant, asyncio.Lock())
@@ -123,7 +121,7 @@ class VoucherExporter:
                        for v in request.vouchers]
             todo = [(i, v) for i, (v, r) in enumerate(zip(request.vouchers, records, strict=True))
                     if not _settled_for(r, request.request_id)]
-            facts = await self._facts(request.tenant, todo, deadline) if todo else None
+            facts = await self._facts(request.tenant, todo, request.deadline) if todo else None
             if facts is not None:
                 raise_if_any(check_against_books(todo, series, facts))
             if request.validate_only:
@@ -131,7 +129,7 @@ class VoucherExporter:
                     _verdict(v, r, request.request_id)
                     for v, r in zip(request.vouchers, records, strict=True)))
             await self._history.open_request(
-                request.tenant, request.request_id, digest, requested_by)
+                request.tenant, request.request_id, digest, request.requested_by)
             gate = asyncio.Semaphore(self._in_flight)
             owner = f"{self._worker_id}:{uuid.uuid4().hex}"  # this call, in this process
 
@@ -144,8 +142,7 @@ class VoucherExporter:
                 year = facts.year_for(voucher.transaction_date)
                 assert year is not None, "validated above"
                 async with gate:
-                    return await self._export_one(
-                        request, voucher, series, year.id, owner, requested_by, deadline)
+                    return await self._export_one(request, voucher, series, year.id, owner)
 
             settled = await asyncio.gather(
                 *(settle(v, r) for v, r in zip(request.vouchers, records, strict=True)),
@@ -193,18 +190,16 @@ class VoucherExporter:
         series: str,
         year_id: int,
         owner: str,
-        requested_by: str,
-        deadline: float | None,
     ) -> VoucherResult:
         """Claims the voucher, settles a claim it took over from Fortnox, posts if it must."""
-        tenant, ext = request.tenant, voucher.external_id
+        tenant, ext, deadline = request.tenant, voucher.external_id, request.deadline
         marker = voucher_marker(tenant, ext)
         failure: Exception | None = None
         waiting_ends = time.monotonic() + self._busy_wait_s
         if deadline is not None:
             waiting_ends = min(waiting_ends, deadline - self._poll_s)
         claim_it = partial(self._history.claim, tenant, ext, request.request_id,
-                           voucher.digest(), marker, year_id, requested_by, owner=owner,
+                           voucher.digest(), marker, year_id, request.requested_by, owner=owner,
                            lease=self._lease)
         for _ in range(self._attempts):
             claim = await claim_it()

@@ -57,7 +57,9 @@ class ExportVoucher:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """One ExportVouchers call. ``series`` empty means the configured closing series."""
+    """One ExportVouchers call. ``series`` empty means the configured closing series.
+    ``requested_by`` and ``deadline`` (a ``time.monotonic()`` instant) describe the call, not
+    what it exports: the digest leaves them out."""
 
     tenant: str
     request_id: str
@@ -65,6 +67,8 @@ class ExportRequest:
     series: str = ""
     validate_only: bool = False
     target: Target = Target.FORTNOX_API
+    requested_by: str = ""
+    deadline: float | None = None
 
     def digest(self, series: str) -> str:
         """A SHA-256 of what the request asks for (``series`` resolved), for request-id reuse."""

@@ -4,7 +4,6 @@ the exception, not the way problems are found."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -53,12 +52,6 @@ class BookFacts:
 def check_request(request: ExportRequest) -> list[FieldViolation]:
     """The problems visible in the request alone (shape, texts, balance)."""
     problems: list[FieldViolation] = []
-    try:
-        uuid.UUID(request.request_id)
-    except ValueError:
-        problems.append(FieldViolation("request_id", "must be a UUID"))
-    if not request.tenant.strip():
-        problems.append(FieldViolation("tenant", "must not be empty"))
     if not request.vouchers:
         problems.append(FieldViolation("vouchers", "must hold at least one voucher"))
     if len(request.vouchers) > MAX_VOUCHERS:

@@ -53,11 +53,10 @@ def test_each_problem_names_its_field() -> None:
         _voucher("v1", text=" "),
         _voucher("", day=None),
         ExportVoucher("v4", date(2026, 6, 1), "x", (ExportRow(8910, debit=5, credit=5),)),
-        request_id="not-a-uuid",
     )
     fields = {v.field for v in check_request(bad)}
     assert fields == {
-        "request_id", "vouchers[0].rows", "vouchers[1].external_id", "vouchers[1].description",
+        "vouchers[0].rows", "vouchers[1].external_id", "vouchers[1].description",
         "vouchers[2].external_id", "vouchers[2].transaction_date", "vouchers[3].rows",
         "vouchers[3].rows[0]",
     }

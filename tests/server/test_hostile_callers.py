@@ -266,6 +266,21 @@ async def test_a_field_out_of_bounds_is_invalid_request_naming_the_field(
     assert violations(error) == [(field, description)]
 
 
+TENANTED = [m.name for m in pb.DESCRIPTOR.services_by_name["FortnoxService"].methods
+            if "tenant" in m.input_type.fields_by_name]
+
+
+@pytest.mark.parametrize("rpc", TENANTED)
+async def test_an_empty_tenant_is_invalid_request_naming_the_field(
+    channel: grpc.aio.Channel, rpc: str
+) -> None:
+    assert len(TENANTED) == 9  # every RPC but CompleteConnect and ListConnections
+    error = await raw_call(channel, rpc, b"")  # every field unset, the tenant too
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(error).reason == "INVALID_REQUEST"
+    assert violations(error) == [("tenant", "must not be empty")]
+
+
 async def test_x_requested_by_is_bounded(stub: pb_grpc.FortnoxServiceStub) -> None:
     error = await refused(stub.ExportVouchers(_export(), metadata=(("x-requested-by", "u" * 201),)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
