@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import LiteralString, NamedTuple
+from typing import TYPE_CHECKING, LiteralString, NamedTuple
 
-from adapters.store.crypto import TokenCipher
 from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
 from core.token_store import CurrentTokens, OAuthStateRecord, TokenGrant, require_usable
 from core.voucher_export.history import ExportRecord, ExportStatus
 from core.voucher_export.model import Outcome, VoucherResult
+
+if TYPE_CHECKING:  # the SQLite package imports this module: no cycle at run time
+    from adapters.store.crypto import TokenCipher
 
 _OUTCOMES = {ExportStatus.CREATED: Outcome.CREATED, ExportStatus.REJECTED: Outcome.REJECTED}
 _UNSETTLED_TEXT = {
