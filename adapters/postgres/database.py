@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, LiteralString, TypeVar
 
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.errors import storage_errors
 from adapters.postgres.migrations import migrate
+
+Conn = AsyncConnection[DictRow]
+R = TypeVar("R")
+
+
+def sql(statement: LiteralString) -> LiteralString:
+    """A statement written with ``?`` placeholders (``adapters.store_sql``) in psycopg's."""
+    return statement.replace("?", "%s")
+
+
+async def select(
+    conn: Conn, row_type: type[R], query: LiteralString, params: Sequence[Any]
+) -> list[R]:
+    """The rows of ``query`` as ``row_type``, built by column name."""
+    async with conn.cursor(row_factory=class_row(row_type)) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
+
+
+async def select_one(
+    conn: Conn, row_type: type[R], query: LiteralString, params: Sequence[Any]
+) -> R | None:
+    """The first row of ``query`` as ``row_type``, or ``None``."""
+    rows = await select(conn, row_type, query, params)
+    return rows[0] if rows else None
 
 
 class PostgresDatabase:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, LiteralString
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
-
-from adapters.postgres.database import PostgresDatabase
+from adapters import store_sql
+from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
+from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
 from core.clock import Clock, utc_now
 from core.paging import decode_page_token, encode_page_token, split_page
 from core.voucher_export.history import (
@@ -21,23 +20,10 @@ from core.voucher_export.history import (
     ExportClaim,
     ExportPage,
     ExportRecord,
-    ExportStatus,
     decided_claim,
     request_id_reused,
 )
-from core.voucher_export.model import Outcome, VoucherResult
-
-Conn = AsyncConnection[DictRow]
-
-_COLUMNS: LiteralString = (
-    "tenant, external_id, request_id, payload_sha256, marker, status, voucher_series,"
-    " voucher_number, financial_year_id, reason, message, fortnox_code, fortnox_message,"
-    " requested_by, attempted_at, exported_at, worker_id, lease_expires_at")
-_OUTCOMES = {ExportStatus.CREATED: Outcome.CREATED, ExportStatus.REJECTED: Outcome.REJECTED}
-_UNSETTLED_TEXT = {
-    ExportStatus.PENDING: ("EXPORT_PENDING", "The voucher was about to be posted."),
-    ExportStatus.UNKNOWN: ("FORTNOX_OUTCOME_UNKNOWN", "Fortnox's answer to the POST was lost."),
-}
+from core.voucher_export.model import VoucherResult
 
 
 class PostgresExportHistory:
@@ -98,42 +84,21 @@ class PostgresExportHistory:
             decided = decided_claim(found, request_id, owner, now, lease)
             if decided is not None:
                 return decided
-            await conn.execute(
-                "INSERT INTO voucher_exports (tenant, external_id, request_id,"
-                " payload_sha256, marker, status, financial_year_id, requested_by,"
-                " attempted_at, worker_id, lease_expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)"
-                " ON CONFLICT (tenant, external_id) DO UPDATE SET"
-                " request_id = excluded.request_id, payload_sha256 = excluded.payload_sha256,"
-                " marker = excluded.marker, status = 'pending', voucher_series = '',"
-                " voucher_number = 0, financial_year_id = excluded.financial_year_id,"
-                " reason = '', message = '', fortnox_code = '', fortnox_message = '',"
-                " requested_by = excluded.requested_by, attempted_at = excluded.attempted_at,"
-                " exported_at = NULL, worker_id = excluded.worker_id,"
-                " lease_expires_at = excluded.lease_expires_at",
-                (tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
-                 requested_by, now, owner, now + lease),
-            )
+            await conn.execute(sql(store_sql.CLAIM_EXPORT), (
+                tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
+                requested_by, now, owner, now + lease))
             return ExportClaim(ClaimStatus.TAKEN, found)
 
     async def mark_unknown(self, tenant: str, external_id: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(
-                "UPDATE voucher_exports SET status = 'unknown', lease_expires_at = %s"
-                " WHERE tenant = %s AND external_id = %s AND status = 'pending'",
-                (self._clock(), tenant, external_id),
-            )
+            await conn.execute(sql(store_sql.MARK_UNKNOWN), (self._clock(), tenant, external_id))
 
     async def mark_created(
         self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
     ) -> VoucherResult:
         async with self._db.connection() as conn:
-            await conn.execute(
-                "UPDATE voucher_exports SET status = 'created', voucher_series = %s,"
-                " voucher_number = %s, financial_year_id = %s, exported_at = %s,"
-                " lease_expires_at = NULL WHERE tenant = %s AND external_id = %s",
-                (series, number, financial_year_id, self._clock(), tenant, external_id),
-            )
+            await conn.execute(sql(store_sql.MARK_CREATED), (
+                series, number, financial_year_id, self._clock(), tenant, external_id))
             return await _result(conn, tenant, external_id)
 
     async def mark_rejected(
@@ -141,12 +106,8 @@ class PostgresExportHistory:
         fortnox_message: str,
     ) -> VoucherResult:
         async with self._db.connection() as conn:
-            await conn.execute(
-                "UPDATE voucher_exports SET status = 'rejected', reason = %s, message = %s,"
-                " fortnox_code = %s, fortnox_message = %s, lease_expires_at = NULL"
-                " WHERE tenant = %s AND external_id = %s",
-                (reason, message, fortnox_code, fortnox_message, tenant, external_id),
-            )
+            await conn.execute(sql(store_sql.MARK_REJECTED), (
+                reason, message, fortnox_code, fortnox_message, tenant, external_id))
             return await _result(conn, tenant, external_id)
 
     async def list_exports(
@@ -164,12 +125,11 @@ class PostgresExportHistory:
             where += " AND (attempted_at, external_id) < (%s, %s)"
             params += list(_decode_cursor(cursor))
         async with self._db.connection() as conn:
-            rows = await (await conn.execute(
-                "SELECT " + _COLUMNS + " FROM voucher_exports " + where
-                + " ORDER BY attempted_at DESC, external_id DESC LIMIT %s",
-                [*params, limit + 1],
-            )).fetchall()
-        return ExportPage(*split_page([_record(row) for row in rows], limit, _encode_cursor))
+            rows = await select(
+                conn, ExportRow, "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports " + where
+                + " ORDER BY attempted_at DESC, external_id DESC LIMIT %s", [*params, limit + 1])
+        return ExportPage(*split_page([export_record(row) for row in rows], limit,
+                                      _encode_cursor))
 
 
 async def _digest(conn: Conn, tenant: str, request_id: str) -> str | None:
@@ -182,42 +142,17 @@ async def _digest(conn: Conn, tenant: str, request_id: str) -> str | None:
 
 
 async def _get(conn: Conn, tenant: str, external_id: str) -> ExportRecord | None:
-    cursor = await conn.execute(
-        "SELECT " + _COLUMNS + " FROM voucher_exports WHERE tenant = %s AND external_id = %s",
-        (tenant, external_id),
-    )
-    row = await cursor.fetchone()
-    return _record(row) if row else None
+    row = await select_one(
+        conn, ExportRow,
+        "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports WHERE tenant = %s AND external_id = %s",
+        (tenant, external_id))
+    return export_record(row) if row else None
 
 
 async def _result(conn: Conn, tenant: str, external_id: str) -> VoucherResult:
     record = await _get(conn, tenant, external_id)
     assert record is not None, "marked records exist"
     return record.result
-
-
-def _record(row: DictRow) -> ExportRecord:
-    status = ExportStatus(row["status"])
-    reason, message = _UNSETTLED_TEXT.get(status, (row["reason"], row["message"]))
-    result = VoucherResult(
-        external_id=row["external_id"],
-        outcome=_OUTCOMES.get(status, Outcome.NOT_ATTEMPTED),
-        series=row["voucher_series"],
-        number=row["voucher_number"],
-        financial_year_id=row["financial_year_id"],
-        reason=reason,
-        message=message,
-        fortnox_code=row["fortnox_code"],
-        fortnox_message=row["fortnox_message"],
-        exported_at=row["exported_at"],
-        request_id=row["request_id"],
-    )
-    return ExportRecord(
-        tenant=row["tenant"], external_id=row["external_id"], request_id=row["request_id"],
-        payload_sha256=row["payload_sha256"], marker=row["marker"], status=status,
-        result=result, requested_by=row["requested_by"], attempted_at=row["attempted_at"],
-        owner=row["worker_id"], lease_expires_at=row["lease_expires_at"],
-    )
 
 
 def _encode_cursor(record: ExportRecord) -> str:

@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, LiteralString
 
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
-
-from adapters.postgres.database import PostgresDatabase
+from adapters import store_sql
+from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
 from adapters.store.imports import STALE_AFTER
+from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,
@@ -27,13 +26,6 @@ from core.imports import (
     VoucherChanges,
 )
 from core.paging import decode_page_token, encode_page_token, split_page
-
-Conn = AsyncConnection[DictRow]
-
-
-_COLUMNS: LiteralString = (
-    "import_id, tenant, kind, status, requested_by, started_at, finished_at, error_reason,"
-    " error_message, balance_date")
 
 
 class PostgresImportHistory:
@@ -59,9 +51,7 @@ class PostgresImportHistory:
         import_id = str(uuid.uuid4())
         async with self._db.connection() as conn:
             await conn.execute(
-                "INSERT INTO imports (import_id, tenant, kind, status, requested_by, started_at,"
-                " heartbeat_at, worker_id, balance_date)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                sql(store_sql.START_IMPORT),
                 (import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
                  now, self._worker_id, balance_date),
             )
@@ -81,10 +71,7 @@ class PostgresImportHistory:
             await conn.execute("SELECT 1 FROM imports WHERE import_id = %s FOR UPDATE",
                                (import_id,))
             await conn.execute(
-                "INSERT INTO import_years (import_id, position, financial_year_id, start_date,"
-                " end_date, sha256, byte_size, voucher_count, error_count, warning_count,"
-                " ledger, open_item_count) SELECT %s, COALESCE(MAX(position), -1) + 1, %s, %s,"
-                " %s, %s, %s, %s, %s, %s, %s, %s FROM import_years WHERE import_id = %s",
+                sql(store_sql.ADD_YEAR),
                 (import_id, year.financial_year_id, year.start_date, year.end_date, year.sha256,
                  year.byte_size, year.voucher_count, year.error_count, year.warning_count,
                  year.ledger, year.open_item_count, import_id),
@@ -105,14 +92,7 @@ class PostgresImportHistory:
 
     async def drop_superseded(self, import_id: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(
-                "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM"
-                " imports i JOIN imports this ON this.import_id = %s AND i.tenant ="
-                " this.tenant WHERE i.import_id != this.import_id AND i.status != 'running')"
-                " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
-                " WHERE import_id = %s)",
-                (import_id, import_id),
-            )
+            await conn.execute(sql(store_sql.DROP_SUPERSEDED), (import_id, import_id))
 
     async def get(self, tenant: str, import_id: str) -> ImportRecord | None:
         async with self._db.connection() as conn:
@@ -166,11 +146,7 @@ class PostgresImportHistory:
         now = self._clock()
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                "UPDATE imports SET status = 'failed', finished_at = %s, error_reason ="
-                " 'IMPORT_INTERRUPTED', error_message = 'The service stopped during the"
-                " import.' WHERE status = 'running' AND heartbeat_at < %s RETURNING import_id",
-                (now, now - self._stale_after),
-            )
+                sql(store_sql.FAIL_ABANDONED), (now, now - self._stale_after))
             failed = [row["import_id"] for row in await cursor.fetchall()]
             await conn.execute("DELETE FROM voucher_digests WHERE import_id = ANY(%s)",
                                (failed,))
@@ -178,51 +154,27 @@ class PostgresImportHistory:
 
 
 async def _select(conn: Conn, clause: LiteralString, params: list[Any]) -> list[ImportRecord]:
-    cursor = await conn.execute("SELECT " + _COLUMNS + " FROM imports " + clause, params)
-    return [await _record(conn, row) for row in await cursor.fetchall()]
-
-
-async def _record(conn: Conn, row: DictRow) -> ImportRecord:
-    cursor = await conn.execute(
-        "SELECT financial_year_id, start_date, end_date, sha256, byte_size, voucher_count,"
-        " error_count, warning_count, ledger, open_item_count FROM import_years"
-        " WHERE import_id = %s ORDER BY position",
-        (row["import_id"],),
-    )
-    years = tuple(ImportedYear(**year) for year in await cursor.fetchall())
-    return ImportRecord(
-        import_id=row["import_id"], tenant=row["tenant"], kind=ImportKind(row["kind"]),
-        status=ImportStatus(row["status"]), requested_by=row["requested_by"],
-        started_at=row["started_at"], finished_at=row["finished_at"],
-        error_reason=row["error_reason"], error_message=row["error_message"], years=years,
-        balance_date=row["balance_date"],
-    )
+    rows = await select(conn, ImportRow, "SELECT " + IMPORT_COLUMNS + " FROM imports " + clause,
+                        params)
+    return [import_record(row, tuple(await select(
+        conn, ImportedYear, sql(store_sql.YEARS_OF_IMPORT), (row.import_id,)))) for row in rows]
 
 
 async def _compare_year(
     conn: Conn, tenant: str, import_id: str, financial_year_id: int, sha256: str
 ) -> VoucherChanges:
-    cursor = await conn.execute(
-        "SELECT y.import_id, y.sha256 FROM import_years y JOIN imports i USING"
-        " (import_id) WHERE i.tenant = %s AND i.status = 'succeeded' AND i.kind = 'sie'"
-        " AND y.financial_year_id = %s ORDER BY i.started_at DESC LIMIT 1",
-        (tenant, financial_year_id),
-    )
-    previous = await cursor.fetchone()
+    previous = await select_one(conn, PreviousYear, sql(store_sql.PREVIOUS_YEAR),
+                                (tenant, financial_year_id))
     if previous is None:
         return VoucherChanges(None, None, 0, 0, 0)
-    old, old_sha = previous["import_id"], previous["sha256"]
-    if old_sha == sha256:  # the same bytes: nothing to count
-        return VoucherChanges(old, old_sha, 0, 0, 0)
+    old = previous.import_id
+    if previous.sha256 == sha256:  # the same bytes: nothing to count
+        return previous.unchanged()
     kept = await _count(conn, old, financial_year_id, pseudo=False)
     if not kept and not await _count(conn, old, financial_year_id, pseudo=True):
-        return VoucherChanges(old, old_sha, 0, 0, 0, counted=False)
-    added, changed, matched = await _matches(conn, old, import_id, financial_year_id, False)
-    _, other_changed, _ = await _matches(conn, old, import_id, financial_year_id, True)
-    return VoucherChanges(
-        previous_import_id=old, previous_sha256=old_sha, added=added, changed=changed,
-        removed=kept - matched, other_changed=bool(other_changed),
-    )
+        return previous.unchanged(counted=False)
+    return previous.changes(kept, await _matches(conn, old, import_id, financial_year_id, False),
+                            await _matches(conn, old, import_id, financial_year_id, True))
 
 
 def _kind(pseudo: bool, table: LiteralString) -> LiteralString:
@@ -242,11 +194,10 @@ async def _count(conn: Conn, import_id: str, year: int, *, pseudo: bool) -> int:
     return int(row["n"]) if row else 0
 
 
-async def _matches(
-    conn: Conn, old: str, new: str, year: int, pseudo: bool
-) -> tuple[int, int, int]:
-    """(added, changed, found in both) going from one import's fingerprints to another's."""
-    cursor = await conn.execute(
+async def _matches(conn: Conn, old: str, new: str, year: int, pseudo: bool) -> Matches:
+    """Going from one import's fingerprints (of vouchers, or of other things) to another's."""
+    found = await select_one(
+        conn, Matches,
         "SELECT count(*) FILTER (WHERE b.voucher_key IS NULL) AS added,"
         " count(*) FILTER (WHERE b.digest != a.digest) AS changed,"
         " count(b.voucher_key) AS matched FROM voucher_digests a LEFT JOIN voucher_digests b"
@@ -255,9 +206,8 @@ async def _matches(
         " AND a.financial_year_id = %s AND " + _kind(pseudo, "a."),
         (old, new, year),
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row["added"]), int(row["changed"]), int(row["matched"])
+    assert found is not None  # an aggregate without GROUP BY returns one row
+    return found
 
 
 def _encode_cursor(record: ImportRecord) -> str:

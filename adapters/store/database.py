@@ -111,10 +111,8 @@ def immediate(db: Database) -> Iterator[Database]:
 class SqliteThread:
     """One SQLite connection and the one thread that runs every call to it."""
 
-    def __init__(self, path: Path, *, rows_by_name: bool = False) -> None:
+    def __init__(self, path: Path) -> None:
         self._db = open_database(path)
-        if rows_by_name:
-            self._db.conn.row_factory = sqlite3.Row
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{path.name}")
         self._closed = False
 

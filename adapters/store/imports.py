@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from adapters import store_sql
 from adapters.store.database import SqliteThread, immediate
+from adapters.store.rows import iso, select, select_one
+from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,
@@ -41,16 +44,8 @@ def _pseudo(column: str, pseudo: bool) -> str:
     return test if pseudo else f"NOT {test}"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _opt_iso(day: date | None) -> str | None:
+def _day(day: date | None) -> str | None:
     return day.isoformat() if day else None
-
-
-def _opt_date(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
 
 
 class SqliteImportHistory:
@@ -76,15 +71,14 @@ class SqliteImportHistory:
     async def start(
         self, tenant: str, kind: ImportKind, requested_by: str, balance_date: date | None = None
     ) -> ImportRecord:
-        now = _iso(self._clock())
+        now = iso(self._clock())
         import_id = str(uuid.uuid4())
 
         def write(db: Database) -> ImportRecord:
             db.execute(
-                "INSERT INTO imports (import_id, tenant, kind, status, requested_by, started_at,"
-                " heartbeat_at, worker_id, balance_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                store_sql.START_IMPORT,
                 [import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
-                 now, self._worker_id, _opt_iso(balance_date)],
+                 now, self._worker_id, _day(balance_date)],
             )
             (record,) = _select(db, "WHERE tenant = ? AND import_id = ?", [tenant, import_id])
             return record
@@ -93,17 +87,14 @@ class SqliteImportHistory:
     async def heartbeat(self, import_id: str) -> None:
         await self._thread.run(lambda db: db.execute(
             "UPDATE imports SET heartbeat_at = ? WHERE import_id = ? AND status = 'running'",
-            [_iso(self._clock()), import_id],
+            [iso(self._clock()), import_id],
         ))
 
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         await self._thread.run(lambda db: db.execute(
-            "INSERT INTO import_years (import_id, position, financial_year_id, start_date,"
-            " end_date, sha256, byte_size, voucher_count, error_count, warning_count,"
-            " ledger, open_item_count) SELECT ?, COALESCE(MAX(position), -1) + 1, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?, ? FROM import_years WHERE import_id = ?",
-            [import_id, year.financial_year_id, _opt_iso(year.start_date),
-             _opt_iso(year.end_date), year.sha256, year.byte_size, year.voucher_count,
+            store_sql.ADD_YEAR,
+            [import_id, year.financial_year_id, _day(year.start_date),
+             _day(year.end_date), year.sha256, year.byte_size, year.voucher_count,
              year.error_count, year.warning_count, year.ledger, year.open_item_count,
              import_id],
         ))
@@ -113,15 +104,15 @@ class SqliteImportHistory:
     ) -> None:
         def write(db: Database) -> None:
             with immediate(db):
-                row = db.execute(
-                    "SELECT tenant, status FROM imports WHERE import_id = ?", [import_id]
+                found = db.execute(
+                    "SELECT status FROM imports WHERE import_id = ?", [import_id]
                 ).fetchone()
-                if row is None or row[1] != ImportStatus.RUNNING.value:
+                if found != (ImportStatus.RUNNING.value,):  # unknown, or finished already
                     return
                 db.execute(
                     "UPDATE imports SET status = ?, finished_at = ?, error_reason = ?,"
                     " error_message = ? WHERE import_id = ?",
-                    [status.value, _iso(self._clock()), reason, message, import_id],
+                    [status.value, iso(self._clock()), reason, message, import_id],
                 )
                 if status is not ImportStatus.SUCCEEDED:
                     db.execute("DELETE FROM voucher_digests WHERE import_id = ?", [import_id])
@@ -130,14 +121,7 @@ class SqliteImportHistory:
     async def drop_superseded(self, import_id: str) -> None:
         def write(db: Database) -> None:
             with immediate(db):
-                db.execute(
-                    "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM"
-                    " imports i JOIN imports this ON this.import_id = ? AND i.tenant ="
-                    " this.tenant WHERE i.import_id != this.import_id AND i.status != 'running')"
-                    " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
-                    " WHERE import_id = ?)",
-                    [import_id, import_id],
-                )
+                db.execute(store_sql.DROP_SUPERSEDED, [import_id, import_id])
         await self._thread.run(write)
 
     async def get(self, tenant: str, import_id: str) -> ImportRecord | None:
@@ -191,12 +175,8 @@ class SqliteImportHistory:
         def write(db: Database) -> int:
             with immediate(db):
                 cursor = db.execute(
-                    "UPDATE imports SET status = 'failed', finished_at = ?, error_reason ="
-                    " 'IMPORT_INTERRUPTED', error_message = 'The service stopped during the"
-                    " import.' WHERE status = 'running' AND heartbeat_at < ? RETURNING import_id",
-                    [_iso(now), _iso(now - stale_after)],
-                )
-                failed = [row[0] for row in cursor.fetchall()]
+                    store_sql.FAIL_ABANDONED, [iso(now), iso(now - stale_after)])
+                failed = [import_id for (import_id,) in cursor.fetchall()]
                 db.conn.executemany(
                     "DELETE FROM voucher_digests WHERE import_id = ?", [(i,) for i in failed]
                 )
@@ -205,59 +185,25 @@ class SqliteImportHistory:
 
 
 def _select(db: Database, clause: str, params: list[Any]) -> list[ImportRecord]:
-    columns = ("import_id, tenant, kind, status, requested_by, started_at, finished_at,"
-               " error_reason, error_message, balance_date")
-    rows = list(db.execute(f"SELECT {columns} FROM imports {clause}", params))
-    return [_record(db, row) for row in rows]
-
-
-def _record(db: Database, row: tuple[Any, ...]) -> ImportRecord:
-    years = tuple(
-        ImportedYear(
-            financial_year_id=y[0], start_date=_opt_date(y[1]), end_date=_opt_date(y[2]),
-            sha256=y[3], byte_size=y[4], voucher_count=y[5], error_count=y[6],
-            warning_count=y[7], ledger=y[8], open_item_count=y[9],
-        )
-        for y in db.execute(
-            "SELECT financial_year_id, start_date, end_date, sha256, byte_size,"
-            " voucher_count, error_count, warning_count, ledger, open_item_count"
-            " FROM import_years WHERE import_id = ? ORDER BY position",
-            [row[0]],
-        )
-    )
-    return ImportRecord(
-        import_id=row[0], tenant=row[1], kind=ImportKind(row[2]),
-        status=ImportStatus(row[3]), requested_by=row[4],
-        started_at=datetime.fromisoformat(row[5]),
-        finished_at=datetime.fromisoformat(row[6]) if row[6] else None,
-        error_reason=row[7], error_message=row[8], years=years,
-        balance_date=_opt_date(row[9]),
-    )
+    rows = select(db, ImportRow, f"SELECT {IMPORT_COLUMNS} FROM imports {clause}", params)
+    return [import_record(row, tuple(select(db, ImportedYear, store_sql.YEARS_OF_IMPORT,
+                                            [row.import_id]))) for row in rows]
 
 
 def _compare_year(
     db: Database, tenant: str, import_id: str, financial_year_id: int, sha256: str
 ) -> VoucherChanges:
-    previous = db.execute(
-        "SELECT y.import_id, y.sha256 FROM import_years y JOIN imports i USING"
-        " (import_id) WHERE i.tenant = ? AND i.status = 'succeeded' AND i.kind = 'sie'"
-        " AND y.financial_year_id = ? ORDER BY i.started_at DESC LIMIT 1",
-        [tenant, financial_year_id],
-    ).fetchone()
+    previous = select_one(db, PreviousYear, store_sql.PREVIOUS_YEAR, [tenant, financial_year_id])
     if previous is None:
         return VoucherChanges(None, None, 0, 0, 0)
-    old, old_sha = previous
-    if old_sha == sha256:  # the same bytes: nothing to count
-        return VoucherChanges(old, old_sha, 0, 0, 0)
+    old = previous.import_id
+    if previous.sha256 == sha256:  # the same bytes: nothing to count
+        return previous.unchanged()
     kept = _count(db, old, financial_year_id, pseudo=False)
     if not kept and not _count(db, old, financial_year_id, pseudo=True):
-        return VoucherChanges(old, old_sha, 0, 0, 0, counted=False)
-    added, changed, matched = _matches(db, old, import_id, financial_year_id, False)
-    _, other_changed, _ = _matches(db, old, import_id, financial_year_id, True)
-    return VoucherChanges(
-        previous_import_id=old, previous_sha256=old_sha, added=added, changed=changed,
-        removed=kept - matched, other_changed=bool(other_changed),
-    )
+        return previous.unchanged(counted=False)
+    return previous.changes(kept, _matches(db, old, import_id, financial_year_id, False),
+                            _matches(db, old, import_id, financial_year_id, True))
 
 
 def _count(db: Database, import_id: str, year: int, *, pseudo: bool) -> int:
@@ -270,8 +216,8 @@ def _count(db: Database, import_id: str, year: int, *, pseudo: bool) -> int:
     return int(count)
 
 
-def _matches(db: Database, old: str, new: str, year: int, pseudo: bool) -> tuple[int, int, int]:
-    """(added, changed, found in both) going from one import's fingerprints to another's."""
+def _matches(db: Database, old: str, new: str, year: int, pseudo: bool) -> Matches:
+    """Going from one import's fingerprints (of vouchers, or of other things) to another's."""
     added, changed, matched = db.execute(
         "SELECT SUM(b.voucher_key IS NULL), SUM(b.digest != a.digest),"
         " SUM(b.voucher_key IS NOT NULL) FROM voucher_digests a LEFT JOIN voucher_digests b"
@@ -280,7 +226,7 @@ def _matches(db: Database, old: str, new: str, year: int, pseudo: bool) -> tuple
         f" AND a.financial_year_id = ? AND {_pseudo('a.voucher_key', pseudo)}",
         [old, new, year],
     ).fetchone()
-    return added or 0, changed or 0, matched or 0
+    return Matches(added or 0, changed or 0, matched or 0)
 
 
 def _encode_cursor(record: ImportRecord) -> str:

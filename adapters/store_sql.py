@@ -1,0 +1,139 @@
+"""The statements SQLite and PostgreSQL run alike, written once with ``?`` placeholders.
+
+PostgreSQL's stores turn the placeholders into its own (``adapters.postgres.database.sql``).
+Statements that differ by dialect or by locking stay in the backend that runs them.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+# -- connections ---------------------------------------------------------------------------
+#: A fresh connection, or a reconnect that replaces the old one's tokens for good.
+SAVE_CONNECTION: LiteralString = (
+    "INSERT INTO connections (tenant, state, state_reason, fortnox_tenant_id,"
+    " company_name, organisation_number, scopes, access_token, refresh_token,"
+    " token_generation, access_token_expires_at, refresh_token_expires_at,"
+    " last_refreshed_at, connected_at, updated_at, account_type, state_changed_at)"
+    " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, state_reason = '',"
+    " fortnox_tenant_id = excluded.fortnox_tenant_id,"
+    " company_name = excluded.company_name,"
+    " organisation_number = excluded.organisation_number,"
+    " scopes = excluded.scopes, access_token = excluded.access_token,"
+    " refresh_token = excluded.refresh_token,"
+    " token_generation = excluded.token_generation,"
+    " access_token_expires_at = excluded.access_token_expires_at,"
+    " refresh_token_expires_at = excluded.refresh_token_expires_at,"
+    " last_refreshed_at = excluded.last_refreshed_at,"
+    " connected_at = excluded.connected_at, updated_at = excluded.updated_at,"
+    " account_type = excluded.account_type,"
+    " state_changed_at = excluded.state_changed_at")
+
+#: The rotated pair as the next generation, if the connection is still at the refreshed one.
+STORE_REFRESHED: LiteralString = (
+    "UPDATE connections SET access_token = ?, refresh_token = ?,"
+    " token_generation = ?, access_token_expires_at = ?,"
+    " refresh_token_expires_at = ?, last_refreshed_at = ?, scopes = ?,"
+    " updated_at = ? WHERE tenant = ? AND token_generation = ? AND state = ?")
+
+#: When a generation's refresh token was spent (``RefreshTokenRow``).
+REFRESH_TOKEN_USE: LiteralString = (
+    "SELECT used_at FROM refresh_tokens WHERE tenant = ? AND generation = ?")
+
+#: Gives a refresh claim back, unless the connection has moved on to another generation.
+RELEASE_CLAIM: LiteralString = (
+    "UPDATE refresh_tokens SET used_at = NULL WHERE tenant = ? AND generation = ?"
+    " AND generation = (SELECT token_generation FROM connections WHERE tenant = ?)")
+
+#: A connection still at the given generation and connected, now to be reconnected.
+REQUIRE_RECONNECT: LiteralString = (
+    "UPDATE connections SET state = ?, state_reason = ?, updated_at = ?,"
+    " state_changed_at = ? WHERE tenant = ? AND token_generation = ? AND state = ?")
+
+#: A service account's consent gone: its access token with it.
+CONSENT_REVOKED: LiteralString = (
+    "UPDATE connections SET state = ?, state_reason = ?, access_token = NULL,"
+    " access_token_expires_at = NULL, updated_at = ?, state_changed_at = ?"
+    " WHERE tenant = ? AND token_generation = ? AND state = ?")
+
+#: A disconnect: every token deleted.
+REVOKE: LiteralString = (
+    "UPDATE connections SET state = ?, state_reason = ?, access_token = NULL,"
+    " refresh_token = NULL, access_token_expires_at = NULL,"
+    " refresh_token_expires_at = NULL, updated_at = ?, state_changed_at = ?"
+    " WHERE tenant = ?")
+
+#: Connected user connections whose refresh token was issued before a time, oldest first.
+STALE_REFRESH_TOKENS: LiteralString = (
+    "SELECT tenant FROM connections WHERE account_type = ? AND state = ?"
+    " AND last_refreshed_at < ? ORDER BY last_refreshed_at LIMIT ?")
+
+# -- imports -------------------------------------------------------------------------------
+START_IMPORT: LiteralString = (
+    "INSERT INTO imports (import_id, tenant, kind, status, requested_by, started_at,"
+    " heartbeat_at, worker_id, balance_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+#: A year, after the import's others.
+ADD_YEAR: LiteralString = (
+    "INSERT INTO import_years (import_id, position, financial_year_id, start_date,"
+    " end_date, sha256, byte_size, voucher_count, error_count, warning_count,"
+    " ledger, open_item_count) SELECT ?, COALESCE(MAX(position), -1) + 1, ?, ?, ?,"
+    " ?, ?, ?, ?, ?, ?, ? FROM import_years WHERE import_id = ?")
+
+#: The columns of ``import_years`` that make an ``ImportedYear``, in the import's order.
+YEARS_OF_IMPORT: LiteralString = (
+    "SELECT financial_year_id, start_date, end_date, sha256, byte_size, voucher_count,"
+    " error_count, warning_count, ledger, open_item_count FROM import_years"
+    " WHERE import_id = ? ORDER BY position")
+
+#: The digests of the tenant's finished imports of the same years as a succeeded one.
+DROP_SUPERSEDED: LiteralString = (
+    "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM"
+    " imports i JOIN imports this ON this.import_id = ? AND i.tenant ="
+    " this.tenant WHERE i.import_id != this.import_id AND i.status != 'running')"
+    " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
+    " WHERE import_id = ?)")
+
+#: The tenant's last successful SIE import of a year: what a new one is compared with.
+PREVIOUS_YEAR: LiteralString = (
+    "SELECT y.import_id, y.sha256 FROM import_years y JOIN imports i USING"
+    " (import_id) WHERE i.tenant = ? AND i.status = 'succeeded' AND i.kind = 'sie'"
+    " AND y.financial_year_id = ? ORDER BY i.started_at DESC LIMIT 1")
+
+#: Running imports whose worker stopped signalling before a time: failed, ids returned.
+FAIL_ABANDONED: LiteralString = (
+    "UPDATE imports SET status = 'failed', finished_at = ?, error_reason ="
+    " 'IMPORT_INTERRUPTED', error_message = 'The service stopped during the"
+    " import.' WHERE status = 'running' AND heartbeat_at < ? RETURNING import_id")
+
+# -- exports -------------------------------------------------------------------------------
+#: A voucher's export claimed: a new row, or the old one's outcome wiped for another attempt.
+CLAIM_EXPORT: LiteralString = (
+    "INSERT INTO voucher_exports (tenant, external_id, request_id,"
+    " payload_sha256, marker, status, financial_year_id, requested_by,"
+    " attempted_at, worker_id, lease_expires_at)"
+    " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+    " ON CONFLICT (tenant, external_id) DO UPDATE SET"
+    " request_id = excluded.request_id, payload_sha256 = excluded.payload_sha256,"
+    " marker = excluded.marker, status = 'pending', voucher_series = '',"
+    " voucher_number = 0, financial_year_id = excluded.financial_year_id,"
+    " reason = '', message = '', fortnox_code = '', fortnox_message = '',"
+    " requested_by = excluded.requested_by, attempted_at = excluded.attempted_at,"
+    " exported_at = NULL, worker_id = excluded.worker_id,"
+    " lease_expires_at = excluded.lease_expires_at")
+
+MARK_CREATED: LiteralString = (
+    "UPDATE voucher_exports SET status = 'created', voucher_series = ?,"
+    " voucher_number = ?, financial_year_id = ?, exported_at = ?,"
+    " lease_expires_at = NULL WHERE tenant = ? AND external_id = ?")
+
+MARK_REJECTED: LiteralString = (
+    "UPDATE voucher_exports SET status = 'rejected', reason = ?, message = ?,"
+    " fortnox_code = ?, fortnox_message = ?, lease_expires_at = NULL"
+    " WHERE tenant = ? AND external_id = ?")
+
+#: A claim whose POST's answer was lost: its lease ends now, so a retry may take it over.
+MARK_UNKNOWN: LiteralString = (
+    "UPDATE voucher_exports SET status = 'unknown', lease_expires_at = ?"
+    " WHERE tenant = ? AND external_id = ? AND status = 'pending'")
