@@ -1,4 +1,4 @@
-"""The streaming accumulator: feed it the reader's events, get every year's controls.
+"""The trial balance, accumulated as the reader's events stream past, and every year's controls.
 
 Memory grows with the number of accounts and years, never with vouchers: a voucher's
 `#TRANS` rows are added to per-account movements as it passes and then forgotten.
