@@ -3,7 +3,7 @@
 Reuses `bench_sie.generate` for a Fortnox-shaped SIE 4E file of at least 50 MB, then
 times, alternately and twice each (best kept, the machine is shared), the reader alone
 (`SieReader.feed` over 64 KiB chunks) and the reader with `YearEndControls` observing
-every event plus `finish()`. Target (issue 9): the controls add at most 15 %.
+every event plus `finish()`. Target: the controls add at most 15 %.
 Run: `.venv/bin/python -m bench.bench_controls [--mb 50] [--rounds 2]`.
 """
 

@@ -1,6 +1,6 @@
 """ExportVouchers benchmark: 1,000 vouchers through gRPC into the sandbox.
 
-Reports (issue 7):
+Reports:
 
 * the achieved request rate as a ratio of the rate limit (target >= 0.9, no 429). Fortnox
   allows 25 requests per 5 s; here the limit is 100 per 1 s so a run takes seconds, not

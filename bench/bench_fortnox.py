@@ -13,7 +13,7 @@ not compete with the adapter for this process's interpreter lock;
 * unthrottled: 600 requests for one tenant with a limit far above need, as calls per second
   (the adapter's own cost per call: token, limiter, span, HTTP, parse).
 
-Target (issue 5): ratio >= 0.9 with no 429. Run: ``.venv/bin/python -m bench.bench_fortnox``.
+Target: ratio >= 0.9 with no 429. Run: ``.venv/bin/python -m bench.bench_fortnox``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ RSS belongs to that measurement alone):
 
 Each child reports wall and CPU seconds; ratios use CPU time (the machine is shared, and
 every measurement is single-threaded), wall ratios are shown beside them.
-Targets (issue 17): sie >= 0.15 of the floor's throughput (2.5 times the 0.044-0.059 it
+Targets: sie >= 0.15 of the floor's throughput (2.5 times the 0.044-0.059 it
 had), >= 2 times pysie-accounting's, peak memory < 30 MB.
 Run: `.venv/bin/python -m bench.bench_sie [--mb 50] [--profile]` (the profile is of the
 pure-Python reader: cProfile cannot see inside compiled modules).

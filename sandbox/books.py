@@ -1,5 +1,5 @@
-"""One tenant's books: the ledger (vouchers per year and series), balances derived from it,
-and the sub-ledgers and documents that were booked into it."""
+"""One Fortnox company's books: the ledger (vouchers per year and series), balances derived
+from it, and the sub-ledgers and documents that were booked into it."""
 
 from __future__ import annotations
 

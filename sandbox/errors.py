@@ -50,10 +50,9 @@ PERIOD_LOCKED = ErrorKind(400, 2000546, "Perioden är låst för bokföring.")
 UNKNOWN_COST_CENTER = ErrorKind(400, 2000633, "Kostnadsstället {} finns inte eller är inaktivt.")
 UNKNOWN_PROJECT = ErrorKind(400, 2000634, "Projektet {} finns inte eller är avslutat.")
 
-#: Not found, per resource (recorded: customer, invoice, project; the rest chosen here).
+#: Not found, per resource (recorded: customer, invoice; the rest chosen here).
 NOT_FOUND_CUSTOMER = ErrorKind(404, 2000433, "Kan inte hitta kunden.")
 NOT_FOUND_INVOICE = ErrorKind(404, 2000434, "Kan inte hitta fakturan.")
-NOT_FOUND_PROJECT = ErrorKind(404, 2001161, "Kan inte hitta projektet.")
 NOT_FOUND_SUPPLIER = ErrorKind(404, 2000435, "Kan inte hitta leverantören.")
 NOT_FOUND_SUPPLIER_INVOICE = ErrorKind(404, 2000436, "Kan inte hitta leverantörsfakturan.")
 NOT_FOUND_PAYMENT = ErrorKind(404, 2000437, "Kan inte hitta betalningen.")

@@ -202,7 +202,8 @@ class User:
 
 @dataclass(slots=True)
 class Tenant:
-    """A Fortnox company (database). ``planted`` explains any deliberate inconsistency."""
+    """A Fortnox company (database); ``id`` is its ``TenantId``. ``planted`` explains any
+    deliberate inconsistency."""
 
     id: int
     database_number: int

@@ -39,7 +39,7 @@ ALL_SCOPES = (
 
 @dataclass(frozen=True)
 class SandboxTenant:
-    """A seeded Fortnox company."""
+    """A seeded Fortnox company; ``id`` is its ``TenantId`` (not a Skatt & Bokslut tenant)."""
 
     id: int
     name: str
@@ -76,7 +76,7 @@ class SandboxHandle:
 
     @property
     def tenants(self) -> list[SandboxTenant]:
-        """The seeded companies, in seed order (the first one consents by default)."""
+        """The seeded Fortnox companies, in seed order (the first one consents by default)."""
         return [SandboxTenant(**t) for t in self._control("GET", "/tenants")["tenants"]]
 
     def _control(self, method: str, path: str, body: Any = None,

@@ -1,10 +1,9 @@
-"""`sie` command line: `inspect` a file, `write` a 4I file from JSON.
+"""`sie` command line: `inspect` a file, `write` a 4I file from JSON, print a year's `balances`.
 
 Each subcommand lives in its own module exposing `register(subparsers)`, which adds its
-parser and sets `handler` (a function `argparse.Namespace -> int`). A new subcommand
-(e.g. issue 9's `balances`) is added by writing such a module and listing it in
-`_COMMANDS`. Exit codes: 0 no error-level finding, 1 error-level findings, 2 usage error
-or unreadable input.
+parser and sets `handler` (a function `argparse.Namespace -> int`). A new subcommand is
+added by writing such a module and listing it in `_COMMANDS`. Exit codes: 0 no error-level
+finding, 1 error-level findings, 2 usage error or unreadable input.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from collections.abc import Callable
 
 from sie import cli_balances, cli_inspect, cli_write
 from sie.collector import streaming_collector
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 _COMMANDS: tuple[Register, ...] = (

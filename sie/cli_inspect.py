@@ -67,7 +67,7 @@ def policy_from_arguments(args: argparse.Namespace) -> ReadPolicy:
 
 
 def summary_json(summary: ReadSummary, findings: list[Finding]) -> dict[str, Any]:
-    """The `inspect --json` object (keys fixed by issue 3)."""
+    """The `inspect --json` object (its keys are a contract: scripts read them)."""
     return {
         "encoding": summary.encoding,
         "sie_type": summary.sie_type,
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     """Inspect one file; 0 without error-level findings, 1 with, 2 if unreadable."""
     path: Path = args.file
     reader = SieReader(policy_from_arguments(args))
-    controls = YearEndControls()  # issue 9: control findings are listed with the reader's
+    controls = YearEndControls()  # control findings are listed with the reader's
     findings: list[Finding] = []
     try:
         with path.open("rb") as handle:

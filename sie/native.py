@@ -21,7 +21,7 @@ from types import ModuleType
 COMPILED = (
     "charset",
     "checksum",
-    "controls.ledger",
+    "controls.trial_balance",
     "numbering",
     "reader",
     "reader_base",

@@ -21,12 +21,3 @@ FORBIDDEN_IN_4I = frozenset(
     {"#BKOD", "#OMFATTN", "#IB", "#UB", "#OIB", "#OUB", "#RES", "#PSALDO", "#PBUDGET"}
 )
 
-KNOWN_LABELS = frozenset(
-    {
-        "#FLAGGA", "#PROGRAM", "#FORMAT", "#GEN", "#SIETYP", "#PROSA", "#FTYP", "#FNR",
-        "#ORGNR", "#BKOD", "#ADRESS", "#FNAMN", "#RAR", "#TAXAR", "#OMFATTN", "#KPTYP",
-        "#VALUTA", "#KONTO", "#KTYP", "#ENHET", "#SRU", "#DIM", "#UNDERDIM", "#OBJEKT",
-        "#IB", "#UB", "#OIB", "#OUB", "#RES", "#PSALDO", "#PBUDGET", "#VER", "#TRANS",
-        "#RTRANS", "#BTRANS", "#KSUMMA",
-    }
-)  # fmt: skip

@@ -27,6 +27,9 @@ from core.errors import StorageUnavailable
 
 _log = logging.getLogger(__name__)
 
+#: Added to the window for clock granularity.
+_MARGIN_S = 0.002
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -116,7 +119,7 @@ class _Waiters:
 class SlidingWindowLimiter:
     """One window per company key, shared by every call to that company through ``window``.
 
-    ``margin_s`` widens the window slightly for clock granularity; ``stale_after_s`` is how
+    The window is widened by ``_MARGIN_S`` for clock granularity; ``stale_after_s`` is how
     long an unanswered slot counts (longer than any request may take).
     """
 
@@ -126,7 +129,6 @@ class SlidingWindowLimiter:
         window_s: float,
         *,
         window: RateWindow | None = None,
-        margin_s: float = 0.002,
         stale_after_s: float = 120.0,
     ) -> None:
         if limit < 1 or window_s <= 0:
@@ -134,7 +136,6 @@ class SlidingWindowLimiter:
         self.limit = limit
         self.window_s = window_s
         self._window = window if window is not None else LocalWindow()
-        self._margin_s = margin_s
         self._stale_after_s = stale_after_s
         self._waiters: dict[str, _Waiters] = {}
 
@@ -147,7 +148,7 @@ class SlidingWindowLimiter:
             while True:
                 waiters.changed.clear()
                 claim = await self._window.claim(
-                    key, self.limit, self.window_s + self._margin_s, self._stale_after_s
+                    key, self.limit, self.window_s + _MARGIN_S, self._stale_after_s
                 )
                 if claim.slot_id is not None:
                     return Slot(self, key, claim.slot_id)

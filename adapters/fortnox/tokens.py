@@ -45,6 +45,9 @@ CONSENT_REVOKED_REASON = (
     " company's system administrator must connect again."
 )
 
+#: How often a caller waiting on another worker's refresh looks for its answer.
+_CLAIM_POLL_S = 0.05
+
 
 class TokenManager:
     """Hands out fresh access tokens: refreshed ahead of expiry and at least once a day."""
@@ -58,7 +61,6 @@ class TokenManager:
         refresh_margin: timedelta,
         max_token_age: timedelta,
         claim_lease: timedelta,
-        poll_s: float = 0.05,
     ) -> None:
         self._store = store
         self._oauth = oauth
@@ -66,7 +68,6 @@ class TokenManager:
         self._margin = refresh_margin
         self._max_age = max_token_age
         self._lease = claim_lease
-        self._poll_s = poll_s
         self._locks: dict[str, asyncio.Lock] = {}
         self._cache: dict[str, CurrentTokens] = {}
 
@@ -128,12 +129,12 @@ class TokenManager:
                 if claim.outcome is ClaimOutcome.REFRESHED_ELSEWHERE:
                     self._cache[tenant] = claim.tokens
                     return claim.tokens
-                if deadline is not None and time.monotonic() + self._poll_s >= deadline:
+                if deadline is not None and time.monotonic() + _CLAIM_POLL_S >= deadline:
                     raise FortnoxUnavailable(
                         "Another worker is refreshing the Fortnox tokens; try again.",
                         metadata={"tenant": tenant},
                     )
-                await asyncio.sleep(self._poll_s)
+                await asyncio.sleep(_CLAIM_POLL_S)
             metrics.claim_taken(ClaimKind.TOKEN_REFRESH)
             try:
                 tokens = await self._spend(tenant, claim.tokens, deadline)

@@ -12,7 +12,8 @@ from adapters.metrics import STATUS as STATUS
 
 TRACER_NAME = "fortnox_bridge.adapters.fortnox"
 
-TENANT = "fortnox.tenant"
+#: Our tenant (the Skatt & Bokslut company a call is made for), never Fortnox's ``TenantId``.
+TENANT = "skattbokslut.tenant"
 RETRIES = "fortnox.retry_count"
 ERROR_CODE = "fortnox.error_code"
 BYTES = "fortnox.response_bytes"

@@ -1,4 +1,4 @@
-"""Year-end controls on imported books: trial balance, continuity, stated figures (issue 9).
+"""Year-end controls on imported books: trial balance, continuity, stated figures.
 
 Feed `YearEndControls` the reader's events (`observe`/`feed`), then `finish()` for a
 `ControlsResult`: per year, one `TrialBalanceRow` per account and `ControlFinding`
@@ -11,7 +11,6 @@ one-year files of an import; `read_controls` runs everything over a source.
 from __future__ import annotations
 
 from sie.controls.continuity import continuity_findings, cross_year_findings
-from sie.controls.ledger import YearEndControls
 from sie.controls.model import (
     AccountDifference,
     ControlFinding,
@@ -20,6 +19,7 @@ from sie.controls.model import (
     YearControls,
 )
 from sie.controls.run import read_controls
+from sie.controls.trial_balance import YearEndControls
 
 __all__ = [
     "AccountDifference",

@@ -151,14 +151,10 @@ class YearControls:
 
 @dataclass(frozen=True, slots=True)
 class ControlsResult:
-    """Every year's controls of one file, newest year first.
-
-    Attributes:
-        unplaced_vouchers: vouchers dated in no `#RAR` year, left out of every movement.
-    """
+    """Every year's controls of one file, newest year first (vouchers dated in no `#RAR`
+    year are in no year's movements)."""
 
     years: tuple[YearControls, ...]
-    unplaced_vouchers: int = 0
 
     @property
     def findings(self) -> tuple[ControlFinding, ...]:

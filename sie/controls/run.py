@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sie.controls.ledger import YearEndControls
 from sie.controls.model import ControlsResult
+from sie.controls.trial_balance import YearEndControls
 from sie.policy import ReadPolicy
 from sie.stream import Source, iter_events
 

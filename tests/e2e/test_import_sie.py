@@ -322,6 +322,9 @@ async def test_the_import_is_traced_with_fortnox_calls_and_parsing_as_children(
     assert all(s.parent is not None and s.parent.span_id == rpc.context.span_id for s in years)
     calls = [s for s in in_trace if s.kind.name == "CLIENT"]
     assert any("/3/sie/" in s.name for s in calls), [s.name for s in calls]
+    # Our tenant, under a name no one reads as Fortnox's TenantId.
+    assert all(s.attributes and s.attributes["skattbokslut.tenant"] == "acme" for s in calls)
+    assert not any(s.attributes and "fortnox.tenant" in s.attributes for s in calls)
 
 
 async def test_many_tenants_importing_at_once_all_succeed(

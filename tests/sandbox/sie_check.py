@@ -63,7 +63,7 @@ def parse(raw: bytes) -> ParsedSie:
 
 
 def control_errors(sie: ParsedSie) -> list[str]:
-    """Issue 9's controls for year 0: IB + TRANS = UB, TRANS = RES, IB sums to zero."""
+    """The year-end controls for year 0: IB + TRANS = UB, TRANS = RES, IB sums to zero."""
     problems = []
     accounts = {a for (y, a) in (*sie.ib, *sie.ub, *sie.res) if y == 0} | set(sie.trans)
     for account in sorted(accounts):

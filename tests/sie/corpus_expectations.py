@@ -1,4 +1,4 @@
-"""What every file of the shared SIE corpus must read as (issue 3 conformance).
+"""What every file of the shared SIE corpus must read as (the conformance run).
 
 Derived from `/work/shared/sie-corpus/SOURCES.md` (type column, `#VER` column, "KSUMMA
 verified" notes, "NOT SIE"/"negative test"/"unbalanced" notes) and from reading the files,

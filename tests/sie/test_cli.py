@@ -18,7 +18,7 @@ KEYS = {
 }  # fmt: skip
 
 
-def test_inspect_json_has_exactly_the_issue_keys(capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_json_has_exactly_the_contract_keys(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["inspect", str(FIXTURES / "sie4e_cp437_crlf_ksumma.se"), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0

@@ -80,7 +80,7 @@ def _year_of(books: Books, day: dt.date) -> int | None:
 
 
 def expected_findings(books: Books) -> set[tuple[str, int, str | None]]:
-    """(code, year, account) of every finding the rules of issue 9 call for.
+    """(code, year, account) of every finding the year-end control rules call for.
 
     For `OPENING_NOT_PREVIOUS_CLOSING` it lists every differing account, whether the
     library reports it alone or inside an explained note.

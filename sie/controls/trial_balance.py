@@ -1,4 +1,4 @@
-"""The streaming accumulator: feed it the reader's events, get every year's controls.
+"""The trial balance, accumulated as the reader's events stream past, and every year's controls.
 
 Memory grows with the number of accounts and years, never with vouchers: a voucher's
 `#TRANS` rows are added to per-account movements as it passes and then forgotten.
@@ -37,7 +37,6 @@ class YearEndControls:
         self._stated: dict[tuple[BalanceKind, int], Stated] = {}
         self._moves: dict[int, dict[str, Decimal]] = {}
         self._vouchers: dict[int, int] = {}
-        self._unplaced = 0
 
     def feed(self, events: Iterable[Event]) -> None:
         """Observe every event of a batch (e.g. what `SieReader.feed()` returned)."""
@@ -64,7 +63,6 @@ class YearEndControls:
         year = voucher.year
         if year is None:
             if self._years:  # dated outside every #RAR year: no year to book it in
-                self._unplaced += 1
                 return
             year = 0
         self._vouchers[year] = self._vouchers.get(year, 0) + 1
@@ -99,7 +97,7 @@ class YearEndControls:
             if previous is not None:
                 findings.extend(continuity_findings(previous, year, same_file=True))
             years.append(_with_findings(year, findings))
-        return ControlsResult(tuple(years), self._unplaced)
+        return ControlsResult(tuple(years))
 
     def _year(self, index: int) -> YearControls:
         opening = self._stated.get((BalanceKind.IB, index))
