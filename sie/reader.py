@@ -159,7 +159,7 @@ class SieReader(RecordHandlers):
         if self._block != NO_BLOCK:
             source.append(raw)
         self._one_line(raw)
-        if self._head is not None and self._head[6] == self._line:  # the line began a voucher
+        if self._head is not None and self._head.line == self._line:  # the line began a voucher
             self._source = [raw]
 
     def _one_line(self, text: str) -> None:
@@ -304,7 +304,7 @@ class SieReader(RecordHandlers):
             self._report(
                 Code.TRUNCATED,
                 Severity.ERROR,
-                self._head[6],
+                self._head.line,
                 "input ends inside the voucher that starts here",
             )
             self._block = NO_BLOCK

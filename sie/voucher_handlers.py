@@ -12,10 +12,10 @@ from sie.reader_base import (
     CACHE_LIMIT,
     IN_BLOCK,
     NO_BLOCK,
-    ZERO,
     ReaderBase,
     RowHead,
     RowTail,
+    VoucherHead,
     field_text,
 )
 from sie.records import (
@@ -25,7 +25,7 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import parse_amount, parse_date, parse_quantity
+from sie.values import DECIMAL, parse_date, parse_ore, parse_quantity
 
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
@@ -74,7 +74,7 @@ class VoucherHandlers(ReaderBase):
             self._abandon_voucher(line)
         self._block = AWAIT_OPEN
         self._rows = []
-        self._sum = ZERO
+        self._ore = 0
         self._damaged = False
         day: date | None = None
         if len(fields) < 4 or not field_text(fields, 3):
@@ -83,7 +83,7 @@ class VoucherHandlers(ReaderBase):
             day = self._date(field_text(fields, 3), line, "voucher date")
         reg_text = field_text(fields, 5)
         reg_date = self._date(reg_text, line, "registration date") if reg_text else None
-        self._head = (
+        self._head = VoucherHead(
             field_text(fields, 1),
             field_text(fields, 2),
             day,
@@ -110,14 +110,14 @@ class VoucherHandlers(ReaderBase):
     def _abandon_voucher(self, line: int) -> None:
         assert self._head is not None
         what = "'{'" if self._block == AWAIT_OPEN else "'}'"
-        self._malformed(line, f"voucher at line {self._head[6]} lacks its {what}")
+        self._malformed(line, f"voucher at line {self._head.line} lacks its {what}")
         self._finish_voucher()
 
     def _on_row(self, fields: list[Field], line: int) -> None:
         label = str(fields[0])
         if self._block == AWAIT_OPEN and self._head is not None:
             self._block = IN_BLOCK
-            message = f"voucher at line {self._head[6]} lacks its '{{'; rows taken"
+            message = f"voucher at line {self._head.line} lacks its '{{'; rows taken"
             self._malformed(line, message, Severity.WARNING)
         if self._block != IN_BLOCK:
             self._seen(label, line)
@@ -138,7 +138,7 @@ class VoucherHandlers(ReaderBase):
             return
         kind = RowKind.TRANS if label == "#TRANS" else RowKind(label[1:].upper())
         if kind is RowKind.TRANS:
-            self._sum += amount
+            self._ore += parse_ore(field_text(fields, 3)) or 0  # a valid amount: its öre
             self._transactions += 1
         else:
             self._seen(label, line)
@@ -188,13 +188,14 @@ class VoucherHandlers(ReaderBase):
         end = text.find(" ", start)
         if end < 0:
             end = len(text)
-        amount = parse_amount(text[start:end])
-        tail = self._tail(text, end + 1) if amount is not None else None
-        if tail is None or amount is None:
+        amount_text = text[start:end]
+        ore = parse_ore(amount_text)
+        tail = self._tail(text, end + 1) if ore is not None else None
+        if tail is None or ore is None:
             return False
         kind, account, objects = head
         if kind is _TRANS:
-            self._sum += amount
+            self._ore += ore
             self._transactions += 1
         else:
             self._seen("#" + kind, line)  # a StrEnum: its text, without the slow `.value`
@@ -205,6 +206,7 @@ class VoucherHandlers(ReaderBase):
                 self._row_heads.clear()
             self._row_heads[prefix] = head
         day, row_text, quantity, sign = tail
+        amount = DECIMAL(amount_text)
         self._rows.append(
             _new(_ROW, (kind, account, amount, objects, day, row_text, quantity, sign, line))
         )
@@ -260,11 +262,20 @@ class VoucherHandlers(ReaderBase):
         assert head is not None
         self._block = NO_BLOCK
         self._head = None
-        series, number, day, text, reg_date, sign, line = head
+        series, number, day, line = head.series, head.number, head.day, head.line
         rows, self._rows = tuple(self._rows), []
         if day is None:
             return
-        if self._sum and not self._damaged:
+        year = self._year_of.get(day, _UNKNOWN_YEAR)
+        if year == _UNKNOWN_YEAR:
+            year = next((y.index for y in self._years if y.contains(day)), None)
+            if len(self._year_of) < CACHE_LIMIT:
+                self._year_of[day] = year
+        voucher: Voucher = _new(
+            _VOUCHER,
+            (series, number, day, rows, head.text, head.reg_date, head.sign, line, year, source),
+        )
+        if self._ore and not self._damaged:
             self._unbalanced += 1
             severity = Severity.WARNING if self.policy.allow_unbalanced else Severity.ERROR
             self._report(
@@ -272,13 +283,8 @@ class VoucherHandlers(ReaderBase):
                 severity,
                 line,
                 f"voucher {_name(series, number)} of {day.isoformat()} does not balance: "
-                f"#TRANS rows sum to {self._sum}",
+                f"#TRANS rows sum to {voucher.imbalance()}",
             )
-        year = self._year_of.get(day, _UNKNOWN_YEAR)
-        if year == _UNKNOWN_YEAR:
-            year = next((y.index for y in self._years if y.contains(day)), None)
-            if len(self._year_of) < CACHE_LIMIT:
-                self._year_of[day] = year
         if year is None and self._years:
             self._report(
                 Code.VOUCHER_DATE_OUTSIDE_YEARS,
@@ -295,6 +301,4 @@ class VoucherHandlers(ReaderBase):
                 f"voucher number {number} occurs more than once in series {series!r}",
             )
         self._vouchers += 1
-        self._out.append(
-            _new(_VOUCHER, (series, number, day, rows, text, reg_date, sign, line, year, source))
-        )
+        self._out.append(voucher)
