@@ -190,7 +190,8 @@ class SieReader(RecordHandlers):
                     self._block = IN_BLOCK
                     return
             elif self._started and text.startswith("#VER "):
-                self._on_ver(tokenize(text), self._line)
+                if not self._fast_ver(text, self._line):
+                    self._on_ver(tokenize(text), self._line)
                 return
         self._record(text, self._line)
 

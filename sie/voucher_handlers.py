@@ -69,13 +69,7 @@ class VoucherHandlers(ReaderBase):
     """Assembles vouchers and checks balance, dates, numbering and accounts."""
 
     def _on_ver(self, fields: list[Field], line: int) -> None:
-        self._seen("#VER", line)
-        if self._block != NO_BLOCK:
-            self._abandon_voucher(line)
-        self._block = AWAIT_OPEN
-        self._rows = []
-        self._ore = 0
-        self._damaged = False
+        self._new_voucher(line)
         day: date | None = None
         if len(fields) < 4 or not field_text(fields, 3):
             self._report(Code.INVALID_DATE, Severity.ERROR, line, "#VER has no voucher date")
@@ -92,6 +86,51 @@ class VoucherHandlers(ReaderBase):
             field_text(fields, 6),
             line,
         )
+
+    def _fast_ver(self, text: str, line: int) -> bool:
+        """Open a voucher from a common-shape `#VER` line without tokenizing it; False
+        for `_on_ver`.
+
+        Common shape: `#VER series number date "text"`, then at most a registration date
+        and a sign; no braces, series and number bare, the words outside the quotes ASCII
+        and both dates valid. Such a line reads exactly as `tokenize` and `_on_ver` read it
+        and has no finding.
+        """
+        opening = text.find('"')
+        if opening < 0 or "{" in text or "}" in text:
+            return False
+        head = text[5:opening]  # after "#VER "
+        words = head.split() if head.isascii() else []
+        if len(words) != 3:
+            return False
+        closing = text.find('"', opening + 1)
+        while closing > 0 and text[closing - 1] == "\\":  # \" does not end the text
+            closing = text.find('"', closing + 1)
+        rest = text[closing + 1 :]
+        if closing < 0 or '"' in rest or not rest.isascii():
+            return False
+        after = rest.split()
+        day = parse_date(words[2])
+        reg_date = parse_date(after[0]) if after else None
+        if len(after) > 2 or day is None or (after and reg_date is None):
+            return False
+        title = text[opening + 1 : closing]
+        if "\\" in title:
+            title = title.replace('\\"', '"')
+        self._new_voucher(line)
+        sign = after[1] if len(after) == 2 else ""
+        self._head = VoucherHead(words[0], words[1], day, title, reg_date, sign, line)
+        return True
+
+    def _new_voucher(self, line: int) -> None:
+        """Start the voucher a `#VER` at `line` opens (ending any still open)."""
+        self._seen("#VER", line)
+        if self._block != NO_BLOCK:
+            self._abandon_voucher(line)
+        self._block = AWAIT_OPEN
+        self._rows = []
+        self._ore = 0
+        self._damaged = False
 
     def _open_block(self, text: str, line: int) -> None:
         if self._block == AWAIT_OPEN:
