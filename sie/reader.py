@@ -159,7 +159,7 @@ class SieReader(RecordHandlers):
         if self._block != NO_BLOCK:
             source.append(raw)
         self._one_line(raw)
-        if self._head is not None and self._head[6] == self._line:  # the line began a voucher
+        if self._head is not None and self._head.line == self._line:  # the line began a voucher
             self._source = [raw]
 
     def _one_line(self, text: str) -> None:
@@ -190,7 +190,8 @@ class SieReader(RecordHandlers):
                     self._block = IN_BLOCK
                     return
             elif self._started and text.startswith("#VER "):
-                self._on_ver(tokenize(text), self._line)
+                if not self._fast_ver(text, self._line):
+                    self._on_ver(tokenize(text), self._line)
                 return
         self._record(text, self._line)
 
@@ -304,7 +305,7 @@ class SieReader(RecordHandlers):
             self._report(
                 Code.TRUNCATED,
                 Severity.ERROR,
-                self._head[6],
+                self._head.line,
                 "input ends inside the voucher that starts here",
             )
             self._block = NO_BLOCK

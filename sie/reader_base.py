@@ -35,7 +35,6 @@ RowHead = tuple[RowKind, str, ObjectList]
 RowTail = tuple[date | None, str, Decimal | None, str]
 """A voucher row's optional fields after the amount: date, text, quantity, sign."""
 
-ZERO: Final = Decimal(0)
 CACHE_LIMIT: Final = 50_000
 NO_BLOCK: Final = 0
 AWAIT_OPEN: Final = 1
@@ -53,6 +52,31 @@ def field_text(fields: list[Field], index: int) -> str:
         return ""
     value = fields[index]
     return value if isinstance(value, str) else " ".join(value)
+
+
+class VoucherHead:
+    """A `#VER` line's fields, kept while its rows are read (a native class when compiled:
+    its fields are read without boxing)."""
+
+    __slots__ = ("day", "line", "number", "reg_date", "series", "sign", "text")
+
+    def __init__(
+        self,
+        series: str,
+        number: str,
+        day: date | None,
+        text: str,
+        reg_date: date | None,
+        sign: str,
+        line: int,
+    ) -> None:
+        self.series = series
+        self.number = number
+        self.day = day
+        self.text = text
+        self.reg_date = reg_date
+        self.sign = sign
+        self.line = line
 
 
 class ReaderBase:
@@ -83,11 +107,11 @@ class ReaderBase:
         self._undeclared: dict[str, int] = {}
         # vouchers
         self._block = NO_BLOCK
-        self._head: tuple[str, str, date | None, str, date | None, str, int] | None = None
+        self._head: VoucherHead | None = None
         self._rows: list[TransRow] = []
         # The current voucher's lines, kept only when the policy asks for voucher sources.
         self._source: list[str] | None = [] if self.policy.keep_voucher_source else None
-        self._sum = ZERO
+        self._ore = 0  # the open voucher's #TRANS sum in öre
         self._damaged = False
         self._numbers = VoucherNumbers()
         self._row_heads: dict[str, RowHead] = {}

@@ -8,16 +8,21 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Context, Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # mypyc compiles an `i64` as a machine integer; interpreted, it is an int
+    from mypy_extensions import i64
 
 MAX_INTEGER_DIGITS: Final = 15
 """Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
 
 _AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
-_DECIMAL: Final = Context(prec=28).create_decimal
+DECIMAL: Final = Context(prec=28).create_decimal
 """Makes the Decimal of a checked amount: equal to `Decimal(text)`, exponent included (at
 most 17 digits, so no rounding), in a quarter less time; its own context, so no caller's
 context changes what it makes. A constant that mypyc keeps in C, not looked up per row."""
+_LONGEST: Final = MAX_INTEGER_DIGITS + 4
+"""Characters in the longest amount: a minus, the digits, a dot and two decimals."""
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
 _BY_CHARACTER: Final = not __file__.endswith(".py")
 """Whether amounts and voucher numbers are checked character by character: only when
@@ -27,43 +32,61 @@ _DATE_CACHE_LIMIT: Final = 20_000
 
 
 def parse_amount(text: str) -> Decimal | None:
-    """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None.
+    """Parse `-?digits[.d[d]]` (15 digits at most; `.20` is tolerated); else None."""
+    return None if parse_ore(text) is None else DECIMAL(text)
 
-    Compiled, it is checked character by character first (a tenth of the cost of two
-    `isdecimal` calls and their slices; this runs once per voucher row); anything but ASCII
-    digits and a dot, and every amount when interpreted, is checked with string methods,
-    which take Unicode decimal digits too, as `Decimal` and a regex's `\\d` do.
+
+def parse_ore(text: str) -> int | None:
+    """The öre of an amount `parse_amount` reads (`"-35.8"` is -3580); else None.
+
+    The reader sums a voucher's rows in öre: an integer sum is exact and a fraction of the
+    cost of a `Decimal` sum. Compiled, the text is checked and its value taken character
+    by character (a tenth of the cost of `isdecimal` calls and their slices; this runs
+    once per voucher row); anything but ASCII digits and a dot, and every amount when
+    interpreted, is checked with string methods, which take Unicode decimal digits too,
+    as `Decimal`, `int` and a regex's `\\d` do.
     """
     if _BY_CHARACTER:
         size = len(text)
+        if size > _LONGEST:  # also keeps `value` within 64 bits
+            return None
         start = 1 if size and ord(text[0]) == 45 else 0  # "-"
         dot = -1
+        value: i64 = 0
         for index in range(start, size):
-            char = ord(text[index])
-            if char == 46 and dot < 0:  # the first "."
+            char: i64 = ord(text[index])
+            if 48 <= char <= 57:  # "0" to "9"
+                value = value * 10 + char - 48
+            elif char == 46 and dot < 0:  # the first "."
                 dot = index
-            elif not 48 <= char <= 57:  # not "0" to "9": check with string methods below
+            else:  # check with string methods below
                 break
         else:
             if dot < 0:
                 if not 0 < size - start <= MAX_INTEGER_DIGITS:
                     return None
-            elif dot - start > MAX_INTEGER_DIGITS or not 0 < size - dot - 1 < 3:
-                return None
-            return _DECIMAL(text)
+                value *= 100
+            else:
+                cents = size - dot - 1
+                if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
+                    return None
+                if cents == 1:
+                    value *= 10
+            return -value if start else value
     start = 1 if text.startswith("-") else 0
     dot = text.find(".", start)
     if dot < 0:
         digits = len(text) - start
         if not 0 < digits <= MAX_INTEGER_DIGITS or not (text[1:] if start else text).isdecimal():
             return None
-    else:
-        cents = len(text) - dot - 1
-        if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
-            return None
-        if not text[dot + 1 :].isdecimal() or not (dot == start or text[start:dot].isdecimal()):
-            return None
-    return _DECIMAL(text)
+        return int(text) * 100
+    fraction = text[dot + 1 :]
+    if dot - start > MAX_INTEGER_DIGITS or not 0 < len(fraction) < 3:
+        return None
+    if not fraction.isdecimal() or not (dot == start or text[start:dot].isdecimal()):
+        return None
+    value = int(text[start:dot] or "0") * 100 + int(fraction.ljust(2, "0"))
+    return -value if start else value
 
 
 def parse_quantity(text: str) -> Decimal | None:
@@ -106,9 +129,9 @@ def ascii_number(text: str) -> int | None:
     size = len(text)
     if not 0 < size < 19:
         return None
-    value = 0
+    value: i64 = 0
     for index in range(size):
-        char = ord(text[index])
+        char: i64 = ord(text[index])
         if not 48 <= char <= 57:  # not "0" to "9"
             return None
         value = value * 10 + char - 48

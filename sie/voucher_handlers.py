@@ -12,10 +12,10 @@ from sie.reader_base import (
     CACHE_LIMIT,
     IN_BLOCK,
     NO_BLOCK,
-    ZERO,
     ReaderBase,
     RowHead,
     RowTail,
+    VoucherHead,
     field_text,
 )
 from sie.records import (
@@ -25,7 +25,7 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import parse_amount, parse_date, parse_quantity
+from sie.values import DECIMAL, parse_date, parse_ore, parse_quantity
 
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
@@ -69,13 +69,7 @@ class VoucherHandlers(ReaderBase):
     """Assembles vouchers and checks balance, dates, numbering and accounts."""
 
     def _on_ver(self, fields: list[Field], line: int) -> None:
-        self._seen("#VER", line)
-        if self._block != NO_BLOCK:
-            self._abandon_voucher(line)
-        self._block = AWAIT_OPEN
-        self._rows = []
-        self._sum = ZERO
-        self._damaged = False
+        self._new_voucher(line)
         day: date | None = None
         if len(fields) < 4 or not field_text(fields, 3):
             self._report(Code.INVALID_DATE, Severity.ERROR, line, "#VER has no voucher date")
@@ -83,7 +77,7 @@ class VoucherHandlers(ReaderBase):
             day = self._date(field_text(fields, 3), line, "voucher date")
         reg_text = field_text(fields, 5)
         reg_date = self._date(reg_text, line, "registration date") if reg_text else None
-        self._head = (
+        self._head = VoucherHead(
             field_text(fields, 1),
             field_text(fields, 2),
             day,
@@ -92,6 +86,51 @@ class VoucherHandlers(ReaderBase):
             field_text(fields, 6),
             line,
         )
+
+    def _fast_ver(self, text: str, line: int) -> bool:
+        """Open a voucher from a common-shape `#VER` line without tokenizing it; False
+        for `_on_ver`.
+
+        Common shape: `#VER series number date "text"`, then at most a registration date
+        and a sign; no braces, series and number bare, the words outside the quotes ASCII
+        and both dates valid. Such a line reads exactly as `tokenize` and `_on_ver` read it
+        and has no finding.
+        """
+        opening = text.find('"')
+        if opening < 0 or "{" in text or "}" in text:
+            return False
+        head = text[5:opening]  # after "#VER "
+        words = head.split() if head.isascii() else []
+        if len(words) != 3:
+            return False
+        closing = text.find('"', opening + 1)
+        while closing > 0 and text[closing - 1] == "\\":  # \" does not end the text
+            closing = text.find('"', closing + 1)
+        rest = text[closing + 1 :]
+        if closing < 0 or '"' in rest or not rest.isascii():
+            return False
+        after = rest.split()
+        day = parse_date(words[2])
+        reg_date = parse_date(after[0]) if after else None
+        if len(after) > 2 or day is None or (after and reg_date is None):
+            return False
+        title = text[opening + 1 : closing]
+        if "\\" in title:
+            title = title.replace('\\"', '"')
+        self._new_voucher(line)
+        sign = after[1] if len(after) == 2 else ""
+        self._head = VoucherHead(words[0], words[1], day, title, reg_date, sign, line)
+        return True
+
+    def _new_voucher(self, line: int) -> None:
+        """Start the voucher a `#VER` at `line` opens (ending any still open)."""
+        self._seen("#VER", line)
+        if self._block != NO_BLOCK:
+            self._abandon_voucher(line)
+        self._block = AWAIT_OPEN
+        self._rows = []
+        self._ore = 0
+        self._damaged = False
 
     def _open_block(self, text: str, line: int) -> None:
         if self._block == AWAIT_OPEN:
@@ -110,14 +149,14 @@ class VoucherHandlers(ReaderBase):
     def _abandon_voucher(self, line: int) -> None:
         assert self._head is not None
         what = "'{'" if self._block == AWAIT_OPEN else "'}'"
-        self._malformed(line, f"voucher at line {self._head[6]} lacks its {what}")
+        self._malformed(line, f"voucher at line {self._head.line} lacks its {what}")
         self._finish_voucher()
 
     def _on_row(self, fields: list[Field], line: int) -> None:
         label = str(fields[0])
         if self._block == AWAIT_OPEN and self._head is not None:
             self._block = IN_BLOCK
-            message = f"voucher at line {self._head[6]} lacks its '{{'; rows taken"
+            message = f"voucher at line {self._head.line} lacks its '{{'; rows taken"
             self._malformed(line, message, Severity.WARNING)
         if self._block != IN_BLOCK:
             self._seen(label, line)
@@ -138,7 +177,7 @@ class VoucherHandlers(ReaderBase):
             return
         kind = RowKind.TRANS if label == "#TRANS" else RowKind(label[1:].upper())
         if kind is RowKind.TRANS:
-            self._sum += amount
+            self._ore += parse_ore(field_text(fields, 3)) or 0  # a valid amount: its öre
             self._transactions += 1
         else:
             self._seen(label, line)
@@ -188,13 +227,14 @@ class VoucherHandlers(ReaderBase):
         end = text.find(" ", start)
         if end < 0:
             end = len(text)
-        amount = parse_amount(text[start:end])
-        tail = self._tail(text, end + 1) if amount is not None else None
-        if tail is None or amount is None:
+        amount_text = text[start:end]
+        ore = parse_ore(amount_text)
+        tail = self._tail(text, end + 1) if ore is not None else None
+        if tail is None or ore is None:
             return False
         kind, account, objects = head
         if kind is _TRANS:
-            self._sum += amount
+            self._ore += ore
             self._transactions += 1
         else:
             self._seen("#" + kind, line)  # a StrEnum: its text, without the slow `.value`
@@ -205,6 +245,7 @@ class VoucherHandlers(ReaderBase):
                 self._row_heads.clear()
             self._row_heads[prefix] = head
         day, row_text, quantity, sign = tail
+        amount = DECIMAL(amount_text)
         self._rows.append(
             _new(_ROW, (kind, account, amount, objects, day, row_text, quantity, sign, line))
         )
@@ -260,11 +301,20 @@ class VoucherHandlers(ReaderBase):
         assert head is not None
         self._block = NO_BLOCK
         self._head = None
-        series, number, day, text, reg_date, sign, line = head
+        series, number, day, line = head.series, head.number, head.day, head.line
         rows, self._rows = tuple(self._rows), []
         if day is None:
             return
-        if self._sum and not self._damaged:
+        year = self._year_of.get(day, _UNKNOWN_YEAR)
+        if year == _UNKNOWN_YEAR:
+            year = next((y.index for y in self._years if y.contains(day)), None)
+            if len(self._year_of) < CACHE_LIMIT:
+                self._year_of[day] = year
+        voucher: Voucher = _new(
+            _VOUCHER,
+            (series, number, day, rows, head.text, head.reg_date, head.sign, line, year, source),
+        )
+        if self._ore and not self._damaged:
             self._unbalanced += 1
             severity = Severity.WARNING if self.policy.allow_unbalanced else Severity.ERROR
             self._report(
@@ -272,13 +322,8 @@ class VoucherHandlers(ReaderBase):
                 severity,
                 line,
                 f"voucher {_name(series, number)} of {day.isoformat()} does not balance: "
-                f"#TRANS rows sum to {self._sum}",
+                f"#TRANS rows sum to {voucher.imbalance()}",
             )
-        year = self._year_of.get(day, _UNKNOWN_YEAR)
-        if year == _UNKNOWN_YEAR:
-            year = next((y.index for y in self._years if y.contains(day)), None)
-            if len(self._year_of) < CACHE_LIMIT:
-                self._year_of[day] = year
         if year is None and self._years:
             self._report(
                 Code.VOUCHER_DATE_OUTSIDE_YEARS,
@@ -295,6 +340,4 @@ class VoucherHandlers(ReaderBase):
                 f"voucher number {number} occurs more than once in series {series!r}",
             )
         self._vouchers += 1
-        self._out.append(
-            _new(_VOUCHER, (series, number, day, rows, text, reg_date, sign, line, year, source))
-        )
+        self._out.append(voucher)
