@@ -28,8 +28,8 @@ from pathlib import Path
 
 from core.fortnox_api import NewVoucher, VoucherRow
 from sandbox.testing import SandboxHandle, running_sandbox
-from tests.exports.bridge import TENANT, connect, serving_bridge
-from tests.exports.vouchers import many, request
+from tests.harness.bridge import TENANT, connect, serving_bridge
+from tests.harness.vouchers import many, request
 
 TARGET_RATIO = 0.9
 LIMIT, WINDOW_S = 100, 1.0

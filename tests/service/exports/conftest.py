@@ -1,0 +1,32 @@
+"""One sandbox per module (small seed), reset and connected for each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.testing import SandboxHandle, running_sandbox
+from tests.harness.bridge import Bridge, connect, serving_bridge
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[SandboxHandle]:
+    with running_sandbox(vouchers_per_year=30, invoices_per_year=10,
+                         supplier_invoices_per_year=8) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
+    sandbox_server.reset()
+    sandbox_server.set_rate_limit(10_000, 1.0)
+    return sandbox_server
+
+
+@pytest.fixture
+async def bridge(sandbox: SandboxHandle, tmp_path: Path) -> AsyncIterator[Bridge]:
+    async with serving_bridge(sandbox, tmp_path) as served:
+        await connect(served, sandbox, sandbox.tenants[0].id)
+        yield served
