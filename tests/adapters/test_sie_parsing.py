@@ -15,7 +15,7 @@ from adapters.sie_parsing.frames import HEADER, Kind, frame
 from adapters.sie_parsing.worker import serve
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
-from tests.harness.service import parser_pids
+from tests.harness.processes import parser_pids
 from tests.harness.sie_files import FIXTURES
 
 #: 3 vouchers, one of them unbalanced: records, findings and digests all have content.

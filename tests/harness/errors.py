@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -19,3 +22,13 @@ def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
             infos.append(info)
     assert len(infos) == 1, f"expected exactly one ErrorInfo, got {len(infos)}"
     return infos[0]
+
+
+async def fails(call: Awaitable[object], code: grpc.StatusCode, reason: str
+                ) -> grpc.aio.AioRpcError:
+    """Awaits a call that must fail with ``code`` and ErrorInfo ``reason``."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert (caught.value.code(), error_info(caught.value).reason) == (code, reason), (
+        caught.value.details())
+    return caught.value

@@ -15,10 +15,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.util.types import AttributeValue
 
 from adapters import metrics as adapter_metrics
-from server.app import RunningServer, start_server
+from server.app import RunningServer
 from server.config import Settings
 from server.telemetry import build_meter_provider, build_tracer_provider
-from server.wiring import build_servicer
+from tests.harness.service import serving_in_process
 
 Attributes = dict[str, AttributeValue]
 
@@ -73,16 +73,9 @@ def total(found: list[Point], metric: str, attributes: Attributes | None = None)
 async def serving_metered(
     settings: Settings, meter_provider: MeterProvider | None = None,
 ) -> AsyncIterator[tuple[RunningServer, InMemorySpanExporter]]:
-    """The service wired as ``serve`` wires it (connection age, meters), and its spans."""
+    """The service in this process with its meters, and its spans kept in memory."""
     spans = InMemorySpanExporter()
     tracer_provider: TracerProvider = build_tracer_provider(
         otlp_endpoint="", console=False, extra_processors=(SimpleSpanProcessor(spans),))
-    async with build_servicer(settings, tracer_provider) as servicer:
-        running = await start_server(
-            settings.listen, servicer, tracer_provider,
-            meter_provider=meter_provider, connection_age=settings.connection_age,
-        )
-        try:
-            yield running, spans
-        finally:
-            await running.server.stop(None)
+    async with serving_in_process(settings, tracer_provider, meter_provider) as running:
+        yield running, spans

@@ -1,13 +1,15 @@
-"""Running ``fortnox-bridge serve`` as a real process, the way an operator does."""
+"""Running ``fortnox-bridge serve`` as real processes, the way an operator does, and finding
+the processes the service starts."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,38 @@ def serving(env: dict[str, str], timeout_s: float = 20) -> Iterator[ServeProcess
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def replicas(env: dict[str, str], count: int) -> Iterator[list[ServeProcess]]:
+    """``count`` serve processes with the same environment, killed at the end."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(serving(env)) for _ in range(count)]
+
+
+def parser_pids(parent: int | None = None) -> set[int]:
+    """The SIE parser processes ``parent`` (default: this test process) started and has not
+    reaped."""
+    parent = os.getpid() if parent is None else parent
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == parent and b"adapters.sie_parsing.worker" in cmdline:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def grpcurl(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:

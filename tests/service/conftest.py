@@ -29,7 +29,7 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def settings(sandbox: SandboxHandle, tmp_path: Path) -> Settings:
-    return load_settings(service_env(sandbox, tmp_path / "bridge.sqlite3"))
+    return load_settings(service_env(sandbox.base_url, tmp_path / "bridge.sqlite3"))
 
 
 @pytest.fixture

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import grpc
-import pytest
 
 from sandbox.testing import SandboxHandle
-from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.harness.errors import error_info
-from tests.harness.service import connect, log_in
-
-Connection = connection_pb2.Connection
-
-
-async def _fails(call: object, code: grpc.StatusCode, reason: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.code() == code, caught.value.details()
-    assert error_info(caught.value).reason == reason
+from tests.harness.connect import Connection, complete, connect, log_in
+from tests.harness.errors import fails
 
 
 async def test_connect_links_the_company_and_reports_its_state(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[1]
-    done = await connect(stub, sandbox, "acme", fortnox.id)
-    connection = done.connection
+    connection = await connect(stub, "acme", fortnox)
     assert connection.state == Connection.STATE_CONNECTED
     assert (connection.tenant, connection.company_name, connection.organisation_number) == (
         "acme", fortnox.name, fortnox.organisation_number)
@@ -41,7 +29,7 @@ async def test_connect_links_the_company_and_reports_its_state(
 
     gone = await stub.Disconnect(pb.DisconnectRequest(tenant="acme"))
     assert gone.connection.state == Connection.STATE_REVOKED
-    await _fails(stub.ImportSie(pb.ImportSieRequest(tenant="acme")).read(),
+    await fails(stub.ImportSie(pb.ImportSieRequest(tenant="acme")).read(),
                  grpc.StatusCode.FAILED_PRECONDITION, "CONNECTION_REVOKED")
 
 
@@ -52,12 +40,12 @@ async def test_state_is_bound_to_one_use(
         tenant="acme", redirect_uri=sandbox.redirect_uri,
         expected_organisation_number=sandbox.tenants[0].organisation_number))
     consent = log_in(started.authorization_url)
-    await stub.CompleteConnect(pb.CompleteConnectRequest(state=consent.state, code=consent.code))
-    await _fails(
-        stub.CompleteConnect(pb.CompleteConnectRequest(state=consent.state, code=consent.code)),
+    await complete(stub, consent)
+    await fails(
+        complete(stub, consent),
         grpc.StatusCode.FAILED_PRECONDITION, "OAUTH_STATE_USED",
     )
-    await _fails(
+    await fails(
         stub.CompleteConnect(pb.CompleteConnectRequest(state="never-issued", code="x")),
         grpc.StatusCode.FAILED_PRECONDITION, "OAUTH_STATE_UNKNOWN",
     )
@@ -69,11 +57,11 @@ async def test_a_refused_code_is_reported_and_stores_nothing(
     started = await stub.Connect(pb.ConnectRequest(
         tenant="acme", redirect_uri=sandbox.redirect_uri,
         expected_organisation_number=sandbox.tenants[0].organisation_number))
-    await _fails(
+    await fails(
         stub.CompleteConnect(pb.CompleteConnectRequest(state=started.state, code="forged")),
         grpc.StatusCode.FAILED_PRECONDITION, "OAUTH_CODE_REJECTED",
     )
-    await _fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme")),
+    await fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme")),
                  grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")
 
 
@@ -85,19 +73,19 @@ async def test_login_into_another_company_than_expected_is_refused(
         tenant="acme", redirect_uri=sandbox.redirect_uri,
         expected_organisation_number=expected.organisation_number,
     ))
-    consent = log_in(started.authorization_url, other.id)
-    await _fails(
-        stub.CompleteConnect(pb.CompleteConnectRequest(state=consent.state, code=consent.code)),
+    consent = log_in(started.authorization_url, company=other.id)
+    await fails(
+        complete(stub, consent),
         grpc.StatusCode.FAILED_PRECONDITION, "ORGANISATION_NUMBER_MISMATCH",
     )
-    await _fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme")),
+    await fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme")),
                  grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")
 
 
 async def test_requests_are_validated(stub: pb_grpc.FortnoxServiceStub) -> None:
-    await _fails(stub.Connect(pb.ConnectRequest(tenant="", redirect_uri="x")),
+    await fails(stub.Connect(pb.ConnectRequest(tenant="", redirect_uri="x")),
                  grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")
-    await _fails(stub.Connect(pb.ConnectRequest(tenant="acme",
+    await fails(stub.Connect(pb.ConnectRequest(tenant="acme",
                                                 redirect_uri="https://evil.example/cb")),
                  grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")
 
@@ -105,8 +93,8 @@ async def test_requests_are_validated(stub: pb_grpc.FortnoxServiceStub) -> None:
 async def test_one_tenant_cannot_reach_another_tenants_connection(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    await connect(stub, sandbox, "acme")
-    await _fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme2")),
+    await connect(stub, "acme")
+    await fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme2")),
                  grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")
-    await _fails(stub.Disconnect(pb.DisconnectRequest(tenant="other")),
+    await fails(stub.Disconnect(pb.DisconnectRequest(tenant="other")),
                  grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")

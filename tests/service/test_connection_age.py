@@ -14,8 +14,9 @@ from server.config import load_settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
+from tests.harness.connect import connect
 from tests.harness.metrics import serving_metered
-from tests.harness.service import connect, service_env
+from tests.harness.service import service_env
 
 AGE = "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_S"
 GRACE = "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_GRACE_S"
@@ -24,14 +25,14 @@ GRACE = "FORTNOX_BRIDGE_MAX_CONNECTION_AGE_GRACE_S"
 async def test_a_long_lived_channel_keeps_working_across_the_connection_age(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    env = service_env(sandbox, tmp_path / "bridge.sqlite3") | {AGE: "1", GRACE: "10"}
+    env = service_env(sandbox.base_url, tmp_path / "bridge.sqlite3") | {AGE: "1", GRACE: "10"}
     settings = load_settings(env)
     async with (
         serving_metered(settings) as (running, spans),
         grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):
         stub = pb_grpc.FortnoxServiceStub(channel)
-        await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+        await connect(stub, "acme", sandbox.tenants[0])
         until = time.monotonic() + 3.5
         while time.monotonic() < until:  # every call succeeds, across three or so ages
             await stub.GetConnection(pb.GetConnectionRequest(tenant="acme"), timeout=5)

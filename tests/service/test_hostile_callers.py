@@ -30,14 +30,9 @@ from spiris.skattbokslut.fortnox.v1 import ledgers_pb2 as l_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 from tests.harness import bridge
+from tests.harness.connect import connect
 from tests.harness.errors import error_info
-from tests.harness.service import (
-    RATE_LIMIT,
-    RATE_WINDOW_S,
-    connect,
-    service_env,
-    serving_in_process,
-)
+from tests.harness.service import RATE_LIMIT, RATE_WINDOW_S, service_env, serving_in_process
 from tests.harness.vouchers import many, voucher
 
 SERVICE = "/spiris.skattbokslut.fortnox.v1.FortnoxService/"
@@ -58,7 +53,7 @@ def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
 
 @pytest.fixture
 async def channel(sandbox: SandboxHandle, tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
-    settings = load_settings(service_env(sandbox, tmp_path / "bridge.sqlite3"))
+    settings = load_settings(service_env(sandbox.base_url, tmp_path / "bridge.sqlite3"))
     async with serving_in_process(settings, TracerProvider()) as running, \
             grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as chan:
         yield chan
@@ -175,7 +170,7 @@ async def test_a_1_mb_import_id_is_refused_by_its_bound(stub: pb_grpc.FortnoxSer
 async def test_a_100k_character_series_is_refused_by_its_bound(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle,
 ) -> None:
-    await connect(stub, sandbox, "acme")  # so that, unbounded, Fortnox's books would be read
+    await connect(stub, "acme")  # so that, unbounded, Fortnox's books would be read
     error = await refused(stub.ExportVouchers(pb.ExportVouchersRequest(
         tenant="acme", request_id=str(uuid.uuid4()), voucher_series="S" * 100_000,
         vouchers=many("v", DAY, 2))))
@@ -325,7 +320,7 @@ async def test_a_known_kind_still_filters_the_import_history(
 async def test_a_date_in_no_financial_year_is_financial_year_not_found_in_both_imports(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle,
 ) -> None:
-    await connect(stub, sandbox, "acme")
+    await connect(stub, "acme")
     outside = date_pb2.Date(year=1990, month=12, day=31)
     sie = await refused(stub.ImportSie(pb.ImportSieRequest(
         tenant="acme", omit_raw_chunks=True, years=[sie_pb.YearSelector(date_in_year=outside)])))
@@ -339,8 +334,8 @@ async def test_a_date_in_no_financial_year_is_financial_year_not_found_in_both_i
 async def test_a_known_scope_list_connects(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle,
 ) -> None:
-    done = await connect(stub, sandbox, "acme", scopes=("bookkeeping", "companyinformation"))
-    assert done.connection.tenant == "acme"
+    connection = await connect(stub, "acme", scopes=("bookkeeping", "companyinformation"))
+    assert connection.tenant == "acme"
 
 
 async def test_fortnox_rate_limiting_tells_the_caller_when_to_retry(

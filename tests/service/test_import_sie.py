@@ -33,8 +33,10 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
+from tests.harness.connect import connect
 from tests.harness.errors import error_info
-from tests.harness.service import connect, parser_pids, service_env, serving_in_process
+from tests.harness.processes import parser_pids
+from tests.harness.service import service_env, serving_in_process
 
 Import = history_pb.Import
 Changes = sie_pb.YearChanges
@@ -59,7 +61,7 @@ async def test_three_years_arrive_byte_for_byte_with_counts_and_history(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     messages = await run_import(stub, pb.ImportSieRequest(tenant="acme"))
 
     assert messages[0].WhichOneof("event") == "progress"
@@ -108,7 +110,7 @@ async def connected_to_one_year(
 ) -> pb.ImportSieRequest:
     """Connects "acme" to the first company; a request for its newest year, no raw bytes."""
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     return pb.ImportSieRequest(
         tenant="acme", omit_raw_chunks=True,
         years=[sie_pb.YearSelector(financial_year_id=fortnox.financial_years[-1]["id"])],
@@ -161,7 +163,7 @@ async def test_parsed_records_arrive_when_asked(
 ) -> None:
     fortnox = sandbox.tenants[0]
     year_id = fortnox.financial_years[0]["id"]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     messages = await run_import(stub, pb.ImportSieRequest(
         tenant="acme", years=[sie_pb.YearSelector(financial_year_id=year_id)],
         include_records=True, omit_raw_chunks=True,
@@ -179,7 +181,7 @@ async def test_cancelling_mid_stream_stops_the_download_and_records_cancelled(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=50)
     call = stub.ImportSie(pb.ImportSieRequest(tenant="acme"))
     async for message in call:
@@ -199,7 +201,7 @@ async def test_tokens_expiring_mid_import_are_refreshed_and_the_import_completes
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     before = (await stub.GetConnection(pb.GetConnectionRequest(tenant="acme"))).connection
     summaries = 0
     final = None
@@ -222,7 +224,7 @@ async def test_a_dead_refresh_token_requires_reconnect_and_the_history_says_why(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     sandbox.invalidate_refresh_tokens(fortnox.id)
     sandbox.advance_clock(2 * 3600)  # the access token expires: a refresh is needed
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -241,7 +243,7 @@ async def test_a_connection_dropped_mid_file_fails_the_import_cleanly(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     sandbox.add_fault("drop", path="/3/sie/")  # every SIE download breaks, retries too
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await run_import(stub, pb.ImportSieRequest(tenant="acme"))
@@ -265,7 +267,7 @@ async def import_killing_the_parsers(
 async def test_a_parser_process_that_dies_fails_the_import_and_the_next_one_succeeds(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    await connect(stub, "acme", sandbox.tenants[0])
     sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=20)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await import_killing_the_parsers(stub, pb.ImportSieRequest(tenant="acme"))
@@ -282,7 +284,7 @@ async def test_a_parser_process_that_dies_fails_the_import_and_the_next_one_succ
 async def test_missing_scope_is_reported_as_such(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    await connect(stub, sandbox, "acme", sandbox.tenants[0].id, scopes=("companyinformation",))
+    await connect(stub, "acme", sandbox.tenants[0], scopes=("companyinformation",))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await run_import(stub, pb.ImportSieRequest(tenant="acme"))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -295,7 +297,7 @@ async def test_unknown_year_and_unconnected_tenant_are_refused_up_front(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await run_import(stub, pb.ImportSieRequest(tenant="nobody"))
     assert error_info(caught.value).reason == "CONNECTION_NOT_FOUND"
-    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    await connect(stub, "acme", sandbox.tenants[0])
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await run_import(stub, pb.ImportSieRequest(
             tenant="acme", years=[sie_pb.YearSelector(financial_year_id=999)]))
@@ -306,7 +308,7 @@ async def test_unknown_year_and_unconnected_tenant_are_refused_up_front(
 async def test_the_import_is_traced_with_fortnox_calls_and_parsing_as_children(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, spans: InMemorySpanExporter
 ) -> None:
-    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    await connect(stub, "acme", sandbox.tenants[0])
     spans.clear()
     await run_import(stub, pb.ImportSieRequest(tenant="acme", omit_raw_chunks=True))
     finished = spans.get_finished_spans()
@@ -329,7 +331,7 @@ async def test_many_tenants_importing_at_once_all_succeed(
 ) -> None:
     tenants = [f"t{n}" for n in range(16)]
     for n, tenant in enumerate(tenants):
-        await connect(stub, sandbox, tenant, sandbox.tenants[n % 3].id)
+        await connect(stub, tenant, sandbox.tenants[n % 3])
     results = await asyncio.gather(*(
         run_import(stub, pb.ImportSieRequest(tenant=t, omit_raw_chunks=True)) for t in tenants
     ))
@@ -342,7 +344,7 @@ async def test_many_tenants_importing_at_once_all_succeed(
 async def test_a_passed_deadline_stops_the_import_and_records_it_cancelled(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
-    await connect(stub, sandbox, "acme", sandbox.tenants[0].id)
+    await connect(stub, "acme", sandbox.tenants[0])
     sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=100)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await run_import(stub, pb.ImportSieRequest(tenant="acme"), deadline_s=1.0)
@@ -358,13 +360,13 @@ async def test_a_passed_deadline_stops_the_import_and_records_it_cancelled(
 async def test_an_import_waiting_for_a_free_parser_says_so(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    env = service_env(sandbox, tmp_path / "bridge.sqlite3") | {"FORTNOX_BRIDGE_SIE_PARSERS": "1"}
+    env = service_env(sandbox.base_url, tmp_path / "bridge.sqlite3", FORTNOX_BRIDGE_SIE_PARSERS="1")
     async with serving_in_process(load_settings(env), TracerProvider()) as running, \
             grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         stub = pb_grpc.FortnoxServiceStub(channel)
         slow, quick = sandbox.tenants[0], sandbox.tenants[1]
-        await connect(stub, sandbox, "slow", slow.id)
-        await connect(stub, sandbox, "quick", quick.id)
+        await connect(stub, "slow", slow)
+        await connect(stub, "quick", quick)
         sandbox.add_fault("slow_sie", tenant=slow.id, chunk_bytes=1024, chunk_delay_ms=5)
         first = stub.ImportSie(pb.ImportSieRequest(tenant="slow", omit_raw_chunks=True))
         async for message in first:  # the one parser is now busy with its download

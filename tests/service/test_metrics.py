@@ -26,9 +26,9 @@ from server.app import SERVICE_FULL_NAME
 from server.config import Settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.connect import connect, log_in
 from tests.harness.errors import error_info
 from tests.harness.metrics import points, recording_metrics, serving_metered, total
-from tests.harness.service import connect, log_in
 from tests.harness.vouchers import request, voucher
 
 TENANT = "metrics-tenant-5c1e9"
@@ -98,10 +98,10 @@ async def test_a_whole_flow_is_counted_with_bounded_attributes_and_no_secret(
     started = await client.Connect(pb.ConnectRequest(
         tenant=TENANT, redirect_uri=sandbox.redirect_uri,
         expected_organisation_number=fortnox.organisation_number))
-    consent = log_in(started.authorization_url, fortnox.id)
-    await client.CompleteConnect(pb.CompleteConnectRequest(state=consent.state,
-                                                           code=consent.code))
-    secrets = {consent.code, consent.state, sandbox.client_secret,
+    consent = log_in(started.authorization_url, company=fortnox.id)
+    await client.CompleteConnect(pb.CompleteConnectRequest(state=consent["state"],
+                                                           code=consent["code"]))
+    secrets = {consent["code"], consent["state"], sandbox.client_secret,
                base64.b64encode(settings.token_key).decode(), *await _current_tokens(settings)}
 
     sandbox.add_fault("rate_limit", tenant=fortnox.id, count=2)  # two 429s, each retried
@@ -205,7 +205,7 @@ async def test_a_call_cancelled_or_out_of_time_is_recorded_with_its_code(
     deadline_s: float | None, code: int,
 ) -> None:
     client, reader = metered
-    await connect(client, sandbox, TENANT, sandbox.tenants[0].id)
+    await connect(client, TENANT, sandbox.tenants[0])
     sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=500, path="/3/sie/")
     call = client.ImportSie(pb.ImportSieRequest(tenant=TENANT, omit_raw_chunks=True),
                             timeout=deadline_s)

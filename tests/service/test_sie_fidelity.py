@@ -13,8 +13,8 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
+from tests.harness.connect import connect
 from tests.harness.errors import error_info
-from tests.harness.service import connect
 from tests.service.test_import_sie import sandbox_export
 
 
@@ -22,7 +22,7 @@ async def test_a_file_of_another_year_fails_that_year_before_any_byte_of_it_is_s
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     sandbox.add_fault("sie_any_year", path="/3/sie/")  # every file is the current year's
     previous = fortnox.financial_years[-2]["id"]
     chunks: list[pb.ImportSieResponse] = []
@@ -49,7 +49,7 @@ async def test_a_dropped_download_is_resumed_without_sending_a_byte_twice(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     fortnox = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", fortnox.id)
+    await connect(stub, "acme", fortnox)
     sandbox.add_fault("slow_sie", path="/3/sie/", chunk_bytes=8192, chunk_delay_ms=0)
     sandbox.add_fault("drop", path="/3/sie/", count=2)  # the first two answers break
     received: dict[int, bytearray] = defaultdict(bytearray)

@@ -15,7 +15,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.retry import RetryPolicy
 from adapters.store.connections import SqliteTokenStore
-from core.connections import Connection
 from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
 
 TOKEN_KEY = bytes(range(32))
@@ -102,18 +101,6 @@ async def adapter(
     async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
                               clock=clock, retry=FAST_RETRY) as adapter:
         yield adapter
-
-
-async def connect(
-    adapter: FortnoxAdapter, sb: SandboxHandle, tenant: str = TENANT,
-    fortnox_tenant: int | None = None, scopes: tuple[str, ...] = ALL_SCOPES,
-    expected_organisation_number: str = "",
-) -> Connection:
-    """The whole OAuth flow, the sandbox consenting in place of a browser."""
-    request = await adapter.connections.begin_connect(
-        tenant, sb.redirect_uri, scopes, expected_organisation_number)
-    code = sb.consent_code(fortnox_tenant, sb.redirect_uri, scopes, request.state)
-    return await adapter.connections.complete_connect(request.state, code)
 
 
 def token_stats(sb: SandboxHandle) -> dict[str, int]:

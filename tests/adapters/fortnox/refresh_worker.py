@@ -14,17 +14,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
-
-import httpx
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.postgres.stores import PostgresStores
 from adapters.store import SqliteStores
 from core.stores import Stores
 from core.token_store import TokenStore
-from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
+from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from sandbox.testing import ALL_SCOPES
+from tests.harness.connect import connect_adapter
 
 KEY = bytes(range(32))
 TENANT = "shared"
@@ -39,11 +37,7 @@ def _settings(base: str) -> FortnoxSettings:
 
 async def _connect(store: TokenStore, base: str) -> int:
     async with FortnoxAdapter(_settings(base), store) as adapter:
-        request = await adapter.connections.begin_connect(TENANT, DEMO_REDIRECT_URIS[0])
-        async with httpx.AsyncClient() as http:
-            answer = await http.get(request.url)
-        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
-        await adapter.connections.complete_connect(request.state, code)
+        await connect_adapter(adapter, TENANT)
     return (await store.current_tokens(TENANT)).generation
 
 

@@ -19,7 +19,8 @@ from core.errors import (
 )
 from core.fortnox_api import NewVoucher, VoucherRow
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import TENANT, answers, connect
+from tests.adapters.fortnox.conftest import TENANT, answers
+from tests.harness.connect import connect_adapter
 
 
 def _voucher(marker: str, day: date) -> NewVoucher:
@@ -39,7 +40,7 @@ async def _current_year(adapter: FortnoxAdapter) -> tuple[int, date]:
 async def test_server_errors_on_reads_are_retried(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     sandbox.add_fault("error", status=503, count=2)
     assert await adapter.api.financial_years(TENANT)
     sandbox.add_fault("error", status=500)
@@ -53,7 +54,7 @@ async def test_server_errors_on_reads_are_retried(
 async def test_a_429_storm_ends_as_rate_limited(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     sandbox.add_fault("rate_limit")
     with pytest.raises(FortnoxRateLimited):
         await adapter.api.financial_years(TENANT)
@@ -63,7 +64,7 @@ async def test_a_429_storm_ends_as_rate_limited(
 async def test_a_dropped_read_is_retried(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     year_id, _ = await _current_year(adapter)
     sandbox.add_fault("drop", count=1, path="/3/accounts")
     accounts = await adapter.api.accounts(TENANT, year_id)
@@ -73,7 +74,7 @@ async def test_a_dropped_read_is_retried(
 async def test_a_slow_fortnox_ends_the_call_at_its_deadline_and_says_so(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     year_id, _ = await _current_year(adapter)
     sandbox.add_fault("latency", latency_ms=3000)
     started = time.monotonic()
@@ -93,7 +94,7 @@ async def test_a_slow_fortnox_ends_the_call_at_its_deadline_and_says_so(
 async def test_a_lost_voucher_answer_is_outcome_unknown_and_findable(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    connection = await connect(adapter, sandbox)
+    connection = await connect_adapter(adapter, TENANT)
     year_id, day = await _current_year(adapter)
     sandbox.add_fault("commit_drop", count=1, method="POST", path="/3/vouchers")
     with pytest.raises(FortnoxOutcomeUnknown):
@@ -109,7 +110,7 @@ async def test_a_lost_voucher_answer_is_outcome_unknown_and_findable(
 async def test_a_server_error_on_a_write_is_outcome_unknown(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    connection = await connect(adapter, sandbox)
+    connection = await connect_adapter(adapter, TENANT)
     year_id, day = await _current_year(adapter)
     sandbox.add_fault("error", status=503, count=1, method="POST")
     with pytest.raises(FortnoxOutcomeUnknown):
@@ -121,7 +122,7 @@ async def test_a_server_error_on_a_write_is_outcome_unknown(
 async def test_a_429_on_a_write_is_retried_because_nothing_happened(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    connection = await connect(adapter, sandbox)
+    connection = await connect_adapter(adapter, TENANT)
     year_id, day = await _current_year(adapter)
     sandbox.add_fault("rate_limit", count=2, method="POST")
     booked = await adapter.api.create_voucher(TENANT, year_id, _voucher("m-4", day))
@@ -135,7 +136,7 @@ async def test_a_429_on_a_write_is_retried_because_nothing_happened(
 async def test_a_business_rule_refusal_keeps_fortnox_code(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     year_id, day = await _current_year(adapter)
     unbalanced = NewVoucher(series="A", transaction_date=day, description="Fel",
                             rows=(VoucherRow(account=1930, debit=Decimal(10)),
@@ -149,7 +150,7 @@ async def test_a_business_rule_refusal_keeps_fortnox_code(
 async def test_missing_scope_is_its_own_error(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox, scopes=("companyinformation",))
+    await connect_adapter(adapter, TENANT, scopes=("companyinformation",))
     with pytest.raises(FortnoxScopeMissing) as denied:
         await adapter.api.financial_years(TENANT)
     assert denied.value.reason == "FORTNOX_SCOPE_MISSING"
@@ -159,7 +160,7 @@ async def test_missing_scope_is_its_own_error(
 async def test_slow_and_dropped_sie_downloads(
     adapter: FortnoxAdapter, sandbox: SandboxHandle
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     year_id, _ = await _current_year(adapter)
     async with await adapter.api.open_sie_export(TENANT, year_id) as stream:
         whole = b"".join([chunk async for chunk in stream])
@@ -187,7 +188,7 @@ async def test_a_download_that_changed_before_its_retry_is_not_spliced(
 ) -> None:
     """The file's head (its #GEN date) differs on the second fetch: the bytes already given
     cannot be continued, so the download fails instead of mixing two files."""
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     year_id, _ = await _current_year(adapter)
     sandbox.add_fault("slow_sie", path="/3/sie", chunk_bytes=256, chunk_delay_ms=0)
     sandbox.add_fault("drop", count=1, path="/3/sie")

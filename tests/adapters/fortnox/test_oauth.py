@@ -27,7 +27,8 @@ from core.errors import (
     WrongFortnoxCompany,
 )
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import TENANT, MovableClock, connect, token_stats
+from tests.adapters.fortnox.conftest import TENANT, MovableClock, token_stats
+from tests.harness.connect import connect_adapter
 
 
 async def test_full_flow_connects_reads_and_disconnects(
@@ -103,13 +104,13 @@ async def test_login_into_another_company_is_refused_and_revoked(
 ) -> None:
     expected, actual = sandbox.tenants[0], sandbox.tenants[1]
     with pytest.raises(WrongFortnoxCompany):
-        await connect(adapter, sandbox, fortnox_tenant=actual.id,
-                      expected_organisation_number=expected.organisation_number)
+        await connect_adapter(adapter, TENANT, company=actual.id,
+                              expected_organisation_number=expected.organisation_number)
     with pytest.raises(ConnectionNotFound):
         await adapter.connections.get_connection(TENANT)
     assert token_stats(sandbox)["revocations"] == 1
-    right = await connect(adapter, sandbox, fortnox_tenant=expected.id,
-                          expected_organisation_number=expected.organisation_number)
+    right = await connect_adapter(adapter, TENANT, company=expected.id,
+                                  expected_organisation_number=expected.organisation_number)
     assert right.organisation_number == expected.organisation_number
 
 
@@ -122,7 +123,7 @@ async def test_unknown_redirect_uri_is_invalid(adapter: FortnoxAdapter) -> None:
 async def test_tokens_are_encrypted_at_rest(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore, tmp_path: Path
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     tokens = await store.current_tokens(TENANT)
     with sqlite3.connect(tmp_path / "bridge.sqlite3") as db:
         blobs = db.execute("SELECT access_token, refresh_token FROM connections").fetchone()

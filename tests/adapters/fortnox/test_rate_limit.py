@@ -11,7 +11,8 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import SlidingWindowLimiter
 from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import FAST_RETRY, TENANT, answers, connect, settings_for
+from tests.adapters.fortnox.conftest import FAST_RETRY, TENANT, answers, settings_for
+from tests.harness.connect import connect_adapter
 
 
 async def test_burst_of_300_causes_no_429(
@@ -21,7 +22,7 @@ async def test_burst_of_300_causes_no_429(
     settings = settings_for(sandbox, rate_limit_requests=50, rate_limit_window_s=1.0)
     async with FortnoxAdapter(settings, store, tracer_provider=provider,
                               retry=FAST_RETRY) as adapter:
-        await connect(adapter, sandbox)
+        await connect_adapter(adapter, TENANT)
         # The connect's lookup is limited under the tenant (the company is not known yet);
         # the burst's calls under the company: let the lookup leave the window first.
         await asyncio.sleep(1.0)
@@ -35,7 +36,7 @@ async def test_burst_of_300_causes_no_429(
 async def test_a_429_from_another_app_is_retried(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, spans: InMemorySpanExporter
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     sandbox.add_fault("rate_limit", count=2)
     spans.clear()
     years = await adapter.api.financial_years(TENANT)

@@ -16,7 +16,8 @@ from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.store.connections import SqliteTokenStore
 from adapters.store.rate_window import SqliteRateWindow
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import FAST_RETRY, TENANT, answers, connect, settings_for
+from tests.adapters.fortnox.conftest import FAST_RETRY, TENANT, answers, settings_for
+from tests.harness.connect import connect_adapter
 from tests.harness.postgres import PostgresServer
 
 #: Opens one more window on the same shared state (a replica's own connection to it).
@@ -96,7 +97,7 @@ async def _burst(
     adapters = [FortnoxAdapter(settings, store, tracer_provider=provider, retry=FAST_RETRY,
                                rate_window=window) for window in windows]
     try:
-        await connect(adapters[0], sandbox)
+        await connect_adapter(adapters[0], TENANT)
         sandbox.set_rate_limit(8, 1.0)
         await asyncio.sleep(1.0)  # the connect's own lookup leaves the window (see transport)
         return await asyncio.gather(*(adapters[i % 2].api.company_information(TENANT)
@@ -132,7 +133,7 @@ async def test_two_tenants_linked_to_one_fortnox_company_share_its_window(
     async with FortnoxAdapter(settings, store, tracer_provider=provider,
                               retry=FAST_RETRY) as adapter:
         for tenant in ("a", "b"):
-            await connect(adapter, sandbox, tenant)  # both log in to the first company
+            await connect_adapter(adapter, tenant)  # both log in to the first company
         sandbox.set_rate_limit(8, 1.0)
         await asyncio.sleep(1.0)
         results = await asyncio.gather(

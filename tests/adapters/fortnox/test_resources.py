@@ -11,17 +11,18 @@ from adapters.fortnox import FortnoxAdapter
 from core.errors import FortnoxNotFound
 from core.fortnox_api import FileSource, InvoiceFilter
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import TENANT, answers, connect
+from tests.adapters.fortnox.conftest import TENANT, answers
+from tests.harness.connect import connect_adapter
 
 
 @pytest.fixture
 async def year_id(adapter: FortnoxAdapter, sandbox: SandboxHandle) -> int:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     return (await adapter.api.financial_years(TENANT))[-1].id
 
 
 async def test_company_and_years(adapter: FortnoxAdapter, sandbox: SandboxHandle) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     company = sandbox.tenants[0]
     info = await adapter.api.company_information(TENANT)
     assert (info.company_name, info.organisation_number) == (

@@ -24,10 +24,10 @@ from tests.adapters.fortnox.conftest import (
     TENANT,
     TOKEN_KEY,
     MovableClock,
-    connect,
     settings_for,
     token_stats,
 )
+from tests.harness.connect import connect_adapter
 from tests.harness.disk import Disk, next_write_grows_the_wal, small_disk_fixture  # noqa: F401
 
 WORKER = Path(__file__).with_name("refresh_worker.py")
@@ -37,7 +37,7 @@ async def test_expiring_token_is_rotated_and_the_old_refresh_token_dies(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore,
     clock: MovableClock,
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     first = await store.current_tokens(TENANT)
     clock.advance(minutes=56)  # inside the 5-minute margin before the 1-hour expiry
     await adapter.api.company_information(TENANT)
@@ -62,7 +62,7 @@ async def test_expiring_token_is_rotated_and_the_old_refresh_token_dies(
 async def test_fifty_concurrent_calls_refresh_once(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, clock: MovableClock
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     clock.advance(minutes=59)
     results = await asyncio.gather(*(adapter.api.company_information(TENANT)
                                      for _ in range(50)))
@@ -79,7 +79,7 @@ async def test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age(
     """The daily rule (here with a 30-minute maximum age so the access token stays valid)."""
     settings = settings_for(sandbox, max_token_age=timedelta(minutes=30))
     async with FortnoxAdapter(settings, store, tracer_provider=provider, clock=clock) as adapter:
-        await connect(adapter, sandbox)
+        await connect_adapter(adapter, TENANT)
         clock.advance(minutes=20)
         await adapter.api.company_information(TENANT)
         assert token_stats(sandbox).get("refreshes", 0) == 0
@@ -92,7 +92,7 @@ async def test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age(
 async def test_invalid_grant_requires_reconnect_and_is_not_retried(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, clock: MovableClock
 ) -> None:
-    connection = await connect(adapter, sandbox)
+    connection = await connect_adapter(adapter, TENANT)
     sandbox.invalidate_refresh_tokens(int(connection.fortnox_tenant_id))
     clock.advance(hours=2)
     with pytest.raises(ReconnectRequired) as first:
@@ -104,14 +104,14 @@ async def test_invalid_grant_requires_reconnect_and_is_not_retried(
     after = await adapter.connections.get_connection(TENANT)
     assert after.state is ConnectionState.RECONNECT_REQUIRED
     assert "invalid_grant" in after.reason
-    again = await connect(adapter, sandbox)
+    again = await connect_adapter(adapter, TENANT)
     assert again.state is ConnectionState.CONNECTED
 
 
 async def test_a_lost_refresh_answer_is_settled_at_once_and_named(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, clock: MovableClock
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     sandbox.add_fault("commit_drop", path="/oauth-v1/token", count=1)
     clock.advance(hours=2)
     with pytest.raises(ReconnectRequired) as caught:
@@ -127,7 +127,7 @@ async def test_a_lost_refresh_answer_is_settled_at_once_and_named(
 async def test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore, clock: MovableClock
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     generation = (await store.current_tokens(TENANT)).generation
     # Fortnox never saw the first request: the connection broke before it was handled.
     sandbox.add_fault("drop", path="/oauth-v1/token", count=1)
@@ -142,7 +142,7 @@ async def test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on(
 async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
     adapter: FortnoxAdapter, sandbox: SandboxHandle, store: SqliteTokenStore
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     generation = (await store.current_tokens(TENANT)).generation
     sandbox.advance_clock(2 * 3600)  # Fortnox's clock: our token expired without our knowing
     info = await adapter.api.company_information(TENANT)
@@ -191,7 +191,7 @@ async def test_a_rotated_pair_is_kept_through_a_full_disk(
     try:
         async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
                                   clock=clock) as adapter:
-            await connect(adapter, sandbox)
+            await connect_adapter(adapter, TENANT)
             sandbox.add_fault("latency", path="/oauth-v1/token", latency_ms=1000)
             clock.advance(hours=2)
             call = asyncio.create_task(adapter.api.company_information(TENANT))

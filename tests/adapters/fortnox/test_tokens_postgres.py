@@ -12,7 +12,7 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
 from core.token_store import TokenStore
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import TENANT, TOKEN_KEY, adapter, connect  # noqa: F401
+from tests.adapters.fortnox.conftest import TENANT, TOKEN_KEY
 from tests.adapters.fortnox.test_oauth import (  # noqa: F401
     test_full_flow_connects_reads_and_disconnects,
     test_login_into_another_company_is_refused_and_revoked,
@@ -30,6 +30,7 @@ from tests.adapters.fortnox.test_tokens import (  # noqa: F401
     test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age,
     test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated,
 )
+from tests.harness.connect import connect_adapter
 
 
 @pytest.fixture
@@ -40,10 +41,10 @@ async def store(postgres_url: str) -> AsyncIterator[TokenStore]:
 
 
 async def test_tokens_are_encrypted_at_rest(
-    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: TokenStore,  # noqa: F811
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: TokenStore,
     postgres_url: str,
 ) -> None:
-    await connect(adapter, sandbox)
+    await connect_adapter(adapter, TENANT)
     tokens = await store.current_tokens(TENANT)
     with psycopg.connect(postgres_url) as db:
         blobs = db.execute("SELECT access_token, refresh_token FROM connections").fetchone()

@@ -25,8 +25,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
 
 def env_for(sandbox: SandboxHandle, database: Database) -> dict[str, str]:
     """The service's environment on ``database``, with the quick keep-alive."""
-    env = service_env(sandbox, database.path) | KEEPALIVE_ENV
-    return env | {"FORTNOX_BRIDGE_DATABASE_URL": database.url} if database.url else env
+    return service_env(sandbox.base_url, database.path, database_url=database.url,
+                       **KEEPALIVE_ENV)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""What Skatt & Bokslut and the customer do to connect, for the connection tests."""
+"""What the connection tests do beside connecting: read, age and wait on the stored
+connection, import and export through it."""
 
 from __future__ import annotations
 
@@ -10,68 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import grpc
-import httpx
 import psycopg
-import pytest
 from google.type import date_pb2
 
-from sandbox.testing import SandboxHandle, SandboxTenant
-from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
-from tests.harness.errors import error_info
+from tests.harness.connect import Connection
 from tests.harness.vouchers import request, voucher
-
-SERVICE = connection_pb2.ACCOUNT_TYPE_SERVICE
-USER = connection_pb2.ACCOUNT_TYPE_USER
-Connection = connection_pb2.Connection
-
-
-def redirect(authorization_url: str, login: str) -> dict[str, str]:
-    """Plays the customer's browser: logs in as ``login`` and reads where Fortnox sends it."""
-    url = httpx.URL(authorization_url).copy_add_param("user", login)
-    answer = httpx.get(url, follow_redirects=False)
-    assert answer.status_code == 302, answer.text
-    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
-
-
-async def start(stub: pb_grpc.FortnoxServiceStub, sb: SandboxHandle, tenant: str,
-                company: SandboxTenant, account_type: int = USER) -> pb.ConnectResponse:
-    """Connect, naming the company the tenant expects."""
-    started: pb.ConnectResponse = await stub.Connect(pb.ConnectRequest(
-        tenant=tenant, redirect_uri=sb.redirect_uri, account_type=account_type,  # type: ignore[arg-type]
-        expected_organisation_number=company.organisation_number))
-    return started
-
-
-async def complete(stub: pb_grpc.FortnoxServiceStub, back: dict[str, str]) -> Connection:
-    """CompleteConnect with whatever Fortnox sent to the redirect URI."""
-    done: pb.CompleteConnectResponse = await stub.CompleteConnect(pb.CompleteConnectRequest(
-        state=back["state"], code=back.get("code", ""), error=back.get("error", ""),
-        error_description=back.get("error_description", "")))
-    return done.connection
-
-
-async def connect(stub: pb_grpc.FortnoxServiceStub, sb: SandboxHandle, tenant: str,
-                  company: SandboxTenant, account_type: int = USER) -> Connection:
-    """The whole flow, logged in as the company's administrator."""
-    started = await start(stub, sb, tenant, company, account_type)
-    return await complete(stub, redirect(started.authorization_url, company.administrator))
-
-
-async def fails(call: Awaitable[object], code: grpc.StatusCode, reason: str
-                ) -> grpc.aio.AioRpcError:
-    """Awaits a call that must fail with ``code`` and ErrorInfo ``reason``."""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    assert (caught.value.code(), error_info(caught.value).reason) == (code, reason), (
-        caught.value.details())
-    return caught.value
 
 
 async def connection_of(stub: pb_grpc.FortnoxServiceStub, tenant: str) -> Connection:

@@ -10,16 +10,15 @@ import grpc
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.connect import Connection, connect
+from tests.harness.errors import fails
 from tests.harness.processes import serving
 from tests.service.connections.conftest import env_for
 from tests.service.connections.flows import (
-    Connection,
     Database,
     age_refresh_token,
-    connect,
     connection_of,
     eventually,
-    fails,
     import_books,
 )
 
@@ -31,8 +30,8 @@ async def test_an_idle_connection_is_renewed_and_never_lapses(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[0]
-    first = await connect(stub, sandbox, "acme", company)
-    await connect(stub, sandbox, "fresh", sandbox.tenants[1])
+    first = await connect(stub, "acme", company)
+    await connect(stub, "fresh", sandbox.tenants[1])
     for _ in range(2):  # twice 44 idle days: 88 days, far past the 45 a refresh token lives
         sandbox.advance_clock(44 * DAY)
         age_refresh_token(database, "acme", 44)
@@ -56,7 +55,7 @@ async def test_a_renewal_refused_for_good_requires_reconnect_with_reason_and_tim
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", company)
+    await connect(stub, "acme", company)
     sandbox.invalidate_refresh_tokens(company.id)
     age_refresh_token(database, "acme", 31)
 

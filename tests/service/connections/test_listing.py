@@ -7,26 +7,18 @@ import grpc
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.service.connections.flows import (
-    SERVICE,
-    USER,
-    Connection,
-    complete,
-    connect,
-    export_one,
-    fails,
-    redirect,
-    start,
-)
+from tests.harness.connect import SERVICE, USER, Connection, complete, connect, log_in, start
+from tests.harness.errors import fails
+from tests.service.connections.flows import export_one
 
 
 async def test_list_connections_pages_and_filters(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     companies = sandbox.tenants
-    await connect(stub, sandbox, "t1", companies[0])
-    await connect(stub, sandbox, "t2", companies[1], SERVICE)
-    await connect(stub, sandbox, "t3", companies[2])
+    await connect(stub, "t1", companies[0])
+    await connect(stub, "t2", companies[1], SERVICE)
+    await connect(stub, "t3", companies[2])
     await export_one(stub, "t1")
     await stub.Disconnect(pb.DisconnectRequest(tenant="t3"))
 
@@ -69,8 +61,8 @@ async def test_a_retry_after_a_lost_token_answer_says_to_start_again(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     company = sandbox.tenants[0]
-    started = await start(stub, sandbox, "acme", company)
-    back = redirect(started.authorization_url, company.administrator)
+    started = await start(stub, "acme", company)
+    back = log_in(started.authorization_url, user=company.administrator)
     sandbox.add_fault("commit_drop", method="POST", path="/oauth-v1/token", count=1)
     await fails(complete(stub, back), grpc.StatusCode.UNAVAILABLE, "FORTNOX_UNAVAILABLE")
     failed = await fails(complete(stub, back), grpc.StatusCode.FAILED_PRECONDITION,
@@ -78,8 +70,8 @@ async def test_a_retry_after_a_lost_token_answer_says_to_start_again(
     assert "Connect again" in failed.details()
     await fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme")),
                 grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")
-    again = await start(stub, sandbox, "acme", company)
-    connected = await complete(stub, redirect(again.authorization_url, company.administrator))
+    again = await start(stub, "acme", company)
+    connected = await complete(stub, log_in(again.authorization_url, user=company.administrator))
     assert connected.state == Connection.STATE_CONNECTED
     # a state that did connect is plainly used
     await fails(complete(stub, back | {"state": again.state}), grpc.StatusCode.FAILED_PRECONDITION,

@@ -12,29 +12,19 @@ import grpc
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.connect import SERVICE, Connection, complete, connect, log_in, start
+from tests.harness.errors import fails
 from tests.harness.vouchers import request, voucher
-from tests.service.connections.flows import (
-    SERVICE,
-    Connection,
-    Database,
-    complete,
-    connect,
-    export_one,
-    fails,
-    import_books,
-    redirect,
-    start,
-    stored,
-)
+from tests.service.connections.flows import Database, export_one, import_books, stored
 
 
 async def test_a_service_account_imports_and_exports_with_no_refresh_token(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
     company = sandbox.tenants[1]
-    started = await start(stub, sandbox, "acme", company, SERVICE)
+    started = await start(stub, "acme", company, SERVICE)
     assert parse_qs(urlsplit(started.authorization_url).query)["account_type"] == ["service"]
-    connection = await complete(stub, redirect(started.authorization_url, company.administrator))
+    connection = await complete(stub, log_in(started.authorization_url, user=company.administrator))
     assert connection.account_type == SERVICE
     assert connection.state == Connection.STATE_CONNECTED
     assert connection.fortnox_tenant_id == str(company.id)
@@ -66,7 +56,7 @@ async def test_fifty_concurrent_calls_ask_for_one_token(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     company = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", company, SERVICE)
+    await connect(stub, "acme", company, SERVICE)
     sandbox.advance_clock(2 * 3600)
     checks = [stub.ExportVouchers(request(
         "acme", [voucher(f"v{n}", date(2025, 12, 31), 100)],
@@ -80,7 +70,7 @@ async def test_a_revoked_consent_gives_revoked_with_a_reason(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     company = sandbox.tenants[0]
-    await connect(stub, sandbox, "acme", company, SERVICE)
+    await connect(stub, "acme", company, SERVICE)
     assert await import_books(stub, "acme") == 1
     sandbox.revoke_service_consent(company.id)
     failed = await fails(import_books(stub, "acme"), grpc.StatusCode.FAILED_PRECONDITION,
@@ -91,7 +81,7 @@ async def test_a_revoked_consent_gives_revoked_with_a_reason(
     assert "revoked" in connection.state_reason
     assert connection.state_changed_at.seconds > 0
     # connecting again gives a working connection
-    await connect(stub, sandbox, "acme", company, SERVICE)
+    await connect(stub, "acme", company, SERVICE)
     assert await import_books(stub, "acme") == 1
 
 
@@ -99,8 +89,8 @@ async def test_an_ordinary_users_login_is_refused_with_its_reason(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
 ) -> None:
     company = sandbox.tenants[0]
-    started = await start(stub, sandbox, "acme", company, SERVICE)
-    back = redirect(started.authorization_url, company.ordinary_user)
+    started = await start(stub, "acme", company, SERVICE)
+    back = log_in(started.authorization_url, user=company.ordinary_user)
     assert "code" not in back
     failed = await fails(complete(stub, back), grpc.StatusCode.FAILED_PRECONDITION,
                          "SERVICE_ACCOUNT_NOT_ADMIN")
@@ -108,6 +98,6 @@ async def test_an_ordinary_users_login_is_refused_with_its_reason(
     await fails(stub.GetConnection(pb.GetConnectionRequest(tenant="acme")),
                 grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")
     # the same user may connect as a user
-    started = await start(stub, sandbox, "acme", company)
-    user = await complete(stub, redirect(started.authorization_url, company.ordinary_user))
+    started = await start(stub, "acme", company)
+    user = await complete(stub, log_in(started.authorization_url, user=company.ordinary_user))
     assert user.state == Connection.STATE_CONNECTED

@@ -9,12 +9,12 @@ import pytest
 
 from sandbox.testing import SandboxHandle, running_sandbox
 from tests.harness.bridge import Bridge, connect, serving_bridge
+from tests.harness.sandbox import SMALL_SEED
 
 
 @pytest.fixture(scope="module")
 def sandbox_server() -> Iterator[SandboxHandle]:
-    with running_sandbox(vouchers_per_year=30, invoices_per_year=10,
-                         supplier_invoices_per_year=8) as sb:
+    with running_sandbox(**SMALL_SEED) as sb:
         yield sb
 
 

@@ -12,8 +12,9 @@ from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
-from tests.harness.processes import serving
-from tests.harness.service import connect, parser_pids, running, service_env
+from tests.harness.connect import connect
+from tests.harness.processes import parser_pids, running, serving
+from tests.harness.service import service_env
 
 Import = history_pb.Import
 
@@ -21,13 +22,13 @@ Import = history_pb.Import
 async def test_an_import_killed_with_its_process_ends_failed_after_restart(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    env = service_env(sandbox, tmp_path / "bridge.sqlite3") | {
+    env = service_env(sandbox.base_url, tmp_path / "bridge.sqlite3") | {
         "FORTNOX_BRIDGE_IMPORT_STALE_S": "2"}
     sandbox.add_fault("slow_sie", chunk_bytes=1024, chunk_delay_ms=100)
     with serving(env) as first:
         async with grpc.aio.insecure_channel(first.address) as channel:
             stub = pb_grpc.FortnoxServiceStub(channel)
-            await connect(stub, sandbox, "acme")
+            await connect(stub, "acme")
             call = stub.ImportSie(pb.ImportSieRequest(tenant="acme"))
             async for message in call:
                 if message.WhichOneof("event") == "chunk":

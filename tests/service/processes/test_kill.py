@@ -15,26 +15,25 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.fortnox import FortnoxAdapter
-from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
-from tests.harness.bridge import FAST_RETRY, TENANT, Bridge, adapter_settings, connect
+from tests.harness.connect import connect
 from tests.harness.processes import serving
+from tests.harness.sandbox import SMALL_SEED
 from tests.harness.service import service_env
 from tests.harness.vouchers import many, request
 
 RATE, WINDOW_S = 50, 0.5  # Fortnox's 25 per 5 s, with the window shrunk so the test is short
 COUNT = 500
+TENANT = "sb-company"
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxHandle]:
     """A small-seeded sandbox with a generous rate limit (the test sets its own)."""
-    with running_sandbox(vouchers_per_year=30, invoices_per_year=10,
-                         supplier_invoices_per_year=8) as sb:
+    with running_sandbox(**SMALL_SEED) as sb:
         sb.set_rate_limit(10_000, 1.0)
         yield sb
 
@@ -42,7 +41,7 @@ def sandbox() -> Iterator[SandboxHandle]:
 @contextmanager
 def service(sb: SandboxHandle, db_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``fortnox-bridge serve`` wired to the sandbox; killed on exit if still alive."""
-    env = service_env(sb, db_path) | {
+    env = service_env(sb.base_url, db_path) | {
         "FORTNOX_RATE_LIMIT_REQUESTS": str(RATE),
         "FORTNOX_RATE_LIMIT_WINDOW_S": str(WINDOW_S),
         "FORTNOX_HTTP_TIMEOUT_S": "2",
@@ -63,17 +62,15 @@ async def test_sigkill_mid_export_then_retry_leaves_exactly_one_each(
 ) -> None:
     db_path = tmp_path / "bridge.sqlite3"
     sandbox.set_rate_limit(RATE, WINDOW_S)
-    fortnox = sandbox.tenants[0].id
-    store = SqliteTokenStore(db_path, bytes(range(32)))
-    async with FortnoxAdapter(adapter_settings(sandbox, RATE, WINDOW_S), store,
-                              retry=FAST_RETRY) as adapter:
-        await connect(Bridge(None, adapter, db_path), sandbox, fortnox)  # type: ignore[arg-type]
-    await store.aclose()
-    sandbox.add_fault("commit_drop", method="POST", path="/3/vouchers", probability=0.05)
-    sandbox.add_fault("error", method="POST", path="/3/vouchers", status=503, probability=0.03)
+    company = sandbox.tenants[0]
+    fortnox = company.id
     call = request(TENANT, many("yearend", date(2025, 12, 31), COUNT), str(uuid.uuid4()))
 
     with service(sandbox, db_path) as (process, address):
+        await connect(address, TENANT, company)
+        sandbox.add_fault("commit_drop", method="POST", path="/3/vouchers", probability=0.05)
+        sandbox.add_fault("error", method="POST", path="/3/vouchers", status=503,
+                          probability=0.03)
         export = asyncio.create_task(_export(address, call))
         deadline = time.monotonic() + 60
         while len(await asyncio.to_thread(sandbox.created_vouchers, fortnox)) < COUNT // 3:

@@ -21,10 +21,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sandbox.options import DEMO_REDIRECT_URIS
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.connect import connect
 from tests.harness.errors import error_info
 from tests.harness.postgres import PostgresServer, running_postgres
 from tests.harness.processes import serving
-from tests.harness.replicas import connect, replica_env, sandbox_process
+from tests.harness.sandbox import sandbox_process
+from tests.harness.service import replica_env
 from tests.harness.vouchers import many, request
 
 #: Well under any wait a caller would call a hang; a pool that waits for a connection that

@@ -13,7 +13,10 @@ import grpc
 
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.harness.replicas import SandboxProcess, connect, replica_env, replicas, sandbox_process
+from tests.harness.connect import connect
+from tests.harness.processes import replicas
+from tests.harness.sandbox import SandboxProcess, sandbox_process
+from tests.harness.service import replica_env
 from tests.harness.vouchers import many, request
 
 TENANT = "acme"

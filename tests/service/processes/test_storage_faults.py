@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,11 +24,12 @@ from adapters.store import open_database
 from sandbox.options import DEMO_REDIRECT_URIS
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.connect import connect
 from tests.harness.disk import Disk, next_write_grows_the_wal, small_disk_fixture  # noqa: F401
 from tests.harness.errors import error_info
-from tests.harness.replicas import SandboxProcess, connect, replica_env, sandbox_process
-
-BIN = Path(sys.executable).parent
+from tests.harness.processes import BIN
+from tests.harness.sandbox import SandboxProcess, sandbox_process
+from tests.harness.service import replica_env
 
 
 @pytest.fixture

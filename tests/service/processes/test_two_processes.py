@@ -18,15 +18,11 @@ from grpc_status import rpc_status
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
+from tests.harness.connect import connect
 from tests.harness.errors import error_info
-from tests.harness.processes import ServeProcess
-from tests.harness.replicas import (
-    SandboxProcess,
-    connect,
-    replica_env,
-    replicas,
-    sandbox_process,
-)
+from tests.harness.processes import ServeProcess, replicas
+from tests.harness.sandbox import SandboxProcess, sandbox_process
+from tests.harness.service import replica_env
 from tests.harness.vouchers import many, request
 
 TENANT = "acme"
