@@ -18,7 +18,7 @@ from adapters import metrics as adapter_metrics
 from server.app import RunningServer, start_server
 from server.config import Settings
 from server.telemetry import build_meter_provider, build_tracer_provider
-from server.wiring import build_servicer
+from server.wiring import open_service
 
 Attributes = dict[str, AttributeValue]
 
@@ -77,7 +77,7 @@ async def serving_metered(
     spans = InMemorySpanExporter()
     tracer_provider: TracerProvider = build_tracer_provider(
         otlp_endpoint="", console=False, extra_processors=(SimpleSpanProcessor(spans),))
-    async with build_servicer(settings, tracer_provider) as servicer:
+    async with open_service(settings, tracer_provider) as servicer:
         running = await start_server(
             settings.listen, servicer, tracer_provider,
             meter_provider=meter_provider, connection_age=settings.connection_age,

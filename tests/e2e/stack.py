@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sandbox.testing import SandboxHandle
 from server.app import RunningServer, start_server
 from server.config import Settings
-from server.wiring import build_servicer
+from server.wiring import open_service
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
@@ -112,7 +112,7 @@ async def serving_in_process(
     settings: Settings, provider: TracerProvider
 ) -> AsyncIterator[RunningServer]:
     """The whole service wired as ``serve`` wires it, on a real port in this process."""
-    async with build_servicer(settings, provider) as servicer:
+    async with open_service(settings, provider) as servicer:
         running = await start_server(settings.listen, servicer, provider)
         try:
             yield running

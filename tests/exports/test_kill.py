@@ -17,11 +17,12 @@ import grpc
 from adapters.fortnox import FortnoxAdapter
 from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle
+from server.wiring import fortnox_settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 from tests.e2e.stack import service_env
-from tests.exports.bridge import FAST_RETRY, TENANT, Bridge, adapter_settings, connect
+from tests.exports.bridge import FAST_RETRY, TENANT, Bridge, bridge_settings, connect
 from tests.exports.vouchers import many, request
 from tests.server.process import serving
 
@@ -55,8 +56,8 @@ async def test_sigkill_mid_export_then_retry_leaves_exactly_one_each(
     sandbox.set_rate_limit(RATE, WINDOW_S)
     fortnox = sandbox.tenants[0].id
     store = SqliteTokenStore(db_path, bytes(range(32)))
-    async with FortnoxAdapter(adapter_settings(sandbox, RATE, WINDOW_S), store,
-                              retry=FAST_RETRY) as adapter:
+    settings = fortnox_settings(bridge_settings(sandbox, db_path, RATE, WINDOW_S))
+    async with FortnoxAdapter(settings, store, retry=FAST_RETRY) as adapter:
         await connect(Bridge(None, adapter, db_path), sandbox, fortnox)  # type: ignore[arg-type]
     await store.aclose()
     sandbox.add_fault("commit_drop", method="POST", path="/3/vouchers", probability=0.05)
