@@ -15,7 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from server.app import RunningServer, start_server
 from server.config import Settings
-from server.wiring import build_servicer
+from server.servicer import FortnoxServicer
+from server.wiring import open_service
 
 #: Small windows keep the tests short; the limiter and the in-process sandbox agree on them.
 RATE_LIMIT, RATE_WINDOW_S = 25, 0.5
@@ -60,15 +61,25 @@ def replica_env(sandbox_url: str, db_path: Path | None = None, *, database_url: 
 
 
 @asynccontextmanager
+async def serving_servicer(
+    servicer: FortnoxServicer, settings: Settings, provider: TracerProvider,
+    meter_provider: MeterProvider | None = None,
+) -> AsyncIterator[RunningServer]:
+    """``servicer`` on a real port in this process, with the server options ``serve`` uses."""
+    running = await start_server(settings.listen, servicer, provider,
+                                 meter_provider=meter_provider,
+                                 connection_age=settings.connection_age)
+    try:
+        yield running
+    finally:
+        await running.server.stop(None)
+
+
+@asynccontextmanager
 async def serving_in_process(
     settings: Settings, provider: TracerProvider, meter_provider: MeterProvider | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """The whole service wired as ``serve`` wires it, on a real port in this process."""
-    async with build_servicer(settings, provider) as servicer:
-        running = await start_server(settings.listen, servicer, provider,
-                                     meter_provider=meter_provider,
-                                     connection_age=settings.connection_age)
-        try:
-            yield running
-        finally:
-            await running.server.stop(None)
+    """The whole service as ``serve`` runs it (its background jobs too), in this process."""
+    async with (open_service(settings, provider) as servicer,
+                serving_servicer(servicer, settings, provider, meter_provider) as running):
+        yield running

@@ -342,7 +342,7 @@ async def test_fortnox_rate_limiting_tells_the_caller_when_to_retry(
     sandbox: SandboxHandle, tmp_path: Path,
 ) -> None:
     async with bridge.serving_bridge(sandbox, tmp_path) as served:
-        await bridge.connect(served, sandbox, sandbox.tenants[0].id)
+        await connect(served.stub, bridge.TENANT, sandbox.tenants[0])
         sandbox.add_fault("rate_limit")  # Fortnox answers 429 to everything
         error = await refused(served.stub.ImportLedgers(pb.ImportLedgersRequest(
             tenant=bridge.TENANT, balance_date=date_pb2.Date(year=2025, month=12, day=31))))

@@ -21,7 +21,8 @@ from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import ledgers_pb2 as l_pb
-from tests.harness.bridge import TENANT, Bridge, connect, serving_bridge
+from tests.harness.bridge import TENANT, Bridge, serving_bridge
+from tests.harness.connect import connect
 
 BALANCE_DATE = date(2025, 12, 31)
 
@@ -100,7 +101,7 @@ async def test_open_items_match_an_independent_computation(
     bridge: Bridge, sandbox: SandboxHandle
 ) -> None:
     tenant = sandbox.tenants[0]
-    await connect(bridge, sandbox, tenant.id)
+    await connect(bridge.stub, TENANT, tenant)
     messages = await _import(bridge, BALANCE_DATE)
     items = [m.open_item for m in messages if m.HasField("open_item")]
     names = {l_pb.LEDGER_KIND_CUSTOMER: "customer", l_pb.LEDGER_KIND_SUPPLIER: "supplier"}
@@ -124,7 +125,7 @@ async def test_reconciliation_finds_the_planted_difference(
     bridge: Bridge, sandbox: SandboxHandle
 ) -> None:
     planted = next(t for t in sandbox.tenants if t.planted_difference)
-    await connect(bridge, sandbox, planted.id)
+    await connect(bridge.stub, TENANT, planted)
     raw = sandbox.reconciliation(planted.id, BALANCE_DATE.isoformat())
     expected = _ore(raw["account_1510"]) - _ore(raw["open_customer_invoices_sek"])
     assert expected == 125_000
@@ -139,7 +140,7 @@ async def test_reconciliation_finds_the_planted_difference(
 
 
 async def test_documents_are_streamed_when_asked(bridge: Bridge, sandbox: SandboxHandle) -> None:
-    await connect(bridge, sandbox, sandbox.tenants[0].id)
+    await connect(bridge.stub, TENANT, sandbox.tenants[0])
     messages = await _import(bridge, BALANCE_DATE, include_documents=True)
     chunks = [m.document_chunk for m in messages if m.HasField("document_chunk")]
     items = [m.open_item for m in messages if m.HasField("open_item")]
@@ -153,7 +154,7 @@ async def test_a_document_that_cannot_be_fetched_is_reported(
     bridge: Bridge, sandbox: SandboxHandle
 ) -> None:
     scopes = [s for s in ALL_SCOPES if s != "archive"]  # supplier documents live there
-    await connect(bridge, sandbox, sandbox.tenants[0].id, scopes=scopes)
+    await connect(bridge.stub, TENANT, sandbox.tenants[0], scopes=scopes)
     messages = await _import(bridge, BALANCE_DATE, include_documents=True)
     chunks = [m.document_chunk for m in messages if m.HasField("document_chunk")]
     missing = [c for c in chunks if c.HasField("unavailable")]
@@ -187,7 +188,7 @@ async def _last_import(bridge: Bridge) -> ImportRecord:
 async def test_a_cancelled_import_stops_and_is_recorded_cancelled(
     bridge: Bridge, sandbox: SandboxHandle
 ) -> None:
-    await connect(bridge, sandbox, sandbox.tenants[0].id)
+    await connect(bridge.stub, TENANT, sandbox.tenants[0])
     fault = sandbox.add_fault("latency", latency_ms=100)
     try:
         call = bridge.stub.ImportLedgers(
@@ -209,7 +210,7 @@ async def test_a_cancelled_import_stops_and_is_recorded_cancelled(
 async def test_a_passed_deadline_stops_the_import_and_records_it_cancelled(
     bridge: Bridge, sandbox: SandboxHandle
 ) -> None:
-    await connect(bridge, sandbox, sandbox.tenants[0].id)
+    await connect(bridge.stub, TENANT, sandbox.tenants[0])
     fault = sandbox.add_fault("latency", latency_ms=100)
     try:
         request = pb.ImportLedgersRequest(tenant=TENANT, balance_date=_proto(BALANCE_DATE))

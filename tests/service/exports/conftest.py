@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.testing import SandboxHandle, running_sandbox
-from tests.harness.bridge import Bridge, connect, serving_bridge
+from tests.harness.bridge import TENANT, Bridge, serving_bridge
+from tests.harness.connect import connect
 from tests.harness.sandbox import SMALL_SEED
 
 
@@ -28,5 +29,5 @@ def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
 @pytest.fixture
 async def bridge(sandbox: SandboxHandle, tmp_path: Path) -> AsyncIterator[Bridge]:
     async with serving_bridge(sandbox, tmp_path) as served:
-        await connect(served, sandbox, sandbox.tenants[0].id)
+        await connect(served.stub, TENANT, sandbox.tenants[0])
         yield served

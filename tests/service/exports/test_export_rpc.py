@@ -16,7 +16,8 @@ import sie
 from sandbox.testing import ALL_SCOPES, SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
-from tests.harness.bridge import TENANT, Bridge, connect
+from tests.harness.bridge import TENANT, Bridge
+from tests.harness.connect import connect
 from tests.harness.errors import error_info
 from tests.harness.vouchers import many, request, voucher
 
@@ -202,7 +203,7 @@ async def test_without_the_settings_scope_nothing_is_posted_blind(
 ) -> None:
     """The locked period cannot be read, so the export stops before its first POST."""
     scopes = [s for s in ALL_SCOPES if s != "settings"]
-    await connect(bridge, sandbox, sandbox.tenants[0].id, "no-settings", scopes=scopes)
+    await connect(bridge.stub, "no-settings", sandbox.tenants[0], scopes=scopes)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await bridge.stub.ExportVouchers(request("no-settings", many("n", DAY, 2)))
     assert error_info(caught.value).reason == "FORTNOX_SCOPE_MISSING"
