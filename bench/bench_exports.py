@@ -28,8 +28,9 @@ from pathlib import Path
 
 from core.fortnox_api import NewVoucher, VoucherRow
 from sandbox.testing import SandboxHandle, running_sandbox
-from tests.exports.bridge import TENANT, connect, serving_bridge
-from tests.exports.vouchers import many, request
+from tests.harness.bridge import TENANT, serving_bridge
+from tests.harness.connect import connect
+from tests.harness.vouchers import many, request
 
 TARGET_RATIO = 0.9
 LIMIT, WINDOW_S = 100, 1.0
@@ -45,7 +46,7 @@ async def _rated(sb: SandboxHandle, count: int, tmp: Path) -> dict[str, float]:
     sb.reset()
     sb.set_rate_limit(LIMIT, WINDOW_S)
     async with serving_bridge(sb, tmp / "rated", rate_limit=LIMIT, window_s=WINDOW_S) as bridge:
-        await connect(bridge, sb, sb.tenants[0].id)
+        await connect(bridge.stub, TENANT, sb.tenants[0])
         await asyncio.sleep(WINDOW_S)  # start with an empty window
         before = sum(int(n) for s in sb.stats()["requests"].values() for n in s.values())
         started = time.perf_counter()
@@ -64,7 +65,7 @@ async def _overhead(sb: SandboxHandle, count: int, tmp: Path) -> dict[str, float
     sb.reset()
     sb.set_rate_limit(1_000_000, 1.0)
     async with serving_bridge(sb, tmp / "free") as bridge:
-        await connect(bridge, sb, sb.tenants[0].id)
+        await connect(bridge.stub, TENANT, sb.tenants[0])
         year = await bridge.adapter.api.financial_year_for_date(TENANT, DAY)
         assert year is not None
         gate = asyncio.Semaphore(IN_FLIGHT)

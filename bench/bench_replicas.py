@@ -37,9 +37,11 @@ import httpx
 from sandbox.options import DEMO_REDIRECT_URIS
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-from tests.exports.vouchers import many, request
-from tests.postgres_server import running_postgres
-from tests.replicas.cluster import SandboxProcess, replica_env, replicas, sandbox_process
+from tests.harness.postgres import running_postgres
+from tests.harness.processes import replicas
+from tests.harness.sandbox import SandboxProcess, sandbox_process
+from tests.harness.service import replica_env
+from tests.harness.vouchers import many, request
 
 LIMIT, WINDOW_S = 25, 5.0  # Fortnox's own
 TENANTS, REPLICAS, VOUCHERS_EACH = 20, 3, 20

@@ -15,7 +15,7 @@ from server.app import start_server
 from server.config import ConfigError, Settings, load_settings, parse_address
 from server.logs import configure_logging
 from server.telemetry import build_meter_provider, build_tracer_provider
-from server.wiring import build_servicer
+from server.wiring import open_service
 
 _log = logging.getLogger("fortnox_bridge.serve")
 
@@ -77,7 +77,7 @@ async def _serve(settings: Settings) -> int:
         otlp_endpoint=settings.otlp_endpoint, console=settings.trace_console
     )
     adapter_metrics.use_meter_provider(meters)
-    async with build_servicer(settings, provider) as servicer:
+    async with open_service(settings, provider) as servicer:
         running = await start_server(
             settings.listen, servicer, provider, settings.tls,
             meter_provider=meters, connection_age=settings.connection_age,

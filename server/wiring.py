@@ -1,21 +1,27 @@
-"""The composition root: the one place that builds real adapters and hands them to the core."""
+"""The composition root: the one place that builds real adapters and hands them to the core.
+
+``build_servicer`` builds the servicer on the parts it is given (a test gives its own);
+``running_jobs`` runs the background jobs beside it; ``open_service`` opens the real parts and
+runs both, as ``serve`` does.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.limiter import RateWindow
+from adapters.fortnox.retry import RetryPolicy
 from adapters.metered_exports import MeteredExportHistory
 from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
@@ -24,12 +30,13 @@ from adapters.sie_parsing import ProcessParsers
 from adapters.store import SqliteStores
 from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
-from core.clock import utc_now
+from core.clock import Clock, utc_now
 from core.errors import StorageUnavailable
 from core.jobs import Job, JobLeases, JobRunner, housekeeping_jobs
 from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
+from core.sie_parse import SieParsers
 from core.stores import Stores
 from core.voucher_export.exporter import VoucherExporter
 from server.config import ConfigError, Settings
@@ -38,9 +45,6 @@ from server.rpc_exports import ExportRpcs
 from server.rpc_ledgers import LedgerRpcs
 from server.rpc_sie import SieRpcs
 from server.servicer import FortnoxServicer
-
-_log = logging.getLogger(__name__)
-
 
 
 def fortnox_settings(settings: Settings) -> FortnoxSettings:
@@ -69,31 +73,96 @@ class Backend:
     stores: Stores
     rate_window: RateWindow
     leases: JobLeases
-    aclose: Callable[[], Awaitable[None]]
 
 
-async def open_backend(settings: Settings) -> Backend:
-    """PostgreSQL at ``database_url`` when set, else the SQLite file at ``db_path``."""
+@asynccontextmanager
+async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
+    """PostgreSQL at ``database_url`` when set, else the SQLite file at ``db_path``; closed
+    when the block ends."""
     stale = timedelta(seconds=settings.import_stale_s)
-    if settings.database_url:
-        try:
-            pg = await PostgresStores.open(settings.database_url, settings.token_key,
-                                           pool_size=settings.db_pool_size, stale_after=stale)
-        except StorageUnavailable as exc:  # the server's reason; libpq never repeats a password
-            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
-            raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: {reason}"
-                              ) from None
-        return Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db), pg.aclose)
-    stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
-                          stale_after=stale)
-    window = SqliteRateWindow(settings.db_path)
-    leases = SqliteJobLeases(settings.db_path)
+    async with contextlib.AsyncExitStack() as opened:
+        if settings.database_url:
+            try:
+                pg = await PostgresStores.open(settings.database_url, settings.token_key,
+                                               pool_size=settings.db_pool_size, stale_after=stale)
+            except StorageUnavailable as exc:  # the server's reason; libpq never repeats a password
+                reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+                raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: "
+                                  f"{reason}") from None
+            opened.push_async_callback(pg.aclose)
+            backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db))
+        else:
+            stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
+                                  stale_after=stale)
+            opened.push_async_callback(stores.aclose)
+            window = SqliteRateWindow(settings.db_path)
+            opened.push_async_callback(window.aclose)
+            leases = SqliteJobLeases(settings.db_path)
+            opened.push_async_callback(leases.aclose)
+            backend = Backend(stores, window, leases)
+        yield backend
 
-    async def aclose() -> None:
-        await leases.aclose()
-        await window.aclose()
-        await stores.aclose()
-    return Backend(stores, window, leases, aclose)
+
+def fortnox_adapter(settings: Settings, backend: Backend, provider: TracerProvider, *,
+                    retry: RetryPolicy | None = None) -> FortnoxAdapter:
+    """The Fortnox client on the backend's tokens and rate window (``async with`` closes it)."""
+    return FortnoxAdapter(fortnox_settings(settings), backend.stores.tokens,
+                          tracer_provider=provider, retry=retry, rate_window=backend.rate_window)
+
+
+@asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Runs ``work`` while the block lasts, and cancels it when the block ends."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
+async def _process_parsers(settings: Settings) -> AsyncIterator[ProcessParsers]:
+    """The SIE parser processes, one started ahead of the first import."""
+    parsers = ProcessParsers(settings.sie_parsers)
+    try:
+        async with _in_background(parsers.warm()):
+            yield parsers
+    finally:
+        await parsers.aclose()
+
+
+@asynccontextmanager
+async def build_servicer(
+    settings: Settings,
+    provider: TracerProvider,
+    *,
+    backend: Backend,
+    fortnox: FortnoxAdapter,
+    parsers: SieParsers | None = None,
+    clock: Clock = utc_now,
+) -> AsyncIterator[FortnoxServicer]:
+    """Yields the servicer built on the parts given (the SIE parser processes opened here
+    unless given); the caller opens and closes the backend and the Fortnox client."""
+    async with contextlib.AsyncExitStack() as opened:
+        if parsers is None:
+            parsers = await opened.enter_async_context(_process_parsers(settings))
+        history, exports = backend.stores.imports, MeteredExportHistory(backend.stores.exports)
+        sie_import = SieImport(fortnox.api, fortnox.connections, history, parsers, clock,
+                               provider)
+        opened.push_async_callback(sie_import.aclose)
+        # A claim on a voucher outlives any POST that may still be in flight under it.
+        lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
+        yield FortnoxServicer(
+            connections=ConnectionRpcs(fortnox.connections),
+            sie=SieRpcs(sie_import, history),
+            ledgers=LedgerRpcs(LedgerImport(fortnox.api, history, fortnox.connections)),
+            exports=ExportRpcs(
+                VoucherExporter(fortnox.api, exports, settings.closing_series, lease=lease),
+                exports,
+            ),
+        )
 
 
 def _owner() -> str:
@@ -102,41 +171,28 @@ def _owner() -> str:
 
 
 @asynccontextmanager
-async def build_servicer(
-    settings: Settings, provider: TracerProvider
-) -> AsyncIterator[FortnoxServicer]:
-    """Opens the stores and the Fortnox client, yields the servicer, and closes them after."""
-    backend = await open_backend(settings)
-    stores = backend.stores
-    history, exports = stores.imports, MeteredExportHistory(stores.exports)
-    adapter = FortnoxAdapter(fortnox_settings(settings), stores.tokens, tracer_provider=provider,
-                             rate_window=backend.rate_window)
-    # A claim on a voucher outlives any POST that may still be in flight under it.
-    lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-    keepalive = KeepAlive(adapter.tokens, age=timedelta(days=settings.keepalive_age_days),
+async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAdapter
+                       ) -> AsyncIterator[None]:
+    """Runs this replica's background jobs while the block lasts: the sweeps of abandoned
+    imports and OAuth states, and the keep-alive. A lease in the database gives each period's
+    run to one replica."""
+    keepalive = KeepAlive(fortnox.tokens, age=timedelta(days=settings.keepalive_age_days),
                           clock=utc_now)
-    jobs = [*housekeeping_jobs(history, stores.tokens, utc_now, settings.import_stale_s / 2),
+    jobs = [*housekeeping_jobs(backend.stores.imports, backend.stores.tokens, utc_now,
+                               settings.import_stale_s / 2),
             Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
-    runner = asyncio.create_task(JobRunner(backend.leases, _owner(), jobs).run())
-    parsers = ProcessParsers(settings.sie_parsers)
-    warming = asyncio.create_task(parsers.warm())
-    sie_import = SieImport(adapter.api, adapter.connections, history, parsers, utc_now, provider)
-    try:
-        yield FortnoxServicer(
-            connections=ConnectionRpcs(adapter.connections),
-            sie=SieRpcs(sie_import, history),
-            ledgers=LedgerRpcs(LedgerImport(adapter.api, history, adapter.connections)),
-            exports=ExportRpcs(
-                VoucherExporter(adapter.api, exports, settings.closing_series, lease=lease),
-                exports,
-            ),
-        )
-    finally:
-        for task in (runner, warming):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await sie_import.aclose()
-        await parsers.aclose()
-        await adapter.aclose()
-        await backend.aclose()
+    async with _in_background(JobRunner(backend.leases, _owner(), jobs).run()):
+        yield
+
+
+@asynccontextmanager
+async def open_service(settings: Settings, provider: TracerProvider
+                       ) -> AsyncIterator[FortnoxServicer]:
+    """What ``serve`` runs: the servicer on real parts, and the background jobs beside it."""
+    async with (
+        open_backend(settings) as backend,
+        fortnox_adapter(settings, backend, provider) as fortnox,
+        build_servicer(settings, provider, backend=backend, fortnox=fortnox) as servicer,
+        running_jobs(settings, backend, fortnox),
+    ):
+        yield servicer

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.postgres_server import PostgresServer, shared_server
-from tests.sie.conftest import CORPUS, CORPUS_SKIP_REASON
+from tests.harness.postgres import PostgresServer, shared_server
+from tests.harness.sie_files import CORPUS, CORPUS_SKIP_REASON
 
 
 def pytest_configure(config: pytest.Config) -> None:

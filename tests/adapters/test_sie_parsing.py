@@ -15,8 +15,8 @@ from adapters.sie_parsing.frames import HEADER, Kind, frame
 from adapters.sie_parsing.worker import serve
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
-from tests.e2e.stack import parser_pids
-from tests.sie.conftest import FIXTURES
+from tests.harness.processes import parser_pids
+from tests.harness.sie_files import FIXTURES
 
 #: 3 vouchers, one of them unbalanced: records, findings and digests all have content.
 FILE = (FIXTURES / "sie4e_one_unbalanced.se").read_bytes()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sie.cli import main
-from tests.sie.conftest import FIXTURES
+from tests.harness.sie_files import FIXTURES
 
 KEYS = {
     "encoding", "sie_type", "program", "company_name", "org_number", "financial_years",

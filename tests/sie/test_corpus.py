@@ -13,7 +13,7 @@ from sie import Severity, TextLabel, read_document
 from sie.policy import ReadPolicy
 from sie.reader import SieReader
 from sie.records import Balance, Voucher
-from tests.sie.conftest import (
+from tests.harness.sie_files import (
     CORPUS,
     FIXTURES,
     corpus_files,

@@ -1,0 +1,159 @@
+"""The import history's contract, against each store backend."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from core.errors import InvalidRequest
+from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus, VoucherChanges
+from core.stores import Stores
+from tests.adapters.stores.conftest import ManualClock, StoreFactory
+
+
+@pytest.fixture
+def history(stores: Stores) -> ImportHistory:
+    return stores.imports
+
+
+async def _import_year(
+    history: ImportHistory, tenant: str, digests: dict[str, str], year: int = 7
+) -> str:
+    record = await history.start(tenant, ImportKind.SIE, "tester")
+    await history.stage_voucher_digests(record.import_id, year, digests.items())
+    await history.add_year(record.import_id, ImportedYear(financial_year_id=year, sha256="abc"))
+    return record.import_id
+
+
+async def test_an_import_is_recorded_from_start_to_finish(
+    history: ImportHistory, clock: ManualClock
+) -> None:
+    record = await history.start("acme", ImportKind.LEDGERS, "svc-a",
+                                 balance_date=date(2025, 12, 31))
+    assert record.status is ImportStatus.RUNNING
+    year = ImportedYear(financial_year_id=3, start_date=date(2025, 1, 1),
+                        end_date=date(2025, 12, 31), sha256="ff", byte_size=10, voucher_count=2,
+                        error_count=1, warning_count=4, ledger="customer", open_item_count=9)
+    await history.add_year(record.import_id, year)
+    clock.advance(5)
+    await history.finish(record.import_id, ImportStatus.FAILED, "FORTNOX_UNAVAILABLE", "no answer")
+    stored = await history.get("acme", record.import_id)
+    assert stored is not None
+    assert (stored.status, stored.error_reason, stored.error_message) == (
+        ImportStatus.FAILED, "FORTNOX_UNAVAILABLE", "no answer")
+    assert stored.years == (year,)
+    assert stored.balance_date == date(2025, 12, 31)
+    assert stored.finished_at == clock.now
+    # A finished import is never reopened or re-finished.
+    await history.finish(record.import_id, ImportStatus.SUCCEEDED)
+    again = await history.get("acme", record.import_id)
+    assert again is not None and again.status is ImportStatus.FAILED
+
+
+async def test_one_tenant_never_sees_another_tenants_imports(history: ImportHistory) -> None:
+    record = await history.start("acme", ImportKind.SIE, "x")
+    assert await history.get("other", record.import_id) is None
+    assert (await history.list_imports("other", None, 10, "")).imports == ()
+
+
+async def test_list_pages_newest_first(history: ImportHistory, clock: ManualClock) -> None:
+    ids = []
+    for _ in range(5):
+        ids.append((await history.start("acme", ImportKind.SIE, "x")).import_id)
+        clock.advance(1)
+    await history.start("acme", ImportKind.LEDGERS, "x")
+    seen, cursor = [], ""
+    while True:
+        page = await history.list_imports("acme", ImportKind.SIE, 2, cursor)
+        seen += [r.import_id for r in page.imports]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert seen == list(reversed(ids))
+
+
+async def test_a_foreign_page_token_is_refused(history: ImportHistory) -> None:
+    with pytest.raises(InvalidRequest):
+        await history.list_imports("acme", None, 2, "not-a-token")
+
+
+async def test_changes_are_counted_against_the_last_successful_import(
+    history: ImportHistory,
+) -> None:
+    first = await _import_year(history, "acme", {"A-1": "x", "A-2": "y", "A-3": "z"})
+    assert (await history.compare_year("acme", first, 7, "sha-1")).previous_import_id is None
+    await history.finish(first, ImportStatus.SUCCEEDED)
+
+    failed = await _import_year(history, "acme", {"A-1": "q"})
+    await history.finish(failed, ImportStatus.FAILED)  # never becomes the reference
+
+    second = await _import_year(history, "acme", {"A-1": "x", "A-2": "changed", "A-4": "new"})
+    changes = await history.compare_year("acme", second, 7, "sha-2")
+    assert (changes.previous_import_id, changes.added, changes.changed, changes.removed) == (
+        first, 1, 1, 1)
+    assert not changes.other_changed
+    assert (await history.compare_year("other", second, 7, "sha-2")).previous_import_id is None
+
+
+async def test_the_same_file_again_is_not_counted_and_an_uncounted_previous_import_is_said_so(
+    history: ImportHistory, store_factory: StoreFactory
+) -> None:
+    first = await _import_year(history, "acme", {"A-1": "x"})
+    await history.finish(first, ImportStatus.SUCCEEDED)
+    # Same bytes ("abc", as _import_year records): no counting, whatever was staged.
+    same = await _import_year(history, "acme", {"A-9": "other"})
+    unchanged = await history.compare_year("acme", same, 7, "abc")
+    assert unchanged == VoucherChanges(first, "abc", 0, 0, 0)
+    await history.finish(same, ImportStatus.SUCCEEDED)
+    # A previous import whose fingerprints are gone (an older release's, dropped by m004).
+    await store_factory.query("DELETE FROM voucher_digests")
+    later = await _import_year(history, "acme", {"A-1": "x"})
+    changes = await history.compare_year("acme", later, 7, "def")
+    assert (changes.previous_import_id, changes.counted) == (same, False)
+
+
+async def test_imports_of_a_dead_worker_are_failed_after_the_stale_period(
+    history: ImportHistory, clock: ManualClock
+) -> None:
+    assert history.heartbeat_every_s == 15
+    alive = await history.start("acme", ImportKind.SIE, "x")
+    dead = await history.start("acme", ImportKind.SIE, "x")
+    clock.advance(50)
+    await history.heartbeat(alive.import_id)
+    clock.advance(30)
+    assert await history.fail_abandoned() == 1
+    page = await history.list_imports("acme", None, 10, "")
+    states = {r.import_id: r.status for r in page.imports}
+    assert states == {alive.import_id: ImportStatus.RUNNING, dead.import_id: ImportStatus.FAILED}
+    stored = await history.get("acme", dead.import_id)
+    assert stored is not None and stored.error_reason == "IMPORT_INTERRUPTED"
+
+
+async def test_fingerprints_that_are_not_vouchers_are_reported_apart(
+    history: ImportHistory,
+) -> None:
+    first = await _import_year(history, "acme", {"A-1": "x", "~balances": "b1"})
+    await history.finish(first, ImportStatus.SUCCEEDED)
+    same = await _import_year(history, "acme", {"A-1": "x", "~balances": "b1"})
+    unchanged = await history.compare_year("acme", same, 7, "sha-2")
+    assert (unchanged.added, unchanged.changed, unchanged.removed) == (0, 0, 0)
+    assert not unchanged.other_changed
+    other = await _import_year(history, "acme", {"A-1": "x", "~balances": "b2"})
+    changed = await history.compare_year("acme", other, 7, "sha-3")
+    assert (changed.added, changed.changed, changed.removed) == (0, 0, 0)
+    assert changed.other_changed
+
+
+async def test_only_the_reference_digests_are_kept(
+    history: ImportHistory, store_factory: StoreFactory
+) -> None:
+    for _ in range(3):
+        done = await _import_year(history, "acme", {"A-1": "x", "A-2": "y"})
+        await history.finish(done, ImportStatus.SUCCEEDED)
+        await history.drop_superseded(done)
+    failed = await _import_year(history, "acme", {"A-1": "x", "A-2": "y", "A-3": "z"})
+    await history.finish(failed, ImportStatus.CANCELLED)
+    rows = await store_factory.query(
+        "SELECT import_id, COUNT(*) FROM voucher_digests GROUP BY import_id")
+    assert rows == [(done, 2)]
