@@ -20,7 +20,7 @@ from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.errors import OAuthRefusal, grant_answer_error, grant_request_error
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, time_left_s
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
 from core.errors import CodeExchangeRefused, ConsentRefused, FortnoxAuthRejected
 from core.token_store import TokenGrant
 
@@ -144,7 +144,7 @@ class OAuthClient:
                     )
                 except httpx.TransportError as exc:
                     decision = decide(self._retry, attempt, idempotent=False, outcome=exc,
-                                      time_left_s=time_left_s(deadline))
+                                      time_left_s=seconds_left(deadline))
                     if isinstance(decision, GiveUp):
                         raise grant_request_error(
                             exc, outcome_unknown=decision.outcome_unknown) from None

@@ -1,7 +1,7 @@
 """When to try a Fortnox call again: the one decision every caller of Fortnox asks.
 
-A read may be repeated after any failure Fortnox may recover from. A write (a voucher, a
-token request, whose codes and refresh tokens are single use) is repeated only when Fortnox
+A read may be repeated after any failure Fortnox may recover from. A write (a voucher posted;
+a token request, as codes and refresh tokens are single use) is repeated only when Fortnox
 certainly did not act on it; once it may have arrived, its outcome is unknown and nobody
 repeats it blindly. Waits grow exponentially with jitter, bounded by count and deadline.
 """
@@ -87,7 +87,7 @@ def _backoff(policy: RetryPolicy, attempt: int, time_left_s: float | None) -> De
     return RetryAfter(delay)
 
 
-def time_left_s(deadline: float | None) -> float | None:
+def seconds_left(deadline: float | None) -> float | None:
     """Seconds until the ``time.monotonic()`` ``deadline``, ``None`` for none."""
     return None if deadline is None else deadline - time.monotonic()
 

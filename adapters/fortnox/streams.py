@@ -20,7 +20,7 @@ from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.errors import unavailable
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, time_left_s
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, seconds_left
 from core.errors import DomainError, FortnoxUnavailable
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class HttpByteStream:
                     return
                 except httpx.TransportError as exc:
                     decision = decide(self._retry, attempt, idempotent=True, outcome=exc,
-                                      time_left_s=time_left_s(self._deadline))
+                                      time_left_s=seconds_left(self._deadline))
                     if isinstance(decision, GiveUp) or self._reopen is None:
                         raise unavailable(self._route, exc, self._deadline) from None
                     attempt += 1

@@ -27,7 +27,7 @@ from adapters.fortnox.errors import (
     unavailable,
 )
 from adapters.fortnox.limiter import SlidingWindowLimiter, Slot
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, time_left_s
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.tokens import TokenManager
 from core.errors import FortnoxRateLimited
@@ -155,7 +155,7 @@ class Transport:
             decision = decide(
                 self._retry, attempt, idempotent=request.method == "GET",
                 outcome=outcome.status_code if isinstance(outcome, httpx.Response) else outcome,
-                time_left_s=time_left_s(request.deadline),
+                time_left_s=seconds_left(request.deadline),
             )
             span.set_attribute(tracing.RETRIES, attempt - 1)
             if isinstance(decision, GiveUp):
