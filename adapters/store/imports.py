@@ -31,7 +31,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
-from core.paging import decode_page_token, encode_page_token, split_page
+from core.paging import decode_page_token, split_page
 
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
@@ -132,17 +132,10 @@ class SqliteImportHistory:
     async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        where, params = "WHERE tenant = ?", [tenant]
-        if kind is not None:
-            where += " AND kind = ?"
-            params.append(kind.value)
-        if cursor:
-            started_at, import_id = _decode_cursor(cursor)
-            where += " AND (started_at, import_id) < (?, ?)"
-            params += [started_at, import_id]
-        clause = where + " ORDER BY started_at DESC, import_id DESC LIMIT ?"
-        rows = await self._thread.run(lambda db: _select(db, clause, [*params, limit + 1]))
-        return ImportPage(*split_page(rows, limit, _encode_cursor))
+        clause, params = store_sql.imports_page(
+            tenant, kind, decode_page_token(cursor) if cursor else None, limit)
+        rows = await self._thread.run(lambda db: _select(db, clause, params))
+        return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
@@ -227,11 +220,3 @@ def _matches(db: Database, old: str, new: str, year: int, pseudo: bool) -> Match
         [old, new, year],
     ).fetchone()
     return Matches(added or 0, changed or 0, matched or 0)
-
-
-def _encode_cursor(record: ImportRecord) -> str:
-    return encode_page_token(record.started_at, record.import_id)
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    return decode_page_token(cursor)
