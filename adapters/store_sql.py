@@ -113,17 +113,10 @@ PREVIOUS_YEAR: LiteralString = (
 def imports_page(
     tenant: str, kind: ImportKind | None, after: Position | None, limit: int
 ) -> tuple[LiteralString, list[Any]]:
-    """The ``WHERE ... LIMIT`` clause and parameters of a page of a tenant's imports, newest
-    first; ``limit + 1`` rows, so one more tells of another page."""
-    where: LiteralString = "WHERE tenant = ?"
-    params: list[Any] = [tenant]
-    if kind is not None:
-        where += " AND kind = ?"
-        params.append(kind.value)
-    if after is not None:
-        where += " AND (started_at, import_id) < (?, ?)"
-        params += after
-    return where + " ORDER BY started_at DESC, import_id DESC LIMIT ?", [*params, limit + 1]
+    """The ``WHERE ... LIMIT`` clause and parameters of a page of a tenant's imports (of one
+    kind, where given), newest first."""
+    return _page(tenant, {"kind": kind and kind.value}, ("started_at", "import_id"), after,
+                 limit)
 
 
 def import_page_token(record: ImportRecord) -> str:
@@ -173,22 +166,31 @@ def exports_page(
     tenant: str, request_id: str, external_id: str, after: Position | None, limit: int
 ) -> tuple[LiteralString, list[Any]]:
     """The ``WHERE ... LIMIT`` clause and parameters of a page of a tenant's exports (of one
-    request, or of one voucher, where given), newest first; ``limit + 1`` rows, so one more
-    tells of another page."""
-    where: LiteralString = "WHERE tenant = ?"
-    params: list[Any] = [tenant]
-    if request_id:
-        where += " AND request_id = ?"
-        params.append(request_id)
-    if external_id:
-        where += " AND external_id = ?"
-        params.append(external_id)
-    if after is not None:
-        where += " AND (attempted_at, external_id) < (?, ?)"
-        params += after
-    return where + " ORDER BY attempted_at DESC, external_id DESC LIMIT ?", [*params, limit + 1]
+    request, or of one voucher, where given), newest first."""
+    return _page(tenant, {"request_id": request_id, "external_id": external_id},
+                 ("attempted_at", "external_id"), after, limit)
 
 
 def export_page_token(record: ExportRecord) -> str:
     """The token of the exports page after ``record``."""
     return encode_page_token(record.attempted_at, record.external_id)
+
+
+def _page(
+    tenant: str, filters: dict[LiteralString, object], order: tuple[LiteralString, LiteralString],
+    after: Position | None, limit: int,
+) -> tuple[LiteralString, list[Any]]:
+    """A page of a tenant's rows matching each filter with a value, newest first by ``order``
+    (instant, key) from ``after``: ``limit + 1`` rows, so one more tells of another page."""
+    where: LiteralString = "WHERE tenant = ?"
+    params: list[Any] = [tenant]
+    for column, value in filters.items():
+        if value:
+            where += " AND " + column + " = ?"
+            params.append(value)
+    instant, key = order
+    if after is not None:
+        where += " AND (" + instant + ", " + key + ") < (?, ?)"
+        params += after
+    return (where + " ORDER BY " + instant + " DESC, " + key + " DESC LIMIT ?",
+            [*params, limit + 1])

@@ -24,7 +24,7 @@ def sql(statement: LiteralString) -> LiteralString:
     return statement.replace("?", "%s")
 
 
-def page_position(token: str) -> tuple[datetime, str] | None:
+def page_start(token: str) -> tuple[datetime, str] | None:
     """Where the page a token names starts, as PostgreSQL compares it; ``None``: the first."""
     if not token:
         return None

@@ -10,14 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from adapters import store_sql
-from adapters.postgres.database import (
-    Conn,
-    PostgresDatabase,
-    page_position,
-    select,
-    select_one,
-    sql,
-)
+from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
 from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
 from core.clock import Clock, utc_now
 from core.paging import split_page
@@ -120,7 +113,7 @@ class PostgresExportHistory:
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
         clause, params = store_sql.exports_page(
-            tenant, request_id, external_id, page_position(cursor), limit)
+            tenant, request_id, external_id, page_start(cursor), limit)
         async with self._db.connection() as conn:
             rows = await select(conn, ExportRow, sql(
                 "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports " + clause), params)

@@ -13,14 +13,7 @@ from datetime import date, timedelta
 from typing import Any, LiteralString
 
 from adapters import store_sql
-from adapters.postgres.database import (
-    Conn,
-    PostgresDatabase,
-    page_position,
-    select,
-    select_one,
-    sql,
-)
+from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
 from adapters.store.imports import STALE_AFTER
 from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
@@ -110,7 +103,7 @@ class PostgresImportHistory:
     async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        clause, params = store_sql.imports_page(tenant, kind, page_position(cursor), limit)
+        clause, params = store_sql.imports_page(tenant, kind, page_start(cursor), limit)
         async with self._db.connection() as conn:
             rows = await _select(conn, sql(clause), params)
         return ImportPage(*split_page(rows, limit, store_sql.import_page_token))

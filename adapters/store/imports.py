@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from adapters import store_sql
 from adapters.store.database import SqliteThread, immediate
-from adapters.store.rows import iso, select, select_one
+from adapters.store.rows import iso, iso_day, select, select_one
 from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
 from core.imports import (
@@ -42,10 +42,6 @@ def _pseudo(column: str, pseudo: bool) -> str:
     stated balances), or all others; as a range, so the primary key's index serves it."""
     test = f"({column} >= '~' AND {column} < char(127))"
     return test if pseudo else f"NOT {test}"
-
-
-def _day(day: date | None) -> str | None:
-    return day.isoformat() if day else None
 
 
 class SqliteImportHistory:
@@ -78,7 +74,7 @@ class SqliteImportHistory:
             db.execute(
                 store_sql.START_IMPORT,
                 [import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
-                 now, self._worker_id, _day(balance_date)],
+                 now, self._worker_id, iso_day(balance_date)],
             )
             (record,) = _select(db, "WHERE tenant = ? AND import_id = ?", [tenant, import_id])
             return record
@@ -93,8 +89,8 @@ class SqliteImportHistory:
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         await self._thread.run(lambda db: db.execute(
             store_sql.ADD_YEAR,
-            [import_id, year.financial_year_id, _day(year.start_date),
-             _day(year.end_date), year.sha256, year.byte_size, year.voucher_count,
+            [import_id, year.financial_year_id, iso_day(year.start_date),
+             iso_day(year.end_date), year.sha256, year.byte_size, year.voucher_count,
              year.error_count, year.warning_count, year.ledger, year.open_item_count,
              import_id],
         ))
