@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import TYPE_CHECKING, LiteralString, NamedTuple
+from typing import TYPE_CHECKING, Any, LiteralString, NamedTuple
 
 from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
@@ -51,10 +51,13 @@ class ExportRow(NamedTuple):
     lease_expires_at: datetime | None
 
 
-EXPORT_COLUMNS: LiteralString = (
-    "tenant, external_id, request_id, payload_sha256, marker, status, voucher_series,"
-    " voucher_number, financial_year_id, reason, message, fortnox_code, fortnox_message,"
-    " requested_by, attempted_at, exported_at, worker_id, lease_expires_at")
+def _columns(row_type: Any) -> LiteralString:
+    """A row type's fields as a column list: names written in this module, safe in SQL."""
+    columns: LiteralString = ", ".join(row_type._fields)
+    return columns
+
+
+EXPORT_COLUMNS = _columns(ExportRow)
 
 
 def export_record(row: ExportRow) -> ExportRecord:
@@ -97,9 +100,7 @@ class ImportRow(NamedTuple):
     balance_date: date | None
 
 
-IMPORT_COLUMNS: LiteralString = (
-    "import_id, tenant, kind, status, requested_by, started_at, finished_at, error_reason,"
-    " error_message, balance_date")
+IMPORT_COLUMNS = _columns(ImportRow)
 
 
 def import_record(row: ImportRow, years: tuple[ImportedYear, ...]) -> ImportRecord:
@@ -258,9 +259,7 @@ class OAuthStateRow(NamedTuple):
     outcome: str
 
 
-OAUTH_STATE_COLUMNS: LiteralString = (
-    "state, tenant, redirect_uri, scopes, expected_organisation_number, created_at,"
-    " expires_at, account_type, used_at, outcome")
+OAUTH_STATE_COLUMNS = _columns(OAuthStateRow)
 
 
 def oauth_state_record(row: OAuthStateRow) -> OAuthStateRecord:

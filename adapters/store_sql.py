@@ -1,4 +1,5 @@
-"""The statements SQLite and PostgreSQL run alike, written once with ``?`` placeholders.
+"""The statements SQLite and PostgreSQL run alike, written once with ``?`` placeholders, and
+the listings' page queries and tokens.
 
 PostgreSQL's stores turn the placeholders into its own (``adapters.postgres.database.sql``).
 Statements that differ by dialect or by locking stay in the backend that runs them.
@@ -6,7 +7,15 @@ Statements that differ by dialect or by locking stay in the backend that runs th
 
 from __future__ import annotations
 
-from typing import LiteralString
+from typing import Any, LiteralString
+
+from core.imports import ImportKind, ImportRecord
+from core.paging import encode_page_token
+from core.voucher_export.history import ExportRecord
+
+#: Where a page of a newest-first listing starts: the instant and key of the previous page's
+#: last row, as the backend compares them (SQLite: the stored text; PostgreSQL: a datetime).
+Position = tuple[object, str]
 
 # -- connections ---------------------------------------------------------------------------
 #: A fresh connection, or a reconnect that replaces the old one's tokens for good.
@@ -101,6 +110,20 @@ PREVIOUS_YEAR: LiteralString = (
     " (import_id) WHERE i.tenant = ? AND i.status = 'succeeded' AND i.kind = 'sie'"
     " AND y.financial_year_id = ? ORDER BY i.started_at DESC LIMIT 1")
 
+def imports_page(
+    tenant: str, kind: ImportKind | None, after: Position | None, limit: int
+) -> tuple[LiteralString, list[Any]]:
+    """The ``WHERE ... LIMIT`` clause and parameters of a page of a tenant's imports (of one
+    kind, where given), newest first."""
+    return _page(tenant, {"kind": kind and kind.value}, ("started_at", "import_id"), after,
+                 limit)
+
+
+def import_page_token(record: ImportRecord) -> str:
+    """The token of the imports page after ``record``."""
+    return encode_page_token(record.started_at, record.import_id)
+
+
 #: Running imports whose worker stopped signalling before a time: failed, ids returned.
 FAIL_ABANDONED: LiteralString = (
     "UPDATE imports SET status = 'failed', finished_at = ?, error_reason ="
@@ -137,3 +160,37 @@ MARK_REJECTED: LiteralString = (
 MARK_UNKNOWN: LiteralString = (
     "UPDATE voucher_exports SET status = 'unknown', lease_expires_at = ?"
     " WHERE tenant = ? AND external_id = ? AND status = 'pending'")
+
+
+def exports_page(
+    tenant: str, request_id: str, external_id: str, after: Position | None, limit: int
+) -> tuple[LiteralString, list[Any]]:
+    """The ``WHERE ... LIMIT`` clause and parameters of a page of a tenant's exports (of one
+    request, or of one voucher, where given), newest first."""
+    return _page(tenant, {"request_id": request_id, "external_id": external_id},
+                 ("attempted_at", "external_id"), after, limit)
+
+
+def export_page_token(record: ExportRecord) -> str:
+    """The token of the exports page after ``record``."""
+    return encode_page_token(record.attempted_at, record.external_id)
+
+
+def _page(
+    tenant: str, filters: dict[LiteralString, object], order: tuple[LiteralString, LiteralString],
+    after: Position | None, limit: int,
+) -> tuple[LiteralString, list[Any]]:
+    """A page of a tenant's rows matching each filter with a value, newest first by ``order``
+    (instant, key) from ``after``: ``limit + 1`` rows, so one more tells of another page."""
+    where: LiteralString = "WHERE tenant = ?"
+    params: list[Any] = [tenant]
+    for column, value in filters.items():
+        if value:
+            where += " AND " + column + " = ?"
+            params.append(value)
+    instant, key = order
+    if after is not None:
+        where += " AND (" + instant + ", " + key + ") < (?, ?)"
+        params += after
+    return (where + " ORDER BY " + instant + " DESC, " + key + " DESC LIMIT ?",
+            [*params, limit + 1])

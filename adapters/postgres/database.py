@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, LiteralString, TypeVar
 
 from psycopg import AsyncConnection
@@ -12,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.errors import storage_errors
 from adapters.postgres.migrations import migrate
+from core.paging import decode_page_token
 
 Conn = AsyncConnection[DictRow]
 R = TypeVar("R")
@@ -20,6 +22,14 @@ R = TypeVar("R")
 def sql(statement: LiteralString) -> LiteralString:
     """A statement written with ``?`` placeholders (``adapters.store_sql``) in psycopg's."""
     return statement.replace("?", "%s")
+
+
+def page_start(token: str) -> tuple[datetime, str] | None:
+    """Where the page a token names starts, as PostgreSQL compares it; ``None``: the first."""
+    if not token:
+        return None
+    instant, key = decode_page_token(token)
+    return datetime.fromisoformat(instant), key
 
 
 async def select(

@@ -7,14 +7,13 @@ and a claim reads and writes the voucher's row in one transaction, under an advi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, LiteralString
+from datetime import timedelta
 
 from adapters import store_sql
-from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
+from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
 from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
 from core.clock import Clock, utc_now
-from core.paging import decode_page_token, encode_page_token, split_page
+from core.paging import split_page
 from core.voucher_export.history import (
     ClaimStatus,
     ExportClaim,
@@ -113,23 +112,13 @@ class PostgresExportHistory:
     async def list_exports(
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
-        where: LiteralString = "WHERE tenant = %s"
-        params: list[Any] = [tenant]
-        if request_id:
-            where += " AND request_id = %s"
-            params.append(request_id)
-        if external_id:
-            where += " AND external_id = %s"
-            params.append(external_id)
-        if cursor:
-            where += " AND (attempted_at, external_id) < (%s, %s)"
-            params += list(_decode_cursor(cursor))
+        clause, params = store_sql.exports_page(
+            tenant, request_id, external_id, page_start(cursor), limit)
         async with self._db.connection() as conn:
-            rows = await select(
-                conn, ExportRow, "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports " + where
-                + " ORDER BY attempted_at DESC, external_id DESC LIMIT %s", [*params, limit + 1])
+            rows = await select(conn, ExportRow, sql(
+                "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports " + clause), params)
         return ExportPage(*split_page([export_record(row) for row in rows], limit,
-                                      _encode_cursor))
+                                      store_sql.export_page_token))
 
 
 async def _digest(conn: Conn, tenant: str, request_id: str) -> str | None:
@@ -153,12 +142,3 @@ async def _result(conn: Conn, tenant: str, external_id: str) -> VoucherResult:
     record = await _get(conn, tenant, external_id)
     assert record is not None, "marked records exist"
     return record.result
-
-
-def _encode_cursor(record: ExportRecord) -> str:
-    return encode_page_token(record.attempted_at, record.external_id)
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    instant, key = decode_page_token(cursor)
-    return datetime.fromisoformat(instant), key

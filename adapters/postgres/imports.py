@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, LiteralString
 
 from adapters import store_sql
-from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
+from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
 from adapters.store.imports import STALE_AFTER
 from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
@@ -25,7 +25,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
-from core.paging import decode_page_token, encode_page_token, split_page
+from core.paging import split_page
 
 
 class PostgresImportHistory:
@@ -103,18 +103,10 @@ class PostgresImportHistory:
     async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        where: LiteralString = "WHERE tenant = %s"
-        params: list[Any] = [tenant]
-        if kind is not None:
-            where += " AND kind = %s"
-            params.append(kind.value)
-        if cursor:
-            where += " AND (started_at, import_id) < (%s, %s)"
-            params += list(_decode_cursor(cursor))
+        clause, params = store_sql.imports_page(tenant, kind, page_start(cursor), limit)
         async with self._db.connection() as conn:
-            rows = await _select(conn, where + " ORDER BY started_at DESC, import_id DESC"
-                                 " LIMIT %s", [*params, limit + 1])
-        return ImportPage(*split_page(rows, limit, _encode_cursor))
+            rows = await _select(conn, sql(clause), params)
+        return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
@@ -208,12 +200,3 @@ async def _matches(conn: Conn, old: str, new: str, year: int, pseudo: bool) -> M
     )
     assert found is not None  # an aggregate without GROUP BY returns one row
     return found
-
-
-def _encode_cursor(record: ImportRecord) -> str:
-    return encode_page_token(record.started_at, record.import_id)
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    instant, key = decode_page_token(cursor)
-    return datetime.fromisoformat(instant), key

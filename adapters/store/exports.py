@@ -12,7 +12,7 @@ from adapters.store.database import SqliteThread, immediate
 from adapters.store.rows import iso, select, select_one
 from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
 from core.clock import Clock, utc_now
-from core.paging import decode_page_token, encode_page_token, split_page
+from core.paging import decode_page_token, split_page
 from core.voucher_export.history import (
     ClaimStatus,
     ExportClaim,
@@ -119,21 +119,12 @@ class SqliteExportHistory:
     async def list_exports(
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
-        where, params = "WHERE tenant = ?", [tenant]
-        if request_id:
-            where += " AND request_id = ?"
-            params.append(request_id)
-        if external_id:
-            where += " AND external_id = ?"
-            params.append(external_id)
-        if cursor:
-            where += " AND (attempted_at, external_id) < (?, ?)"
-            params += list(_decode_cursor(cursor))
+        clause, params = store_sql.exports_page(
+            tenant, request_id, external_id, decode_page_token(cursor) if cursor else None, limit)
         rows = await self._thread.run(lambda db: select(
-            db, ExportRow, f"SELECT {EXPORT_COLUMNS} FROM voucher_exports {where}"
-            " ORDER BY attempted_at DESC, external_id DESC LIMIT ?", [*params, limit + 1]))
+            db, ExportRow, f"SELECT {EXPORT_COLUMNS} FROM voucher_exports {clause}", params))
         return ExportPage(*split_page([export_record(row) for row in rows], limit,
-                                      _encode_cursor))
+                                      store_sql.export_page_token))
 
 
 def _digest(db: Database, tenant: str, request_id: str) -> str | None:
@@ -159,11 +150,3 @@ def _result(db: Database, tenant: str, external_id: str) -> VoucherResult:
     record = _get(db, tenant, external_id)
     assert record is not None, "marked records exist"
     return record.result
-
-
-def _encode_cursor(record: ExportRecord) -> str:
-    return encode_page_token(record.attempted_at, record.external_id)
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    return decode_page_token(cursor)

@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from adapters import store_sql
 from adapters.store.database import SqliteThread, immediate
-from adapters.store.rows import iso, select, select_one
+from adapters.store.rows import iso, iso_day, select, select_one
 from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
 from core.imports import (
@@ -31,7 +31,7 @@ from core.imports import (
     ImportStatus,
     VoucherChanges,
 )
-from core.paging import decode_page_token, encode_page_token, split_page
+from core.paging import decode_page_token, split_page
 
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
@@ -42,10 +42,6 @@ def _pseudo(column: str, pseudo: bool) -> str:
     stated balances), or all others; as a range, so the primary key's index serves it."""
     test = f"({column} >= '~' AND {column} < char(127))"
     return test if pseudo else f"NOT {test}"
-
-
-def _day(day: date | None) -> str | None:
-    return day.isoformat() if day else None
 
 
 class SqliteImportHistory:
@@ -78,7 +74,7 @@ class SqliteImportHistory:
             db.execute(
                 store_sql.START_IMPORT,
                 [import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
-                 now, self._worker_id, _day(balance_date)],
+                 now, self._worker_id, iso_day(balance_date)],
             )
             (record,) = _select(db, "WHERE tenant = ? AND import_id = ?", [tenant, import_id])
             return record
@@ -93,8 +89,8 @@ class SqliteImportHistory:
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         await self._thread.run(lambda db: db.execute(
             store_sql.ADD_YEAR,
-            [import_id, year.financial_year_id, _day(year.start_date),
-             _day(year.end_date), year.sha256, year.byte_size, year.voucher_count,
+            [import_id, year.financial_year_id, iso_day(year.start_date),
+             iso_day(year.end_date), year.sha256, year.byte_size, year.voucher_count,
              year.error_count, year.warning_count, year.ledger, year.open_item_count,
              import_id],
         ))
@@ -132,17 +128,10 @@ class SqliteImportHistory:
     async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        where, params = "WHERE tenant = ?", [tenant]
-        if kind is not None:
-            where += " AND kind = ?"
-            params.append(kind.value)
-        if cursor:
-            started_at, import_id = _decode_cursor(cursor)
-            where += " AND (started_at, import_id) < (?, ?)"
-            params += [started_at, import_id]
-        clause = where + " ORDER BY started_at DESC, import_id DESC LIMIT ?"
-        rows = await self._thread.run(lambda db: _select(db, clause, [*params, limit + 1]))
-        return ImportPage(*split_page(rows, limit, _encode_cursor))
+        clause, params = store_sql.imports_page(
+            tenant, kind, decode_page_token(cursor) if cursor else None, limit)
+        rows = await self._thread.run(lambda db: _select(db, clause, params))
+        return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
@@ -227,11 +216,3 @@ def _matches(db: Database, old: str, new: str, year: int, pseudo: bool) -> Match
         [old, new, year],
     ).fetchone()
     return Matches(added or 0, changed or 0, matched or 0)
-
-
-def _encode_cursor(record: ImportRecord) -> str:
-    return encode_page_token(record.started_at, record.import_id)
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    return decode_page_token(cursor)

@@ -23,6 +23,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def iso_day(day: date | None) -> str | None:
+    """A day as the store keeps it (ISO 8601), or ``None``."""
+    return day.isoformat() if day else None
+
+
 def select(db: Database, row_type: Callable[..., R], sql: str, params: Sequence[Any]) -> list[R]:
     """The rows of ``sql`` as ``row_type``, built by column name."""
     cursor = db.conn.cursor()
@@ -42,7 +47,7 @@ def _factory(row_type: Callable[..., R]) -> Callable[[sqlite3.Cursor, tuple[Any,
     parsers = _parsers(row_type)
 
     def make(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> R:
-        names = (column[0] for column in cursor.description)
+        names = (name for name, *_ in cursor.description)
         return row_type(**{
             name: (parsers[name](value) if value else None) if name in parsers else value
             for name, value in zip(names, values, strict=True)
