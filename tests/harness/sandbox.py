@@ -1,6 +1,6 @@
-"""The sandbox in a process of its own, for tests whose service runs as processes too (the
-in-process sandbox is ``sandbox.testing.running_sandbox``), and the seed the small sandboxes
-use."""
+"""The sandbox for tests: a shared one made fresh for each test, the seed the small ones use,
+and the sandbox in a process of its own for tests whose service runs as processes too (the
+in-process sandbox is ``sandbox.testing.running_sandbox``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,19 @@ from typing import Any
 
 import httpx
 
+from sandbox.testing import SandboxHandle
+
 #: A few vouchers and invoices a year: enough for every rule, quick to seed and reset.
 SMALL_SEED = {"vouchers_per_year": 30, "invoices_per_year": 10, "supplier_invoices_per_year": 8}
+
+
+def fresh(sb: SandboxHandle) -> SandboxHandle:
+    """A shared sandbox reset to its seed, with a rate limit no test reaches unless it sets
+    its own."""
+    sb.reset()
+    sb.set_rate_limit(10_000, 1.0)
+    return sb
+
 
 _LISTENING = re.compile(r"sandbox listening on (http://\S+)")
 

@@ -16,6 +16,7 @@ from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.retry import RetryPolicy
 from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
+from tests.harness.sandbox import fresh
 
 TOKEN_KEY = bytes(range(32))
 TENANT = "sb-company-1"
@@ -43,10 +44,7 @@ def sandbox_server() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
-    """The shared sandbox, reset to its seed with a generous rate limit."""
-    sandbox_server.reset()
-    sandbox_server.set_rate_limit(10_000, 1.0)
-    return sandbox_server
+    return fresh(sandbox_server)
 
 
 @pytest.fixture
