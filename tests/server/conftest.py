@@ -14,9 +14,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from server.app import RunningServer, start_server
-from server.config import Address
-from server.servicer import FortnoxServicer
+from server.config import Address, load_settings
 from server.telemetry import build_tracer_provider
+from server.wiring import open_service
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 
 @pytest.fixture
@@ -47,14 +48,21 @@ def provider(spans: InMemorySpanExporter) -> TracerProvider:
 
 
 @pytest.fixture
-def servicer() -> FortnoxServicer:
-    """The servicer under test; tests of the interceptor override it with a failing one."""
-    return FortnoxServicer()
+async def servicer(
+    serve_env: dict[str, str], provider: TracerProvider
+) -> AsyncIterator[pb_grpc.FortnoxServiceServicer]:
+    """The service on real parts, Fortnox out of reach (nothing here may call it); tests of
+    the interceptor override it with a failing one."""
+    unreachable = "http://127.0.0.1:9"
+    settings = load_settings(
+        serve_env | {"FORTNOX_API_BASE_URL": unreachable, "FORTNOX_AUTH_BASE_URL": unreachable})
+    async with open_service(settings, provider) as servicer:
+        yield servicer
 
 
 @pytest.fixture
 async def running(
-    servicer: FortnoxServicer, provider: TracerProvider
+    servicer: pb_grpc.FortnoxServiceServicer, provider: TracerProvider
 ) -> AsyncIterator[RunningServer]:
     server = await start_server(Address("127.0.0.1", 0), servicer, provider)
     yield server
