@@ -4,7 +4,7 @@ builds it, against a running sandbox, on a real SQLite file, a real gRPC server 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.retry import RetryPolicy
+from adapters.sie_parsing import ProcessParsers
 from sandbox.testing import ALL_SCOPES, SandboxHandle
 from server.app import start_server
 from server.config import Address, Settings, load_settings
@@ -62,7 +63,9 @@ async def serving_bridge(
     async with (
         open_backend(settings) as backend,
         fortnox_adapter(settings, backend, provider, retry=FAST_RETRY) as adapter,
-        build_servicer(settings, provider, backend=backend, fortnox=adapter) as servicer,
+        aclosing(ProcessParsers(1)) as parsers,  # unwarmed: these tests parse no SIE
+        build_servicer(settings, provider, backend=backend, fortnox=adapter,
+                       parsers=parsers) as servicer,
     ):
         running = await start_server(Address("127.0.0.1", 0), servicer, provider)
         try:
