@@ -12,7 +12,6 @@ with a retry delay, lives beside the export history.)
     │                                                           FINANCIAL_YEAR_NOT_FOUND
     ├── MalformedRequest                 INVALID_ARGUMENT       MALFORMED_REQUEST
     ├── RequestTooLarge                  RESOURCE_EXHAUSTED     REQUEST_TOO_LARGE
-    ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
     ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED,
@@ -125,13 +124,6 @@ class RequestTooLarge(DomainError):
 
     code = StatusCode.RESOURCE_EXHAUSTED
     reason = "REQUEST_TOO_LARGE"
-
-
-class NotImplementedYet(DomainError):
-    """An RPC of the contract whose implementation has not landed."""
-
-    code = StatusCode.UNIMPLEMENTED
-    reason = "NOT_IMPLEMENTED"
 
 
 class ConnectionNotFound(DomainError):
