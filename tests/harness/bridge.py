@@ -13,16 +13,15 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.fortnox.retry import RetryPolicy
 from adapters.sie_parsing import ProcessParsers
 from sandbox.testing import ALL_SCOPES, SandboxHandle
 from server.config import load_settings
 from server.wiring import build_servicer, fortnox_adapter, open_backend
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.sandbox import FAST_RETRY
 from tests.harness.service import service_env, serving_servicer
 
 TENANT = "sb-company"
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 
 
 @dataclass

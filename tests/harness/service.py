@@ -22,7 +22,6 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 RATE_LIMIT, RATE_WINDOW_S = 25, 0.5
 
 
-
 def service_env(sandbox_url: str, db_path: Path | None = None, *, database_url: str = "",
                 **settings: str) -> dict[str, str]:
     """The environment of a service wired to the sandbox at ``sandbox_url`` with its demo
