@@ -14,7 +14,6 @@ tells them apart to know whether a refresh token was spent.
     │                                                           FINANCIAL_YEAR_NOT_FOUND
     ├── MalformedRequest                 INVALID_ARGUMENT       MALFORMED_REQUEST
     ├── RequestTooLarge                  RESOURCE_EXHAUSTED     REQUEST_TOO_LARGE
-    ├── NotImplementedYet                UNIMPLEMENTED          NOT_IMPLEMENTED
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
     ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED,
@@ -130,13 +129,6 @@ class RequestTooLarge(DomainError):
 
     code = StatusCode.RESOURCE_EXHAUSTED
     reason = "REQUEST_TOO_LARGE"
-
-
-class NotImplementedYet(DomainError):
-    """An RPC of the contract whose implementation has not landed."""
-
-    code = StatusCode.UNIMPLEMENTED
-    reason = "NOT_IMPLEMENTED"
 
 
 class ConnectionNotFound(DomainError):

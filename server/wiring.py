@@ -44,7 +44,8 @@ from server.rpc_connection import ConnectionRpcs
 from server.rpc_exports import ExportRpcs
 from server.rpc_ledgers import LedgerRpcs
 from server.rpc_sie import SieRpcs
-from server.servicer import FortnoxServicer
+from server.servicer import assemble
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 
 def fortnox_settings(settings: Settings) -> FortnoxSettings:
@@ -142,7 +143,7 @@ async def build_servicer(
     fortnox: FortnoxAdapter,
     parsers: SieParsers | None = None,
     clock: Clock = utc_now,
-) -> AsyncIterator[FortnoxServicer]:
+) -> AsyncIterator[pb_grpc.FortnoxServiceServicer]:
     """Yields the servicer built on the parts given (the SIE parser processes opened here
     unless given); the caller opens and closes the backend and the Fortnox client."""
     async with contextlib.AsyncExitStack() as opened:
@@ -154,11 +155,11 @@ async def build_servicer(
         opened.push_async_callback(sie_import.aclose)
         # A claim on a voucher outlives any POST that may still be in flight under it.
         lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
-        yield FortnoxServicer(
-            connections=ConnectionRpcs(fortnox.connections),
-            sie=SieRpcs(sie_import, history),
-            ledgers=LedgerRpcs(LedgerImport(fortnox.api, history, fortnox.connections)),
-            exports=ExportRpcs(
+        yield assemble(
+            ConnectionRpcs(fortnox.connections),
+            SieRpcs(sie_import, history),
+            LedgerRpcs(LedgerImport(fortnox.api, history, fortnox.connections)),
+            ExportRpcs(
                 VoucherExporter(fortnox.api, exports, settings.closing_series, lease=lease),
                 exports,
             ),
@@ -187,7 +188,7 @@ async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAda
 
 @asynccontextmanager
 async def open_service(settings: Settings, provider: TracerProvider
-                       ) -> AsyncIterator[FortnoxServicer]:
+                       ) -> AsyncIterator[pb_grpc.FortnoxServiceServicer]:
     """What ``serve`` runs: the servicer on real parts, and the background jobs beside it."""
     async with (
         open_backend(settings) as backend,

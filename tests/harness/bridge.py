@@ -5,7 +5,7 @@ process; the Fortnox client stays reachable for checks behind the service's back
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,15 +13,15 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.fortnox.retry import RetryPolicy
+from adapters.sie_parsing import ProcessParsers
 from sandbox.testing import ALL_SCOPES, SandboxHandle
 from server.config import load_settings
 from server.wiring import build_servicer, fortnox_adapter, open_backend
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from tests.harness.sandbox import FAST_RETRY
 from tests.harness.service import service_env, serving_servicer
 
 TENANT = "sb-company"
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 
 
 @dataclass
@@ -48,7 +48,9 @@ async def serving_bridge(
     async with (
         open_backend(settings) as backend,
         fortnox_adapter(settings, backend, provider, retry=FAST_RETRY) as adapter,
-        build_servicer(settings, provider, backend=backend, fortnox=adapter) as servicer,
+        aclosing(ProcessParsers(1)) as parsers,  # unwarmed: these tests parse no SIE
+        build_servicer(settings, provider, backend=backend, fortnox=adapter,
+                       parsers=parsers) as servicer,
         serving_servicer(servicer, settings, provider) as running,
         grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):

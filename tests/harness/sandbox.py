@@ -1,6 +1,7 @@
-"""The sandbox in a process of its own, for tests whose service runs as processes too (the
-in-process sandbox is ``sandbox.testing.running_sandbox``), and the seed the small sandboxes
-use."""
+"""The sandbox for tests: a shared one made fresh for each test, the seed the small ones use,
+the Fortnox client's retries quick enough for its injected faults, and the sandbox in a process
+of its own for tests whose service runs as processes too (the in-process sandbox is
+``sandbox.testing.running_sandbox``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,23 @@ from typing import Any
 
 import httpx
 
+from adapters.fortnox.retry import RetryPolicy
+from sandbox.testing import SandboxHandle
+
+#: Retries quick enough for the faults a test injects into the sandbox.
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
+
 #: A few vouchers and invoices a year: enough for every rule, quick to seed and reset.
 SMALL_SEED = {"vouchers_per_year": 30, "invoices_per_year": 10, "supplier_invoices_per_year": 8}
+
+
+def fresh(sb: SandboxHandle) -> SandboxHandle:
+    """A shared sandbox reset to its seed, with a rate limit no test reaches unless it sets
+    its own."""
+    sb.reset()
+    sb.set_rate_limit(10_000, 1.0)
+    return sb
+
 
 _LISTENING = re.compile(r"sandbox listening on (http://\S+)")
 

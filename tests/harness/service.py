@@ -15,12 +15,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from server.app import RunningServer, start_server
 from server.config import Settings
-from server.servicer import FortnoxServicer
 from server.wiring import open_service
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 #: Small windows keep the tests short; the limiter and the in-process sandbox agree on them.
 RATE_LIMIT, RATE_WINDOW_S = 25, 0.5
-
 
 
 def service_env(sandbox_url: str, db_path: Path | None = None, *, database_url: str = "",
@@ -62,7 +61,7 @@ def replica_env(sandbox_url: str, db_path: Path | None = None, *, database_url: 
 
 @asynccontextmanager
 async def serving_servicer(
-    servicer: FortnoxServicer, settings: Settings, provider: TracerProvider,
+    servicer: pb_grpc.FortnoxServiceServicer, settings: Settings, provider: TracerProvider,
     meter_provider: MeterProvider | None = None,
 ) -> AsyncIterator[RunningServer]:
     """``servicer`` on a real port in this process, with the server options ``serve`` uses."""

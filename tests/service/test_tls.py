@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from server.app import RunningServer, start_server
 from server.config import Address, TlsSettings
-from server.servicer import FortnoxServicer
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 Pem = tuple[bytes, bytes]  # certificate, key
 
@@ -54,8 +54,8 @@ def pki() -> dict[str, Pem]:
             "client": _pem(_issue("skatt-och-bokslut", ca))}
 
 
-async def _served(tls: TlsSettings) -> RunningServer:
-    return await start_server(Address("127.0.0.1", 0), FortnoxServicer(), TracerProvider(), tls)
+async def _served(tls: TlsSettings, servicer: pb_grpc.FortnoxServiceServicer) -> RunningServer:
+    return await start_server(Address("127.0.0.1", 0), servicer, TracerProvider(), tls)
 
 
 async def _check(port: int, credentials: grpc.ChannelCredentials) -> str:
@@ -68,17 +68,21 @@ async def _check(port: int, credentials: grpc.ChannelCredentials) -> str:
 
 
 @pytest.fixture
-async def tls_server(pki: dict[str, Pem]) -> AsyncIterator[RunningServer]:
+async def tls_server(
+    pki: dict[str, Pem], servicer: pb_grpc.FortnoxServiceServicer
+) -> AsyncIterator[RunningServer]:
     cert, key = pki["server"]
-    running = await _served(TlsSettings(cert=cert, key=key, client_ca=None))
+    running = await _served(TlsSettings(cert=cert, key=key, client_ca=None), servicer)
     yield running
     await running.server.stop(None)
 
 
 @pytest.fixture
-async def mtls_server(pki: dict[str, Pem]) -> AsyncIterator[RunningServer]:
+async def mtls_server(
+    pki: dict[str, Pem], servicer: pb_grpc.FortnoxServiceServicer
+) -> AsyncIterator[RunningServer]:
     cert, key = pki["server"]
-    running = await _served(TlsSettings(cert=cert, key=key, client_ca=pki["ca"][0]))
+    running = await _served(TlsSettings(cert=cert, key=key, client_ca=pki["ca"][0]), servicer)
     yield running
     await running.server.stop(None)
 

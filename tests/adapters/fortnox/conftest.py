@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
-from adapters.fortnox.retry import RetryPolicy
 from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
+from tests.harness.sandbox import FAST_RETRY, fresh
 
 TOKEN_KEY = bytes(range(32))
 TENANT = "sb-company-1"
@@ -43,10 +43,7 @@ def sandbox_server() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
-    """The shared sandbox, reset to its seed with a generous rate limit."""
-    sandbox_server.reset()
-    sandbox_server.set_rate_limit(10_000, 1.0)
-    return sandbox_server
+    return fresh(sandbox_server)
 
 
 @pytest.fixture
@@ -88,9 +85,6 @@ def settings_for(sb: SandboxHandle, **overrides: Any) -> FortnoxSettings:
         **overrides,
     }
     return FortnoxSettings(**values)
-
-
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import SlidingWindowLimiter
 from adapters.store.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import FAST_RETRY, TENANT, answers, settings_for
+from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
 from tests.harness.connect import connect_adapter
+from tests.harness.sandbox import FAST_RETRY
 
 
 async def test_burst_of_300_causes_no_429(

@@ -16,9 +16,10 @@ from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.store.connections import SqliteTokenStore
 from adapters.store.rate_window import SqliteRateWindow
 from sandbox.testing import SandboxHandle
-from tests.adapters.fortnox.conftest import FAST_RETRY, TENANT, answers, settings_for
+from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
 from tests.harness.connect import connect_adapter
 from tests.harness.postgres import PostgresServer
+from tests.harness.sandbox import FAST_RETRY
 
 #: Opens one more window on the same shared state (a replica's own connection to it).
 WindowFactory = Callable[[], Awaitable[RateWindow]]

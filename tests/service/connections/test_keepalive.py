@@ -80,7 +80,7 @@ async def test_two_service_processes_renew_each_connection_once(
                 grpc.aio.insecure_channel(second.address) as two:
             stubs = [pb_grpc.FortnoxServiceStub(one), pb_grpc.FortnoxServiceStub(two)]
             for n, company in enumerate(companies):
-                await connect(stubs[n % 2], sandbox, f"t{n}", company)
+                await connect(stubs[n % 2], f"t{n}", company)
             for n in range(len(companies)):
                 age_refresh_token(database, f"t{n}", 31)
 

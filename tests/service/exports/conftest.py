@@ -10,7 +10,7 @@ import pytest
 from sandbox.testing import SandboxHandle, running_sandbox
 from tests.harness.bridge import TENANT, Bridge, serving_bridge
 from tests.harness.connect import connect
-from tests.harness.sandbox import SMALL_SEED
+from tests.harness.sandbox import SMALL_SEED, fresh
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,7 @@ def sandbox_server() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
-    sandbox_server.reset()
-    sandbox_server.set_rate_limit(10_000, 1.0)
-    return sandbox_server
+    return fresh(sandbox_server)
 
 
 @pytest.fixture

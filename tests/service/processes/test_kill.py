@@ -21,7 +21,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 from tests.harness.connect import connect
 from tests.harness.processes import serving
-from tests.harness.sandbox import SMALL_SEED
+from tests.harness.sandbox import SMALL_SEED, fresh
 from tests.harness.service import service_env
 from tests.harness.vouchers import many, request
 
@@ -34,8 +34,7 @@ TENANT = "sb-company"
 def sandbox() -> Iterator[SandboxHandle]:
     """A small-seeded sandbox with a generous rate limit (the test sets its own)."""
     with running_sandbox(**SMALL_SEED) as sb:
-        sb.set_rate_limit(10_000, 1.0)
-        yield sb
+        yield fresh(sb)
 
 
 @contextmanager
