@@ -124,17 +124,6 @@ async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]
 
 
 @asynccontextmanager
-async def _process_parsers(settings: Settings) -> AsyncIterator[ProcessParsers]:
-    """The SIE parser processes, one started ahead of the first import."""
-    parsers = ProcessParsers(settings.sie_parsers)
-    try:
-        async with _in_background(parsers.warm()):
-            yield parsers
-    finally:
-        await parsers.aclose()
-
-
-@asynccontextmanager
 async def build_servicer(
     settings: Settings,
     provider: TracerProvider,
@@ -147,8 +136,10 @@ async def build_servicer(
     """Yields the servicer built on the parts given (the SIE parser processes opened here
     unless given); the caller opens and closes the backend and the Fortnox client."""
     async with contextlib.AsyncExitStack() as opened:
-        if parsers is None:
-            parsers = await opened.enter_async_context(_process_parsers(settings))
+        if parsers is None:  # the real pool, one process started ahead of the first import
+            parsers = ProcessParsers(settings.sie_parsers)
+            opened.push_async_callback(parsers.aclose)
+            await opened.enter_async_context(_in_background(parsers.warm()))
         history, exports = backend.stores.imports, MeteredExportHistory(backend.stores.exports)
         sie_import = SieImport(fortnox.api, fortnox.connections, history, parsers, clock,
                                provider)
