@@ -13,7 +13,8 @@ from adapters.fortnox.retry import GiveUp, Outcome, RetryAfter, RetryPolicy, dec
 from adapters.store.connections import SqliteTokenStore
 from core.errors import FortnoxRateLimited
 from sandbox.testing import SandboxHandle
-from tests.adapters.conftest import TENANT, answers, connect, settings_for
+from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
+from tests.harness.connect import connect_adapter
 
 POLICY = RetryPolicy(max_attempts=4, base_delay_s=1.0, max_delay_s=3.0)
 REQUEST = httpx.Request("POST", "https://api.fortnox.se/3/vouchers")
@@ -101,7 +102,7 @@ async def test_the_adapter_uses_the_configured_policy(
     settings = settings_for(sandbox, retry_attempts=2, retry_base_delay_s=0.01,
                             retry_max_delay_s=0.02)
     async with FortnoxAdapter(settings, store, tracer_provider=provider) as adapter:
-        await connect(adapter, sandbox)
+        await connect_adapter(adapter, TENANT)
         sandbox.add_fault("rate_limit")
         with pytest.raises(FortnoxRateLimited):
             await adapter.api.financial_years(TENANT)
