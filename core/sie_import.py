@@ -155,7 +155,7 @@ class SieImport:
     async def run(self, request: SieImportRequest) -> AsyncIterator[ImportEvent]:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
         span = trace.get_current_span()
-        span.set_attribute("fortnox.tenant", request.tenant)
+        span.set_attribute("skattbokslut.tenant", request.tenant)
         require_connected(await self._connections.get_connection(request.tenant))
         yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
         record = await self._history.start(request.tenant, ImportKind.SIE, request.requested_by)

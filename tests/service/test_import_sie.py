@@ -314,7 +314,7 @@ async def test_the_import_is_traced_with_fortnox_calls_and_parsing_as_children(
     finished = spans.get_finished_spans()
     rpc = next(s for s in finished if s.name.endswith("/ImportSie"))
     assert rpc.attributes is not None
-    assert rpc.attributes["fortnox.tenant"] == "acme"
+    assert rpc.attributes["skattbokslut.tenant"] == "acme"
     assert len(rpc.attributes["fortnox.financial_years"]) == 3  # type: ignore[arg-type]
     assert rpc.attributes["import.vouchers"] > 0  # type: ignore[operator]
     assert any("received" in e.name for e in rpc.events)
