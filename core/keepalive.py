@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -37,16 +36,6 @@ class RefreshTokenRenewals(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class KeepAliveRun:
-    """What one pass did."""
-
-    renewed: tuple[str, ...] = ()
-    renewed_elsewhere: tuple[str, ...] = ()
-    reconnect_required: tuple[str, ...] = ()
-    failed_for_now: tuple[str, ...] = ()
-
-
 class KeepAlive:
     """One pass renews up to ``batch`` refresh tokens older than ``age``, oldest first."""
 
@@ -57,33 +46,24 @@ class KeepAlive:
         self._clock = clock
         self._batch = batch
 
-    async def run_once(self) -> KeepAliveRun:
-        """Renews what is due now; a tenant that fails for now is tried again next pass."""
+    async def run(self) -> None:
+        """One pass, as a ``core.jobs.Job`` runs it: renews what is due now; a tenant that
+        fails for now is tried again next pass."""
         issued_before = self._clock() - self._age
-        renewed: list[str] = []
-        elsewhere: list[str] = []
-        lost: list[str] = []
-        later: list[str] = []
+        counts = {"renewed": 0, "renewed_elsewhere": 0, "reconnect_required": 0,
+                  "failed_for_now": 0}
         for tenant in await self._renewals.stale_refresh_tokens(issued_before, self._batch):
             try:
-                (renewed if await self._renewals.renew(tenant, issued_before)
-                 else elsewhere).append(tenant)
+                renewed = await self._renewals.renew(tenant, issued_before)
+                counts["renewed" if renewed else "renewed_elsewhere"] += 1
             except ReconnectRequired:
-                lost.append(tenant)
+                counts["reconnect_required"] += 1
                 log.warning("keep-alive: refresh token refused for good; reconnect required",
                             extra={"tenant": tenant})
             except DomainError as exc:
-                later.append(tenant)
+                counts["failed_for_now"] += 1
                 log.warning("keep-alive: renewal failed; tried again next pass",
                             extra={"tenant": tenant, "reason": exc.reason})
-        run = KeepAliveRun(tuple(renewed), tuple(elsewhere), tuple(lost), tuple(later))
-        if any((renewed, elsewhere, lost, later)):
-            log.info("keep-alive pass", extra={
-                "renewed": len(renewed), "renewed_elsewhere": len(elsewhere),
-                "reconnect_required": len(lost), "failed_for_now": len(later)})
-        return run
-
-    async def run(self) -> None:
-        """One pass, as a ``core.jobs.Job`` runs it."""
-        await self.run_once()
+        if any(counts.values()):
+            log.info("keep-alive pass", extra=counts)
 

@@ -59,7 +59,15 @@ from core.voucher_export.validation import (
 
 #: Errors after which a POST may or may not have happened.
 _UNSETTLED = (FortnoxOutcomeUnknown, FortnoxUnavailable, FortnoxRateLimited)
-
+#: How long a call that meets another call's claim waits for its answer (looking again every
+#: ``_POLL_S``) before it answers EXPORT_IN_PROGRESS.
+_BUSY_WAIT_S = 2.0
+_POLL_S = 0.1
+#: POSTs per voucher within one call when answers get lost.
+_ATTEMPTS = 3
+#: Vouchers posted at the same time, so Fortnox's latency does not cap the rate below the
+#: rate limit (the adapter's limiter still paces the calls).
+_IN_FLIGHT = 8
 
 
 class VoucherExporter:
@@ -72,11 +80,6 @@ class VoucherExporter:
         lease: How long a claim on a voucher keeps every other call, in any process, from
             posting it (at least the longest a POST can take, i.e. the HTTP timeout plus
             margin); a claim whose lease ran out is taken over.
-        busy_wait_s: How long a call that meets another call's claim waits for its answer
-            (looking again every ``poll_s``) before it answers EXPORT_IN_PROGRESS.
-        attempts: POSTs per voucher within one call when answers get lost.
-        in_flight: Vouchers posted at the same time, so Fortnox's latency does not cap the
-            rate below the rate limit (the adapter's limiter still paces the calls).
     """
 
     def __init__(
@@ -86,20 +89,12 @@ class VoucherExporter:
         closing_series: str,
         *,
         lease: timedelta = timedelta(seconds=60),
-        attempts: int = 3,
-        in_flight: int = 8,
-        busy_wait_s: float = 2.0,
-        poll_s: float = 0.1,
         clock: Clock = utc_now,
     ) -> None:
         self._api = api
         self._history = history
         self._closing_series = closing_series
         self._lease = lease
-        self._attempts = attempts
-        self._in_flight = in_flight
-        self._busy_wait_s = busy_wait_s
-        self._poll_s = poll_s
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._worker_id = uuid.uuid4().hex
@@ -130,7 +125,7 @@ class VoucherExporter:
                     for v, r in zip(request.vouchers, records, strict=True)))
             await self._history.open_request(
                 request.tenant, request.request_id, digest, request.requested_by)
-            gate = asyncio.Semaphore(self._in_flight)
+            gate = asyncio.Semaphore(_IN_FLIGHT)
             owner = f"{self._worker_id}:{uuid.uuid4().hex}"  # this call, in this process
 
             async def settle(voucher: ExportVoucher, record: ExportRecord | None
@@ -195,16 +190,16 @@ class VoucherExporter:
         tenant, ext, deadline = request.tenant, voucher.external_id, request.deadline
         marker = voucher_marker(tenant, ext)
         failure: Exception | None = None
-        waiting_ends = time.monotonic() + self._busy_wait_s
+        waiting_ends = time.monotonic() + _BUSY_WAIT_S
         if deadline is not None:
-            waiting_ends = min(waiting_ends, deadline - self._poll_s)
+            waiting_ends = min(waiting_ends, deadline - _POLL_S)
         claim_it = partial(self._history.claim, tenant, ext, request.request_id,
                            voucher.digest(), marker, year_id, request.requested_by, owner=owner,
                            lease=self._lease)
-        for _ in range(self._attempts):
+        for _ in range(_ATTEMPTS):
             claim = await claim_it()
             while claim.status is ClaimStatus.BUSY and time.monotonic() < waiting_ends:
-                await asyncio.sleep(self._poll_s)  # the other call's answer is near
+                await asyncio.sleep(_POLL_S)  # the other call's answer is near
                 claim = await claim_it()
             if claim.status is not ClaimStatus.TAKEN:
                 assert claim.record is not None
