@@ -47,11 +47,11 @@ def parse_ore(text: str) -> int | None:
     as `Decimal`, `int` and a regex's `\\d` do.
     """
     if _BY_CHARACTER:
-        size = len(text)
+        size: i64 = len(text)
         if size > _LONGEST:  # also keeps `value` within 64 bits
             return None
-        start = 1 if size and ord(text[0]) == 45 else 0  # "-"
-        dot = -1
+        start: i64 = 1 if size and ord(text[0]) == 45 else 0  # "-"
+        dot: i64 = -1
         value: i64 = 0
         for index in range(start, size):
             char: i64 = ord(text[index])
@@ -126,7 +126,7 @@ def ascii_number(text: str) -> int | None:
         if text.isdigit() and text.isascii() and len(text) < 19:
             return int(text)
         return None
-    size = len(text)
+    size: i64 = len(text)
     if not 0 < size < 19:
         return None
     value: i64 = 0
