@@ -80,13 +80,12 @@ def parse_ore(text: str) -> int | None:
         if not 0 < digits <= MAX_INTEGER_DIGITS or not (text[1:] if start else text).isdecimal():
             return None
         return int(text) * 100
-    fraction = text[dot + 1 :]
-    if dot - start > MAX_INTEGER_DIGITS or not 0 < len(fraction) < 3:
+    cents = len(text) - dot - 1
+    if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
         return None
-    if not fraction.isdecimal() or not (dot == start or text[start:dot].isdecimal()):
+    if not text[dot + 1 :].isdecimal() or not (dot == start or text[start:dot].isdecimal()):
         return None
-    value = int(text[start:dot] or "0") * 100 + int(fraction.ljust(2, "0"))
-    return -value if start else value
+    return int(text.replace(".", "", 1)) * (10 if cents == 1 else 1)  # "-.5" reads -5 tens
 
 
 def parse_quantity(text: str) -> Decimal | None:
