@@ -36,6 +36,8 @@ RowTail = tuple[date | None, str, Decimal | None, str]
 """A voucher row's optional fields after the amount: date, text, quantity, sign."""
 
 CACHE_LIMIT: Final = 50_000
+PLACES_KEPT: Final = 32
+"""Row places in a voucher whose last row head is kept (see `_fast_row`)."""
 NO_BLOCK: Final = 0
 AWAIT_OPEN: Final = 1
 IN_BLOCK: Final = 2
@@ -115,6 +117,8 @@ class ReaderBase:
         self._damaged = False
         self._numbers = VoucherNumbers()
         self._row_heads: dict[str, RowHead] = {}
+        self._prefix_at: list[str] = []  # by row place: the last text before its amount
+        self._head_at: list[RowHead] = []  # by row place: what that text read as
         self._year_of: dict[date, int | None] = {}
         self._tails: dict[str, RowTail] = {}
         self._last_tail = ""

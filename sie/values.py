@@ -47,11 +47,11 @@ def parse_ore(text: str) -> int | None:
     as `Decimal`, `int` and a regex's `\\d` do.
     """
     if _BY_CHARACTER:
-        size = len(text)
+        size: i64 = len(text)
         if size > _LONGEST:  # also keeps `value` within 64 bits
             return None
-        start = 1 if size and ord(text[0]) == 45 else 0  # "-"
-        dot = -1
+        start: i64 = 1 if size and ord(text[0]) == 45 else 0  # "-"
+        dot: i64 = -1
         value: i64 = 0
         for index in range(start, size):
             char: i64 = ord(text[index])
@@ -80,13 +80,12 @@ def parse_ore(text: str) -> int | None:
         if not 0 < digits <= MAX_INTEGER_DIGITS or not (text[1:] if start else text).isdecimal():
             return None
         return int(text) * 100
-    fraction = text[dot + 1 :]
-    if dot - start > MAX_INTEGER_DIGITS or not 0 < len(fraction) < 3:
+    cents = len(text) - dot - 1
+    if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
         return None
-    if not fraction.isdecimal() or not (dot == start or text[start:dot].isdecimal()):
+    if not text[dot + 1 :].isdecimal() or not (dot == start or text[start:dot].isdecimal()):
         return None
-    value = int(text[start:dot] or "0") * 100 + int(fraction.ljust(2, "0"))
-    return -value if start else value
+    return int(text.replace(".", "", 1)) * (10 if cents == 1 else 1)  # "-.5" reads -5 tens
 
 
 def parse_quantity(text: str) -> Decimal | None:
@@ -126,7 +125,7 @@ def ascii_number(text: str) -> int | None:
         if text.isdigit() and text.isascii() and len(text) < 19:
             return int(text)
         return None
-    size = len(text)
+    size: i64 = len(text)
     if not 0 < size < 19:
         return None
     value: i64 = 0

@@ -12,6 +12,7 @@ from sie.reader_base import (
     CACHE_LIMIT,
     IN_BLOCK,
     NO_BLOCK,
+    PLACES_KEPT,
     ReaderBase,
     RowHead,
     RowTail,
@@ -211,16 +212,25 @@ class VoucherHandlers(ReaderBase):
         without braces or backslashes inside, a valid amount and, if given, a valid date
         and quantity. Such a row reads exactly as `_on_row` reads it and has no finding;
         anything else goes to `_on_row`. What precedes the amount, and what follows it,
-        repeat from row to row, so both are read once and then looked up.
+        repeat from row to row, so both are read once and then looked up. Vouchers of a
+        kind repeat their rows' accounts in order, so the row at the same place in an
+        earlier voucher is tried first, by comparing the row's start: no copy, no hash.
         """
         closing = text.find("}")
-        prefix = text[: closing + 1]
-        head = self._row_heads.get(prefix)
-        fresh = head is None
-        if head is None:
-            head = _row_head(text, closing)
+        place = len(self._rows)
+        earlier = self._prefix_at[place] if place < len(self._prefix_at) else ""
+        head: RowHead | None
+        here = closing >= 0 and len(earlier) == closing + 1 and text.startswith(earlier)
+        if here:
+            prefix, head, fresh = earlier, self._head_at[place], False
+        else:
+            prefix = text[: closing + 1]
+            head = self._row_heads.get(prefix)
+            fresh = head is None
             if head is None:
-                return False
+                head = _row_head(text, closing)
+        if head is None:
+            return False
         start = closing + 1
         if start < len(text) and text[start] == " ":
             start += 1
@@ -244,12 +254,22 @@ class VoucherHandlers(ReaderBase):
             if len(self._row_heads) >= CACHE_LIMIT:
                 self._row_heads.clear()
             self._row_heads[prefix] = head
+        if not here:
+            self._keep_place(place, prefix, head)
         day, row_text, quantity, sign = tail
         amount = DECIMAL(amount_text)
         self._rows.append(
             _new(_ROW, (kind, account, amount, objects, day, row_text, quantity, sign, line))
         )
         return True
+
+    def _keep_place(self, place: int, prefix: str, head: RowHead) -> None:
+        """Remember what the row at `place` of this voucher began with, for the next one."""
+        if place < len(self._prefix_at):
+            self._prefix_at[place], self._head_at[place] = prefix, head
+        elif place < PLACES_KEPT:
+            self._prefix_at.append(prefix)
+            self._head_at.append(head)
 
     def _tail(self, row: str, start: int) -> RowTail | None:
         """Date, text, quantity and sign from `row[start:]`; None unless they read cleanly.

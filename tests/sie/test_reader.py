@@ -139,6 +139,20 @@ def test_a_row_without_an_account_is_an_error_and_never_reaches_the_caller() -> 
     assert [r.account for r in d.vouchers[0].rows] == ["1930"]
 
 
+def test_a_row_reads_alike_whatever_the_row_at_its_place_in_the_voucher_before() -> None:
+    d = doc(
+        "#VER A 1 20250101\n{\n#TRANS 1930 100.00\n#TRANS 3001 {} -100.00\n}\n"
+        '#VER A 2 20250102\n{\n#TRANS 3001 {} 50.00\n#TRANS 1930 {6 "P1"} -50.00\n}\n'
+        '#VER A 3 20250103\n{\n#TRANS 3001 {} 7\n#TRANS 1930 {6 "P2"} -7\n}\n'
+    )
+    assert [(f.code, f.line) for f in d.findings] == [("MALFORMED_RECORD", 12)]
+    assert [[(r.account, r.objects, r.amount) for r in v.rows] for v in d.vouchers] == [
+        [("3001", (), Decimal("-100.00"))],
+        [("3001", (), Decimal("50.00")), ("1930", (("6", "P1"),), Decimal("-50.00"))],
+        [("3001", (), Decimal("7")), ("1930", (("6", "P2"),), Decimal("-7"))],
+    ]
+
+
 @pytest.mark.parametrize(
     "number", ["556677-8899", "16556677-8899", "165566778899", '"556677-8899" 1']
 )
