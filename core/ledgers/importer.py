@@ -124,7 +124,6 @@ def chosen_ledgers(asked: Sequence[Ledger | None]) -> tuple[Ledger, ...]:
     return tuple(dict.fromkeys(chosen or both))
 
 
-
 class LedgerImport:
     """The ImportLedgers use case over the Fortnox port and the import history.
 

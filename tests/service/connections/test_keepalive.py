@@ -25,7 +25,6 @@ from tests.service.connections.flows import (
 DAY = 86_400
 
 
-
 async def test_an_idle_connection_is_renewed_and_never_lapses(
     stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle, database: Database
 ) -> None:
