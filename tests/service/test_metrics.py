@@ -123,16 +123,22 @@ async def test_a_whole_flow_is_counted_with_bounded_attributes_and_no_secret(
         await _import(client)
     assert error_info(caught.value).reason == "RECONNECT_REQUIRED"
 
-    found = points(reader)
     service = {"rpc.system": "grpc", "rpc.service": SERVICE_FULL_NAME}
+    failed_import = service | {"rpc.method": "ImportSie", "rpc.grpc.status_code": 9,
+                               "error.type": "RECONNECT_REQUIRED"}
+    # A streamed call is recorded as the server closes it, which can be just after the caller
+    # has its status: wait for that point (up to 5 s) instead of racing it.
+    for _ in range(50):
+        found = points(reader)
+        if total(found, RPC, failed_import):
+            break
+        await asyncio.sleep(0.1)
     for method in ("Connect", "CompleteConnect", "ImportSie", "ExportVouchers"):
         assert total(found, RPC, service | {"rpc.method": method, "rpc.grpc.status_code": 0}) == 1
     assert total(found, RPC, service | {
         "rpc.method": "GetConnection", "rpc.grpc.status_code": 5,
         "error.type": "CONNECTION_NOT_FOUND"}) == 1
-    assert total(found, RPC, service | {
-        "rpc.method": "ImportSie", "rpc.grpc.status_code": 9,
-        "error.type": "RECONNECT_REQUIRED"}) == 1
+    assert total(found, RPC, failed_import) == 1
 
     assert total(found, HTTP, {"http.response.status_code": 429, "error.type": "429"}) == 2
     assert total(found, "fortnox_bridge.fortnox.retries", {"error.type": "429"}) == 2
