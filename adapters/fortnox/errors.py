@@ -81,9 +81,11 @@ def parse_error_body(content: bytes) -> ErrorBody:
     return ErrorBody(code, str(message)[:_MESSAGE_LIMIT] if message is not None else "")
 
 
-def error_for_response(response: httpx.Response, route: str) -> FortnoxError:
-    """The domain error for a non-2xx API answer (the body must have been read)."""
-    body = parse_error_body(response.content)
+def error_for_response(response: httpx.Response, route: str, body: ErrorBody | None = None
+                       ) -> FortnoxError:
+    """The domain error for a non-2xx API answer (the body must have been read; ``body``: its
+    ``ErrorInformation``, when the caller parsed it already)."""
+    body = body or parse_error_body(response.content)
     status = response.status_code
     metadata = {"http_status": str(status), "route": route}
     if body.code is not None:
@@ -118,6 +120,7 @@ def attempt_error(
     deadline: float | None,
     *,
     outcome_unknown: bool = False,
+    body: ErrorBody | None = None,
 ) -> FortnoxError | DeadlineExceeded:
     """What a failed API attempt means: Fortnox's refusal (its body read) or a transport
     failure; ``outcome_unknown``: the attempt was a write that may or may not have happened."""
@@ -128,7 +131,7 @@ def attempt_error(
                 metadata={"route": route, "transport_error": type(outcome).__name__},
             )
         return unavailable(route, outcome, deadline)
-    error = error_for_response(outcome, route)
+    error = error_for_response(outcome, route, body)
     if outcome_unknown:
         return FortnoxOutcomeUnknown(
             "Fortnox failed while handling a write; it may or may not have happened.",

@@ -22,6 +22,7 @@ from adapters import metrics
 from adapters.fortnox import jsonbody, tracing
 from adapters.fortnox.errors import (
     TOKEN_REJECTED_CODES,
+    ErrorBody,
     attempt_error,
     parse_error_body,
     unavailable,
@@ -148,7 +149,8 @@ class Transport:
             if isinstance(outcome, httpx.Response) and outcome.is_success:
                 span.set_attribute(tracing.RETRIES, attempt - 1)
                 return outcome
-            if may_refresh and _token_rejected(outcome):
+            body = _failure_body(span, outcome)
+            if may_refresh and _token_rejected(outcome, body):
                 may_refresh = False
                 await self._tokens.rejected(request.tenant, bearer.generation, request.deadline)
                 continue
@@ -160,7 +162,7 @@ class Transport:
             span.set_attribute(tracing.RETRIES, attempt - 1)
             if isinstance(decision, GiveUp):
                 raise attempt_error(request.template, outcome, request.deadline,
-                                    outcome_unknown=decision.outcome_unknown) from None
+                                    outcome_unknown=decision.outcome_unknown, body=body) from None
             self._note_retry(span, request, outcome, decision.delay_s)
             attempt += 1
             await asyncio.sleep(decision.delay_s)
@@ -190,13 +192,9 @@ class Transport:
         metered.answered(response.status_code)
         await slot.done()
         span.set_attribute(tracing.STATUS, response.status_code)
-        if not response.is_success:
-            if request.stream:
-                await response.aread()
-                await response.aclose()
-            code = parse_error_body(response.content).code
-            if code is not None:
-                span.set_attribute(tracing.ERROR_CODE, str(code))
+        if not response.is_success and request.stream:  # read, so its error can be parsed
+            await response.aread()
+            await response.aclose()
         return response
 
     async def _slot(self, company: str, request: _Request) -> Slot:
@@ -285,9 +283,21 @@ class _Bearer:
     company: str
 
 
-def _token_rejected(outcome: httpx.Response | httpx.TransportError) -> bool:
+def _failure_body(span: trace.Span, outcome: httpx.Response | httpx.TransportError
+                  ) -> ErrorBody | None:
+    """A failed answer's ``ErrorInformation``, read once for the span, the refresh and the
+    error (``None`` for a transport error)."""
+    if not isinstance(outcome, httpx.Response):
+        return None
+    body = parse_error_body(outcome.content)
+    if body.code is not None:
+        span.set_attribute(tracing.ERROR_CODE, str(body.code))
+    return body
+
+
+def _token_rejected(outcome: httpx.Response | httpx.TransportError, body: ErrorBody | None
+                    ) -> bool:
     """A 401 saying the access token is no good (or not saying why): refresh and try again."""
-    if not isinstance(outcome, httpx.Response) or outcome.status_code != 401:
+    if not isinstance(outcome, httpx.Response) or outcome.status_code != 401 or body is None:
         return False
-    code = parse_error_body(outcome.content).code
-    return code is None or code in TOKEN_REJECTED_CODES
+    return body.code is None or body.code in TOKEN_REJECTED_CODES
