@@ -113,7 +113,7 @@ def _voucher_connection(ctx: ApiContext, c: FileConnection) -> dict[str, Any]:
     id, and ``Name``, the file's name, which Fortnox returns though its model leaves it out."""
     voucher = ctx.books.voucher(c.voucher.year_id, c.voucher.series, c.voucher.number)
     return {"@url": ctx.url(f"voucherfileconnections/{c.file_id}"), "FileId": c.file_id,
-            "Name": ctx.books.files[c.file_id].name,
+            "Name": stored.name if (stored := ctx.books.files.get(c.file_id)) else "",
             "VoucherDescription": voucher.description if voucher else "",
             "VoucherNumber": str(c.voucher.number), "VoucherSeries": c.voucher.series,
             "VoucherYear": c.voucher.year_id}
