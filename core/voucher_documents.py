@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -34,6 +34,7 @@ from core.errors import (
     InvalidRequest,
 )
 from core.fortnox_api import FileConnection, FinancialYear, FortnoxApi
+from core.sie_parse import RecordBatch
 from core.year_selection import YearChoice
 from sie import RowKind, SieReader, Voucher
 
@@ -263,15 +264,22 @@ def _unique(connections: Collection[FileConnection]) -> list[FileConnection]:
 
 
 async def document_counts(api: FortnoxApi, tenant: str, year_id: int, *,
-                          deadline: float | None = None) -> Counter[tuple[str, str]]:
-    """How many files each voucher of a year has, by (series, number as text), from one
-    paged listing of the year's connections."""
-    counts: Counter[tuple[str, str]] = Counter()
+                          deadline: float | None = None) -> Counter[tuple[str, int]]:
+    """How many files each voucher of a year has, by (series, number), from one paged listing
+    of the year's connections."""
+    counts: Counter[tuple[str, int]] = Counter()
     async for c in api.voucher_file_connections(tenant, financial_year_id=year_id,
                                                 deadline=deadline):
         if c.voucher_year in (None, year_id):
-            counts[(c.voucher_series, str(c.voucher_number))] += 1
+            counts[(c.voucher_series, c.voucher_number or 0)] += 1
     return counts
+
+
+def counted(batch: RecordBatch, counts: Counter[tuple[str, int]]) -> RecordBatch:
+    """``batch`` with each voucher's number of documents."""
+    return replace(batch, document_counts=tuple(
+        counts.get((v.series, int(v.number)), 0) if v.number.isdigit() else 0
+        for v in batch.vouchers))
 
 
 async def voucher_amounts(api: FortnoxApi, tenant: str, year_id: int,

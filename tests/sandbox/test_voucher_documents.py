@@ -14,7 +14,8 @@ ANY = {"Accept": "*/*"}
 
 
 def _connections(api: httpx.Client, **params: str | int) -> list[dict[str, object]]:
-    answer = api.get("voucherfileconnections", params={"limit": 500, **params})
+    query: dict[str, str | int] = {"limit": 500, **params}
+    answer = api.get("voucherfileconnections", params=query)
     assert answer.status_code == 200, answer.text
     items: list[dict[str, object]] = answer.json()["VoucherFileConnections"]
     return items
@@ -28,7 +29,7 @@ def test_vouchers_have_none_one_or_several_pdf_and_jpeg_files(
     assert len(per_voucher) < len(sandbox.all_vouchers(sandbox.tenants[0].id, 1))
     kinds = set()
     for connection in year_1[:6]:
-        answer = api.get("archive", params={"fileid": connection["FileId"]}, headers=ANY)
+        answer = api.get("archive", params={"fileid": str(connection["FileId"])}, headers=ANY)
         assert answer.status_code == 200
         kinds.add(answer.headers["content-type"])
         assert answer.content == sandbox.file_bytes(sandbox.tenants[0].id,
