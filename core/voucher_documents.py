@@ -243,9 +243,13 @@ class VoucherDocuments:
             yield DocumentFailed(connection.file_id, connection.name, voucher, exc.reason,
                                  exc.message)
             return
+        # The download's own name (Content-Disposition), else the one the listing gave.
+        name = spooled.file_name
+        if name in ("", connection.file_id):
+            name = connection.name or connection.file_id
         with spooled:
-            yield DocumentHeader(connection.file_id, spooled.file_name or connection.name,
-                                 spooled.content_type, spooled.size, spooled.sha256, voucher)
+            yield DocumentHeader(connection.file_id, name, spooled.content_type, spooled.size,
+                                 spooled.sha256, voucher)
             for piece in spooled.pieces():
                 yield DocumentBytes(connection.file_id, *piece)
 
