@@ -2,13 +2,13 @@
 demand or for a whole financial year.
 
 Which files belong to which voucher comes from Fortnox's voucher file connections (one paged
-listing, filtered by year and, for one voucher, series and number; filtered here again, since
-Fortnox may honour only one filter per request). Each file is then one archive download, which
-at Fortnox's 25 requests per 5 s makes a year of receipts a matter of minutes: the year stream
-reports progress with an estimate of the time left, and a caller that reconnects names the
-files it already has, which are not fetched again. A file that cannot be fetched is reported
-in its place and the others follow; a connection without the ``connectfile`` or ``archive``
-scope fails at once with ``FORTNOX_SCOPE_MISSING`` naming the scope.
+listing, filtered by Fortnox by the year, or for one voucher by its number, and here by the
+rest, since Fortnox may honour only one filter per request). Each file is then one archive
+download, which at Fortnox's 25 requests per 5 s makes a year of receipts a matter of minutes:
+the year stream reports progress with an estimate of the time left, and a caller that
+reconnects names the files it already has, which are not fetched again. A file that cannot be
+fetched is reported in its place and the others follow; a connection without the
+``connectfile`` or ``archive`` scope fails at once with ``FORTNOX_SCOPE_MISSING`` naming the scope.
 """
 
 from __future__ import annotations
@@ -169,9 +169,8 @@ class VoucherDocuments:
         trace.get_current_span().set_attribute("skattbokslut.tenant", tenant)
         require_scopes(require_connected(await self._connections.get_connection(tenant)))
         found = await self._year(tenant, year, deadline)
-        listed = self._api.voucher_file_connections(
-            tenant, financial_year_id=found.id, series=series, number=number,
-            deadline=deadline)
+        # One filter (the rarest match) and the rest here: Fortnox may honour only one.
+        listed = self._api.voucher_file_connections(tenant, number=number, deadline=deadline)
         wanted = [c async for c in listed
                   if _key(c, found.id) == VoucherKey(found.id, series, number)]
         for connection in _unique(wanted):
