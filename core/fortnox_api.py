@@ -485,9 +485,17 @@ class FortnoxApi(Protocol):
         ...
 
     def voucher_file_connections(
-        self, tenant: str, *, deadline: float | None = None
+        self,
+        tenant: str,
+        *,
+        financial_year_id: int | None = None,
+        series: str | None = None,
+        number: int | None = None,
+        deadline: float | None = None,
     ) -> AsyncIterator[FileConnection]:
-        """Files attached to vouchers."""
+        """Files attached to vouchers (needs the ``connectfile`` scope), narrowed by Fortnox
+        to a year, a series and a number when given (callers filter again: Fortnox may apply
+        only one filter per request)."""
         ...
 
     async def open_file(
@@ -498,7 +506,8 @@ class FortnoxApi(Protocol):
         *,
         deadline: float | None = None,
     ) -> ByteStream:
-        """Starts downloading an archive or inbox file."""
+        """Starts downloading an archive or inbox file (needs the ``archive`` or ``inbox``
+        scope; without it ``FortnoxScopeMissing`` with ``metadata["scope"]``)."""
         ...
 
     async def open_invoice_pdf(

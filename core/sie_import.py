@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from opentelemetry import trace
 
 from core.chunks import pieces
 from core.connections import FortnoxConnections, require_connected
-from core.errors import SieInvalid
+from core.errors import FortnoxScopeMissing, SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
 from core.imports import (
     ChangeKind,
@@ -42,6 +43,7 @@ from core.sie_parse import (
     YearParsing,
 )
 from core.voucher_digest import BALANCES_KEY, voucher_digest
+from core.voucher_documents import counted, document_counts
 from core.year_selection import YearChoice, select_years
 from sie import FinancialYear as SieYear
 from sie import ReadSummary, SieReader
@@ -206,9 +208,12 @@ class SieImport:
             if self._parsers.busy():
                 yield Progress(Stage.DOWNLOADING, year.id,
                                message="waiting for a free SIE parser (other imports run)")
+            counts = await self._document_counts(request, year)
             async with self._parsers.parse(options) as parsing:
                 received = _Received()
                 async for event in self._download(request, import_id, year, parsing, received):
+                    if counts is not None and isinstance(event, RecordBatch):
+                        event = counted(event, counts)
                     yield event
             read, checked = received.year.read, received.year.controls
             size = read.bytes_read
@@ -239,6 +244,19 @@ class SieImport:
                     f"The SIE file of financial year {year.id} has {summary.errors} errors.",
                     metadata={"financial_year_id": str(year.id), "errors": str(summary.errors)},
                 )
+
+    async def _document_counts(
+        self, request: SieImportRequest, year: FinancialYear
+    ) -> Counter[tuple[str, int]] | None:
+        """Each voucher's number of documents, for the records (one listing; ``None`` when
+        records are not asked for, or the connection may not read file connections)."""
+        if not request.include_records:
+            return None
+        try:
+            return await document_counts(self._api, request.tenant, year.id,
+                                         deadline=request.deadline)
+        except FortnoxScopeMissing:
+            return None
 
     async def _download(
         self,

@@ -47,6 +47,8 @@ class RecordBatch:
     accounts: tuple[Account, ...] = ()
     balances: tuple[Balance, ...] = ()
     vouchers: tuple[Voucher, ...] = ()
+    #: Per voucher, how many documents Fortnox has connected to it (``None``: not known).
+    document_counts: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

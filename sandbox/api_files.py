@@ -16,10 +16,10 @@ from starlette.responses import Response
 from sandbox import errors
 from sandbox.api_common import JSON, ApiContext, accepts, paginate
 from sandbox.books import FileConnection
+from sandbox.documents import render_file
 from sandbox.errors import FortnoxError
 from sandbox.jsonout import FortnoxJSON
 from sandbox.model import Invoice, StoredFile
-from sandbox.pdf import render_pdf
 
 _FILE_IDS = uuid.UUID("5a3c1f0e-7d2b-4c8e-9f41-0b6d2e8a7c35")
 
@@ -32,7 +32,7 @@ def folder_id(f: StoredFile) -> str:
 def _file_row(ctx: ApiContext, f: StoredFile) -> dict[str, Any]:
     return {"@url": ctx.url(f"{f.folder}/{folder_id(f)}"), "ArchiveFileId": f.id,
             "Comments": "", "Id": folder_id(f), "Name": f.name, "Path": f"root/{f.name}",
-            "Size": len(render_pdf(f.title, f.lines))}
+            "Size": len(render_file(f))}
 
 
 def _folder(ctx: ApiContext, folder: str) -> Response:
@@ -50,16 +50,19 @@ def _download(ctx: ApiContext, folder: str) -> Response:
         found = ctx.books.files.get(ctx.param("fileid") or "")
     if found is None or found.folder != folder:
         raise FortnoxError(errors.NOT_FOUND_FILE)
-    return Response(render_pdf(found.title, found.lines), media_type="application/pdf",
+    if not accepts(ctx.request, (found.content_type,)):
+        raise FortnoxError(errors.NOT_ACCEPTABLE, found.content_type)
+    return Response(render_file(found), media_type=found.content_type,
                     headers={"Content-Disposition": f'inline; filename="{found.name}"'})
 
 
 async def archive_folder(ctx: ApiContext) -> Response:
     """The archive's root folder (or, with ``fileid``, the file of a file connection)."""
-    wanted = ("application/pdf",) if ctx.param("fileid") else JSON
-    if not accepts(ctx.request, wanted):
-        raise FortnoxError(errors.NOT_ACCEPTABLE, wanted[0])
-    return _download(ctx, "archive") if ctx.param("fileid") else _folder(ctx, "archive")
+    if ctx.param("fileid"):
+        return _download(ctx, "archive")
+    if not accepts(ctx.request, JSON):
+        raise FortnoxError(errors.NOT_ACCEPTABLE, JSON[0])
+    return _folder(ctx, "archive")
 
 
 async def archive_file(ctx: ApiContext) -> Response:
@@ -106,16 +109,41 @@ async def supplier_invoice_file_connection(ctx: ApiContext) -> Response:
 
 
 def _voucher_connection(ctx: ApiContext, c: FileConnection) -> dict[str, Any]:
+    """A connection as Fortnox lists it: ``VoucherNumber`` a string, ``VoucherYear`` the year's
+    id, and ``Name``, the file's name, which Fortnox returns though its model leaves it out."""
     voucher = ctx.books.voucher(c.voucher.year_id, c.voucher.series, c.voucher.number)
     return {"@url": ctx.url(f"voucherfileconnections/{c.file_id}"), "FileId": c.file_id,
+            "Name": stored.name if (stored := ctx.books.files.get(c.file_id)) else "",
             "VoucherDescription": voucher.description if voucher else "",
             "VoucherNumber": str(c.voucher.number), "VoucherSeries": c.voucher.series,
             "VoucherYear": c.voucher.year_id}
 
 
+def _voucher_filters(ctx: ApiContext) -> list[FileConnection]:
+    """The connections ``voucherseries``, ``vouchernumber``, ``voucheryear`` and
+    ``voucherdescription`` narrow to; ``filter=`` (no values declared here) is a bad filter."""
+    if ctx.param("filter") is not None:
+        raise FortnoxError(errors.INVALID_FILTER)
+    series, number = ctx.param("voucherseries"), ctx.param("vouchernumber")
+    year, description = ctx.int_param("voucheryear"), ctx.param("voucherdescription")
+    if number is not None and not number.isdigit():
+        raise FortnoxError(errors.INVALID_PARAMETER, "vouchernumber")
+
+    def wanted(c: FileConnection) -> bool:
+        if description:
+            voucher = ctx.books.voucher(c.voucher.year_id, c.voucher.series, c.voucher.number)
+            if voucher is None or description.lower() not in voucher.description.lower():
+                return False
+        return ((not series or c.voucher.series == series)
+                and (not number or c.voucher.number == int(number))
+                and (year is None or c.voucher.year_id == year))
+
+    return [c for c in ctx.books.voucher_files if wanted(c)]
+
+
 async def voucher_file_connections(ctx: ApiContext) -> Response:
-    """Documents attached to vouchers."""
-    return paginate(ctx, "VoucherFileConnections", ctx.books.voucher_files,
+    """Documents attached to vouchers, optionally of one year, series, number or text."""
+    return paginate(ctx, "VoucherFileConnections", _voucher_filters(ctx),
                     lambda c: _voucher_connection(ctx, c))
 
 

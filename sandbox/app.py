@@ -34,9 +34,10 @@ DOWNLOADS: dict[str, tuple[str, ...]] = {
     "sie/{type}": ("application/octet-stream",),
     "invoices/{number}/preview": ("application/pdf",),
     "invoices/{number}/print": ("application/pdf",),
-    "archive": ("application/json", "application/pdf"),  # a folder, or a file by fileid
-    "archive/{id}": ("application/pdf",),
-    "inbox/{id}": ("application/pdf",),
+    # a folder, or a file by fileid (receipts are PDF or JPEG)
+    "archive": ("application/json", "application/pdf", "image/jpeg"),
+    "archive/{id}": ("application/pdf", "image/jpeg"),
+    "inbox/{id}": ("application/pdf", "image/jpeg"),
 }
 
 

@@ -15,10 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.api_vouchers import voucher_detail
-from sandbox.books import Books
+from sandbox.books import Books, FileConnection
+from sandbox.documents import JPEG, PDF, render_file
 from sandbox.errors import FortnoxError
 from sandbox.jsonout import FortnoxJSON, money
-from sandbox.model import Invoice, Tenant
+from sandbox.model import Invoice, StoredFile, Tenant, VoucherRef
 from sandbox.posting import parse_rows
 from sandbox.state import SandboxState
 
@@ -145,6 +146,38 @@ def routes(state: SandboxState) -> list[Route]:
             books.touch(found.year_id)
         return FortnoxJSON({"Voucher": voucher_detail("", found)})
 
+    async def attach_file(request: Request) -> Response:
+        """Connects a new archive file to a voucher: ``content_type`` PDF or JPEG, ``size``
+        about that many bytes (a large receipt), ``name`` its file name."""
+        books = books_of(request)
+        p = request.path_params
+        voucher = books.voucher(int(p["year"]), p["series"], int(p["number"]))
+        if voucher is None:
+            return JSONResponse({"error": "no such voucher"}, status_code=404)
+        data = await _json(request)
+        content_type = str(data.get("content_type", PDF))
+        if content_type not in (PDF, JPEG):
+            return JSONResponse({"error": f"content_type must be {PDF} or {JPEG}"},
+                                status_code=400)
+        with books.lock:
+            file_id = f"{books.tenant.id:08x}-0000-4000-9000-{len(books.files) + 1:012x}"
+            extension = "jpg" if content_type == JPEG else "pdf"
+            books.files[file_id] = StoredFile(
+                file_id, str(data.get("name") or f"bilaga-{len(books.files) + 1}.{extension}"),
+                "archive", f"Bilaga {voucher.description}", (voucher.transaction_date.isoformat(),),
+                content_type, max(0, int(data.get("size", 0)) - 600))
+            books.voucher_files.append(FileConnection(
+                file_id, VoucherRef(voucher.series, voucher.number, voucher.year_id)))
+        return JSONResponse({"FileId": file_id, "Size": len(render_file(books.files[file_id]))},
+                            status_code=201)
+
+    async def file_bytes(request: Request) -> Response:
+        """An archived file's bytes, as ``/3/archive?fileid=`` sends them (no token, no limit)."""
+        found = books_of(request).files.get(request.path_params["file_id"])
+        if found is None:
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        return Response(render_file(found), media_type=found.content_type)
+
     async def reconciliation(request: Request) -> Response:
         books = books_of(request)
         day = date.fromisoformat(request.query_params["date"])
@@ -188,6 +221,9 @@ def routes(state: SandboxState) -> list[Route]:
         Route(f"{prefix}/tenants/{{tenant:int}}/vouchers", vouchers, methods=["GET"]),
         Route(f"{prefix}/tenants/{{tenant:int}}/vouchers/{{year:int}}/{{series}}/{{number:int}}",
               amend, methods=["PATCH", "POST"]),
+        Route(f"{prefix}/tenants/{{tenant:int}}/vouchers/{{year:int}}/{{series}}/{{number:int}}"
+              "/files", attach_file, methods=["POST"]),
+        Route(f"{prefix}/tenants/{{tenant:int}}/files/{{file_id}}", file_bytes, methods=["GET"]),
         Route(f"{prefix}/tenants/{{tenant:int}}/reconciliation", reconciliation,
               methods=["GET"]),
     ]

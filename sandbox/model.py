@@ -181,13 +181,16 @@ class Invoice:
 
 @dataclass(slots=True)
 class StoredFile:
-    """A document in the archive or the inbox."""
+    """A document in the archive or the inbox: a PDF, or a JPEG (a photographed receipt),
+    rendered from its title and lines and padded with ``padding`` filler bytes."""
 
     id: str
     name: str
     folder: str
     title: str
     lines: tuple[str, ...]
+    content_type: str = "application/pdf"
+    padding: int = 0
 
 
 @dataclass(frozen=True, slots=True)

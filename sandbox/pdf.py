@@ -8,12 +8,16 @@ def _escape(text: str) -> str:
     return latin.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def render_pdf(title: str, lines: tuple[str, ...] | list[str]) -> bytes:
-    """A PDF 1.4 file with ``title`` and ``lines`` in Helvetica, with a correct xref table."""
+def render_pdf(title: str, lines: tuple[str, ...] | list[str], *, padding: int = 0) -> bytes:
+    """A PDF 1.4 file with ``title`` and ``lines`` in Helvetica, with a correct xref table;
+    ``padding`` adds about that many bytes of comment lines to the page's content stream."""
     text = [f"BT /F1 16 Tf 50 780 Td ({_escape(title)}) Tj ET"]
     text += [f"BT /F1 11 Tf 50 {750 - 16 * i} Td ({_escape(line)}) Tj ET"
              for i, line in enumerate(lines)]
     stream = "\n".join(text).encode("latin-1")
+    if padding > 0:
+        line = b"\n%" + b"." * 78
+        stream += line * (padding // len(line)) + b"\n%" + b"." * (padding % len(line))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

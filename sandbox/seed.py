@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sandbox.books import Books, FileConnection
 from sandbox.chart import COST_CENTERS, PROJECTS, bas_accounts
+from sandbox.documents import JPEG, PDF
 from sandbox.model import (
     CostCenter,
     FinancialYear,
@@ -196,10 +197,11 @@ class _CompanyBuilder:
             last_modified=self.stamp(self.first_day),
         )
 
-    def _new_file(self, folder: str, name: str, title: str, lines: tuple[str, ...]) -> str:
+    def _new_file(self, folder: str, name: str, title: str, lines: tuple[str, ...],
+                  content_type: str = PDF) -> str:
         self.file_counter += 1
         file_id = f"{self.plan.tenant_id:08x}-0000-4000-8000-{self.file_counter:012x}"
-        self.books.files[file_id] = StoredFile(file_id, name, folder, title, lines)
+        self.books.files[file_id] = StoredFile(file_id, name, folder, title, lines, content_type)
         return file_id
 
     # -- general vouchers (series A) ---------------------------------------------------
@@ -216,11 +218,23 @@ class _CompanyBuilder:
                               day + timedelta(days=rng.randint(0, 3)),
                               last_modified=self.stamp(day))
             self.books.add_voucher(voucher)
-            if index % 10 == 3:
-                file_id = self._new_file("archive", f"underlag-{year.id}-{voucher.number}.pdf",
-                                         f"Underlag {text}", (day.isoformat(),))
-                self.books.voucher_files.append(
-                    FileConnection(file_id, VoucherRef("A", voucher.number, year.id)))
+            self._receipts(voucher, index)
+
+    def _receipts(self, voucher: Voucher, index: int) -> None:
+        """Attach documents to some vouchers: a PDF to every tenth, a photographed receipt
+        (JPEG) and a PDF to every tenth after that, a third file to every twentieth; none to
+        the rest."""
+        kinds = {3: ("pdf",), 6: ("jpg", "pdf")}.get(index % 10, ())
+        if index % 20 == 16:
+            kinds += ("jpg",)
+        for n, kind in enumerate(kinds, start=1):
+            name = f"underlag-{voucher.year_id}-{voucher.series}{voucher.number}-{n}.{kind}"
+            file_id = self._new_file(
+                "archive", name, f"Underlag {voucher.description}",
+                (voucher.transaction_date.isoformat(), f"Verifikation {voucher.series}"
+                 f"{voucher.number}"), JPEG if kind == "jpg" else PDF)
+            self.books.voucher_files.append(FileConnection(
+                file_id, VoucherRef(voucher.series, voucher.number, voucher.year_id)))
 
     def _general_rows(self, pick: float) -> tuple[str, list[VoucherRow]]:
         rng = self.rng

@@ -192,6 +192,21 @@ class SandboxHandle:
         return dict(self._control(
             "POST", f"/tenants/{tenant_id}/vouchers/{year_id}/{series}/{number}", body)["Voucher"])
 
+    def attach_file(self, tenant_id: int, year_id: int, series: str, number: int, *,
+                    content_type: str = "application/pdf", size: int = 0,
+                    name: str = "") -> str:
+        """Connects a new archive file of about ``size`` bytes to a voucher; its ``FileId``."""
+        body = {"content_type": content_type, "size": size, "name": name}
+        return str(self._control(
+            "POST", f"/tenants/{tenant_id}/vouchers/{year_id}/{series}/{number}/files",
+            body)["FileId"])
+
+    def file_bytes(self, tenant_id: int, file_id: str) -> bytes:
+        """An archived file's bytes, straight from the sandbox (no token, no rate limit)."""
+        response = self._http.get(f"/tenants/{tenant_id}/files/{file_id}")
+        response.raise_for_status()
+        return response.content
+
     def reconciliation(self, tenant_id: int, day: str) -> dict[str, Any]:
         """Ledger accounts 1510/2440 versus open invoices (SEK) at a date."""
         return dict(self._control("GET", f"/tenants/{tenant_id}/reconciliation",

@@ -92,6 +92,7 @@ STRINGS: dict[str, Bound] = {
     "ExportVoucherRow.description": Bound(MAX_ROW_TEXT, *_TEXT),
     "cost_center": Bound(MAX_COST_CENTER, *_TEXT),
     "project": Bound(MAX_PROJECT, *_TEXT),
+    "received_file_ids": Bound(100, *_ASCII),
 }
 #: The string fields no request may leave empty (proto3 cannot tell an unset string from "").
 REQUIRED = frozenset({"tenant"})
@@ -102,6 +103,8 @@ COUNTS: dict[str, int] = {
     "ledgers": 2,
     "vouchers": MAX_VOUCHERS,
     "rows": 1000,
+    "voucher_series": 50,
+    "received_file_ids": 20_000,
 }
 #: The ``x-requested-by`` metadata, stored with each import and export.
 REQUESTED_BY = Bound(200, re.compile(r"[ -~]*"), "printable ASCII characters")

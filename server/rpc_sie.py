@@ -219,11 +219,13 @@ def _summary(summary: ImportSummary) -> sie_pb.ImportSieSummary:
 
 
 def _records(batch: RecordBatch) -> sie_pb.SieRecordBatch:
+    counts = batch.document_counts
     return sie_pb.SieRecordBatch(
         financial_year_id=batch.financial_year_id,
         accounts=[sie_pb.SieAccount(number=a.number, name=a.name) for a in batch.accounts],
         balances=[_balance(b) for b in batch.balances],
-        vouchers=[_voucher(v) for v in batch.vouchers],
+        vouchers=[_voucher(v, counts[i] if counts is not None else None)
+                  for i, v in enumerate(batch.vouchers)],
     )
 
 
@@ -248,12 +250,12 @@ def _row(row: TransRow) -> sie_pb.SieTransaction:
     )
 
 
-def _voucher(voucher: Voucher) -> sie_pb.SieVoucher:
+def _voucher(voucher: Voucher, documents: int | None = None) -> sie_pb.SieVoucher:
     rows = {kind: [_row(r) for r in voucher.rows if r.kind == kind]
             for kind in ("TRANS", "RTRANS", "BTRANS")}
     return sie_pb.SieVoucher(
         series=voucher.series, number=voucher.number, voucher_date=proto_date(voucher.date),
         text=voucher.text, registration_date=proto_date(voucher.reg_date),
         transactions=rows["TRANS"], added_rows=rows["RTRANS"], removed_rows=rows["BTRANS"],
-        line=voucher.line,
+        line=voucher.line, document_count=documents,
     )

@@ -38,9 +38,11 @@ from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.sie_parse import SieParsers
 from core.stores import Stores
+from core.voucher_documents import RateLimit, VoucherDocuments
 from core.voucher_export.exporter import VoucherExporter
 from server.config import ConfigError, Settings
 from server.rpc_connection import ConnectionRpcs
+from server.rpc_documents import DocumentRpcs
 from server.rpc_exports import ExportRpcs
 from server.rpc_ledgers import LedgerRpcs
 from server.rpc_sie import SieRpcs
@@ -154,6 +156,8 @@ async def build_servicer(
                 VoucherExporter(fortnox.api, exports, settings.closing_series, lease=lease),
                 exports,
             ),
+            DocumentRpcs(VoucherDocuments(fortnox.api, fortnox.connections, rate_limit=RateLimit(
+                settings.rate_limit_requests, settings.rate_limit_window_s))),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from adapters.fortnox import parse
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.transport import Params, Transport
+from core.errors import FortnoxScopeMissing
 from core.fortnox_api import (
     Account,
     CompanyInformation,
@@ -37,6 +38,23 @@ PDF_ACCEPT = "application/pdf"
 FILE_ACCEPT = "*/*"
 
 T = TypeVar("T")
+
+
+def scope_missing(scope: str, refused: FortnoxScopeMissing) -> FortnoxScopeMissing:
+    """Fortnox's 403 on an endpoint that needs exactly ``scope``, naming it and what to do:
+    Fortnox's answer does not say which scope was missing."""
+    return FortnoxScopeMissing(
+        f"The Fortnox connection lacks the scope {scope}; connect the tenant again (Connect) "
+        "asking for it.", metadata={**refused.metadata, "scope": scope})
+
+
+async def _scoped(scope: str, items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items``, with a missing-scope refusal naming ``scope``."""
+    try:
+        async for item in items:
+            yield item
+    except FortnoxScopeMissing as exc:
+        raise scope_missing(scope, exc) from None
 
 
 class FortnoxClient:
@@ -271,14 +289,29 @@ class FortnoxClient:
     def supplier_invoice_file_connections(
         self, tenant: str, *, deadline: float | None = None
     ) -> AsyncIterator[FileConnection]:
-        return self._pages(tenant, "/supplierinvoicefileconnections",
-                           "SupplierInvoiceFileConnections", parse.file_connection, deadline)
+        return _scoped("connectfile", self._pages(
+            tenant, "/supplierinvoicefileconnections", "SupplierInvoiceFileConnections",
+            parse.file_connection, deadline))
 
     def voucher_file_connections(
-        self, tenant: str, *, deadline: float | None = None
+        self,
+        tenant: str,
+        *,
+        financial_year_id: int | None = None,
+        series: str | None = None,
+        number: int | None = None,
+        deadline: float | None = None,
     ) -> AsyncIterator[FileConnection]:
-        return self._pages(tenant, "/voucherfileconnections", "VoucherFileConnections",
-                           parse.file_connection, deadline)
+        params: dict[str, str | int] = {}
+        if financial_year_id is not None:
+            params["voucheryear"] = financial_year_id
+        if series is not None:
+            params["voucherseries"] = series
+        if number is not None:
+            params["vouchernumber"] = number
+        return _scoped("connectfile", self._pages(
+            tenant, "/voucherfileconnections", "VoucherFileConnections",
+            parse.file_connection, deadline, params))
 
     async def open_file(
         self,
@@ -288,13 +321,17 @@ class FortnoxClient:
         *,
         deadline: float | None = None,
     ) -> HttpByteStream:
-        if source is FileSource.CONNECTION:  # an ArchiveFileId: only ``?fileid=`` takes it
+        scope = "inbox" if source is FileSource.INBOX else "archive"
+        try:
+            if source is FileSource.CONNECTION:  # an ArchiveFileId: only ``?fileid=`` takes it
+                return await self._t.open_stream(
+                    tenant, "/archive", params={"fileid": file_id}, deadline=deadline,
+                    default_name=file_id, accept=FILE_ACCEPT)
             return await self._t.open_stream(
-                tenant, "/archive", params={"fileid": file_id}, deadline=deadline,
+                tenant, f"/{source.value}/{{id}}", {"id": file_id}, deadline=deadline,
                 default_name=file_id, accept=FILE_ACCEPT)
-        return await self._t.open_stream(
-            tenant, f"/{source.value}/{{id}}", {"id": file_id}, deadline=deadline,
-            default_name=file_id, accept=FILE_ACCEPT)
+        except FortnoxScopeMissing as exc:
+            raise scope_missing(scope, exc) from None
 
     async def open_invoice_pdf(
         self, tenant: str, document_number: str, *, deadline: float | None = None

@@ -239,9 +239,18 @@ def test_file_resources_match_the_model(api: httpx.Client) -> None:
                         "GET /3/supplierinvoicefileconnections")
     _single(api, f"supplierinvoicefileconnections/{connections[0]['FileId']}",
             "GET /3/supplierinvoicefileconnections/{FileId}")
-    receipts = _list(api, "voucherfileconnections", "GET /3/voucherfileconnections")
-    _single(api, f"voucherfileconnections/{receipts[0]['FileId']}",
-            "GET /3/voucherfileconnections/{FileId}")
+    # ``Name`` is returned though the published model leaves it out (fortnox-topics.md).
+    receipts = api.get("voucherfileconnections", params={"limit": 500}).json()[
+        "VoucherFileConnections"]
+    spec = model("GET /3/voucherfileconnections")
+    for receipt in receipts:
+        assert isinstance(receipt.pop("Name"), str)
+        assert against_model(receipt, spec["fields"], spec["wrapper"]) == [], receipt
+    named = api.get(f"voucherfileconnections/{receipts[0]['FileId']}").json()[
+        "VoucherFileConnection"]
+    assert isinstance(named.pop("Name"), str) and named["FileId"] == receipts[0]["FileId"]
+    spec = model("GET /3/voucherfileconnections/{FileId}")
+    assert against_model(named, spec["fields"], spec["wrapper"]) == []
     _single(api, "archive", "GET /3/archive")
     _single(api, "inbox", "GET /3/inbox")
     _not_found(api.get("voucherfileconnections/no-such-file"))

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from server.app import SERVICE_FULL_NAME
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
+from spiris.skattbokslut.fortnox.v1 import voucher_documents_pb2 as doc_pb
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -34,6 +35,10 @@ async def _call_every_rpc(stub: pb_grpc.FortnoxServiceStub) -> None:
     for stream in (
         stub.ImportSie(pb.ImportSieRequest(tenant="t"), metadata=metadata, timeout=10),
         stub.ImportLedgers(pb.ImportLedgersRequest(tenant="t"), metadata=metadata, timeout=10),
+        stub.DownloadVoucherDocuments(doc_pb.DownloadVoucherDocumentsRequest(tenant="t"),
+                                      metadata=metadata, timeout=10),
+        stub.DownloadYearDocuments(doc_pb.DownloadYearDocumentsRequest(tenant="t"),
+                                   metadata=metadata, timeout=10),
     ):
         try:
             async for _ in stream:

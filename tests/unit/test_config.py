@@ -27,6 +27,7 @@ def test_production_defaults() -> None:
     assert settings.fortnox_auth_base_url == "https://apps.fortnox.se/oauth-v1"
     assert settings.closing_series == "I"
     assert "bookkeeping" in settings.default_scopes
+    assert {"connectfile", "archive"} <= set(settings.default_scopes)  # voucher documents
     assert (settings.rate_limit_requests, settings.rate_limit_window_s) == (25, 5.0)
     assert settings.tls is None
 

@@ -71,7 +71,10 @@ def test_the_readme_walkthrough_runs_against_make_run(make_run: MakeRun) -> None
     assert out.count('"account_type": "ACCOUNT_TYPE_SERVICE"') == 3  # Complete, List, Disconnect
     assert out.count('"outcome": "OUTCOME_CREATED"') == 3  # the booking, its retry, the history
     assert '"outcome": "OUTCOME_VALID"' in out
-    assert out.count('"summary": {') == 2  # ImportSie and ImportLedgers both ended well
+    # ImportSie, ImportLedgers and both DownloadYearDocuments ended well
+    assert out.count('"summary": {') == 4
+    assert '"content_type": "image/jpeg"' in out and '"sha256"' in out  # voucher A 7's files
+    assert out.count('"files_skipped"') == 2  # the resumed call's last progress and summary
     assert '"state": "STATE_REVOKED"' in out
     vouchers = httpx.get(f"{make_run.sandbox}/_sandbox/tenants/1000001/vouchers").json()
     assert [v["Description"] for v in vouchers["Vouchers"]] == ["Avskrivning inventarier 2025"]
