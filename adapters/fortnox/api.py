@@ -22,6 +22,7 @@ from core.fortnox_api import (
     InvoicePayment,
     NewVoucher,
     Project,
+    Proof,
     Supplier,
     SupplierInvoice,
     SupplierInvoicePayment,
@@ -176,6 +177,7 @@ class FortnoxClient:
         voucher: NewVoucher,
         *,
         deadline: float | None = None,
+        proof: Proof | None = None,
     ) -> Voucher:
         body = {"Voucher": {
             "Description": voucher.description,
@@ -198,7 +200,7 @@ class FortnoxClient:
         }}
         data = await self._t.post_json(
             tenant, "/vouchers", body, params={"financialyear": financial_year_id},
-            deadline=deadline)
+            deadline=deadline, proof=proof)
         return parse.voucher(data.get("Voucher") or {})
 
     # -- ledgers -----------------------------------------------------------------------
