@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from core.clock import Clock
 from core.errors import RequestIdReused
 from core.stores import Stores
-from core.clock import Clock
 from core.voucher_export.history import (
     ClaimLost,
     ClaimStatus,
