@@ -8,8 +8,12 @@ intent (``PENDING``) and a marker that the voucher also carries in its comments.
 process that meets a live claim of another call waits briefly for its answer, then answers
 EXPORT_IN_PROGRESS; it never posts. Whoever takes over an unsettled record - a lost answer, or
 a claim whose process died between POST and recording, once its lease has run out - looks the
-voucher up by its marker first and posts only when Fortnox does not have it. A lost answer is
-resolved at once, inside the same call.
+voucher up by its marker first (in every series and year an unsettled attempt used) and posts
+only when Fortnox does not have it. A lost answer is resolved at once, inside the same call.
+
+The claim is fenced (``held_claim``): renewed while the call waits, proved right before each
+POST leaves, and named by every write of the record. A call whose claim was taken over while
+it was paused posts nothing more and answers what the record says.
 """
 
 from __future__ import annotations
