@@ -63,6 +63,7 @@ class HeldClaim:
             await asyncio.sleep(every)
             try:
                 await self.renew()
-            except StorageUnavailable:  # tried again next time; the proof still decides
-                log.warning("voucher claim not renewed: storage unavailable",
-                            extra={"tenant": self._tenant, "external_id": self._external_id})
+            except Exception as exc:  # tried again next time; the proof before a POST decides
+                log.warning("voucher claim not renewed", exc_info=not isinstance(
+                    exc, StorageUnavailable),
+                    extra={"tenant": self._tenant, "external_id": self._external_id})
