@@ -193,6 +193,9 @@ async def test_a_renewed_lease_runs_from_the_renewal(history: ExportHistory,
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     assert (await _take(other, "b", "r2")).status is ClaimStatus.BUSY
+    after = await history.get("t1", "v1")
+    assert after is not None and after.lease_expires_at is not None
+    assert after.lease_expires_at > datetime.now(UTC) + LEASE - timedelta(seconds=10)
 
 
 async def test_the_places_of_unsettled_attempts_are_kept_until_one_settles(
