@@ -1,23 +1,29 @@
-"""The export history, counted for operators: claims this process holds and lease take-overs.
+"""The export history, counted for operators: claims this process holds, lease take-overs and
+claims lost to one.
 
 A wrapper rather than a line in each store, so both backends are counted the same way. A claim
 is held from ``TAKEN`` until the voucher is marked (created, rejected or unknown); one taken
 from another owner whose unsettled record it replaced is a take-over (that owner's lease ran
-out: it died or hung).
+out: it died or hung); one whose renewal, proof or write is refused because another took it
+over is lost (this process was the one that hung), and held no longer.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 
 from adapters import metrics
 from adapters.metrics import ClaimKind
 from core.voucher_export.history import (
+    ClaimLost,
     ClaimStatus,
     ExportClaim,
     ExportHistory,
     ExportPage,
     ExportRecord,
+    Fence,
 )
 from core.voucher_export.model import VoucherResult
 
@@ -47,11 +53,11 @@ class MeteredExportHistory:
 
     async def claim(
         self, tenant: str, external_id: str, request_id: str, payload_sha256: str, marker: str,
-        financial_year_id: int, requested_by: str, *, owner: str, lease: timedelta,
+        financial_year_id: int, requested_by: str, *, series: str, owner: str, lease: timedelta,
     ) -> ExportClaim:
         claim = await self._inner.claim(
             tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
-            requested_by, owner=owner, lease=lease)
+            requested_by, series=series, owner=owner, lease=lease)
         if claim.status is ClaimStatus.TAKEN:
             previous = claim.record
             if previous is not None and not previous.status.settled and previous.owner != owner:
@@ -61,24 +67,36 @@ class MeteredExportHistory:
                 metrics.claim_taken(_KIND)
         return claim
 
-    async def mark_unknown(self, tenant: str, external_id: str) -> None:
-        await self._inner.mark_unknown(tenant, external_id)
+    async def renew(
+        self, tenant: str, external_id: str, fence: Fence, lease: timedelta
+    ) -> bool:
+        held = await self._inner.renew(tenant, external_id, fence, lease)
+        if not held:
+            self._lose(tenant, external_id)
+        return held
+
+    async def mark_unknown(self, tenant: str, external_id: str, fence: Fence) -> None:
+        with self._fenced(tenant, external_id):
+            await self._inner.mark_unknown(tenant, external_id, fence)
         self._release(tenant, external_id)
 
     async def mark_created(
-        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
+        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int,
+        fence: Fence,
     ) -> VoucherResult:
-        result = await self._inner.mark_created(
-            tenant, external_id, series, number, financial_year_id)
+        with self._fenced(tenant, external_id):
+            result = await self._inner.mark_created(
+                tenant, external_id, series, number, financial_year_id, fence)
         self._release(tenant, external_id)
         return result
 
     async def mark_rejected(
         self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str,
+        fortnox_message: str, fence: Fence,
     ) -> VoucherResult:
-        result = await self._inner.mark_rejected(
-            tenant, external_id, reason, message, fortnox_code, fortnox_message)
+        with self._fenced(tenant, external_id):
+            result = await self._inner.mark_rejected(
+                tenant, external_id, reason, message, fortnox_code, fortnox_message, fence)
         self._release(tenant, external_id)
         return result
 
@@ -86,6 +104,20 @@ class MeteredExportHistory:
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
         return await self._inner.list_exports(tenant, request_id, external_id, limit, cursor)
+
+    @contextlib.contextmanager
+    def _fenced(self, tenant: str, external_id: str) -> Iterator[None]:
+        """Counts a write refused for a stale token as a lost claim."""
+        try:
+            yield
+        except ClaimLost:
+            self._lose(tenant, external_id)
+            raise
+
+    def _lose(self, tenant: str, external_id: str) -> None:
+        if (tenant, external_id) in self._held:
+            metrics.claim_lost(_KIND)
+        self._release(tenant, external_id)
 
     def _release(self, tenant: str, external_id: str) -> None:
         if (tenant, external_id) in self._held:

@@ -69,6 +69,11 @@ class _Instruments:
             "fortnox_bridge.claims.lease_takeovers", unit="{claim}",
             description="Claims taken over from a holder whose lease ran out.",
         )
+        self.lost = meter.create_counter(
+            "fortnox_bridge.claims.lost", unit="{claim}",
+            description="Claims this process found taken over by another when it renewed,"
+                        " proved or wrote them (its writes fenced off).",
+        )
 
 
 _bound = _Instruments(NoOpMeterProvider())
@@ -147,3 +152,9 @@ def claim_released(kind: ClaimKind) -> None:
 def lease_taken_over(kind: ClaimKind) -> None:
     """A claim of ``kind`` whose holder's lease ran out was taken over (it died or hung)."""
     _bound.takeovers.add(1, {CLAIM_KIND: kind.value})
+
+
+def claim_lost(kind: ClaimKind) -> None:
+    """A claim of ``kind`` this process held was taken over by another: its renewal, proof or
+    write was refused (fenced off)."""
+    _bound.lost.add(1, {CLAIM_KIND: kind.value})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, LiteralString, NamedTuple
 from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
 from core.token_store import CurrentTokens, OAuthStateRecord, TokenGrant, require_usable
-from core.voucher_export.history import ExportRecord, ExportStatus
+from core.voucher_export.history import ExportRecord, ExportStatus, parse_places
 from core.voucher_export.model import Outcome, VoucherResult
 
 if TYPE_CHECKING:  # the SQLite package imports this module: no cycle at run time
@@ -49,6 +49,8 @@ class ExportRow(NamedTuple):
     exported_at: datetime | None
     worker_id: str
     lease_expires_at: datetime | None
+    generation: int
+    places: str
 
 
 def _columns(row_type: Any) -> LiteralString:
@@ -81,7 +83,8 @@ def export_record(row: ExportRow) -> ExportRecord:
         tenant=row.tenant, external_id=row.external_id, request_id=row.request_id,
         payload_sha256=row.payload_sha256, marker=row.marker, status=status, result=result,
         requested_by=row.requested_by, attempted_at=row.attempted_at, owner=row.worker_id,
-        lease_expires_at=row.lease_expires_at,
+        lease_expires_at=row.lease_expires_at, generation=int(row.generation),
+        places=parse_places(row.places),
     )
 
 

@@ -131,12 +131,13 @@ FAIL_ABANDONED: LiteralString = (
     " import.' WHERE status = 'running' AND heartbeat_at < ? RETURNING import_id")
 
 # -- exports -------------------------------------------------------------------------------
-#: A voucher's export claimed: a new row, or the old one's outcome wiped for another attempt.
+#: A voucher's export claimed: a new row, or the old one's outcome wiped for another attempt,
+#: under the next generation (the claim's fencing token). The times are the database's.
 CLAIM_EXPORT: LiteralString = (
     "INSERT INTO voucher_exports (tenant, external_id, request_id,"
     " payload_sha256, marker, status, financial_year_id, requested_by,"
-    " attempted_at, worker_id, lease_expires_at)"
-    " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+    " attempted_at, worker_id, lease_expires_at, generation, places)"
+    " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (tenant, external_id) DO UPDATE SET"
     " request_id = excluded.request_id, payload_sha256 = excluded.payload_sha256,"
     " marker = excluded.marker, status = 'pending', voucher_series = '',"
@@ -144,22 +145,37 @@ CLAIM_EXPORT: LiteralString = (
     " reason = '', message = '', fortnox_code = '', fortnox_message = '',"
     " requested_by = excluded.requested_by, attempted_at = excluded.attempted_at,"
     " exported_at = NULL, worker_id = excluded.worker_id,"
-    " lease_expires_at = excluded.lease_expires_at")
+    " lease_expires_at = excluded.lease_expires_at, generation = excluded.generation,"
+    " places = excluded.places")
 
-MARK_CREATED: LiteralString = (
-    "UPDATE voucher_exports SET status = 'created', voucher_series = ?,"
-    " voucher_number = ?, financial_year_id = ?, exported_at = ?,"
-    " lease_expires_at = NULL WHERE tenant = ? AND external_id = ?")
+#: Every write of a claimed record names its fencing token: owner and generation.
+_FENCED: LiteralString = (
+    " WHERE tenant = ? AND external_id = ? AND worker_id = ? AND generation = ?")
+
+
+def renew_export(lease_end: LiteralString) -> LiteralString:
+    """The lease of a claim still held, extended to ``lease_end`` (the backend's expression of
+    its clock plus the lease, one placeholder)."""
+    return ("UPDATE voucher_exports SET lease_expires_at = " + lease_end + _FENCED
+            + " AND status = 'pending'")
+
+
+def mark_created(now: LiteralString) -> LiteralString:
+    """Fortnox's voucher stored by the claim's holder (``now``: the backend's clock)."""
+    return ("UPDATE voucher_exports SET status = 'created', voucher_series = ?,"
+            " voucher_number = ?, financial_year_id = ?, exported_at = " + now + ","
+            " lease_expires_at = NULL" + _FENCED)
+
 
 MARK_REJECTED: LiteralString = (
     "UPDATE voucher_exports SET status = 'rejected', reason = ?, message = ?,"
-    " fortnox_code = ?, fortnox_message = ?, lease_expires_at = NULL"
-    " WHERE tenant = ? AND external_id = ?")
+    " fortnox_code = ?, fortnox_message = ?, lease_expires_at = NULL" + _FENCED)
 
-#: A claim whose POST's answer was lost: its lease ends now, so a retry may take it over.
-MARK_UNKNOWN: LiteralString = (
-    "UPDATE voucher_exports SET status = 'unknown', lease_expires_at = ?"
-    " WHERE tenant = ? AND external_id = ? AND status = 'pending'")
+
+def mark_unknown(now: LiteralString) -> LiteralString:
+    """A claim whose POST's answer was lost: its lease ends now, so a retry may take it over."""
+    return ("UPDATE voucher_exports SET status = 'unknown', lease_expires_at = " + now
+            + _FENCED + " AND status = 'pending'")
 
 
 def exports_page(

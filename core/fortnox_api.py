@@ -14,11 +14,15 @@ Errors are the domain errors of ``core.errors``: ``ConnectionNotFound``, ``Recon
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Protocol
+
+#: Awaited right before a write leaves for Fortnox; raises to stop it (a voucher's claim that
+#: must still be held).
+Proof = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -411,12 +415,15 @@ class FortnoxApi(Protocol):
         voucher: NewVoucher,
         *,
         deadline: float | None = None,
+        proof: Proof | None = None,
     ) -> Voucher:
         """Books ``voucher`` in the year; never retried once sent.
 
         A lost answer raises ``FortnoxOutcomeUnknown``: the voucher may exist; look it up
         with ``find_vouchers`` before creating it again. A 429 or a refused connection (the
-        request never reached Fortnox) is retried safely.
+        request never reached Fortnox) is retried safely. ``proof`` is awaited right before
+        each attempt leaves (after the waits for a token and a rate-limit slot); what it
+        raises stops the call before anything is sent.
         """
         ...
 

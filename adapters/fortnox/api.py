@@ -23,6 +23,7 @@ from core.fortnox_api import (
     InvoicePayment,
     NewVoucher,
     Project,
+    Proof,
     Supplier,
     SupplierInvoice,
     SupplierInvoicePayment,
@@ -194,6 +195,7 @@ class FortnoxClient:
         voucher: NewVoucher,
         *,
         deadline: float | None = None,
+        proof: Proof | None = None,
     ) -> Voucher:
         body = {"Voucher": {
             "Description": voucher.description,
@@ -216,7 +218,7 @@ class FortnoxClient:
         }}
         data = await self._t.post_json(
             tenant, "/vouchers", body, params={"financialyear": financial_year_id},
-            deadline=deadline)
+            deadline=deadline, proof=proof)
         return parse.voucher(data.get("Voucher") or {})
 
     # -- ledgers -----------------------------------------------------------------------

@@ -32,6 +32,7 @@ from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, sec
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.tokens import TokenManager
 from core.errors import FortnoxRateLimited
+from core.fortnox_api import Proof
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,12 @@ class Transport:
         *,
         params: Params | None = None,
         deadline: float | None = None,
+        proof: Proof | None = None,
     ) -> dict[str, Any]:
-        """``POST`` a JSON body (a write: never repeated once it may have arrived)."""
+        """``POST`` a JSON body (a write: never repeated once it may have arrived); ``proof``
+        is awaited right before each attempt leaves, after every wait."""
         return await self._json(self._request(tenant, "POST", route, params=params, body=body,
-                                              deadline=deadline))
+                                              deadline=deadline, proof=proof))
 
     async def open_stream(
         self,
@@ -182,6 +185,12 @@ class Transport:
         """One send within the rate limit: the answer (a failed one read and closed), or the
         transport error that cut it short."""
         slot = await self._slot(bearer.company, request)
+        if request.proof is not None:
+            try:
+                await request.proof()  # the last check before the request leaves
+            except BaseException:
+                await slot.done()
+                raise
         metered = metrics.HttpAttempt(request.method, request.template, self._server)
         try:
             response = await self._http.send(self._build(request, bearer), stream=request.stream)
@@ -239,11 +248,12 @@ class Transport:
         deadline: float | None,
         stream: bool = False,
         accept: str = "application/json",
+        proof: Proof | None = None,
     ) -> _Request:
         url = self._base + route.format(
             **{k: quote(str(v), safe="") for k, v in (path or {}).items()})
         return _Request(tenant, method, self._prefix + route, url, params, body, deadline,
-                        stream, accept)
+                        stream, accept, proof)
 
     def _attributes(self, request: _Request) -> dict[str, str | int]:
         return {
@@ -268,6 +278,7 @@ class _Request:
     deadline: float | None
     stream: bool
     accept: str
+    proof: Proof | None = None
 
     @property
     def span_name(self) -> str:

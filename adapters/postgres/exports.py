@@ -3,11 +3,16 @@
 The same rules as ``adapters.store.exports``: every write commits before the caller goes on,
 and a claim reads and writes the voucher's row in one transaction, under an advisory lock on
 (tenant, external id) that every replica serialises on, whether or not the row exists yet.
+Claims, leases and their renewals are dated by PostgreSQL's ``clock_timestamp()`` (read after
+the lock is held), never by the replica's clock.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncCursor
 
 from adapters import store_sql
 from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
@@ -15,10 +20,14 @@ from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
 from core.clock import Clock, utc_now
 from core.paging import split_page
 from core.voucher_export.history import (
+    ClaimLost,
     ClaimStatus,
     ExportClaim,
     ExportPage,
     ExportRecord,
+    Fence,
+    Place,
+    claimed,
     decided_claim,
     request_id_reused,
 )
@@ -72,41 +81,52 @@ class PostgresExportHistory:
         financial_year_id: int,
         requested_by: str,
         *,
+        series: str,
         owner: str,
         lease: timedelta,
     ) -> ExportClaim:
         async with self._db.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
                                (tenant, external_id))
-            now = self._clock()
+            now = await _database_now(conn)
             found = await _get(conn, tenant, external_id)
             decided = decided_claim(found, request_id, owner, now, lease)
             if decided is not None:
                 return decided
+            fence, places = claimed(found, owner, Place(series, financial_year_id))
             await conn.execute(sql(store_sql.CLAIM_EXPORT), (
                 tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
-                requested_by, now, owner, now + lease))
-            return ExportClaim(ClaimStatus.TAKEN, found)
+                requested_by, now, owner, now + lease, fence.generation, places))
+            return ExportClaim(ClaimStatus.TAKEN, found, fence=fence)
 
-    async def mark_unknown(self, tenant: str, external_id: str) -> None:
+    async def renew(
+        self, tenant: str, external_id: str, fence: Fence, lease: timedelta
+    ) -> bool:
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.MARK_UNKNOWN), (self._clock(), tenant, external_id))
+            cursor = await conn.execute(sql(_RENEW), (
+                lease.total_seconds(), tenant, external_id, *fence))
+            return cursor.rowcount == 1
+
+    async def mark_unknown(self, tenant: str, external_id: str, fence: Fence) -> None:
+        async with self._db.connection() as conn:
+            _held(await conn.execute(sql(_MARK_UNKNOWN), (tenant, external_id, *fence)))
 
     async def mark_created(
-        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
+        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int,
+        fence: Fence,
     ) -> VoucherResult:
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.MARK_CREATED), (
-                series, number, financial_year_id, self._clock(), tenant, external_id))
+            _held(await conn.execute(sql(_MARK_CREATED), (
+                series, number, financial_year_id, tenant, external_id, *fence)))
             return await _result(conn, tenant, external_id)
 
     async def mark_rejected(
         self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str,
+        fortnox_message: str, fence: Fence,
     ) -> VoucherResult:
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.MARK_REJECTED), (
-                reason, message, fortnox_code, fortnox_message, tenant, external_id))
+            _held(await conn.execute(sql(store_sql.MARK_REJECTED), (
+                reason, message, fortnox_code, fortnox_message, tenant, external_id, *fence)))
             return await _result(conn, tenant, external_id)
 
     async def list_exports(
@@ -119,6 +139,27 @@ class PostgresExportHistory:
                 "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports " + clause), params)
         return ExportPage(*split_page([export_record(row) for row in rows], limit,
                                       store_sql.export_page_token))
+
+
+_RENEW = store_sql.renew_export("clock_timestamp() + make_interval(secs => ?)")
+_MARK_CREATED = store_sql.mark_created("clock_timestamp()")
+_MARK_UNKNOWN = store_sql.mark_unknown("clock_timestamp()")
+
+
+async def _database_now(conn: Conn) -> datetime:
+    """PostgreSQL's time now (not the transaction's start: the claim may have waited on the
+    lock)."""
+    cursor = await conn.execute("SELECT clock_timestamp() AS now")
+    row = await cursor.fetchone()
+    assert row is not None
+    now: datetime = row["now"]
+    return now
+
+
+def _held(cursor: AsyncCursor[Any]) -> None:
+    """Raises ``ClaimLost`` when a fenced write found no record of its token."""
+    if cursor.rowcount != 1:
+        raise ClaimLost
 
 
 async def _digest(conn: Conn, tenant: str, request_id: str) -> str | None:

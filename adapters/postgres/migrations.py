@@ -185,11 +185,19 @@ ALTER TABLE oauth_states ADD COLUMN account_type text NOT NULL DEFAULT 'user';
 ALTER TABLE oauth_states ADD COLUMN outcome text NOT NULL DEFAULT '';
 """
 
+# A voucher claim's fencing token (the generation every claim raises) and where the unsettled
+# attempts may have booked the voucher (``series:year`` each).
+_M005_VOUCHER_EXPORT_FENCE = """
+ALTER TABLE voucher_exports ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+ALTER TABLE voucher_exports ADD COLUMN places text NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("001_initial", _M001_INITIAL),
     ("002_rate_window", _M002_RATE_WINDOW),
     ("003_job_leases", _M003_JOB_LEASES),
     ("004_connection_kinds", _M004_CONNECTION_KINDS),
+    ("005_voucher_export_fence", _M005_VOUCHER_EXPORT_FENCE),
 )
 
 

@@ -1,9 +1,14 @@
-"""The voucher export record in SQLite: ``export_requests`` and ``voucher_exports``."""
+"""The voucher export record in SQLite: ``export_requests`` and ``voucher_exports``.
+
+Claims, leases and their renewals are dated by SQLite's own clock (``'now'`` in SQL), the one
+machine every process sharing the file runs on, never by a time the caller passes in.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import LiteralString
 
 from sqlite_utils import Database
 
@@ -14,10 +19,14 @@ from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
 from core.clock import Clock, utc_now
 from core.paging import decode_page_token, split_page
 from core.voucher_export.history import (
+    ClaimLost,
     ClaimStatus,
     ExportClaim,
     ExportPage,
     ExportRecord,
+    Fence,
+    Place,
+    claimed,
     decided_claim,
     request_id_reused,
 )
@@ -77,42 +86,55 @@ class SqliteExportHistory:
         financial_year_id: int,
         requested_by: str,
         *,
+        series: str,
         owner: str,
         lease: timedelta,
     ) -> ExportClaim:
         def take(db: Database) -> ExportClaim:
             with immediate(db):
-                now = self._clock()
+                now = _database_now(db)
                 found = _get(db, tenant, external_id)
                 decided = decided_claim(found, request_id, owner, now, lease)
                 if decided is not None:
                     return decided
+                fence, places = claimed(found, owner, Place(series, financial_year_id))
                 db.execute(store_sql.CLAIM_EXPORT, [
                     tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
-                    requested_by, iso(now), owner, iso(now + lease)])
-                return ExportClaim(ClaimStatus.TAKEN, found)
+                    requested_by, iso(now), owner, iso(now + lease), fence.generation, places])
+                return ExportClaim(ClaimStatus.TAKEN, found, fence=fence)
         return await self._thread.run(take)
 
-    async def mark_unknown(self, tenant: str, external_id: str) -> None:
-        await self._thread.run(lambda db: db.execute(
-            store_sql.MARK_UNKNOWN, [iso(self._clock()), tenant, external_id]))
+    async def renew(
+        self, tenant: str, external_id: str, fence: Fence, lease: timedelta
+    ) -> bool:
+        def write(db: Database) -> bool:
+            return db.execute(_RENEW, [
+                f"+{lease.total_seconds():.6f} seconds", tenant, external_id, *fence,
+            ]).rowcount == 1
+        return await self._thread.run(write)
+
+    async def mark_unknown(self, tenant: str, external_id: str, fence: Fence) -> None:
+        await self._thread.run(lambda db: _held(db.execute(
+            _MARK_UNKNOWN, [tenant, external_id, *fence]).rowcount))
 
     async def mark_created(
-        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
+        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int,
+        fence: Fence,
     ) -> VoucherResult:
         def write(db: Database) -> VoucherResult:
-            db.execute(store_sql.MARK_CREATED, [
-                series, number, financial_year_id, iso(self._clock()), tenant, external_id])
+            _held(db.execute(_MARK_CREATED, [
+                series, number, financial_year_id, tenant, external_id, *fence]).rowcount)
             return _result(db, tenant, external_id)
         return await self._thread.run(write)
 
     async def mark_rejected(
         self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str,
+        fortnox_message: str, fence: Fence,
     ) -> VoucherResult:
         def write(db: Database) -> VoucherResult:
-            db.execute(store_sql.MARK_REJECTED, [
-                reason, message, fortnox_code, fortnox_message, tenant, external_id])
+            _held(db.execute(store_sql.MARK_REJECTED, [
+                reason, message, fortnox_code, fortnox_message, tenant, external_id,
+                *fence]).rowcount)
             return _result(db, tenant, external_id)
         return await self._thread.run(write)
 
@@ -125,6 +147,26 @@ class SqliteExportHistory:
             db, ExportRow, f"SELECT {EXPORT_COLUMNS} FROM voucher_exports {clause}", params))
         return ExportPage(*split_page([export_record(row) for row in rows], limit,
                                       store_sql.export_page_token))
+
+
+#: SQLite's clock as the store keeps times (``rows.iso``: UTC, microseconds), optionally moved
+#: by a modifier such as ``'+65.0 seconds'``.
+_NOW: LiteralString = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
+_RENEW = store_sql.renew_export("strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', ?)")
+_MARK_CREATED = store_sql.mark_created(_NOW)
+_MARK_UNKNOWN = store_sql.mark_unknown(_NOW)
+
+
+def _database_now(db: Database) -> datetime:
+    """SQLite's time now (its ``'now'`` has milliseconds)."""
+    (text,) = db.execute("SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now')").fetchone()
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _held(rowcount: int) -> None:
+    """Raises ``ClaimLost`` when a fenced write found no record of its token."""
+    if rowcount != 1:
+        raise ClaimLost
 
 
 def _digest(db: Database, tenant: str, request_id: str) -> str | None:

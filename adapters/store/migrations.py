@@ -229,3 +229,11 @@ def m007_connection_kinds(db: Database) -> None:
     db.execute("ALTER TABLE oauth_states ADD COLUMN account_type TEXT NOT NULL DEFAULT 'user'")
     # '' while the completion runs (or never ran), 'connected', or why it made no connection.
     db.execute("ALTER TABLE oauth_states ADD COLUMN outcome TEXT NOT NULL DEFAULT ''")
+
+
+@MIGRATIONS()
+def m008_voucher_export_fence(db: Database) -> None:
+    """A claim's fencing token (the generation every claim raises) and where the unsettled
+    attempts may have booked the voucher (``series:year`` each)."""
+    db.execute("ALTER TABLE voucher_exports ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE voucher_exports ADD COLUMN places TEXT NOT NULL DEFAULT ''")

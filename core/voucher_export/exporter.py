@@ -8,16 +8,22 @@ intent (``PENDING``) and a marker that the voucher also carries in its comments.
 process that meets a live claim of another call waits briefly for its answer, then answers
 EXPORT_IN_PROGRESS; it never posts. Whoever takes over an unsettled record - a lost answer, or
 a claim whose process died between POST and recording, once its lease has run out - looks the
-voucher up by its marker first and posts only when Fortnox does not have it. A lost answer is
-resolved at once, inside the same call.
+voucher up by its marker first (in every series and year an unsettled attempt used) and posts
+only when Fortnox does not have it. A lost answer is resolved at once, inside the same call.
+
+The claim is fenced (``held_claim``): renewed while the call waits, proved right before each
+POST leaves, and named by every write of the record. A call whose claim was taken over while
+it was paused posts nothing more and answers what the record says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -32,12 +38,17 @@ from core.errors import (
     FortnoxUnavailable,
     ReconnectRequired,
 )
-from core.fortnox_api import CompanyInformation, FortnoxApi, NewVoucher, VoucherRow
+from core.fortnox_api import CompanyInformation, FortnoxApi, NewVoucher, Voucher, VoucherRow
+from core.voucher_export.held_claim import HeldClaim
 from core.voucher_export.history import (
+    ClaimLost,
     ClaimStatus,
+    ExportClaim,
     ExportHistory,
     ExportInProgress,
     ExportRecord,
+    Fence,
+    Place,
     request_id_reused,
 )
 from core.voucher_export.model import (
@@ -57,12 +68,21 @@ from core.voucher_export.validation import (
     raise_if_any,
 )
 
+log = logging.getLogger(__name__)
+
 #: Errors after which a POST may or may not have happened.
 _UNSETTLED = (FortnoxOutcomeUnknown, FortnoxUnavailable, FortnoxRateLimited)
 #: How long a call that meets another call's claim waits for its answer (looking again every
 #: ``_POLL_S``) before it answers EXPORT_IN_PROGRESS.
 _BUSY_WAIT_S = 2.0
 _POLL_S = 0.1
+#: The shortest retry delay EXPORT_IN_PROGRESS suggests, and how long a voucher's export
+#: (claim to record) is taken to last until this process has seen some: Fortnox answers a POST
+#: within a second or two.
+_MIN_RETRY_S = 1.0
+_TYPICAL_S = 3.0
+#: The weight of each new export's duration in the running typical one.
+_TYPICAL_WEIGHT = 0.1
 #: POSTs per voucher within one call when answers get lost.
 _ATTEMPTS = 3
 #: Vouchers posted at the same time, so Fortnox's latency does not cap the rate below the
@@ -98,6 +118,7 @@ class VoucherExporter:
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._worker_id = uuid.uuid4().hex
+        self._typical_s = _TYPICAL_S
 
     async def export(self, request: ExportRequest) -> ExportResult:
         """Validates, then posts (or writes the SIE file); see the module docstring."""
@@ -190,61 +211,136 @@ class VoucherExporter:
         tenant, ext, deadline = request.tenant, voucher.external_id, request.deadline
         marker = voucher_marker(tenant, ext)
         failure: Exception | None = None
-        waiting_ends = time.monotonic() + _BUSY_WAIT_S
-        if deadline is not None:
-            waiting_ends = min(waiting_ends, deadline - _POLL_S)
         claim_it = partial(self._history.claim, tenant, ext, request.request_id,
-                           voucher.digest(), marker, year_id, request.requested_by, owner=owner,
-                           lease=self._lease)
+                           voucher.digest(), marker, year_id, request.requested_by,
+                           series=series, owner=owner, lease=self._lease)
         for _ in range(_ATTEMPTS):
             claim = await claim_it()
+            waiting_ends = self._waiting_ends(deadline)
             while claim.status is ClaimStatus.BUSY and time.monotonic() < waiting_ends:
                 await asyncio.sleep(_POLL_S)  # the other call's answer is near
                 claim = await claim_it()
             if claim.status is not ClaimStatus.TAKEN:
                 assert claim.record is not None
                 if claim.status is ClaimStatus.BUSY:
-                    raise ExportInProgress(
-                        f"Voucher {ext!r} is being exported by another worker.",
-                        metadata={"external_id": ext},
-                        retry_after_s=claim.retry_after.total_seconds(),
-                    )
+                    raise self._in_progress(ext, claim)
                 return claim.record.result_for(request.request_id)
-            previous = claim.record
-            if previous is not None and not previous.status.settled:
-                found = await self._find(tenant, previous, marker, series, deadline)
-                if found is not None:
-                    return found.result_for(request.request_id)
+            assert claim.fence is not None
+            held = HeldClaim(self._history, tenant, ext, claim.fence, self._lease)
+            started = time.monotonic()
+            attempt = _Attempt()
             try:
-                created = await self._api.create_voucher(
-                    tenant, year_id, _new_voucher(voucher, series, marker), deadline=deadline)
-            except FortnoxRejected as exc:
-                return await self._history.mark_rejected(
-                    tenant, ext, exc.reason, "Fortnox refused the voucher.",
-                    exc.metadata.get("fortnox_code", ""), exc.metadata.get("fortnox_message", ""))
-            except _UNSETTLED as exc:
-                await self._history.mark_unknown(tenant, ext)
-                failure = exc
+                async with held.kept():
+                    result = await self._attempt(request, voucher, series, year_id, claim.record,
+                                                 held, attempt)
+            except ClaimLost:
+                return await self._after_losing(request, ext, attempt.created)
+            if isinstance(result, Exception):
+                failure = result  # the POST's answer was lost: look it up, then again
                 continue
-            return await self._history.mark_created(
-                tenant, ext, created.series, created.number, created.year)
+            self._observe(time.monotonic() - started)
+            return result
         assert failure is not None
         raise failure
 
+    async def _attempt(
+        self, request: ExportRequest, voucher: ExportVoucher, series: str, year_id: int,
+        previous: ExportRecord | None, held: HeldClaim, attempt: _Attempt,
+    ) -> VoucherResult | Exception:
+        """One claim's work: the look-up of an unsettled earlier attempt, then the POST, each
+        write fenced by the claim's token. A POST whose outcome is unknown is marked so and
+        its error returned, for another round."""
+        tenant, ext, deadline = request.tenant, voucher.external_id, request.deadline
+        marker = voucher_marker(tenant, ext)
+        if previous is not None and not previous.status.settled:
+            found = await self._find(tenant, previous, marker, series, deadline, held.fence)
+            if found is not None:
+                return found.result_for(request.request_id)
+        try:
+            created = await self._api.create_voucher(
+                tenant, year_id, _new_voucher(voucher, series, marker), deadline=deadline,
+                proof=held.still_held)
+        except FortnoxRejected as exc:
+            return await self._history.mark_rejected(
+                tenant, ext, exc.reason, "Fortnox refused the voucher.",
+                exc.metadata.get("fortnox_code", ""), exc.metadata.get("fortnox_message", ""),
+                held.fence)
+        except _UNSETTLED as exc:
+            await self._history.mark_unknown(tenant, ext, held.fence)
+            return exc
+        attempt.created = created
+        return await self._history.mark_created(
+            tenant, ext, created.series, created.number, created.year, held.fence)
+
+    async def _after_losing(
+        self, request: ExportRequest, ext: str, created: Voucher | None
+    ) -> VoucherResult:
+        """Another worker took the claim over (this one was paused past its lease): nothing
+        more is posted or written; the answer is what the record, now the other worker's,
+        says, once it is settled (waited for briefly, as for a busy claim)."""
+        waiting_ends = self._waiting_ends(request.deadline)
+        record = await self._history.get(request.tenant, ext)
+        while (record is not None and not record.status.settled
+               and time.monotonic() < waiting_ends):
+            await asyncio.sleep(_POLL_S)
+            record = await self._history.get(request.tenant, ext)
+        assert record is not None, "a lost claim was taken over, not deleted"
+        if created is not None and (record.result.series, record.result.number) != (
+                created.series, created.number):
+            log.error("voucher booked by a worker whose claim was taken over",
+                      extra={"tenant": request.tenant, "external_id": ext,
+                             "booked": f"{created.series} {created.number}",
+                             "recorded": f"{record.result.series} {record.result.number}"})
+        if not record.status.settled:
+            raise ExportInProgress(
+                f"Voucher {ext!r} is being exported by another worker.",
+                metadata={"external_id": ext}, retry_after_s=self._typical_s)
+        return record.result_for(request.request_id)
+
+    def _waiting_ends(self, deadline: float | None) -> float:
+        ends = time.monotonic() + _BUSY_WAIT_S
+        return ends if deadline is None else min(ends, deadline - _POLL_S)
+
+    def _in_progress(self, ext: str, claim: ExportClaim) -> ExportInProgress:
+        """EXPORT_IN_PROGRESS with a retry delay near the holder's expected finish: its claim
+        time (``held_for`` ago) plus a typical export's duration, never beyond its lease."""
+        expected_left = self._typical_s - claim.held_for.total_seconds()
+        delay = min(max(expected_left, _MIN_RETRY_S), claim.retry_after.total_seconds())
+        return ExportInProgress(
+            f"Voucher {ext!r} is being exported by another worker.",
+            metadata={"external_id": ext}, retry_after_s=max(delay, _POLL_S))
+
+    def _observe(self, seconds: float) -> None:
+        """Folds one export's duration (claim to record) into the typical one."""
+        self._typical_s += (seconds - self._typical_s) * _TYPICAL_WEIGHT
+
     async def _find(
         self, tenant: str, record: ExportRecord, marker: str, series: str,
-        deadline: float | None,
+        deadline: float | None, fence: Fence,
     ) -> ExportRecord | None:
-        """Settles an unsettled record from Fortnox: the stored record if the voucher exists."""
-        year_id = record.result.financial_year_id
-        matches = await self._api.find_vouchers(
-            tenant, year_id, marker, series=series, deadline=deadline)
-        if not matches:
-            return None
-        first = min(matches, key=lambda v: v.number)
-        await self._history.mark_created(tenant, record.external_id, first.series, first.number,
-                                         first.year)
-        return await self._history.get(tenant, record.external_id)
+        """Settles an unsettled record from Fortnox: the stored record if the voucher exists.
+
+        It is looked for wherever the earlier attempts could have booked it (their series
+        and years), not only where this request would; records from before places were kept
+        name none, and are looked for in this request's series of their year."""
+        places = record.places or (Place(series, record.result.financial_year_id),)
+        for place in places:
+            matches = await self._api.find_vouchers(
+                tenant, place.financial_year_id, marker, series=place.series,
+                deadline=deadline)
+            if matches:
+                first = min(matches, key=lambda v: v.number)
+                await self._history.mark_created(tenant, record.external_id, first.series,
+                                                 first.number, first.year, fence)
+                return await self._history.get(tenant, record.external_id)
+        return None
+
+
+@dataclass
+class _Attempt:
+    """What one claim's work did at Fortnox: the voucher its POST booked, if it is known."""
+
+    created: Voucher | None = None
 
 
 def _settled_for(record: ExportRecord | None, request_id: str) -> bool:

@@ -5,7 +5,15 @@ been created": whoever meets it must look the voucher up by its marker before po
 
 Before a POST the voucher is claimed in the database, atomically, by an owner (one call of one
 process) for a lease: while the lease runs nobody else posts it, in any process; a claim whose
-lease ran out belongs to a worker that died and may be taken over.
+lease ran out belongs to a worker that died or hung and may be taken over. Every lease is dated
+by the database's clock, never a replica's, so replicas whose clocks disagree still agree on who
+holds a voucher.
+
+Each claim carries a fencing token (``Fence``: the owner and a generation the database raises
+on every claim): its holder renews the lease while it works and proves right before each POST
+that the token is still the voucher's, and every write of the record names the token it was
+claimed with. A take-over raises the generation, so the old holder's proof and writes fail
+(``ClaimLost``) and it posts nothing more.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from core.errors import DomainError, RequestIdReused, StatusCode
 from core.voucher_export.model import Outcome, VoucherResult
@@ -33,6 +41,25 @@ class ExportStatus(enum.Enum):
         return self in (ExportStatus.CREATED, ExportStatus.REJECTED)
 
 
+class Place(NamedTuple):
+    """Where an attempt may have booked a voucher: a series of a financial year."""
+
+    series: str
+    financial_year_id: int
+
+
+class Fence(NamedTuple):
+    """A claim's fencing token: who holds it and the generation the claim was given."""
+
+    owner: str
+    generation: int
+
+
+class ClaimLost(Exception):
+    """The claim's generation is no longer the voucher's (another worker took it over): its
+    holder may neither post nor write the record any more."""
+
+
 @dataclass(frozen=True)
 class ExportRecord:
     """The stored state of one voucher's export."""
@@ -48,6 +75,10 @@ class ExportRecord:
     attempted_at: datetime
     owner: str
     lease_expires_at: datetime | None
+    generation: int = 0
+    #: Where this attempt and the unsettled ones before it may have booked the voucher (empty
+    #: on records written before it was kept).
+    places: tuple[Place, ...] = ()
 
     def settles(self, request_id: str) -> bool:
         """Whether the record answers the request without posting: created by anyone, or
@@ -93,12 +124,17 @@ class ExportClaim:
 
     ``record`` is, when ``TAKEN``, the record the claim replaced (``None`` on a voucher's
     first attempt): if it was unsettled, the voucher may exist in Fortnox and must be looked
-    up by its marker before posting. When ``SETTLED`` or ``BUSY`` it is the record found.
+    up by its marker (in each of its ``places``) before posting; ``fence`` is then the claim's
+    token. When ``SETTLED`` or ``BUSY`` it is the record found; when ``BUSY``, ``retry_after``
+    is what is left of the holder's lease and ``held_for`` how long ago it claimed, both by
+    the database's clock.
     """
 
     status: ClaimStatus
     record: ExportRecord | None
     retry_after: timedelta = timedelta(0)
+    fence: Fence | None = None
+    held_for: timedelta = timedelta(0)
 
 
 def decided_claim(
@@ -106,7 +142,8 @@ def decided_claim(
 ) -> ExportClaim | None:
     """What the record found answers a claim without taking it (``SETTLED``, or ``BUSY``
     under another owner's running lease); ``None`` when the claim may be taken. Every store
-    calls this inside the transaction that then writes the claim."""
+    calls this inside the transaction that then writes the claim, with ``now`` read from the
+    database's clock in that transaction."""
     if found is None:
         return None
     if found.settles(request_id):
@@ -114,8 +151,30 @@ def decided_claim(
     if not found.status.settled and found.owner != owner:
         expires = found.lease_expires_at or found.attempted_at + lease
         if expires > now:
-            return ExportClaim(ClaimStatus.BUSY, found, expires - now)
+            return ExportClaim(ClaimStatus.BUSY, found, expires - now,
+                               held_for=max(now - found.attempted_at, timedelta(0)))
     return None
+
+
+def claimed(found: ExportRecord | None, owner: str, place: Place) -> tuple[Fence, str]:
+    """The token of a claim taken over ``found``, and the places its record keeps: the ones
+    an unsettled ``found`` could have booked in, and this attempt's."""
+    places = list(found.places if found is not None and not found.status.settled else ())
+    if place not in places:
+        places.append(place)
+    generation = (found.generation if found is not None else 0) + 1
+    return Fence(owner, generation), format_places(places)
+
+
+def format_places(places: list[Place] | tuple[Place, ...]) -> str:
+    """Places as the record keeps them: ``series:year`` separated by spaces."""
+    return " ".join(f"{p.series}:{p.financial_year_id}" for p in places)
+
+
+def parse_places(text: str) -> tuple[Place, ...]:
+    """The places a record keeps (``format_places``)."""
+    return tuple(Place(series, int(year))
+                 for series, _, year in (item.rpartition(":") for item in text.split()))
 
 
 class ExportHistory(Protocol):
@@ -153,32 +212,45 @@ class ExportHistory(Protocol):
         financial_year_id: int,
         requested_by: str,
         *,
+        series: str,
         owner: str,
         lease: timedelta,
     ) -> ExportClaim:
-        """Takes the voucher for ``owner`` until now + ``lease``, in one atomic step.
+        """Takes the voucher for ``owner`` until the database's now + ``lease``, in one atomic
+        step, to be posted into ``series`` of the year.
 
         ``SETTLED`` when the record ``settles`` the request. ``BUSY`` when another owner's
         unsettled record's lease has not run out. Otherwise (no record, a rejected one, an
         unsettled one of the same owner or with an expired lease) writes the intent
-        (``PENDING``, owner, lease) and answers ``TAKEN`` with the record it replaced.
+        (``PENDING``, owner, lease, the next generation, the places, see ``claimed``) and
+        answers ``TAKEN`` with the record it replaced and the new ``fence``.
         """
         ...
 
-    async def mark_unknown(self, tenant: str, external_id: str) -> None:
+    async def renew(
+        self, tenant: str, external_id: str, fence: Fence, lease: timedelta
+    ) -> bool:
+        """Proves that ``fence`` still holds the voucher's unsettled claim and extends its
+        lease to the database's now + ``lease``; ``False`` once another worker took it over
+        (or it was settled)."""
+        ...
+
+    async def mark_unknown(self, tenant: str, external_id: str, fence: Fence) -> None:
         """Notes that a POST was sent and its answer lost (a ``PENDING`` record only); the
-        claim's lease ends with it, as nothing is in flight any more."""
+        claim's lease ends with it, as nothing is in flight any more. ``ClaimLost`` when
+        ``fence`` no longer holds the record, as for every write below."""
         ...
 
     async def mark_created(
-        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int
+        self, tenant: str, external_id: str, series: str, number: int, financial_year_id: int,
+        fence: Fence,
     ) -> VoucherResult:
         """Stores Fortnox's voucher for the record; returns the stored result."""
         ...
 
     async def mark_rejected(
         self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str,
+        fortnox_message: str, fence: Fence,
     ) -> VoucherResult:
         """Stores Fortnox's refusal; returns the stored result."""
         ...
