@@ -11,6 +11,7 @@ from datetime import date
 from core.errors import FieldViolation, InvalidRequest
 from core.fortnox_api import Account, CostCenter, FinancialYear, Project
 from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher, Target
+from core.voucher_export.sie_file import least_file_bytes, require_answer_fits
 from sie.values import MAX_INTEGER_DIGITS
 
 #: Fortnox's limits on voucher texts and dimensions.
@@ -50,7 +51,9 @@ class BookFacts:
 
 
 def check_request(request: ExportRequest) -> list[FieldViolation]:
-    """The problems visible in the request alone (shape, texts, balance)."""
+    """The problems visible in the request alone (shape, texts, balance). A valid request for
+    a SIE file whose answer cannot fit raises ``SIE_FILE_TOO_LARGE`` at once, a reason of its
+    own: the vouchers are right, there are just too many of them for one answer."""
     problems: list[FieldViolation] = []
     if not request.vouchers:
         problems.append(FieldViolation("vouchers", "must hold at least one voucher"))
@@ -61,6 +64,9 @@ def check_request(request: ExportRequest) -> list[FieldViolation]:
     seen: set[str] = set()
     for index, voucher in enumerate(request.vouchers):
         problems += _check_voucher(f"vouchers[{index}]", voucher, seen, request.target)
+    if not problems and request.target is Target.SIE_4I_FILE:
+        require_answer_fits(request, request.series, least_file_bytes(request, request.series),
+                            exact=False)
     return problems
 
 
