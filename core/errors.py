@@ -11,7 +11,7 @@ tells them apart to know whether a refresh token was spent.
     DomainError                          code                   reason
     ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ violations);
     │                                                           VOUCHERS_INVALID,
-    │                                                           SIE_FILE_TOO_LARGE,
+    │                                                           ANSWER_TOO_LARGE,
     │                                                           FINANCIAL_YEAR_NOT_FOUND
     ├── MalformedRequest                 INVALID_ARGUMENT       MALFORMED_REQUEST
     ├── RequestTooLarge                  RESOURCE_EXHAUSTED     REQUEST_TOO_LARGE

@@ -1,9 +1,9 @@
 """The SIE 4I file target: the same vouchers as a file, for companies that import by file.
 
-The file travels inside the answer, and gRPC clients refuse an answer over 4 MiB by default
-(after the work is done), so an answer that would be larger is refused with
-``SIE_FILE_TOO_LARGE`` instead: up front, before any Fortnox call, when the vouchers' least
-size already says so (``least_file_bytes``), and else on the written file's exact size.
+The file travels inside the answer, which ``core.voucher_export.answer`` bounds: a request is
+refused up front, before any Fortnox call, when the vouchers' least size in the file
+(``least_file_bytes``) already makes the answer too large, and else on the written file's
+exact size.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import sie
-from core.errors import FieldViolation, InvalidRequest
 from core.fortnox_api import CompanyInformation
+from core.voucher_export.answer import require_answer_fits
 from core.voucher_export.model import (
     ExportRequest,
     ExportResult,
@@ -26,13 +26,6 @@ from sie.writer import write_4i
 #: SIE dimension numbers of Fortnox's cost centres and projects.
 _COST_CENTER_DIM = "1"
 _PROJECT_DIM = "6"
-#: The largest answer a gRPC client takes by default; a file-target answer (the file and one
-#: result per voucher) is never larger.
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
-#: What an answer holds besides its file and results (file name, request id, tags and
-#: lengths), and a result besides its external id, series and request id: more than either.
-_ANSWER_FRAME = 256
-_RESULT_FRAME = 16
 #: Bytes of a voucher's lines besides its series, text and rows (`#VER "" "" 20251231 ""`,
 #: `{`, `}`, their line ends), and of a row besides its account, amount, objects and text
 #: (`#TRANS `, ` {}`, ` `, the line end); each object adds ` 1 "code"` but the first its space.
@@ -100,30 +93,6 @@ def least_file_bytes(request: ExportRequest, series: str) -> int:
             total += sum(5 + _ascii_bytes(code) for code in codes) - 1 if codes else 0
             total += 6 + _ascii_bytes(row.description) if row.description else 0  # ` "" "text"`
     return total
-
-
-def require_answer_fits(request: ExportRequest, series: str, file_bytes: int, *, exact: bool
-                        ) -> None:
-    """Raises ``SIE_FILE_TOO_LARGE`` when the answer carrying a file of ``file_bytes`` (exact,
-    or at least that many) and the results would exceed ``MAX_ANSWER_BYTES``."""
-    per_voucher = _RESULT_FRAME + len(series.encode()) + len(request.request_id.encode())
-    size = file_bytes + _ANSWER_FRAME + sum(per_voucher + len(v.external_id.encode())
-                                            for v in request.vouchers)
-    if size <= MAX_ANSWER_BYTES:
-        return
-    rows = sum(len(v.rows) for v in request.vouchers)
-    said = "" if exact else "at least "
-    raise InvalidRequest(
-        f"The SIE file's answer would be {said}{size} bytes; at most {MAX_ANSWER_BYTES} fit in"
-        " an answer (a gRPC client's default). Send the vouchers in smaller requests.",
-        reason="SIE_FILE_TOO_LARGE",
-        metadata={"size_bytes": str(size), "limit_bytes": str(MAX_ANSWER_BYTES),
-                  "exact": str(exact).lower(), "vouchers": str(len(request.vouchers)),
-                  "rows": str(rows)},
-        violations=(FieldViolation(
-            "vouchers", f"{len(request.vouchers)} vouchers of {rows} rows make a SIE file"
-            f" answer of {said}{size} bytes; at most {MAX_ANSWER_BYTES} fit"),),
-    )
 
 
 def _ascii_bytes(text: str) -> int:

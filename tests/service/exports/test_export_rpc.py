@@ -235,11 +235,24 @@ async def test_a_sie_file_too_large_for_an_answer_is_refused_up_front_with_a_rea
         await bridge.stub.ExportVouchers(call)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     info = error_info(refused.value)
-    assert info.reason == "SIE_FILE_TOO_LARGE"
+    assert info.reason == "ANSWER_TOO_LARGE"
     assert int(info.metadata["size_bytes"]) > 5_300_000
     assert (info.metadata["limit_bytes"], info.metadata["exact"]) == (str(4 * 1024 * 1024), "false")
     assert _violations(refused.value) == ["vouchers"]
     assert sandbox.stats()["requests"] == before  # not even the company was looked up
+    assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
+
+
+async def test_vouchers_whose_results_could_outgrow_an_answer_are_refused_before_posting(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    wide = "\U0001f600" * 195  # 780 bytes of UTF-8 in each id: a result can take 1.4 kB
+    call = request(TENANT, [voucher(f"{n:05d}{wide}", DAY, 100) for n in range(4000)])
+    before = sandbox.stats()["requests"]
+    refused = await fails(bridge.stub.ExportVouchers(call),
+                          grpc.StatusCode.INVALID_ARGUMENT, "ANSWER_TOO_LARGE")
+    assert error_info(refused).metadata["target"] == "fortnox_api"
+    assert sandbox.stats()["requests"] == before
     assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
 
 
@@ -248,7 +261,7 @@ async def test_the_largest_sie_file_answer_reaches_a_client_with_default_limits(
 ) -> None:
     # Rows of 127 bytes: 34 vouchers of 1,000 are just over the limit, 33 just under.
     over = await fails(bridge.stub.ExportVouchers(_file_request(34, 1000, "a" * 99)),
-                       grpc.StatusCode.INVALID_ARGUMENT, "SIE_FILE_TOO_LARGE")
+                       grpc.StatusCode.INVALID_ARGUMENT, "ANSWER_TOO_LARGE")
     assert error_info(over).metadata["exact"] == "false"
     answer = await bridge.stub.ExportVouchers(_file_request(33, 1000, "a" * 99))
     assert len(answer.results) == 33
