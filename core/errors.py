@@ -28,7 +28,8 @@ tells them apart to know whether a refresh token was spent.
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
-    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
+    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH,
+    │                                                           SIE_COMPANY_MISMATCH
     ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
     ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
     ├── StorageUnavailable               UNAVAILABLE            STORAGE_UNAVAILABLE
