@@ -7,7 +7,6 @@ STAMP := $(VENV)/.installed
 GEN_STAMP := spiris/.generated
 SIE_STAMP := $(VENV)/.sie-compiled
 PROTO_FILES := $(wildcard protos/spiris/skattbokslut/fortnox/v1/*.proto)
-SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOC_INCLUDE = $(shell $(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
 CODE := fortnox_bridge server adapters core sie sandbox bench build_sie.py
 
@@ -31,9 +30,7 @@ protos: $(STAMP)
 	rm -f $(GEN_STAMP)
 	$(MAKE) $(GEN_STAMP)
 
-$(GEN_STAMP): $(STAMP) $(PROTO_FILES) protos/buf.yaml
-	mkdir -p protos/google/type
-	cp $(SITE)/google/type/date.proto protos/google/type/date.proto
+$(GEN_STAMP): $(STAMP) $(PROTO_FILES) protos/google/type/date.proto protos/buf.yaml
 	rm -rf spiris
 	$(PY) -m grpc_tools.protoc -I protos -I $(PROTOC_INCLUDE) \
 		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
@@ -59,5 +56,5 @@ bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) spiris protos/google .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) spiris .state .pytest_cache .mypy_cache .ruff_cache
 	$(PYTHON) build_sie.py --clean

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from core.errors import ConnectionRevoked, FieldViolation, InvalidRequest, ReconnectRequired
 from core.imports import ImportKind
+from sie.values import org_number_digits
 
 
 class ConnectionState(enum.Enum):
@@ -144,7 +145,8 @@ class FortnoxConnections(Protocol):
 def require_company_guard(expected_organisation_number: str, allow_any_company: bool) -> None:
     """A Connect must name the company it expects unless the caller opts out explicitly:
     Fortnox does not bind a code to the login that was started, so the organisation number
-    is what stops a login into another company from connecting this tenant."""
+    is what stops a login into another company from connecting this tenant; one that is no
+    organisation number would stop nothing, so it is refused too."""
     if not expected_organisation_number.strip() and not allow_any_company:
         raise InvalidRequest(
             "Name the Fortnox company to connect (expected_organisation_number), or set"
@@ -152,6 +154,22 @@ def require_company_guard(expected_organisation_number: str, allow_any_company: 
             violations=(FieldViolation("expected_organisation_number",
                                        "required unless allow_any_company is set"),),
         )
+    if expected_organisation_number.strip() and org_number_digits(
+            expected_organisation_number) is None:
+        raise InvalidRequest(
+            "expected_organisation_number is not an organisation number.",
+            violations=(FieldViolation(
+                "expected_organisation_number",
+                "must be an organisation number: nnnnnn-nnnn, 10 or 12 digits"),),
+        )
+
+
+def same_organisation(expected: str, actual: str) -> bool:
+    """Whether two organisation numbers name one company: equal in their 10 digits however
+    each is written (``556677-8899``, ``5566778899``, ``16556677-8899``, ``165566778899``);
+    a number that is none of these matches nothing."""
+    digits = org_number_digits(expected)
+    return digits is not None and digits == org_number_digits(actual)
 
 
 def require_connected(connection: Connection) -> Connection:

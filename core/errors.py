@@ -11,6 +11,7 @@ tells them apart to know whether a refresh token was spent.
     DomainError                          code                   reason
     ├── InvalidRequest                   INVALID_ARGUMENT       INVALID_REQUEST (+ violations);
     │                                                           VOUCHERS_INVALID,
+    │                                                           ANSWER_TOO_LARGE,
     │                                                           FINANCIAL_YEAR_NOT_FOUND
     ├── MalformedRequest                 INVALID_ARGUMENT       MALFORMED_REQUEST
     ├── RequestTooLarge                  RESOURCE_EXHAUSTED     REQUEST_TOO_LARGE
@@ -27,7 +28,8 @@ tells them apart to know whether a refresh token was spent.
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
-    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
+    ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH,
+    │                                                           SIE_COMPANY_MISMATCH
     ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
     ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
     ├── StorageUnavailable               UNAVAILABLE            STORAGE_UNAVAILABLE

@@ -45,9 +45,10 @@ from core.sie_parse import (
 from core.voucher_digest import BALANCES_KEY, voucher_digest
 from core.voucher_documents import counted, document_counts
 from core.year_selection import YearChoice, select_years
+from sie import Account, Balance, OrgNumber, ReadSummary, SieReader, Voucher
 from sie import FinancialYear as SieYear
-from sie import ReadSummary, SieReader
 from sie.controls import ControlFinding, ControlsResult, cross_year_findings
+from sie.values import org_number_digits
 
 #: How often (in bytes received) a progress event is sent while downloading.
 PROGRESS_EVERY_BYTES = 256 * 1024
@@ -158,15 +159,16 @@ class SieImport:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
         span = trace.get_current_span()
         span.set_attribute("skattbokslut.tenant", request.tenant)
-        require_connected(await self._connections.get_connection(request.tenant))
+        connection = require_connected(await self._connections.get_connection(request.tenant))
         yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
         record = await self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
         span.set_attribute("import.id", record.import_id)
-        async for event in recorded(self._history, record.import_id, self._years(request, record)):
+        years = self._years(request, record, connection.organisation_number)
+        async for event in recorded(self._history, record.import_id, years):
             yield event
 
     async def _years(
-        self, request: SieImportRequest, record: ImportRecord
+        self, request: SieImportRequest, record: ImportRecord, organisation_number: str
     ) -> AsyncIterator[ImportEvent]:
         span = trace.get_current_span()
         yield Progress(Stage.RESOLVING_YEARS, message="resolving financial years")
@@ -176,7 +178,8 @@ class SieImport:
         summaries = []
         for year in years:
             summary: YearSummary | None = None
-            async for event in self._import_year(request, record.import_id, year):
+            async for event in self._import_year(request, record.import_id, year,
+                                                 organisation_number):
                 if isinstance(event, YearSummary):
                     summary = event
                 elif isinstance(event, Progress) and event.message:
@@ -200,7 +203,8 @@ class SieImport:
         )
 
     async def _import_year(
-        self, request: SieImportRequest, import_id: str, year: FinancialYear
+        self, request: SieImportRequest, import_id: str, year: FinancialYear,
+        organisation_number: str,
     ) -> AsyncIterator[ImportEvent]:
         with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
@@ -211,7 +215,8 @@ class SieImport:
             counts = await self._document_counts(request, year)
             async with self._parsers.parse(options) as parsing:
                 received = _Received()
-                async for event in self._download(request, import_id, year, parsing, received):
+                async for event in self._download(request, import_id, year, parsing, received,
+                                                  organisation_number):
                     if counts is not None and isinstance(event, RecordBatch):
                         event = counted(event, counts)
                     yield event
@@ -265,6 +270,7 @@ class SieImport:
         year: FinancialYear,
         parsing: YearParsing,
         received: _Received,
+        organisation_number: str,
     ) -> AsyncIterator[ImportEvent]:
         """Streams the year's file to the caller and the parser; digests go to the history."""
         sha = hashlib.sha256()
@@ -274,7 +280,7 @@ class SieImport:
         vouchers = 0
         next_progress = 0
         held = b""  # the newest bytes, sent once we know if they are the last and the year
-        check = _YearCheck(year)
+        check = _YearCheck(year, organisation_number)
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
         )
@@ -335,36 +341,52 @@ class SieImport:
 
 
 class _YearCheck:
-    """Reads a file's head up to its ``#RAR 0`` (the year the file covers) and fails the year
-    when that is not the year asked for: Fortnox ignoring ``financialyear`` would otherwise
-    import another year under this one's id. The caller gets none of the file's bytes before
-    the check is done (``done``); a head without ``#RAR 0`` is left to the parser's findings."""
+    """Reads a file's identification records and fails the year when the file is not the one
+    asked for: its ``#RAR 0`` is another year (Fortnox ignoring ``financialyear`` would
+    otherwise import another year under this one's id), or its ``#ORGNR`` another company than
+    the connection's (compared on the 10 digits, however each is written). The caller gets
+    none of the file's bytes before the check is done (``done``): once ``#RAR 0`` is read and
+    the head is over (``#ORGNR`` read, or a chart, balance or voucher record reached), or after
+    ``YEAR_CHECK_BYTES``; what the head lacks is left to the parser's findings."""
 
-    def __init__(self, year: FinancialYear) -> None:
+    def __init__(self, year: FinancialYear, organisation_number: str = "") -> None:
         self._year = year
+        self._company = org_number_digits(organisation_number)
         self._reader: SieReader | None = SieReader()
         self._seen = 0
+        self._found_year: SieYear | None = None
+        self._found_org: OrgNumber | None = None
+        self._head_over = self._company is None  # nothing to compare #ORGNR with
 
     @property
     def done(self) -> bool:
-        """Whether the year is checked (or cannot be, within ``YEAR_CHECK_BYTES``)."""
+        """Whether the file is checked (or cannot be, within ``YEAR_CHECK_BYTES``)."""
         return self._reader is None
 
     def feed(self, chunk: bytes, *, last: bool = False) -> None:
-        """Reads the next bytes of the head; raises ``SieInvalid`` on another year."""
+        """Reads the next bytes of the head; raises ``SieInvalid`` on another year or company."""
         if self._reader is None:
             return
         head = chunk[:max(0, YEAR_CHECK_BYTES - self._seen)]
         self._seen += len(head)
         events = list(self._reader.feed(head))
-        if last or self._seen >= YEAR_CHECK_BYTES:
+        ended = last or self._seen >= YEAR_CHECK_BYTES
+        if ended:
             events += self._reader.close()
-        current = next((e for e in events if isinstance(e, SieYear) and e.index == 0), None)
-        if current is not None:
+        for event in events:
+            if isinstance(event, SieYear) and event.index == 0:
+                self._found_year = self._found_year or event
+            elif isinstance(event, OrgNumber):
+                self._found_org = self._found_org or event
+                self._head_over = True
+            elif isinstance(event, Account | Balance | Voucher):
+                self._head_over = True
+        if ended or (self._found_year is not None and self._head_over):
             self._reader = None
-            self._compare(current)
-        elif last or self._seen >= YEAR_CHECK_BYTES:
-            self._reader = None
+            if self._found_year is not None:
+                self._compare(self._found_year)
+            if self._found_org is not None:
+                self._compare_company(self._found_org)
 
     def _compare(self, found: SieYear) -> None:
         year = self._year
@@ -377,6 +399,19 @@ class _YearCheck:
                           "expected": f"{year.from_date}..{year.to_date}",
                           "received": f"{found.start}..{found.end}"},
             )
+
+    def _compare_company(self, found: OrgNumber) -> None:
+        digits = org_number_digits(found.number)
+        if self._company is None or digits is None or digits == self._company:
+            return  # a #ORGNR that is no number is the parser's finding
+        expected, received = (f"{d[:6]}-{d[6:]}" for d in (self._company, digits))
+        raise SieInvalid(
+            f"Fortnox sent the SIE file of organisation number {received} for the company"
+            f" {expected} the tenant is connected to.",
+            reason="SIE_COMPANY_MISMATCH",
+            metadata={"financial_year_id": str(self._year.id), "expected": expected,
+                      "received": received, "line": str(found.line)},
+        )
 
 
 @dataclass

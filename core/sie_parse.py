@@ -26,8 +26,11 @@ from sie import (
 from sie.controls import ControlFinding, ControlsResult, YearEndControls
 from sie.records import Event as SieEvent
 
-#: Parsed records are sent in batches of this many vouchers.
+#: Parsed records are sent in batches of this many vouchers, or fewer once the records' text
+#: comes to ``RECORD_BATCH_BYTES`` (a batch is one gRPC message, which clients take up to
+#: 4 MiB of: 500 vouchers of 300 rows made 10.7 MB, more than the server sends at all).
 RECORD_BATCH = 500
+RECORD_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,23 +86,32 @@ class _Batch:
     accounts: list[Account] = field(default_factory=list)
     balances: list[Balance] = field(default_factory=list)
     vouchers: list[Voucher] = field(default_factory=list)
+    #: The batch's size, reckoned from its records' text at two bytes a character: above what
+    #: the message carrying them takes in real files (a row's field tags take less than its
+    #: label and spaces), and a quarter of what a client takes leaves room where it is not.
+    size: int = 0
 
     def add(self, event: SieEvent) -> bool:
         """Keeps a record worth sending; tells whether the batch is full."""
         if isinstance(event, Account):
             self.accounts.append(event)
+            self.size += 2 * (len(event.number) + len(event.name)) + 16
         elif isinstance(event, Balance):
             self.balances.append(event)
+            self.size += 2 * (len(event.account) + sum(len(d) + len(o) for d, o in event.objects)
+                              ) + 64
         elif isinstance(event, Voucher):
+            self.size += 2 * len(event.source) + 64
             self.vouchers.append(event._replace(source=""))
-        return len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
+        return (len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
+                or self.size >= RECORD_BATCH_BYTES)
 
     def take(self, financial_year_id: int) -> RecordBatch | None:
         if not (self.accounts or self.balances or self.vouchers):
             return None
         batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
                             tuple(self.vouchers))
-        self.accounts, self.balances, self.vouchers = [], [], []
+        self.accounts, self.balances, self.vouchers, self.size = [], [], [], 0
         return batch
 
 

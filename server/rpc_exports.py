@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.errors import FieldViolation, InvalidRequest
+from core.voucher_export.answer import CODE_BYTES, FORTNOX_MESSAGE_BYTES, MESSAGE_BYTES, cut
 from core.voucher_export.exporter import VoucherExporter
 from core.voucher_export.history import ExportHistory, ExportRecord
 from core.voucher_export.model import (
@@ -89,16 +90,18 @@ def _voucher(message: v_pb.ExportVoucher, index: int) -> ExportVoucher:
 
 
 def _result(result: VoucherResult) -> v_pb.VoucherResult:
+    """A result with its texts cut as ``core.voucher_export.answer`` counts them, so that no
+    answer outgrows what a client takes."""
     return v_pb.VoucherResult(
         external_id=result.external_id,
         outcome=_OUTCOMES[result.outcome],
         voucher_series=result.series,
         voucher_number=result.number,
         financial_year_id=result.financial_year_id,
-        reason=result.reason,
-        message=result.message,
-        fortnox_code=result.fortnox_code,
-        fortnox_message=result.fortnox_message,
+        reason=cut(result.reason, CODE_BYTES),
+        message=cut(result.message, MESSAGE_BYTES),
+        fortnox_code=cut(result.fortnox_code, CODE_BYTES),
+        fortnox_message=cut(result.fortnox_message, FORTNOX_MESSAGE_BYTES),
         exported_at=timestamp(result.exported_at),
         request_id=result.request_id,
     )

@@ -20,7 +20,7 @@ policy column names the `ReadPolicy` switch that changes it.
 | DUPLICATE_VOUCHER_NUMBER | error | a number occurs twice in one voucher series |
 | MALFORMED_RECORD | error/warning | fields missing, braces misplaced, row outside a voucher |
 | MISSING_ACCOUNT | error | a voucher row names no account (`#TRANS "" {} 100.00`); row dropped |
-| INVALID_ORG_NUMBER | warning | `#ORGNR` is not `nnnnnn-nnnn`, `nnnnnnnn-nnnn` or 12 digits |
+| INVALID_ORG_NUMBER | warning | `#ORGNR` is not `nnnnnn-nnnn` (message: the number read, if any) |
 | UNKNOWN_LABEL | warning | label not in the spec; the record is skipped (once per label) |
 | ENCODING_REPAIRED | warning | Latin-1 letters in CP437 text decoded as Latin-1 |
 | ENCODING_MIXED | warning | non-UTF-8 lines in a UTF-8 file decoded as CP437 |

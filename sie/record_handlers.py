@@ -29,11 +29,11 @@ from sie.records import (
     TextRecord,
 )
 from sie.tokens import Field
-from sie.values import parse_int, parse_period
+from sie.values import org_number_digits, parse_int, parse_period
 from sie.voucher_handlers import VoucherHandlers
 
-_ORG_NUMBER = re.compile(r"\d{6}-\d{4}|\d{8}-\d{4}|\d{12}", re.ASCII)
-"""`nnnnnn-nnnn` (spec §#ORGNR); also 12 digits and `nnnnnnnn-nnnn` (century written out)."""
+_ORG_NUMBER = re.compile(r"\d{6}-\d{4}", re.ASCII)
+"""`nnnnnn-nnnn`, the spec's form (§#ORGNR); any other is warned about."""
 
 
 class RecordHandlers(VoucherHandlers):
@@ -90,11 +90,15 @@ class RecordHandlers(VoucherHandlers):
         self._seen("#ORGNR", line)
         self._org_number = field_text(fields, 1)
         if _ORG_NUMBER.fullmatch(self._org_number) is None:
+            digits = org_number_digits(self._org_number)
             self._report(
                 Code.INVALID_ORG_NUMBER,
                 Severity.WARNING,
                 line,
-                f"#ORGNR {self._org_number!r} is not an organisation number (nnnnnn-nnnn)",
+                f"#ORGNR {self._org_number!r} is not an organisation number (nnnnnn-nnnn)"
+                if digits is None else
+                f"#ORGNR {self._org_number!r} is not written nnnnnn-nnnn; read as the"
+                f" organisation number {digits[:6]}-{digits[6:]}",
             )
         self._out.append(
             OrgNumber(self._org_number, field_text(fields, 2), field_text(fields, 3), line)

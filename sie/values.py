@@ -1,4 +1,4 @@
-"""Field value parsers: exact amounts, validated dates, small integers.
+"""Field value parsers: exact amounts, validated dates, small integers, organisation numbers.
 
 Each parser returns None for an invalid value; the reader turns that into a finding.
 """
@@ -24,6 +24,10 @@ context changes what it makes. A constant that mypyc keeps in C, not looked up p
 _LONGEST: Final = MAX_INTEGER_DIGITS + 4
 """Characters in the longest amount: a minus, the digits, a dot and two decimals."""
 _QUANTITY = re.compile(r"-?\d{1,18}(?:\.\d{1,10})?")
+_ORG_NUMBER = re.compile(r"(?:16|18|19|20)?(\d{6})[-+]?(\d{4})", re.ASCII)
+"""An organisation number: 10 digits, a hyphen (`+` in a centenarian's personal number) after
+the sixth optional, and `16` (a legal person) or a century (a sole trader's personal number)
+optionally in front: `556677-8899`, `5566778899`, `16556677-8899`, `165566778899`."""
 _BY_CHARACTER: Final = not __file__.endswith(".py")
 """Whether amounts and voucher numbers are checked character by character: only when
 compiled (interpreted, the loop costs more than the string methods it replaces)."""
@@ -93,6 +97,13 @@ def parse_quantity(text: str) -> Decimal | None:
     if _QUANTITY.fullmatch(text) is None:
         return None
     return Decimal(text)
+
+
+def org_number_digits(text: str) -> str | None:
+    """The 10 digits of an organisation number in any of the forms `_ORG_NUMBER` reads, the
+    one key to compare numbers on (programs write one company in each form); else None."""
+    match = _ORG_NUMBER.fullmatch(text.strip())
+    return None if match is None else match[1] + match[2]
 
 
 def parse_date(text: str) -> date | None:

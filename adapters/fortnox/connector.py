@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from core.connections import (
     Connection,
     ConnectionFilter,
     ConnectionPage,
+    same_organisation,
 )
 from core.errors import (
     CodeExchangeRefused,
@@ -44,10 +44,6 @@ DISCONNECTED_SERVICE = (
     "Disconnected on request; the token is deleted here, and the service-account consent"
     " stays in Fortnox until the customer removes the integration there."
 )
-
-
-def _digits(organisation_number: str) -> str:
-    return re.sub(r"\D", "", organisation_number)
 
 
 def jwt_tenant_id(access_token: str) -> str:
@@ -159,8 +155,8 @@ class FortnoxConnector:
     @staticmethod
     def _check_company(record: OAuthStateRecord, link: CompanyLink) -> None:
         """The login must reach the expected company, and a service account needs its id."""
-        expected = _digits(record.expected_organisation_number)
-        if expected and expected != _digits(link.organisation_number):
+        expected = record.expected_organisation_number
+        if expected and not same_organisation(expected, link.organisation_number):
             raise WrongFortnoxCompany(
                 "The Fortnox login belongs to another company than expected.",
                 metadata={

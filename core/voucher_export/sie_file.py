@@ -1,4 +1,10 @@
-"""The SIE 4I file target: the same vouchers as a file, for companies that import by file."""
+"""The SIE 4I file target: the same vouchers as a file, for companies that import by file.
+
+The file travels inside the answer, which ``core.voucher_export.answer`` bounds: a request is
+refused up front, before any Fortnox call, when the vouchers' least size in the file
+(``least_file_bytes``) already makes the answer too large, and else on the written file's
+exact size.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from decimal import Decimal
 
 import sie
 from core.fortnox_api import CompanyInformation
+from core.voucher_export.answer import require_answer_fits
 from core.voucher_export.model import (
     ExportRequest,
     ExportResult,
@@ -19,6 +26,11 @@ from sie.writer import write_4i
 #: SIE dimension numbers of Fortnox's cost centres and projects.
 _COST_CENTER_DIM = "1"
 _PROJECT_DIM = "6"
+#: Bytes of a voucher's lines besides its series, text and rows (`#VER "" "" 20251231 ""`,
+#: `{`, `}`, their line ends), and of a row besides its account, amount, objects and text
+#: (`#TRANS `, ` {}`, ` `, the line end); each object adds ` 1 "code"` but the first its space.
+_VOUCHER_FRAME = 30
+_ROW_FRAME = 13
 
 
 def sie_4i_file(
@@ -38,6 +50,7 @@ def sie_4i_file(
                     if company and company.organisation_number else None),
     )
     written = write_4i(document, [_sie_voucher(v, series) for v in request.vouchers])
+    require_answer_fits(request, series, len(written.data), exact=True)
     return ExportResult(
         request_id=request.request_id,
         results=tuple(VoucherResult(v.external_id, Outcome.VALID, series=series,
@@ -63,3 +76,25 @@ def _sie_voucher(voucher: ExportVoucher, series: str) -> sie.Voucher:
     )
     return sie.Voucher(series=series, number="", date=voucher.transaction_date, rows=rows,
                        text=voucher.description)
+
+
+def least_file_bytes(request: ExportRequest, series: str) -> int:
+    """At least how many bytes the request's vouchers take in the file, laid out as the writer
+    does, without writing them: a text of ASCII characters counts in full (with the backslash
+    of each quote), any other counts nothing (CP437 may drop a character of it)."""
+    total = 0
+    for voucher in request.vouchers:
+        total += _VOUCHER_FRAME + _ascii_bytes(series) + _ascii_bytes(voucher.description)
+        for row in voucher.rows:
+            ore = row.debit - row.credit
+            total += (_ROW_FRAME + len(str(row.account)) + len(str(abs(ore) // 100)) + 3
+                      + (ore < 0))
+            codes = [code for code in (row.cost_center, row.project) if code]
+            total += sum(5 + _ascii_bytes(code) for code in codes) - 1 if codes else 0
+            total += 6 + _ascii_bytes(row.description) if row.description else 0  # ` "" "text"`
+    return total
+
+
+def _ascii_bytes(text: str) -> int:
+    """A text's least bytes in the file (see ``least_file_bytes``)."""
+    return len(text) + text.count('"') if text.isascii() else 0

@@ -10,7 +10,9 @@ from datetime import date
 
 from core.errors import FieldViolation, InvalidRequest
 from core.fortnox_api import Account, CostCenter, FinancialYear, Project
+from core.voucher_export.answer import require_answer_fits
 from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher, Target
+from core.voucher_export.sie_file import least_file_bytes
 from sie.values import MAX_INTEGER_DIGITS
 
 #: Fortnox's limits on voucher texts and dimensions.
@@ -50,7 +52,9 @@ class BookFacts:
 
 
 def check_request(request: ExportRequest) -> list[FieldViolation]:
-    """The problems visible in the request alone (shape, texts, balance)."""
+    """The problems visible in the request alone (shape, texts, balance). A valid request whose
+    answer could not fit raises ``ANSWER_TOO_LARGE`` at once, a reason of its own: the vouchers
+    are right, there are just too many of them for one answer."""
     problems: list[FieldViolation] = []
     if not request.vouchers:
         problems.append(FieldViolation("vouchers", "must hold at least one voucher"))
@@ -61,6 +65,12 @@ def check_request(request: ExportRequest) -> list[FieldViolation]:
     seen: set[str] = set()
     for index, voucher in enumerate(request.vouchers):
         problems += _check_voucher(f"vouchers[{index}]", voucher, seen, request.target)
+    if not problems:
+        if request.target is Target.SIE_4I_FILE:  # at least: the file is checked once written
+            least = least_file_bytes(request, request.series)
+            require_answer_fits(request, request.series, least, exact=False)
+        else:  # at most: the closing series is not known here, so the longest stands for it
+            require_answer_fits(request, request.series or "I" * MAX_SERIES)
     return problems
 
 

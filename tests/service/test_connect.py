@@ -82,6 +82,29 @@ async def test_login_into_another_company_than_expected_is_refused(
                  grpc.StatusCode.NOT_FOUND, "CONNECTION_NOT_FOUND")
 
 
+async def test_the_expected_company_is_matched_on_its_10_digits_however_written(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    fortnox = sandbox.tenants[1]
+    twelve_digits = "16" + fortnox.organisation_number.replace("-", "")
+    started = await stub.Connect(pb.ConnectRequest(
+        tenant="acme", redirect_uri=sandbox.redirect_uri,
+        expected_organisation_number=twelve_digits))
+    connection = await complete(stub, log_in(started.authorization_url, company=fortnox.id))
+    assert (connection.state, connection.organisation_number) == (
+        Connection.STATE_CONNECTED, fortnox.organisation_number)
+
+
+async def test_an_expected_number_that_is_no_organisation_number_is_refused(
+    stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle
+) -> None:
+    failed = await fails(
+        stub.Connect(pb.ConnectRequest(tenant="acme", redirect_uri=sandbox.redirect_uri,
+                                       expected_organisation_number="n/a")),
+        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")
+    assert "expected_organisation_number" in failed.details()
+
+
 async def test_requests_are_validated(stub: pb_grpc.FortnoxServiceStub) -> None:
     await fails(stub.Connect(pb.ConnectRequest(tenant="", redirect_uri="x")),
                  grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST")

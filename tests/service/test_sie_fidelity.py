@@ -1,14 +1,29 @@
 """ImportSie against a Fortnox that misbehaves the way real ones can: a file of another year
-than the one asked for, and a connection dropped in the middle of a file."""
+than the one asked for, a file of another company than the one connected, and a connection
+dropped in the middle of a file."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import grpc
 import pytest
 
+from adapters.fortnox import FortnoxAdapter
+from adapters.sie_parsing import ProcessParsers
+from adapters.store.connections import SqliteTokenStore
+from adapters.store.imports import SqliteImportHistory
+from core.clock import utc_now
+from core.connections import Connection, FortnoxConnections
+from core.errors import SieInvalid
+from core.imports import ImportStatus
+from core.sie_import import ImportSummary, RawChunk, SieImport, SieImportRequest
 from sandbox.testing import SandboxHandle
+from server.config import Settings
+from server.wiring import fortnox_settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
@@ -43,6 +58,66 @@ async def test_a_file_of_another_year_fails_that_year_before_any_byte_of_it_is_s
     imports = (await stub.ListImports(pb.ListImportsRequest(tenant="acme"))).imports
     assert (imports[0].status, imports[0].error_reason) == (
         history_pb.Import.STATUS_FAILED, "SIE_YEAR_MISMATCH")
+
+
+class ConnectedAs:
+    """The connections port of a tenant whose company was recorded with ``number`` when it
+    connected: a fake of the port, so that Fortnox's file can name another company."""
+
+    def __init__(self, connections: FortnoxConnections, number: str) -> None:
+        self._connections = connections
+        self._number = number
+
+    async def get_connection(self, tenant: str) -> Connection:
+        found = await self._connections.get_connection(tenant)
+        return replace(found, organisation_number=self._number)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connections, name)
+
+
+async def collect(events: AsyncIterator[object], into: list[object]) -> None:
+    """Keeps every event until the stream ends or raises."""
+    async for event in events:
+        into.append(event)
+
+
+@pytest.mark.parametrize("recorded", ["559999-9999", "16{digits}", "{digits}"])
+async def test_a_file_of_another_company_fails_its_year_before_any_byte_of_it_is_sent(
+    sandbox: SandboxHandle, settings: Settings, recorded: str
+) -> None:
+    fortnox = sandbox.tenants[0]  # its file says #ORGNR nnnnnn-nnnn
+    number = recorded.format(digits=fortnox.organisation_number.replace("-", ""))
+    store = SqliteTokenStore(settings.db_path, settings.token_key)
+    history = SqliteImportHistory(settings.db_path, utc_now)
+    parsers = ProcessParsers(1)
+    events: list[object] = []
+    try:
+        async with FortnoxAdapter(fortnox_settings(settings), store) as adapter:
+            start = await adapter.connections.begin_connect("acme", sandbox.redirect_uri)
+            await adapter.connections.complete_connect(start.state, sandbox.consent_code(
+                fortnox.id, sandbox.redirect_uri, state=start.state))
+            connections = ConnectedAs(adapter.connections, number)
+            imports = SieImport(adapter.api, connections, history, parsers, utc_now)
+            request = SieImportRequest(tenant="acme")
+            if number != "559999-9999":  # the same company, however its number is written
+                events = [event async for event in imports.run(request)]
+                assert isinstance(events[-1], ImportSummary)
+            else:
+                with pytest.raises(SieInvalid) as refused:
+                    await collect(imports.run(request), events)
+                assert (refused.value.reason, refused.value.metadata["expected"],
+                        refused.value.metadata["received"]) == (
+                    "SIE_COMPANY_MISMATCH", "559999-9999", fortnox.organisation_number)
+                assert not [event for event in events if isinstance(event, RawChunk)]
+                (failed,) = (await history.list_imports("acme", None, 10, "")).imports
+                assert (failed.status, failed.error_reason) == (
+                    ImportStatus.FAILED, "SIE_COMPANY_MISMATCH")
+            await imports.aclose()
+    finally:
+        await parsers.aclose()
+        await history.aclose()
+        await store.aclose()
 
 
 async def test_a_dropped_download_is_resumed_without_sending_a_byte_twice(

@@ -153,11 +153,20 @@ def test_a_row_reads_alike_whatever_the_row_at_its_place_in_the_voucher_before()
     ]
 
 
-@pytest.mark.parametrize(
-    "number", ["556677-8899", "16556677-8899", "165566778899", '"556677-8899" 1']
-)
+@pytest.mark.parametrize("number", ["556677-8899", '"556677-8899" 1', "165502-1513"])
 def test_well_formed_org_numbers_pass(number: str) -> None:
     assert doc(f"#ORGNR {number}\n").findings == ()
+
+
+@pytest.mark.parametrize(
+    "number", ["165502261513", "16550226-1513", '"5502261513"', "195502261513 1"]
+)
+def test_an_org_number_in_another_form_is_warned_about_with_its_10_digits(number: str) -> None:
+    d = doc(f"#KONTO 1510 Kundfordringar\n#ORGNR {number}\n")
+    assert [(f.code, f.severity, f.line) for f in d.findings] == [
+        ("INVALID_ORG_NUMBER", Severity.WARNING, 11)]
+    assert d.findings[0].message.endswith("read as the organisation number 550226-1513")
+    assert d.org_number is not None and d.org_number.number == number.split()[0].strip('"')
 
 
 def test_a_type_4_export_without_company_name_is_warned_about() -> None:

@@ -18,7 +18,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 from tests.harness.bridge import TENANT, Bridge
 from tests.harness.connect import connect
-from tests.harness.errors import error_info
+from tests.harness.errors import error_info, fails
 from tests.harness.vouchers import many, request, voucher
 
 DAY = date(2025, 12, 31)
@@ -208,3 +208,62 @@ async def test_without_the_settings_scope_nothing_is_posted_blind(
         await bridge.stub.ExportVouchers(request("no-settings", many("n", DAY, 2)))
     assert error_info(caught.value).reason == "FORTNOX_SCOPE_MISSING"
     assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
+
+
+def _rows(count: int, text: str = "") -> list[v_pb.ExportVoucherRow]:
+    """``count`` rows (even) that balance: 1.00 on 6110 and back from 1930, in turn."""
+    return [v_pb.ExportVoucherRow(account=6110, debit_minor=100, description=text) if n % 2 == 0
+            else v_pb.ExportVoucherRow(account=1930, credit_minor=100, description=text)
+            for n in range(count)]
+
+
+def _file_request(vouchers: int, rows: int, text: str = "") -> pb.ExportVouchersRequest:
+    made = [voucher(f"big-{n}", DAY, 100) for n in range(vouchers)]
+    for item in made:
+        item.ClearField("rows")
+        item.rows.extend(_rows(rows, text))
+    return request(TENANT, made, target=pb.ExportVouchersRequest.TARGET_SIE_4I_FILE)
+
+
+async def test_a_sie_file_too_large_for_an_answer_is_refused_up_front_with_a_reason(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    call = _file_request(250, 1000)  # 1.8 MB asking for a 5.4 MB file
+    assert 1_700_000 < call.ByteSize() < 2_000_000
+    before = sandbox.stats()["requests"]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await bridge.stub.ExportVouchers(call)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(refused.value)
+    assert info.reason == "ANSWER_TOO_LARGE"
+    assert int(info.metadata["size_bytes"]) > 5_300_000
+    assert (info.metadata["limit_bytes"], info.metadata["exact"]) == (str(4 * 1024 * 1024), "false")
+    assert _violations(refused.value) == ["vouchers"]
+    assert sandbox.stats()["requests"] == before  # not even the company was looked up
+    assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
+
+
+async def test_vouchers_whose_results_could_outgrow_an_answer_are_refused_before_posting(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    wide = "\U0001f600" * 195  # 780 bytes of UTF-8 in each id: a result can take 1.4 kB
+    call = request(TENANT, [voucher(f"{n:05d}{wide}", DAY, 100) for n in range(4000)])
+    before = sandbox.stats()["requests"]
+    refused = await fails(bridge.stub.ExportVouchers(call),
+                          grpc.StatusCode.INVALID_ARGUMENT, "ANSWER_TOO_LARGE")
+    assert error_info(refused).metadata["target"] == "fortnox_api"
+    assert sandbox.stats()["requests"] == before
+    assert sandbox.created_vouchers(sandbox.tenants[0].id) == []
+
+
+async def test_the_largest_sie_file_answer_reaches_a_client_with_default_limits(
+    bridge: Bridge, sandbox: SandboxHandle
+) -> None:
+    # Rows of 127 bytes: 34 vouchers of 1,000 are just over the limit, 33 just under.
+    over = await fails(bridge.stub.ExportVouchers(_file_request(34, 1000, "a" * 99)),
+                       grpc.StatusCode.INVALID_ARGUMENT, "ANSWER_TOO_LARGE")
+    assert error_info(over).metadata["exact"] == "false"
+    answer = await bridge.stub.ExportVouchers(_file_request(33, 1000, "a" * 99))
+    assert len(answer.results) == 33
+    assert 4_150_000 < answer.ByteSize() <= 4 * 1024 * 1024  # the channel's default limit
+    assert len(sie.read_document(answer.sie_file).vouchers) == 33
