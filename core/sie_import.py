@@ -43,8 +43,8 @@ from core.sie_parse import (
 )
 from core.voucher_digest import BALANCES_KEY, voucher_digest
 from core.year_selection import YearChoice, select_years
+from sie import Code, Finding, Flag, ReadSummary, SieReader, SieType
 from sie import FinancialYear as SieYear
-from sie import ReadSummary, SieReader
 from sie.controls import ControlFinding, ControlsResult, cross_year_findings
 
 #: How often (in bytes received) a progress event is sent while downloading.
@@ -319,13 +319,18 @@ class SieImport:
 class _YearCheck:
     """Reads a file's head up to its ``#RAR 0`` (the year the file covers) and fails the year
     when that is not the year asked for: Fortnox ignoring ``financialyear`` would otherwise
-    import another year under this one's id. The caller gets none of the file's bytes before
-    the check is done (``done``); a head without ``#RAR 0`` is left to the parser's findings."""
+    import another year under this one's id. It also fails a file that is no SIE at all (its
+    head holds neither ``#FLAGGA`` nor ``#SIETYP``, or its first line is no record: UTF-16,
+    random bytes, an HTML page), whatever the caller's policy: such a file would otherwise pass
+    as a year of no vouchers. The caller gets none of the file's bytes before the check is done
+    (``done``); a head without ``#RAR 0`` is left to the parser's findings."""
 
     def __init__(self, year: FinancialYear) -> None:
         self._year = year
         self._reader: SieReader | None = SieReader()
         self._seen = 0
+        self._marked = False  # #FLAGGA or #SIETYP read
+        self._current: SieYear | None = None
 
     @property
     def done(self) -> bool:
@@ -338,15 +343,30 @@ class _YearCheck:
             return
         head = chunk[:max(0, YEAR_CHECK_BYTES - self._seen)]
         self._seen += len(head)
+        ended = last or self._seen >= YEAR_CHECK_BYTES
         events = list(self._reader.feed(head))
-        if last or self._seen >= YEAR_CHECK_BYTES:
+        if ended:
             events += self._reader.close()
-        current = next((e for e in events if isinstance(e, SieYear) and e.index == 0), None)
-        if current is not None:
+        for event in events:
+            if isinstance(event, Flag | SieType):
+                self._marked = True
+            elif isinstance(event, Finding) and event.code == Code.NOT_SIE:
+                self._not_sie(event.message)
+            elif isinstance(event, SieYear) and event.index == 0 and self._current is None:
+                self._current = event
+                self._compare(event)
+        if ended and not self._marked:
+            self._not_sie(f"neither #FLAGGA nor #SIETYP in its first {self._seen} bytes")
+        if ended or (self._marked and self._current is not None):
             self._reader = None
-            self._compare(current)
-        elif last or self._seen >= YEAR_CHECK_BYTES:
-            self._reader = None
+
+    def _not_sie(self, problem: str) -> None:
+        year = self._year
+        raise SieInvalid(
+            f"Fortnox sent a file for financial year {year.id} that is not a SIE file.",
+            reason="SIE_NOT_SIE",
+            metadata={"financial_year_id": str(year.id), "problem": problem[:200]},
+        )
 
     def _compare(self, found: SieYear) -> None:
         year = self._year
