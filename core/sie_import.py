@@ -354,11 +354,12 @@ class _YearCheck:
                 self._not_sie(event.message)
             elif isinstance(event, SieYear) and event.index == 0 and self._current is None:
                 self._current = event
-                self._compare(event)
         if ended and not self._marked:
             self._not_sie(f"neither #FLAGGA nor #SIETYP in its first {self._seen} bytes")
         if ended or (self._marked and self._current is not None):
             self._reader = None
+            if self._current is not None:  # a SIE file: is it of the year asked for?
+                self._compare(self._current)
 
     def _not_sie(self, problem: str) -> None:
         year = self._year
