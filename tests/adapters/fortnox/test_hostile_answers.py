@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -16,6 +18,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, bodies
+from adapters.fortnox.errors import GrantAnswerLost
 from adapters.store.connections import SqliteTokenStore
 from core.errors import (
     FortnoxAnswerMalformed,
@@ -333,3 +336,69 @@ def test_a_corrupt_stream_or_an_encoding_not_asked_for_is_unreadable() -> None:
         list(decoder.feed(b"\x1f\x8b\x08\x00not gzip at all"))
     with pytest.raises(bodies.BodyUnreadable):
         bodies._Decoder("br")
+
+
+# -- the token endpoint (which the sandbox's faults do not reach): a small server of its own --
+
+_GRANT = json.dumps({"access_token": "a", "expires_in": 3600, "token_type": "bearer",
+                     "scope": "bookkeeping", "refresh_token": "r"}).encode()
+
+
+@asynccontextmanager
+async def _token_endpoint(mode: str) -> AsyncIterator[str]:
+    """An HTTP server answering every request with a valid grant, sent as ``mode`` says:
+    ``bomb`` (gzip, followed by 256 MiB of spaces) or ``drip`` (a byte every 300 ms)."""
+
+    if mode == "bomb":  # made before serving, so the loop is not held up while serving
+        packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        body = packer.compress(_GRANT) + b"".join(
+            packer.compress(b" " * MiB) for _ in range(256)) + packer.flush()
+        extra = b"Content-Encoding: gzip\r\n"
+    else:
+        body, extra = _GRANT + b" " * 1000, b""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode())
+            if mode == "bomb":
+                writer.write(body)
+            else:
+                for start in range(len(body)):
+                    writer.write(body[start:start + 1])
+                    await writer.drain()
+                    await asyncio.sleep(0.3)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/oauth-v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("mode", ["bomb", "drip"])
+async def test_a_token_answer_is_read_within_its_bound_and_its_time(
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider,
+    clock: MovableClock, mode: str,
+) -> None:
+    """A grant may have been made (a code or refresh token spent): an answer that cannot be
+    read whole in time and size is one whose outcome is unknown, never one taken half-read."""
+    async with _token_endpoint(mode) as auth_url:
+        settings = settings_for(sandbox, auth_base_url=auth_url, http_timeout_s=1.5)
+        async with FortnoxAdapter(settings, store, tracer_provider=provider, clock=clock,
+                                  retry=FAST_RETRY) as adapter:
+            exchange = adapter.oauth.exchange_code("code", sandbox.redirect_uri, None)
+            outcome, growth = await _peak_growth(asyncio.wait_for(exchange, MUST_END_WITHIN_S))
+    assert isinstance(outcome, GrantAnswerLost), outcome
+    assert growth < MEMORY_GROWTH_LIMIT, f"{growth / MiB:.0f} MiB"
