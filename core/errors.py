@@ -29,7 +29,8 @@ tells them apart to know whether a refresh token was spent.
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH,
-    │                                                           SIE_COMPANY_MISMATCH
+    │                                                           SIE_COMPANY_MISMATCH,
+    │                                                           SIE_NOT_SIE
     ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
     ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
     ├── StorageUnavailable               UNAVAILABLE            STORAGE_UNAVAILABLE
@@ -43,7 +44,10 @@ tells them apart to know whether a refresh token was spent.
     │   │   └── GrantAnswerLost          UNAVAILABLE            FORTNOX_UNAVAILABLE
     │   ├── FortnoxOutcomeUnknown        UNAVAILABLE            FORTNOX_OUTCOME_UNKNOWN
     │   ├── FortnoxNotFound              NOT_FOUND              FORTNOX_NOT_FOUND
-    │   └── FortnoxRejected              FAILED_PRECONDITION    FORTNOX_REJECTED
+    │   ├── FortnoxRejected              FAILED_PRECONDITION    FORTNOX_REJECTED
+    │   ├── FortnoxAnswerMalformed       UNAVAILABLE            FORTNOX_ANSWER_MALFORMED
+    │   └── FortnoxAnswerTooLarge        RESOURCE_EXHAUSTED     FORTNOX_ANSWER_TOO_LARGE,
+    │                                                           SIE_TOO_LARGE
     └── InternalError                    INTERNAL               INTERNAL_ERROR
 """
 
@@ -277,6 +281,22 @@ class FortnoxRejected(FortnoxError):
 
     code = StatusCode.FAILED_PRECONDITION
     reason = "FORTNOX_REJECTED"
+
+
+class FortnoxAnswerMalformed(FortnoxError):
+    """Fortnox answered, but not as its API describes (not JSON, a ``null`` or a field of
+    another type where a record belongs, an error inside a success); nothing of it is used."""
+
+    code = StatusCode.UNAVAILABLE
+    reason = "FORTNOX_ANSWER_MALFORMED"
+
+
+class FortnoxAnswerTooLarge(FortnoxError):
+    """Fortnox's answer is longer, decompressed, than the service reads (a JSON answer past
+    its bound, a file past the download bound); reading stopped there."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+    reason = "FORTNOX_ANSWER_TOO_LARGE"
 
 
 class DeadlineExceeded(DomainError):

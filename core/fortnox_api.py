@@ -419,11 +419,13 @@ class FortnoxApi(Protocol):
     ) -> Voucher:
         """Books ``voucher`` in the year; never retried once sent.
 
-        A lost answer raises ``FortnoxOutcomeUnknown``: the voucher may exist; look it up
-        with ``find_vouchers`` before creating it again. A 429 or a refused connection (the
-        request never reached Fortnox) is retried safely. ``proof`` is awaited right before
-        each attempt leaves (after the waits for a token and a rate-limit slot); what it
-        raises stops the call before anything is sent.
+        A lost answer, or one that does not show the voucher asked for (a success without it,
+        with an error in it, unreadable, too large or too slow), raises
+        ``FortnoxOutcomeUnknown``: the voucher may exist; look it up with ``find_vouchers``
+        before creating it again. A 429 or a refused connection (the request never reached
+        Fortnox) is retried safely. ``proof`` is awaited right before each attempt leaves
+        (after the waits for a token and a rate-limit slot); what it raises stops the call
+        before anything is sent.
         """
         ...
 

@@ -45,7 +45,18 @@ from core.sie_parse import (
 from core.voucher_digest import BALANCES_KEY, voucher_digest
 from core.voucher_documents import counted, document_counts
 from core.year_selection import YearChoice, select_years
-from sie import Account, Balance, OrgNumber, ReadSummary, SieReader, Voucher
+from sie import (
+    Account,
+    Balance,
+    Code,
+    Finding,
+    Flag,
+    OrgNumber,
+    ReadSummary,
+    SieReader,
+    SieType,
+    Voucher,
+)
 from sie import FinancialYear as SieYear
 from sie.controls import ControlFinding, ControlsResult, cross_year_findings
 from sie.values import org_number_digits
@@ -342,18 +353,22 @@ class SieImport:
 
 class _YearCheck:
     """Reads a file's identification records and fails the year when the file is not the one
-    asked for: its ``#RAR 0`` is another year (Fortnox ignoring ``financialyear`` would
-    otherwise import another year under this one's id), or its ``#ORGNR`` another company than
-    the connection's (compared on the 10 digits, however each is written). The caller gets
-    none of the file's bytes before the check is done (``done``): once ``#RAR 0`` is read and
-    the head is over (``#ORGNR`` read, or a chart, balance or voucher record reached), or after
-    ``YEAR_CHECK_BYTES``; what the head lacks is left to the parser's findings."""
+    asked for: no SIE at all (its head holds neither ``#FLAGGA`` nor ``#SIETYP``, or its first
+    line is no record: UTF-16, random bytes, an HTML page), whatever the caller's policy, since
+    such a file would otherwise pass as a year of no vouchers; its ``#RAR 0`` another year
+    (Fortnox ignoring ``financialyear`` would otherwise import another year under this one's
+    id); or its ``#ORGNR`` another company than the connection's (compared on the 10 digits,
+    however each is written). The caller gets none of the file's bytes before the check is done
+    (``done``): once the file is marked SIE, ``#RAR 0`` is read and the head is over (``#ORGNR``
+    read, or a chart, balance or voucher record reached), or after ``YEAR_CHECK_BYTES``; what
+    the head lacks besides the mark is left to the parser's findings."""
 
     def __init__(self, year: FinancialYear, organisation_number: str = "") -> None:
         self._year = year
         self._company = org_number_digits(organisation_number)
         self._reader: SieReader | None = SieReader()
         self._seen = 0
+        self._marked = False  # #FLAGGA or #SIETYP read
         self._found_year: SieYear | None = None
         self._found_org: OrgNumber | None = None
         self._head_over = self._company is None  # nothing to compare #ORGNR with
@@ -369,24 +384,38 @@ class _YearCheck:
             return
         head = chunk[:max(0, YEAR_CHECK_BYTES - self._seen)]
         self._seen += len(head)
-        events = list(self._reader.feed(head))
         ended = last or self._seen >= YEAR_CHECK_BYTES
+        events = list(self._reader.feed(head))
         if ended:
             events += self._reader.close()
         for event in events:
-            if isinstance(event, SieYear) and event.index == 0:
+            if isinstance(event, Flag | SieType):
+                self._marked = True
+            elif isinstance(event, Finding) and event.code == Code.NOT_SIE:
+                self._not_sie(event.message)
+            elif isinstance(event, SieYear) and event.index == 0:
                 self._found_year = self._found_year or event
             elif isinstance(event, OrgNumber):
                 self._found_org = self._found_org or event
                 self._head_over = True
             elif isinstance(event, Account | Balance | Voucher):
                 self._head_over = True
-        if ended or (self._found_year is not None and self._head_over):
+        if ended and not self._marked:
+            self._not_sie(f"neither #FLAGGA nor #SIETYP in its first {self._seen} bytes")
+        if ended or (self._marked and self._found_year is not None and self._head_over):
             self._reader = None
             if self._found_year is not None:
                 self._compare(self._found_year)
             if self._found_org is not None:
                 self._compare_company(self._found_org)
+
+    def _not_sie(self, problem: str) -> None:
+        year = self._year
+        raise SieInvalid(
+            f"Fortnox sent a file for financial year {year.id} that is not a SIE file.",
+            reason="SIE_NOT_SIE",
+            metadata={"financial_year_id": str(year.id), "problem": problem[:200]},
+        )
 
     def _compare(self, found: SieYear) -> None:
         year = self._year

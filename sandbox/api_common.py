@@ -4,6 +4,8 @@ scope check, Fortnox error bodies, and list pagination."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -140,7 +142,7 @@ def endpoint(state: SandboxState, scopes: Sequence[str], handler: Handler,
         state.count_request(tenant, response.status_code)
         if any(f.kind == "drop" for f in fired):
             return DroppingResponse(response)
-        return response
+        return await hostile(response, fired)
 
     return run
 
@@ -198,6 +200,65 @@ class DroppingResponse(Response):
             await send({"type": "http.response.body", "body": body[: len(body) // 2],
                         "more_body": True})
         raise ConnectionDropped("sandbox fault: connection dropped mid-body")
+
+
+async def hostile(response: Response, fired: list[Fault]) -> Response:
+    """The answer as an ``answer``, ``gzip_bomb`` or ``drip`` fault sends it (see
+    :mod:`sandbox.faults`); the request has been handled already."""
+    for fault in fired:
+        if fault.kind == "answer":
+            body = (base64.b64decode(fault.body_base64) if fault.body_base64
+                    else fault.body.encode())
+            return Response(body, status_code=fault.status,
+                            media_type=fault.content_type)
+        if fault.kind == "gzip_bomb":
+            return Response(_bomb(await _body(response), fault.bomb_bytes),
+                            status_code=response.status_code,
+                            headers={"Content-Encoding": "gzip"},
+                            media_type=response.headers.get("content-type"))
+        if fault.kind == "drip":
+            return DrippingResponse(response, fault.chunk_bytes, fault.chunk_delay_ms / 1000)
+    return response
+
+
+async def _body(response: Response) -> bytes:
+    if isinstance(response, StreamingResponse):
+        parts = [c.encode() if isinstance(c, str) else bytes(c)
+                 async for c in response.body_iterator]
+        return b"".join(parts)
+    return bytes(response.body)
+
+
+def _bomb(head: bytes, padding: int) -> bytes:
+    """``head`` then ``padding`` spaces, gzip-compressed a MiB at a time."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    out = [compressor.compress(head)]
+    block = b" " * (1 << 20)
+    for start in range(0, padding, len(block)):
+        out.append(compressor.compress(block[:padding - start]))
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+class DrippingResponse(Response):
+    """Sends the headers, then the body ``size`` bytes at a time with ``delay_s`` between."""
+
+    def __init__(self, inner: Response, size: int, delay_s: float) -> None:
+        self.inner = inner
+        self.size = size
+        self.delay_s = delay_s
+        self.status_code = inner.status_code
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.inner.status_code,
+                    "headers": self.inner.raw_headers})
+        body = await _body(self.inner)
+        for start in range(0, len(body), self.size):
+            await send({"type": "http.response.body", "body": body[start:start + self.size],
+                        "more_body": True})
+            await asyncio.sleep(self.delay_s)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class LostAnswer(DroppingResponse):

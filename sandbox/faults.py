@@ -21,6 +21,19 @@ Kinds and parameters:
   before the client reads the answer (the voucher exists; the client never hears). With
   ``path="/oauth-v1/token"`` the same happens to a token request: the grant is issued (a
   refresh token spent and a new pair made) and the answer lost.
+
+Hostile answers (``/3/`` only): the request is handled as usual (a ``POST`` takes effect),
+then what is sent back is not what Fortnox's API promises:
+
+- ``answer``: the body is replaced by ``body`` (text, sent as is: ``null`` in a list, not
+  JSON at all, an ``ErrorInformation``, a voucher's answer without the voucher; or any bytes
+  as ``body_base64``: UTF-16, random bytes) with ``status`` (default 200) and
+  ``content_type``.
+- ``gzip_bomb``: the real answer followed by ``bomb_bytes`` of spaces (still valid JSON; for
+  a SIE file, trailing blanks), sent gzip-compressed (``Content-Encoding: gzip``): a few
+  hundred KiB on the wire that expand to the whole size.
+- ``drip``: the real answer, ``chunk_bytes`` at a time with ``chunk_delay_ms`` between (one
+  byte every 20 s never trips a timeout of each read).
 """
 
 from __future__ import annotations
@@ -31,7 +44,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop", "sie_any_year",
-         "reject")
+         "reject", "answer", "gzip_bomb", "drip")
+#: How far a ``gzip_bomb`` expands unless its rule says otherwise.
+DEFAULT_BOMB_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -49,6 +64,10 @@ class Fault:
     latency_ms: int = 0
     chunk_bytes: int = 4096
     chunk_delay_ms: int = 50
+    body: str = ""
+    body_base64: str = ""
+    content_type: str = "application/json"
+    bomb_bytes: int = DEFAULT_BOMB_BYTES
 
     def matches(self, method: str, path: str, tenant: int | None) -> bool:
         """Whether this rule covers a request (ignoring count and probability)."""
@@ -77,10 +96,16 @@ class FaultBook:
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        if spec["kind"] == "answer":
+            spec = {"status": 200, **spec}
         with self._lock:
             fault = Fault(id=self._next_id, **spec)
             if fault.kind == "error" and fault.status not in (500, 502, 503, 504):
                 raise ValueError("status must be 500, 502, 503 or 504")
+            if fault.kind == "answer" and not 200 <= fault.status <= 599:
+                raise ValueError("status must be 200-599")
+            if fault.chunk_bytes < 1 or fault.bomb_bytes < 0:
+                raise ValueError("chunk_bytes must be at least 1, bomb_bytes at least 0")
             self._next_id += 1
             self._faults.append(fault)
             return fault

@@ -92,6 +92,10 @@ class Settings:
     rate_limit_requests: int
     rate_limit_window_s: float
     http_timeout_s: float
+    http_call_timeout_s: float
+    http_download_timeout_s: float
+    max_json_bytes: int
+    max_download_bytes: int
     http_retry_attempts: int
     http_retry_base_delay_s: float
     http_retry_max_delay_s: float
@@ -244,6 +248,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_requests=int(_number(env, "FORTNOX_RATE_LIMIT_REQUESTS", 25, 1)),
         rate_limit_window_s=_number(env, "FORTNOX_RATE_LIMIT_WINDOW_S", 5.0, 0.01),
         http_timeout_s=_number(env, "FORTNOX_HTTP_TIMEOUT_S", 30.0, 0.1),
+        http_call_timeout_s=_number(env, "FORTNOX_CALL_TIMEOUT_S", 120.0, 0.1),
+        http_download_timeout_s=_number(env, "FORTNOX_DOWNLOAD_TIMEOUT_S", 3600.0, 0.1),
+        max_json_bytes=int(_number(env, "FORTNOX_MAX_JSON_BYTES", 16 * 1024 * 1024, 1024)),
+        max_download_bytes=int(_number(env, "FORTNOX_MAX_DOWNLOAD_BYTES", 4 * 1024**3, 1024)),
         http_retry_attempts=int(_number(env, "FORTNOX_HTTP_RETRY_ATTEMPTS", 6, 1)),
         http_retry_base_delay_s=retry_base,
         http_retry_max_delay_s=retry_max,

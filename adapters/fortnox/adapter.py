@@ -10,12 +10,19 @@ from opentelemetry import trace
 
 from adapters.fortnox import tracing
 from adapters.fortnox.api import FortnoxClient
+from adapters.fortnox.bodies import ACCEPT_ENCODING
 from adapters.fortnox.connector import FortnoxConnector
 from adapters.fortnox.limiter import RateWindow, SlidingWindowLimiter
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
-from adapters.fortnox.transport import Transport
+from adapters.fortnox.transport import (
+    CALL_TIMEOUT_S,
+    DOWNLOAD_TIMEOUT_S,
+    MAX_DOWNLOAD_BYTES,
+    MAX_JSON_BYTES,
+    Transport,
+)
 from core.clock import Clock, utc_now
 from core.token_store import TokenStore
 
@@ -39,6 +46,10 @@ class FortnoxSettings:
     rate_limit_requests: int = 25
     rate_limit_window_s: float = 5.0
     http_timeout_s: float = 30.0
+    call_timeout_s: float = CALL_TIMEOUT_S
+    download_timeout_s: float = DOWNLOAD_TIMEOUT_S
+    max_json_bytes: int = MAX_JSON_BYTES
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES
     retry_attempts: int = 6
     retry_base_delay_s: float = 0.25
     retry_max_delay_s: float = 8.0
@@ -70,6 +81,8 @@ class FortnoxAdapter:
                                 max_keepalive_connections=settings.max_connections,
                                 keepalive_expiry=KEEPALIVE_EXPIRY_S),
             follow_redirects=False,
+            # Only what ``bodies`` decompresses within its bound.
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
         tracer = tracing.get_tracer(tracer_provider)
         retry = retry or RetryPolicy(max_attempts=settings.retry_attempts,
@@ -107,6 +120,10 @@ class FortnoxAdapter:
             tracer=tracer,
             retry=retry,
             timeout_s=settings.http_timeout_s,
+            call_timeout_s=settings.call_timeout_s,
+            download_timeout_s=settings.download_timeout_s,
+            max_json_bytes=settings.max_json_bytes,
+            max_download_bytes=settings.max_download_bytes,
         )
         self.api = FortnoxClient(transport)
         self.connections = FortnoxConnector(

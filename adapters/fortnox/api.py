@@ -1,4 +1,9 @@
-"""The core's ``FortnoxApi`` over HTTP: one method per Fortnox resource the use cases need."""
+"""The core's ``FortnoxApi`` over HTTP: one method per Fortnox resource the use cases need.
+
+An answer that is not shaped as described (``parse.ShapeError``) fails the call with
+``FORTNOX_ANSWER_MALFORMED``; a voucher's ``POST`` whose answer does not show the voucher
+asked for has an unknown outcome, as if the answer had been lost.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from adapters.fortnox import parse
+from adapters.fortnox.errors import malformed
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.transport import Params, Transport
 from core.errors import FortnoxScopeMissing
@@ -64,6 +70,14 @@ class FortnoxClient:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
+    def _record(self, route: str, data: dict[str, Any], key: str,
+                convert: Callable[[dict[str, Any]], T], *, write: bool = False) -> T:
+        """The object under ``key`` of an answer from ``route``, converted."""
+        try:
+            return parse.record(data, key, convert)
+        except parse.ShapeError as exc:
+            raise malformed(self._t.template(route), str(exc), write=write) from None
+
     async def _pages(
         self,
         tenant: str,
@@ -82,10 +96,15 @@ class FortnoxClient:
                 params={**(params or {}), "limit": PAGE_LIMIT, "page": page},
                 deadline=deadline,
             )
-            for item in data.get(key) or ():
-                yield convert(item)
-            meta: Mapping[str, Any] = data.get("MetaInformation") or {}
-            if page >= int(meta.get("@TotalPages") or 1):
+            try:
+                items = parse.records(data, key, convert)
+                meta: Mapping[str, Any] = data.get("MetaInformation") or {}
+                pages = parse.integer(dict(meta), "@TotalPages") or 1
+            except (parse.ShapeError, TypeError, ValueError) as exc:
+                raise malformed(self._t.template(route), str(exc)[:200]) from None
+            for item in items:
+                yield item
+            if page >= pages:
                 return
             page += 1
 
@@ -97,7 +116,8 @@ class FortnoxClient:
         self, tenant: str, *, deadline: float | None = None
     ) -> CompanyInformation:
         data = await self._t.get_json(tenant, "/companyinformation", deadline=deadline)
-        return parse.company_information(data.get("CompanyInformation") or {})
+        return self._record("/companyinformation", data, "CompanyInformation",
+                            parse.company_information)
 
     async def financial_years(
         self, tenant: str, *, deadline: float | None = None
@@ -118,7 +138,8 @@ class FortnoxClient:
         self, tenant: str, *, deadline: float | None = None
     ) -> date | None:
         data = await self._t.get_json(tenant, "/settings/lockedperiod", deadline=deadline)
-        return parse.day(data.get("LockedPeriod") or {}, "EndDate")
+        return self._record("/settings/lockedperiod", data, "LockedPeriod",
+                            lambda period: parse.day(period, "EndDate"))
 
     async def cost_centers(
         self, tenant: str, *, deadline: float | None = None
@@ -157,7 +178,7 @@ class FortnoxClient:
         data = await self._t.get_json(
             tenant, "/vouchers/{series}/{number}", {"series": series, "number": number},
             params={"financialyear": financial_year_id}, deadline=deadline)
-        return parse.voucher(data.get("Voucher") or {})
+        return self._record("/vouchers/{series}/{number}", data, "Voucher", parse.voucher)
 
     def vouchers(
         self,
@@ -219,7 +240,11 @@ class FortnoxClient:
         data = await self._t.post_json(
             tenant, "/vouchers", body, params={"financialyear": financial_year_id},
             deadline=deadline, proof=proof)
-        return parse.voucher(data.get("Voucher") or {})
+        booked = self._record("/vouchers", data, "Voucher", parse.voucher, write=True)
+        if booked.series.upper() != voucher.series.upper() or booked.year != financial_year_id:
+            raise malformed(self._t.template("/vouchers"),
+                            "the answer shows a voucher of another series or year", write=True)
+        return booked
 
     # -- ledgers -----------------------------------------------------------------------
     def customers(
@@ -255,7 +280,7 @@ class FortnoxClient:
     ) -> Invoice:
         data = await self._t.get_json(
             tenant, "/invoices/{number}", {"number": document_number}, deadline=deadline)
-        return parse.invoice(data.get("Invoice") or {})
+        return self._record("/invoices/{number}", data, "Invoice", parse.invoice)
 
     def invoice_payments(
         self, tenant: str, *, deadline: float | None = None
@@ -279,7 +304,8 @@ class FortnoxClient:
     ) -> SupplierInvoice:
         data = await self._t.get_json(
             tenant, "/supplierinvoices/{number}", {"number": given_number}, deadline=deadline)
-        return parse.supplier_invoice(data.get("SupplierInvoice") or {})
+        return self._record("/supplierinvoices/{number}", data, "SupplierInvoice",
+                            parse.supplier_invoice)
 
     def supplier_invoice_payments(
         self, tenant: str, *, deadline: float | None = None
@@ -354,4 +380,5 @@ class FortnoxClient:
         return await self._t.open_stream(
             tenant, "/sie/{type}", {"type": sie_type},
             params={"financialyear": financial_year_id}, deadline=deadline,
-            default_name=f"sie{sie_type}-{financial_year_id}.se", accept=SIE_ACCEPT)
+            default_name=f"sie{sie_type}-{financial_year_id}.se", accept=SIE_ACCEPT,
+            too_large_reason="SIE_TOO_LARGE")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from adapters.fortnox import parse
+from adapters.fortnox.errors import malformed
 from adapters.fortnox.oauth import OAuthClient, consent_refused
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
@@ -174,7 +175,10 @@ class FortnoxConnector:
     ) -> CompanyLink:
         data = await self._transport.get_json(
             tenant, "/companyinformation", deadline=deadline, access_token=grant.access_token)
-        company = parse.company_information(data.get("CompanyInformation") or {})
+        try:
+            company = parse.record(data, "CompanyInformation", parse.company_information)
+        except parse.ShapeError as exc:
+            raise malformed(self._transport.template("/companyinformation"), str(exc)) from None
         tenant_id = jwt_tenant_id(grant.access_token)
         if not tenant_id and company.database_number is not None:
             tenant_id = str(company.database_number)

@@ -15,6 +15,8 @@ import httpx
 
 from core.errors import (
     DeadlineExceeded,
+    FortnoxAnswerMalformed,
+    FortnoxAnswerTooLarge,
     FortnoxAuthRejected,
     FortnoxError,
     FortnoxLicenseMissing,
@@ -41,6 +43,11 @@ class OAuthRefusal(Exception):
         super().__init__(f"OAuth error {error} (HTTP {status})")
         self.error = error
         self.status = status
+
+
+class AnswerTimedOut(httpx.ReadTimeout):
+    """An answer did not arrive whole within the time an attempt has (not merely one read):
+    a transport failure like any other to ``retry.decide``."""
 
 
 class RefreshNotSent(FortnoxUnavailable):
@@ -85,8 +92,12 @@ def error_for_response(response: httpx.Response, route: str, body: ErrorBody | N
                        ) -> FortnoxError:
     """The domain error for a non-2xx API answer (the body must have been read; ``body``: its
     ``ErrorInformation``, when the caller parsed it already)."""
-    body = body or parse_error_body(response.content)
-    status = response.status_code
+    return error_for_status(response.status_code, route,
+                            body or parse_error_body(response.content))
+
+
+def error_for_status(status: int, route: str, body: ErrorBody) -> FortnoxError:
+    """The domain error for an answer with ``status`` and ``ErrorInformation`` ``body``."""
     metadata = {"http_status": str(status), "route": route}
     if body.code is not None:
         metadata["fortnox_code"] = str(body.code)
@@ -149,7 +160,55 @@ def unavailable(
     if deadline is not None and time.monotonic() >= deadline:
         return DeadlineExceeded("The deadline passed while waiting for Fortnox.",
                                 metadata=metadata)
+    if isinstance(exc, AnswerTimedOut):
+        return FortnoxUnavailable("Fortnox did not answer within the time limit.",
+                                  metadata=metadata)
     return FortnoxUnavailable("Fortnox could not be reached.", metadata=metadata)
+
+
+def refusal_in_success(route: str, status: int, body: ErrorBody, *, write: bool
+                       ) -> FortnoxError:
+    """A 2xx answer whose body is an ``ErrorInformation``: the error it states, taken at its
+    word for a read; for a write the two contradict each other, so its outcome is unknown."""
+    error = error_for_status(status, route, body)
+    if write:
+        return FortnoxOutcomeUnknown(
+            "Fortnox answered a write with success and an error at once; it may or may not"
+            " have happened.", metadata=error.metadata)
+    if isinstance(error, FortnoxRejected) and body.code is None:
+        return FortnoxAnswerMalformed(
+            "Fortnox answered with success and an error without a code.",
+            metadata=error.metadata)
+    return error
+
+
+def malformed(route: str, problem: str, *, write: bool = False) -> FortnoxError:
+    """An answer that is not what Fortnox's API promises (not JSON, a ``null`` or a field of
+    another type where a record belongs); for a write, its outcome is unknown."""
+    metadata = {"route": route, "problem": problem[:200]}
+    if write:
+        return FortnoxOutcomeUnknown(
+            "Fortnox's answer to a write did not show what was written; it may or may not"
+            " have happened.", metadata=metadata)
+    return FortnoxAnswerMalformed("Fortnox's answer is not what its API describes.",
+                                  metadata=metadata)
+
+
+def too_large(route: str, limit: int, *, write: bool = False,
+              reason: str | None = None) -> FortnoxError:
+    """An answer longer, decompressed, than the service reads (``reason``: the one a SIE
+    file's download gives); for a write, its outcome is unknown."""
+    metadata = {"route": route, "limit_bytes": str(limit)}
+    if write:
+        return FortnoxOutcomeUnknown(
+            "Fortnox's answer to a write was too large to read; it may or may not have"
+            " happened.", metadata=metadata)
+    if reason == "SIE_TOO_LARGE":
+        return FortnoxAnswerTooLarge(
+            f"The SIE file Fortnox sent is larger than {limit} bytes.",
+            reason="SIE_TOO_LARGE", metadata=metadata)
+    return FortnoxAnswerTooLarge(f"Fortnox's answer is larger than {limit} bytes.",
+                                 metadata=metadata)
 
 
 def grant_request_error(exc: httpx.TransportError, *, outcome_unknown: bool
@@ -162,10 +221,14 @@ def grant_request_error(exc: httpx.TransportError, *, outcome_unknown: bool
 
 
 def grant_answer_error(response: httpx.Response, body: object) -> OAuthRefusal | FortnoxUnavailable:
-    """A token endpoint's answer without a grant: an OAuth refusal, or a failure of its own."""
+    """A token endpoint's answer without a grant: an OAuth refusal, a success that cannot be
+    read (as if lost: it may have spent a refresh token), or a failure of its own."""
     error = str(body.get("error", "")) if isinstance(body, dict) else ""
     if response.status_code < 500 and error:
         return OAuthRefusal(error, response.status_code)
+    if response.is_success:  # a grant may have been made (a refresh token spent)
+        return GrantAnswerLost("Fortnox's token answer could not be read.",
+                               metadata={"http_status": str(response.status_code)})
     return FortnoxUnavailable(
         "Fortnox's token service failed.",
         metadata={"http_status": str(response.status_code)},

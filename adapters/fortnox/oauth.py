@@ -3,12 +3,14 @@
 
 Codes and refresh tokens are single use, so a token request is a write to ``retry.decide``:
 repeated only when it certainly never left (connection refused); any other failure is
-reported, never retried blindly.
+reported, never retried blindly. Each request ends within the attempt's time, its answer
+read within a small bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -18,8 +20,13 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from opentelemetry import trace
 
-from adapters.fortnox import tracing
-from adapters.fortnox.errors import OAuthRefusal, grant_answer_error, grant_request_error
+from adapters.fortnox import bodies, tracing
+from adapters.fortnox.errors import (
+    AnswerTimedOut,
+    OAuthRefusal,
+    grant_answer_error,
+    grant_request_error,
+)
 from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
 from core.errors import CodeExchangeRefused, ConsentRefused, FortnoxAuthRejected
 from core.token_store import TokenGrant
@@ -116,17 +123,14 @@ class OAuthClient:
         """Revokes the grant behind a refresh token; ``False`` if Fortnox could not be told."""
         with self._span("revoke", "revoke") as span:
             try:
-                response = await self._http.post(
-                    f"{self._base}/revoke",
-                    data={"token": refresh_token, "token_type_hint": "refresh_token"},
-                    auth=self._auth,
-                    timeout=remaining_s(deadline, self._timeout_s),
-                )
+                response, body = await self._post(
+                    "revoke", {"token": refresh_token, "token_type_hint": "refresh_token"},
+                    None, deadline)
             except httpx.TransportError as exc:
                 log.warning("fortnox revoke failed: %s", type(exc).__name__)
                 return False
             span.set_attribute(tracing.STATUS, response.status_code)
-            return response.is_success and _revoked(response)
+            return response.is_success and _revoked(body)
 
     async def _grant(self, form: dict[str, str], deadline: float | None,
                      headers: dict[str, str] | None = None) -> TokenGrant:
@@ -135,13 +139,7 @@ class OAuthClient:
             attempt = 1
             while True:
                 try:
-                    response = await self._http.post(
-                        f"{self._base}/token",
-                        data=form,
-                        headers=headers,
-                        auth=self._auth,
-                        timeout=remaining_s(deadline, self._timeout_s),
-                    )
+                    response, body = await self._post("token", form, headers, deadline)
                 except httpx.TransportError as exc:
                     decision = decide(self._retry, attempt, idempotent=False, outcome=exc,
                                       time_left_s=seconds_left(deadline))
@@ -153,22 +151,45 @@ class OAuthClient:
                     await asyncio.sleep(decision.delay_s)
                     continue
                 span.set_attribute(tracing.STATUS, response.status_code)
-                return self._parse_grant(response)
+                return self._parse_grant(response, body)
 
-    def _parse_grant(self, response: httpx.Response) -> TokenGrant:
+    async def _post(self, endpoint: str, form: dict[str, str], headers: dict[str, str] | None,
+                    deadline: float | None) -> tuple[httpx.Response, bytes]:
+        """One request and its answer, read whole within the attempt's time (not only each
+        read's) and ``bodies.SHORT_BODY_BYTES``; ``AnswerTimedOut`` when the time ran out."""
+        timeout = remaining_s(deadline, self._timeout_s)
+        request = self._http.build_request("POST", f"{self._base}/{endpoint}", data=form,
+                                           headers=headers, timeout=timeout)
         try:
-            body = response.json()
-        except ValueError:
+            async with asyncio.timeout(timeout):
+                response = await self._http.send(request, auth=self._auth, stream=True)
+                try:
+                    return response, await bodies.read_short(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise AnswerTimedOut("the answer did not arrive within the attempt's time"
+                                 ) from None
+
+    def _parse_grant(self, response: httpx.Response, content: bytes) -> TokenGrant:
+        try:
+            body = json.loads(content)
+        except (ValueError, RecursionError):
             body = None
-        if not response.is_success or not isinstance(body, dict):
+        if (not response.is_success or not isinstance(body, dict)
+                or not isinstance(body.get("access_token"), str) or not body["access_token"]):
             raise grant_answer_error(response, body)
+        try:
+            expires_in = int(body.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            raise grant_answer_error(response, None) from None
         now = self._clock()
         refresh_token = body.get("refresh_token")  # none for a service account
         return TokenGrant(
             access_token=str(body["access_token"]),
             refresh_token=None if refresh_token is None else str(refresh_token),
             scopes=tuple(str(body.get("scope", "")).split()),
-            access_expires_at=now + timedelta(seconds=int(body.get("expires_in", 3600))),
+            access_expires_at=now + timedelta(seconds=expires_in),
             refresh_expires_at=None if refresh_token is None else now + self._refresh_lifetime,
         )
 
@@ -185,11 +206,11 @@ class OAuthClient:
         )
 
 
-def _revoked(response: httpx.Response) -> bool:
+def _revoked(content: bytes) -> bool:
     """Fortnox answers a revoke with ``{"revoked": true|false}``: only ``true`` is done."""
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and body.get("revoked") is True
 

@@ -2,6 +2,9 @@
 
 Amounts come as numbers or strings (supplier invoices), empty dates and enums as ``""``,
 ids as numbers or strings; money is parsed into ``Decimal`` from the exact JSON text.
+Anything else (a ``null`` where a record belongs, a required field missing, an object where
+a number or text belongs, an amount that is no finite number) is a ``ShapeError`` naming
+where it was found, never a record read half-right.
 """
 
 from __future__ import annotations
@@ -30,13 +33,65 @@ from core.fortnox_api import (
 )
 
 PaymentT = TypeVar("PaymentT", InvoicePayment, SupplierInvoicePayment)
+T = TypeVar("T")
 
 Json = dict[str, Any]
 
 
+class ShapeError(ValueError):
+    """An answer that is not shaped as Fortnox's API describes; the message says where."""
+
+
+def record(data: Json, key: str, convert: Callable[[Json], T]) -> T:
+    """The object under ``key``, converted."""
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise ShapeError(f"{key} is {_kind(value)}, not an object")
+    return _converted(key, convert, value)
+
+
+def records(data: Json, key: str, convert: Callable[[Json], T]) -> list[T]:
+    """The list of objects under ``key``, each converted."""
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise ShapeError(f"{key} is {_kind(value)}, not a list")
+    found = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ShapeError(f"{key}[{index}] is {_kind(item)}, not an object")
+        found.append(_converted(f"{key}[{index}]", convert, item))
+    return found
+
+
+def _converted(where: str, convert: Callable[[Json], T], item: Json) -> T:
+    try:
+        return convert(item)
+    except ShapeError as exc:
+        raise ShapeError(f"{where}: {exc}") from None
+    except KeyError as exc:
+        raise ShapeError(f"{where}: {exc.args[0]} is missing") from None
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+        raise ShapeError(f"{where}: {exc}"[:200]) from None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number")
+
+
+def _scalar(data: Json, key: str) -> Any:
+    """A field that must be a JSON scalar (text, number, boolean) or null."""
+    value = data.get(key)
+    if isinstance(value, dict | list):
+        raise ShapeError(f"{key} is {_kind(value)}")
+    return value
+
+
 def text(data: Json, key: str) -> str:
     """A string field; missing or null is ``""``."""
-    value = data.get(key)
+    value = _scalar(data, key)
     return "" if value is None else str(value)
 
 
@@ -53,30 +108,57 @@ def money(data: Json, key: str) -> Decimal:
 
 def optional_money(data: Json, key: str) -> Decimal | None:
     """An amount, or ``None`` when missing or empty."""
-    value = data.get(key)
+    value = _scalar(data, key)
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise ShapeError(f"{key} is a boolean, not an amount")
     try:
-        return Decimal(str(value).replace(",", "."))
+        amount = Decimal(str(value).replace(",", "."))
     except InvalidOperation as exc:
-        raise ValueError(f"{key}: not an amount") from exc
+        raise ShapeError(f"{key}: not an amount") from exc
+    if not amount.is_finite():
+        raise ShapeError(f"{key}: not a finite amount")
+    return amount
 
 
 def day(data: Json, key: str) -> date | None:
     """A ``YYYY-MM-DD`` date; ``""`` or missing is ``None``."""
-    value = data.get(key)
-    return date.fromisoformat(str(value)[:10]) if value else None
+    value = _scalar(data, key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ShapeError(f"{key} is {_kind(value)}, not a date")
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise ShapeError(f"{key}: not a date") from exc
 
 
 def integer(data: Json, key: str) -> int | None:
     """An integer given as number or string; ``""`` or missing is ``None``."""
-    value = data.get(key)
-    return None if value is None or value == "" else int(value)
+    value = _scalar(data, key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ShapeError(f"{key} is {_kind(value)}, not a whole number")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ShapeError(f"{key}: not a whole number") from exc
+
+
+def required_integer(data: Json, key: str) -> int:
+    """An integer that must be there."""
+    value = integer(data, key)
+    if value is None:
+        raise ShapeError(f"{key} is missing")
+    return value
 
 
 def flag(data: Json, key: str) -> bool | None:
     """A boolean (also ``"true"``/``"false"`` strings); missing is ``None``."""
-    value = data.get(key)
+    value = _scalar(data, key)
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -103,7 +185,7 @@ def financial_year(data: Json) -> FinancialYear:
     if start is None or end is None:
         raise ValueError("financial year without dates")
     return FinancialYear(
-        id=int(data["Id"]),
+        id=required_integer(data, "Id"),
         from_date=start,
         to_date=end,
         account_chart_type=text(data, "AccountChartType"),
@@ -114,7 +196,7 @@ def financial_year(data: Json) -> FinancialYear:
 def account(data: Json) -> Account:
     """An ``Accounts[]`` item or ``Account``."""
     return Account(
-        number=int(data["Number"]),
+        number=required_integer(data, "Number"),
         description=text(data, "Description"),
         active=flag(data, "Active") is not False,
         balance_brought_forward=money(data, "BalanceBroughtForward"),
@@ -153,7 +235,7 @@ def project(data: Json) -> Project:
 def voucher_row(data: Json) -> VoucherRow:
     """A ``VoucherRows[]`` item."""
     return VoucherRow(
-        account=int(data["Account"]),
+        account=required_integer(data, "Account"),
         debit=money(data, "Debit"),
         credit=money(data, "Credit"),
         description=text(data, "Description"),
@@ -168,14 +250,15 @@ def voucher(data: Json) -> Voucher:
     """A ``Vouchers[]`` item (no rows) or ``Voucher`` (with rows)."""
     return Voucher(
         series=text(data, "VoucherSeries"),
-        number=int(data["VoucherNumber"]),
-        year=int(data["Year"]),
+        number=required_integer(data, "VoucherNumber"),
+        year=required_integer(data, "Year"),
         transaction_date=day(data, "TransactionDate"),
         description=text(data, "Description"),
         comments=text(data, "Comments"),
         reference_number=text(data, "ReferenceNumber"),
         reference_type=text(data, "ReferenceType"),
-        rows=tuple(voucher_row(r) for r in data.get("VoucherRows") or ()),
+        rows=tuple(records(data, "VoucherRows", voucher_row)) if data.get("VoucherRows")
+        is not None else (),
     )
 
 

@@ -5,6 +5,10 @@ Fortnox promises no ``Range`` support, so the file is fetched again from its sta
 already delivered are read past after checking (by SHA-256) that they are the same, and the
 stream goes on from there. A file that changed between attempts fails as ``FortnoxUnavailable``
 rather than splicing two versions together.
+
+The body is decompressed a bounded piece at a time and counted (``bodies``): a file longer
+than the download bound fails with its own reason, and a download ends by its time limit even
+when every read brings a byte just in time.
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 import httpx
 from opentelemetry import trace
 
-from adapters.fortnox import tracing
-from adapters.fortnox.errors import unavailable
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, seconds_left
+from adapters.fortnox import bodies, tracing
+from adapters.fortnox.errors import AnswerTimedOut, malformed, too_large, unavailable
+from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
 from core.errors import DomainError, FortnoxUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,16 @@ class HttpByteStream:
         *,
         reopen: Callable[[], Awaitable[httpx.Response]] | None = None,
         retry: RetryPolicy | None = None,
+        until: float | None = None,
+        limit: int = 2**62,
+        too_large_reason: str | None = None,
     ) -> None:
+        """``deadline``: the caller's; ``until``: when the download ends at the latest (the
+        caller's deadline or the download's time limit); ``limit``: the most bytes read."""
         self._response = response
+        self._until = deadline if until is None else until
+        self._limit = limit
+        self._too_large_reason = too_large_reason
         self._reopen = reopen
         self._retry = retry or RetryPolicy(max_attempts=1)
         self._sent = hashlib.sha256()  # of the bytes delivered so far
@@ -81,7 +94,7 @@ class HttpByteStream:
         try:
             while True:
                 try:
-                    async for chunk in self._response.aiter_bytes():
+                    async for chunk in self._pieces():
                         if self._skip_left:
                             chunk = self._skip(chunk)
                         if chunk:
@@ -95,11 +108,16 @@ class HttpByteStream:
                     return
                 except httpx.TransportError as exc:
                     decision = decide(self._retry, attempt, idempotent=True, outcome=exc,
-                                      time_left_s=seconds_left(self._deadline))
+                                      time_left_s=seconds_left(self._until))
                     if isinstance(decision, GiveUp) or self._reopen is None:
                         raise unavailable(self._route, exc, self._deadline) from None
                     attempt += 1
                     await self._restart(type(exc).__name__, decision.delay_s)
+                except bodies.BodyTooLarge as exc:
+                    raise too_large(self._route, exc.limit,
+                                    reason=self._too_large_reason) from None
+                except bodies.BodyUnreadable as exc:
+                    raise malformed(self._route, str(exc)) from None
         except DomainError as error:  # cut off, out of time, or refused on the retry
             self._span.set_status(trace.StatusCode.ERROR, error.message)
             await self.aclose()
@@ -107,6 +125,23 @@ class HttpByteStream:
         finally:
             if not self._response.is_closed and self._response.is_stream_consumed:
                 await self.aclose()
+
+    async def _pieces(self) -> AsyncGenerator[bytes, None]:
+        """The answer's decompressed pieces, each read within what is left of the time."""
+        pieces = bodies.decoded(self._response, self._limit)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(
+                            None if self._until is None else remaining_s(self._until, math.inf)):
+                        piece = await anext(pieces)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise AnswerTimedOut("the download did not end within its time") from None
+                yield piece
+        finally:
+            await pieces.aclose()
 
     async def _restart(self, reason: str, delay: float) -> None:
         """Fetches the file again, to be read past what was delivered."""

@@ -3,13 +3,20 @@
 Whether a failed attempt is tried again is ``retry.decide``'s call (a write only when Fortnox
 certainly did not act on it); what a failure means for the caller is ``errors``'. A 401 for a
 rejected token is answered by one refresh, whatever the method.
+
+Nothing Fortnox sends is trusted in size, shape or time: an answer's body is read within a
+bound counted after decompression (``bodies``), must be a JSON object without an
+``ErrorInformation`` in it, and each attempt (from sending to the last byte) and each call (all
+its attempts and waits) ends within its own time limit, deadline or not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +26,16 @@ import httpx
 from opentelemetry import trace
 
 from adapters import metrics
-from adapters.fortnox import jsonbody, tracing
+from adapters.fortnox import bodies, jsonbody, tracing
 from adapters.fortnox.errors import (
     TOKEN_REJECTED_CODES,
+    AnswerTimedOut,
     ErrorBody,
     attempt_error,
+    malformed,
     parse_error_body,
-    unavailable,
+    refusal_in_success,
+    too_large,
 )
 from adapters.fortnox.limiter import SlidingWindowLimiter, Slot
 from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
@@ -37,6 +47,12 @@ from core.fortnox_api import Proof
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | int]
+
+#: Defaults of the bounds the settings give (``FortnoxSettings``).
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_DOWNLOAD_BYTES = 4 * 1024 * 1024 * 1024
+CALL_TIMEOUT_S = 120.0
+DOWNLOAD_TIMEOUT_S = 3600.0
 
 
 class Transport:
@@ -52,7 +68,15 @@ class Transport:
         tracer: trace.Tracer,
         retry: RetryPolicy,
         timeout_s: float,
+        call_timeout_s: float = CALL_TIMEOUT_S,
+        download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
+        max_json_bytes: int = MAX_JSON_BYTES,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
+        """``timeout_s``: one attempt, from sending to the answer's last byte (a download's:
+        to its headers, then each read); ``call_timeout_s``: a call with all its attempts and
+        waits; ``download_timeout_s``: a download to its last byte; ``max_json_bytes``,
+        ``max_download_bytes``: the most of an answer read, decompressed."""
         self._http = http
         self._base = api_base_url.rstrip("/")
         self._prefix = urlsplit(self._base).path
@@ -62,6 +86,10 @@ class Transport:
         self._tracer = tracer
         self._retry = retry
         self._timeout_s = timeout_s
+        self._call_timeout_s = call_timeout_s
+        self._download_timeout_s = download_timeout_s
+        self._max_json_bytes = max_json_bytes
+        self._max_download_bytes = max_download_bytes
 
     async def get_json(
         self,
@@ -106,10 +134,12 @@ class Transport:
         deadline: float | None = None,
         default_name: str = "download",
         accept: str = "*/*",
+        too_large_reason: str | None = None,
     ) -> HttpByteStream:
         """``GET`` a file (``accept``: the media types it may come as); the answer's body is
         left unread for the caller to stream. A connection lost mid-body is retried as a read:
-        the file is fetched again and continues after the bytes already delivered."""
+        the file is fetched again and continues after the bytes already delivered. A file
+        longer than the download bound fails with ``too_large_reason`` (or the general one)."""
         request = self._request(tenant, "GET", route, path, params=params, deadline=deadline,
                                 stream=True, accept=accept)
         span = self._tracer.start_span(request.span_name, kind=trace.SpanKind.CLIENT,
@@ -117,7 +147,7 @@ class Transport:
 
         async def send() -> httpx.Response:
             with trace.use_span(span, end_on_exit=False):
-                return await self._send(span, request)
+                return (await self._send(span, request)).response
 
         try:
             response = await send()
@@ -125,48 +155,50 @@ class Transport:
             span.end()
             raise
         return HttpByteStream(response, span, request.template, default_name, deadline,
-                              reopen=send, retry=self._retry)
+                              reopen=send, retry=self._retry, until=request.until,
+                              limit=self._max_download_bytes,
+                              too_large_reason=too_large_reason)
+
+    def template(self, route: str) -> str:
+        """The route as spans and errors name it (with the API's path, e.g. ``/3/...``)."""
+        return self._prefix + route
 
     async def _json(self, request: _Request, access_token: str | None = None) -> dict[str, Any]:
         with self._tracer.start_as_current_span(
             request.span_name, kind=trace.SpanKind.CLIENT, attributes=self._attributes(request),
         ) as span:
-            response = await self._send(span, request, access_token)
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                raise unavailable(request.template, ValueError("not a JSON object"), None)
-            return data
+            answer = await self._send(span, request, access_token)
+            return _json_object(request, answer)
 
     async def _send(self, span: trace.Span, request: _Request, access_token: str | None = None
-                    ) -> httpx.Response:
+                    ) -> _Answer:
         """Sends until Fortnox answers with success or the retry decision gives up; a token
         Fortnox rejects is refreshed once (a given ``access_token`` cannot be)."""
         attempt = 1
         may_refresh = access_token is None
         while True:
-            bearer = await self._bearer(request.tenant, access_token, request.deadline)
+            bearer = await self._bearer(request.tenant, access_token, request.until)
             outcome = await self._attempt(span, request, bearer)
-            if isinstance(outcome, httpx.Response) and outcome.is_success:
+            if isinstance(outcome, _Answer) and outcome.response.is_success:
                 span.set_attribute(tracing.RETRIES, attempt - 1)
                 return outcome
             body = _failure_body(span, outcome)
             if may_refresh and _token_rejected(outcome, body):
                 may_refresh = False
-                await self._tokens.rejected(request.tenant, bearer.generation, request.deadline)
+                await self._tokens.rejected(request.tenant, bearer.generation, request.until)
                 continue
             decision = decide(
                 self._retry, attempt, idempotent=request.method == "GET",
-                outcome=outcome.status_code if isinstance(outcome, httpx.Response) else outcome,
-                time_left_s=seconds_left(request.deadline),
+                outcome=(outcome.response.status_code if isinstance(outcome, _Answer)
+                         else outcome),
+                time_left_s=seconds_left(request.until),
             )
             span.set_attribute(tracing.RETRIES, attempt - 1)
+            failed = outcome.response if isinstance(outcome, _Answer) else outcome
             if isinstance(decision, GiveUp):
-                raise attempt_error(request.template, outcome, request.deadline,
+                raise attempt_error(request.template, failed, request.deadline,
                                     outcome_unknown=decision.outcome_unknown, body=body) from None
-            self._note_retry(span, request, outcome, decision.delay_s)
+            self._note_retry(span, request, failed, decision.delay_s)
             attempt += 1
             await asyncio.sleep(decision.delay_s)
 
@@ -181,9 +213,10 @@ class Transport:
                        tokens.fortnox_tenant_id or tenant)
 
     async def _attempt(self, span: trace.Span, request: _Request, bearer: _Bearer
-                       ) -> httpx.Response | httpx.TransportError:
-        """One send within the rate limit: the answer (a failed one read and closed), or the
-        transport error that cut it short."""
+                       ) -> _Answer | httpx.TransportError:
+        """One send within the rate limit and the attempt's time: the answer (read within its
+        bound and closed, but a download's success, left to stream), or the transport error
+        that cut it short (``AnswerTimedOut`` when the time ran out)."""
         slot = await self._slot(bearer.company, request)
         if request.proof is not None:
             try:
@@ -192,23 +225,43 @@ class Transport:
                 await slot.done()
                 raise
         metered = metrics.HttpAttempt(request.method, request.template, self._server)
+        answered = False
         try:
-            response = await self._http.send(self._build(request, bearer), stream=request.stream)
-        except httpx.TransportError as exc:
-            metered.failed(exc)
+            async with asyncio.timeout(remaining_s(request.until, self._timeout_s)):
+                response = await self._http.send(self._build(request, bearer), stream=True)
+                answered = True
+                metered.answered(response.status_code)
+                span.set_attribute(tracing.STATUS, response.status_code)
+                if response.is_success and request.stream:
+                    return _Answer(response, b"")
+                try:
+                    return _Answer(response, await self._read(request, response))
+                finally:
+                    await response.aclose()
+        except (httpx.TransportError, TimeoutError) as exc:
+            failure = exc if isinstance(exc, httpx.TransportError) else AnswerTimedOut(
+                "the answer did not arrive within the attempt's time")
+            if not answered:
+                metered.failed(failure)
+            return failure
+        finally:
             await slot.done()
-            return exc
-        metered.answered(response.status_code)
-        await slot.done()
-        span.set_attribute(tracing.STATUS, response.status_code)
-        if not response.is_success and request.stream:  # read, so its error can be parsed
-            await response.aread()
-            await response.aclose()
-        return response
+
+    async def _read(self, request: _Request, response: httpx.Response) -> bytes:
+        """A JSON answer's body within its bound (a failed one's, within a small one)."""
+        if not response.is_success:
+            return await bodies.read_short(response)
+        write = request.method != "GET"
+        try:
+            return await bodies.read(response, self._max_json_bytes)
+        except bodies.BodyTooLarge as exc:
+            raise too_large(request.template, exc.limit, write=write) from None
+        except bodies.BodyUnreadable as exc:
+            raise malformed(request.template, str(exc), write=write) from None
 
     async def _slot(self, company: str, request: _Request) -> Slot:
         """A slot of the company's rate-limit window, waited for until the deadline."""
-        timeout = None if request.deadline is None else remaining_s(request.deadline, math.inf)
+        timeout = remaining_s(request.until, math.inf)
         try:
             return await asyncio.wait_for(self._limiter.acquire(company), timeout)
         except TimeoutError:
@@ -224,7 +277,7 @@ class Transport:
         return self._http.build_request(
             request.method, request.url, params=dict(request.params or {}),
             content=None if request.body is None else jsonbody.dumps(request.body),
-            headers=headers, timeout=remaining_s(request.deadline, self._timeout_s),
+            headers=headers, timeout=remaining_s(request.until, self._timeout_s),
         )
 
     def _note_retry(self, span: trace.Span, request: _Request,
@@ -252,8 +305,9 @@ class Transport:
     ) -> _Request:
         url = self._base + route.format(
             **{k: quote(str(v), safe="") for k, v in (path or {}).items()})
+        limit_s = self._download_timeout_s if stream else self._call_timeout_s
         return _Request(tenant, method, self._prefix + route, url, params, body, deadline,
-                        stream, accept, proof)
+                        stream, accept, time.monotonic() + limit_s, proof)
 
     def _attributes(self, request: _Request) -> dict[str, str | int]:
         return {
@@ -278,11 +332,25 @@ class _Request:
     deadline: float | None
     stream: bool
     accept: str
+    give_up_at: float  # the call's own time limit, on ``time.monotonic()``
     proof: Proof | None = None
 
     @property
     def span_name(self) -> str:
         return f"{self.method} {self.template}"
+
+    @property
+    def until(self) -> float:
+        """When the call ends at the latest: its caller's deadline or its own time limit."""
+        return self.give_up_at if self.deadline is None else min(self.deadline, self.give_up_at)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An answer of Fortnox and its body (read and closed; unread for a download)."""
+
+    response: httpx.Response
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -294,21 +362,38 @@ class _Bearer:
     company: str
 
 
-def _failure_body(span: trace.Span, outcome: httpx.Response | httpx.TransportError
+def _json_object(request: _Request, answer: _Answer) -> dict[str, Any]:
+    """A successful answer's JSON object; an answer that is none, or that holds an
+    ``ErrorInformation``, is an error (for a write: of unknown outcome)."""
+    write = request.method != "GET"
+    try:
+        data = json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise malformed(request.template, "the answer is not JSON", write=write) from None
+    if not isinstance(data, dict):
+        raise malformed(request.template, "the answer is not a JSON object", write=write)
+    if any(str(key).lower() == "errorinformation" for key in data):
+        raise refusal_in_success(request.template, answer.response.status_code,
+                                 parse_error_body(answer.body), write=write)
+    return data
+
+
+def _failure_body(span: trace.Span, outcome: _Answer | httpx.TransportError
                   ) -> ErrorBody | None:
     """A failed answer's ``ErrorInformation``, read once for the span, the refresh and the
     error (``None`` for a transport error)."""
-    if not isinstance(outcome, httpx.Response):
+    if not isinstance(outcome, _Answer):
         return None
-    body = parse_error_body(outcome.content)
+    body = parse_error_body(outcome.body)
     if body.code is not None:
         span.set_attribute(tracing.ERROR_CODE, str(body.code))
     return body
 
 
-def _token_rejected(outcome: httpx.Response | httpx.TransportError, body: ErrorBody | None
+def _token_rejected(outcome: _Answer | httpx.TransportError, body: ErrorBody | None
                     ) -> bool:
     """A 401 saying the access token is no good (or not saying why): refresh and try again."""
-    if not isinstance(outcome, httpx.Response) or outcome.status_code != 401 or body is None:
+    if (not isinstance(outcome, _Answer) or outcome.response.status_code != 401
+            or body is None):
         return False
     return body.code is None or body.code in TOKEN_REJECTED_CODES

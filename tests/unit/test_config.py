@@ -55,6 +55,10 @@ def test_secrets_do_not_show_in_repr() -> None:
         ({"FORTNOX_HTTP_RETRY_BASE_DELAY_S": "nan"}, "FORTNOX_HTTP_RETRY_BASE_DELAY_S"),
         ({"FORTNOX_HTTP_RETRY_MAX_DELAY_S": "inf"}, "FORTNOX_HTTP_RETRY_MAX_DELAY_S"),
         ({"FORTNOX_HTTP_RETRY_MAX_DELAY_S": "0.1"}, "FORTNOX_HTTP_RETRY_MAX_DELAY_S"),
+        ({"FORTNOX_CALL_TIMEOUT_S": "0"}, "FORTNOX_CALL_TIMEOUT_S"),
+        ({"FORTNOX_DOWNLOAD_TIMEOUT_S": "inf"}, "FORTNOX_DOWNLOAD_TIMEOUT_S"),
+        ({"FORTNOX_MAX_JSON_BYTES": "12"}, "FORTNOX_MAX_JSON_BYTES"),
+        ({"FORTNOX_MAX_DOWNLOAD_BYTES": "lots"}, "FORTNOX_MAX_DOWNLOAD_BYTES"),
     ],
 )
 def test_invalid_settings_name_the_variable(override: dict[str, str], named: str) -> None:
@@ -94,3 +98,16 @@ def test_retry_policy_defaults_and_overrides() -> None:
     assert (adapter.retry_attempts, adapter.retry_base_delay_s,
             adapter.retry_max_delay_s) == (3, 0.5, 2.0)
 
+
+
+def test_fortnox_answer_bounds_defaults_and_overrides() -> None:
+    """The bounds on what Fortnox sends reach the adapter: sizes after decompression, and the
+    time of a call and of a download."""
+    adapter = fortnox_settings(load_settings(BASE))
+    assert (adapter.max_json_bytes, adapter.max_download_bytes) == (16 * 2**20, 4 * 2**30)
+    assert (adapter.call_timeout_s, adapter.download_timeout_s) == (120.0, 3600.0)
+    adapter = fortnox_settings(load_settings({
+        **BASE, "FORTNOX_MAX_JSON_BYTES": "1048576", "FORTNOX_MAX_DOWNLOAD_BYTES": "2048",
+        "FORTNOX_CALL_TIMEOUT_S": "7.5", "FORTNOX_DOWNLOAD_TIMEOUT_S": "60"}))
+    assert (adapter.max_json_bytes, adapter.max_download_bytes) == (2**20, 2048)
+    assert (adapter.call_timeout_s, adapter.download_timeout_s) == (7.5, 60.0)
