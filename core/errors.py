@@ -319,3 +319,11 @@ class InternalError(DomainError):
 
     code = StatusCode.INTERNAL
     reason = "INTERNAL_ERROR"
+
+
+#: Failures of one document's download that leave the other documents worth fetching (a
+#: ledger's invoice PDFs, a year's voucher receipts): the file is reported with its reason.
+FILE_FAILURES: tuple[type[FortnoxError], ...] = (
+    FortnoxNotFound, FortnoxRejected, FortnoxUnavailable, FortnoxAnswerMalformed,
+    FortnoxAnswerTooLarge,
+)

@@ -26,11 +26,9 @@ from opentelemetry import trace
 from core.connections import Connection, FortnoxConnections, require_connected
 from core.document_spool import spool_file
 from core.errors import (
+    FILE_FAILURES,
     FieldViolation,
-    FortnoxNotFound,
-    FortnoxRejected,
     FortnoxScopeMissing,
-    FortnoxUnavailable,
     InvalidRequest,
 )
 from core.fortnox_api import FileConnection, FinancialYear, FortnoxApi
@@ -40,8 +38,6 @@ from sie import RowKind, SieReader, Voucher
 
 #: The scopes voucher documents need: the connections, and the archive the files are in.
 SCOPES = ("connectfile", "archive")
-#: Failures of one file's download that leave the others worth fetching.
-FILE_FAILURES = (FortnoxNotFound, FortnoxRejected, FortnoxUnavailable)
 
 
 @dataclass(frozen=True)

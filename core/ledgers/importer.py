@@ -11,11 +11,10 @@ from core.chunks import pieces, whole_pieces
 from core.clock import Clock, utc_now
 from core.connections import FortnoxConnections
 from core.errors import (
+    FILE_FAILURES,
     FieldViolation,
-    FortnoxNotFound,
-    FortnoxRejected,
+    FortnoxError,
     FortnoxScopeMissing,
-    FortnoxUnavailable,
     InvalidRequest,
 )
 from core.fortnox_api import ByteStream, FileSource, FortnoxApi
@@ -88,8 +87,8 @@ class DocumentUnavailable:
     message: str
 
 
-#: Failures of one document's download that leave the rest of the import worth finishing.
-_DOCUMENT_FAILURES = (FortnoxNotFound, FortnoxRejected, FortnoxScopeMissing, FortnoxUnavailable)
+#: A ledger's document refused for a missing scope is reported too: the ledger stays whole.
+_DOCUMENT_FAILURES: tuple[type[FortnoxError], ...] = (*FILE_FAILURES, FortnoxScopeMissing)
 
 
 @dataclass(frozen=True)
