@@ -46,12 +46,14 @@ class FeedConnection:
     starts: dict[str, StartPoint] = field(default_factory=dict)
     subscribed: bool = False
     sent: int = 0
+    sending: bool = False  # an event is being sent (stays true while a consumer stalls it)
     closed: str = ""  # why it closed ("" while open)
 
     def describe(self) -> dict[str, Any]:
         """The connection as ``GET /_sandbox/topics/connections`` shows it."""
         return {
             "id": self.id, "subscribed": self.subscribed, "sent": self.sent,
+            "sending": self.sending,
             "closed": self.closed or None,
             "tenants": sorted(self.tenants),
             "stopped_tenants": {str(t): why for t, why in sorted(self.stopped.items())},

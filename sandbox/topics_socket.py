@@ -140,11 +140,13 @@ class FeedSession:
             return
         slow = fired.get("feed_slow_consumer")
         payload = event.json()
-        await self._send(payload, slow.stall_ms if slow else None)
-        self.conn.sent += 1
-        if "feed_duplicate" in fired:
-            await self._send(payload, slow.stall_ms if slow else None)
-            self.conn.sent += 1
+        self.conn.sending = True
+        try:
+            for _ in range(2 if "feed_duplicate" in fired else 1):
+                await self._send(payload, slow.stall_ms if slow else None)
+                self.conn.sent += 1
+        finally:
+            self.conn.sending = False
 
 
 def topics_endpoint(state: SandboxState) -> Any:
