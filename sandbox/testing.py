@@ -16,6 +16,7 @@ so both sync and async tests can talk to it over real HTTP. The handle's helpers
         sb.topics_url                                # ws://127.0.0.1:<port>/topics-v1
         sb.book_voucher(tid, {"Voucher": {...}}); sb.delete_voucher(tid, 3, "A", 5)
         sb.feed_events(topic="vouchers"); sb.feed_burst(1000, [tid, ...]); sb.drop_feed()
+        sb.add_companies(20)                         # 20 more (plain) companies to watch
 """
 
 from __future__ import annotations
@@ -197,6 +198,12 @@ class SandboxHandle:
             "POST", f"/tenants/{tenant_id}/vouchers/{year_id}/{series}/{number}", body)["Voucher"])
 
     # -- the change feed (/topics-v1) -----------------------------------------------------
+    def add_companies(self, count: int, vouchers_per_year: int = 0) -> list[SandboxTenant]:
+        """``count`` more plain companies (calendar years, no invoices), until the reset."""
+        made = self._control("POST", "/tenants", {"count": count,
+                                                  "vouchers_per_year": vouchers_per_year})
+        return [SandboxTenant(**t) for t in made["tenants"]]
+
     def book_voucher(self, tenant_id: int, body: dict[str, Any],
                      financial_year: int | None = None) -> dict[str, Any]:
         """Book a voucher as the customer would in Fortnox (not through our API): same body

@@ -15,15 +15,19 @@ from starlette.routing import Route
 
 from sandbox.api_vouchers import voucher_detail
 from sandbox.books import CLOSING_SERIES, Books
+from sandbox.control_routes import tenant_json
 from sandbox.errors import FortnoxError
 from sandbox.jsonout import FortnoxJSON
 from sandbox.model import FinancialYear, Voucher, VoucherRow
 from sandbox.posting import post_voucher
+from sandbox.seed import extra_companies
 from sandbox.state import SandboxState
 from sandbox.topics_log import TOPICS, decode_offset, encode_offset
 
 #: At most this many events per ``POST /_sandbox/topics/burst``.
 MAX_BURST = 200_000
+#: At most this many companies per ``POST /_sandbox/tenants``.
+MAX_COMPANIES = 5_000
 
 
 async def _json(request: Request) -> Any:
@@ -191,8 +195,23 @@ def routes(state: SandboxState) -> list[Route]:
         return JSONResponse({"id": year.id, "from": year.from_date.isoformat(),
                              "to": year.to_date.isoformat()}, status_code=201)
 
+    async def add_companies(request: Request) -> Response:
+        """``{"count": N}`` more companies (ids after the highest), so a test or bench can
+        watch many tenants; gone again on reset."""
+        data = await _json(request)
+        count = data.get("count") if isinstance(data, dict) else None
+        vouchers = data.get("vouchers_per_year", 0) if isinstance(data, dict) else 0
+        if not isinstance(count, int) or not 1 <= count <= MAX_COMPANIES:
+            return _bad(f"count must be 1..{MAX_COMPANIES}")
+        if not isinstance(vouchers, int) or not 0 <= vouchers <= 1000:
+            return _bad("vouchers_per_year must be 0..1000")
+        made = extra_companies(state.options, max(state.books) + 1, count, vouchers)
+        state.books.update({b.tenant.id: b for b in made})
+        return JSONResponse({"tenants": [tenant_json(b.tenant) for b in made]}, status_code=201)
+
     prefix = "/_sandbox"
     return [
+        Route(f"{prefix}/tenants", add_companies, methods=["POST"]),
         Route(f"{prefix}/topics", overview, methods=["GET"]),
         Route(f"{prefix}/topics/connections", connections, methods=["GET"]),
         Route(f"{prefix}/topics/events", events, methods=["GET", "POST"]),

@@ -326,7 +326,9 @@ async def test_an_expired_token_stops_its_tenant_until_it_is_added_again(
 
 
 async def test_many_events_across_tenants_all_arrive_in_order(sandbox: SandboxHandle) -> None:
-    tenants = [t.id for t in sandbox.tenants]
+    added = sandbox.add_companies(20)
+    tenants = [t.id for t in added]
+    assert len(set(tenants) | {t.id for t in sandbox.tenants}) == len(sandbox.tenants) == 23
     async with feed(sandbox) as client:
         await subscribed(sandbox, client, tenants)
         made = control(sandbox, "POST", "/topics/burst", {"count": 1000, "tenants": tenants})
@@ -337,3 +339,19 @@ async def test_many_events_across_tenants_all_arrive_in_order(sandbox: SandboxHa
     assert {e["tenantId"] for e in got} == set(tenants)
     assert [e["offset"] for e in got] == sorted(e["offset"] for e in got)
     assert len({e["offset"] for e in got}) == 1000
+
+
+async def test_the_customer_adding_a_financial_year_is_an_event(sandbox: SandboxHandle,
+                                                              api: httpx.Client) -> None:
+    tenant = sandbox.tenants[0].id
+    async with feed(sandbox) as client:
+        await subscribed(sandbox, client, [tenant], [{"topic": "financial-years"}])
+        made = control(sandbox, "POST", f"/tenants/{tenant}/financial-years")
+        assert made.status_code == 201
+        event = await client.event()
+    assert made.json() == {"id": 4, "from": "2027-01-01", "to": "2027-12-31"}
+    assert {k: event[k] for k in ("topic", "type", "tenantId", "entityId")} == {
+        "topic": "financial-years", "type": "financial-year-created-v1", "tenantId": tenant,
+        "entityId": "4"}
+    listed = call(api, "GET", "financialyears").json()["FinancialYears"]
+    assert [y["Id"] for y in listed][-1] == 4
