@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from sandbox.testing import SandboxHandle
+from tests.harness.sandbox import sandbox_process
 
 WAIT = 30.0  # generous: the machine is shared
 
@@ -355,3 +357,33 @@ async def test_the_customer_adding_a_financial_year_is_an_event(sandbox: Sandbox
         "entityId": "4"}
     listed = call(api, "GET", "financialyears").json()["FinancialYears"]
     assert [y["Id"] for y in listed][-1] == 4
+
+
+def _process_token(url: str) -> str:
+    """An access token of the first company of a sandbox process (consent + code exchange)."""
+    consent = httpx.get(f"{url}/oauth-v1/auth", follow_redirects=False, params={
+        "client_id": "sandbox-client", "redirect_uri": "http://localhost:8080/callback",
+        "scope": "bookkeeping", "state": "s", "response_type": "code"})
+    code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
+    token = httpx.post(f"{url}/oauth-v1/token", auth=("sandbox-client", "sandbox-secret"),
+                       data={"grant_type": "authorization_code", "code": code,
+                             "redirect_uri": "http://localhost:8080/callback"})
+    return str(token.json()["access_token"])
+
+
+async def test_a_sandbox_process_serves_the_feed() -> None:
+    with sandbox_process() as proc:
+        token, tenant = _process_token(proc.url), proc.tenant_id
+        async with connect(proc.url.replace("http://", "ws://") + "/topics-v1",
+                           open_timeout=WAIT) as ws:
+            client = Feed(ws)
+            answer = await client.command({
+                "command": "add-tenants-v1", "clientSecret": "sandbox-secret",
+                "accessTokens": [f"Bearer {token}"]})
+            assert answer["tenantIds"] == {f"Bearer {token}": tenant}
+            await client.command({"command": "add-topics-v1", "topics": [{"topic": "vouchers"}]})
+            await client.command({"command": "subscribe-v1"})
+            proc.control("POST", f"/tenants/{tenant}/vouchers", voucher_body())
+            event = await client.event()
+            assert (event["type"], event["tenantId"]) == ("voucher-created-v1", tenant)
+            assert proc.control("GET", "/topics/events")["events"] == [event]
