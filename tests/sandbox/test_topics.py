@@ -272,6 +272,32 @@ async def test_only_added_tenants_and_topics_reach_a_connection(sandbox: Sandbox
         assert await client.event() == payment
 
 
+async def test_a_removed_tenant_gets_no_more_events(sandbox: SandboxHandle) -> None:
+    kept, removed = sandbox.tenants[0].id, sandbox.tenants[1].id
+    async with feed(sandbox) as client:
+        await subscribed(sandbox, client, [kept, removed])
+        first = emit(sandbox, removed, "vouchers", "voucher-created-v1", "1")
+        assert await client.event() == first
+        await client.command({"command": "remove-tenants-v1", "tenants": [removed]})
+        emit(sandbox, removed, "vouchers", "voucher-created-v1", "2")
+        await client.nothing_more(sandbox)
+
+
+async def test_a_topic_added_again_after_subscribing_restarts_from_its_offset(
+        sandbox: SandboxHandle) -> None:
+    tenant = sandbox.tenants[0].id
+    async with feed(sandbox) as client:
+        await subscribed(sandbox, client, [tenant])
+        sent = [emit(sandbox, tenant, "vouchers", "voucher-created-v1", str(n))
+                for n in (1, 2, 3)]
+        assert await client.take(3) == sent
+        answer = await client.command({"command": "add-topics-v1", "topics": [
+            {"topic": "vouchers", "offset": sent[0]["offset"]}]})
+        assert answer["result"] == "ok"
+        assert await client.take(2) == sent[1:]
+        await client.nothing_more(sandbox)
+
+
 async def test_replay_from_an_offset(sandbox: SandboxHandle) -> None:
     tenant = sandbox.tenants[0].id
     sent = [emit(sandbox, tenant, "vouchers", "voucher-created-v1", str(n), year=3,
