@@ -227,8 +227,10 @@ class CommandHandler:
             return _error(command, 'topics must be a list of {"topic": ..., "offset": ...}')
         invalid: list[Any] = []
         for item in topics:
-            name = item.get("topic") if isinstance(item, dict) else item
-            offset = item.get("offset") if isinstance(item, dict) else None
+            if not isinstance(item, dict):
+                invalid.append(item)
+                continue
+            name, offset = item.get("topic"), item.get("offset")
             if not isinstance(name, str) or name not in TOPICS or not (
                     offset is None or isinstance(offset, str)):
                 invalid.append(name if isinstance(name, str) else item)

@@ -31,8 +31,16 @@ MAX_COMPANIES = 5_000
 
 
 async def _json(request: Request) -> Any:
+    """The body as JSON ({} when empty, None when it is not JSON)."""
     raw = await request.body()
-    return json.loads(raw) if raw else {}
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bad(message: str, status: int = 400) -> Response:
@@ -71,8 +79,11 @@ def routes(state: SandboxState) -> list[Route]:
         after = decode_offset(query["after"]) if "after" in query else 0
         if after is None:
             return _bad("after must be an offset of this feed")
-        tenant = int(query["tenant"]) if "tenant" in query else None
-        limit = int(query.get("limit", "100000"))
+        try:
+            tenant = int(query["tenant"]) if "tenant" in query else None
+            limit = int(query.get("limit", "100000"))
+        except ValueError:
+            return _bad("tenant and limit are numbers")
         found = state.topic_log.events(topic, tenant, after, limit)
         return JSONResponse({"events": [e.json() for e in found]})
 
@@ -91,7 +102,7 @@ def routes(state: SandboxState) -> list[Route]:
             extra = {k: v for k, v in item.items()
                      if k not in ("tenant", "topic", "type", "entityId")}
             tenant, topic, type_ = item.get("tenant"), item.get("topic"), item.get("type")
-            if tenant not in state.books:
+            if not _is_id(tenant) or tenant not in state.books:
                 return _bad(f"unknown tenant {tenant}")
             if topic not in TOPICS:
                 return _bad(f"unknown topic {topic}")
@@ -105,11 +116,14 @@ def routes(state: SandboxState) -> list[Route]:
         """Book ``count`` small vouchers round-robin over ``tenants`` (default: all), one
         ``voucher-created-v1`` each, in one go (for the many-events tests and the bench)."""
         data = await _json(request)
+        if not isinstance(data, dict):
+            return _bad("expected {\"count\": N, \"tenants\": [ids]}")
         count = data.get("count", data.get("events"))
         tenants = data.get("tenants") or list(state.books)
-        if not isinstance(count, int) or not 1 <= count <= MAX_BURST:
+        if not _is_id(count) or not 1 <= count <= MAX_BURST:
             return _bad(f"count must be 1..{MAX_BURST}")
-        if not isinstance(tenants, list) or any(t not in state.books for t in tenants):
+        if not isinstance(tenants, list) or any(
+                not _is_id(t) or t not in state.books for t in tenants):
             return _bad("tenants must be ids of the sandbox's companies")
         now = state.clock.now()
         specs = []
@@ -133,6 +147,8 @@ def routes(state: SandboxState) -> list[Route]:
     async def drop(request: Request) -> Response:
         data = await _json(request)
         connection = data.get("connection") if isinstance(data, dict) else None
+        if connection is not None and not _is_id(connection):
+            return _bad("connection is a connection id")
         return JSONResponse({"dropped": state.topic_hub.drop(connection)})
 
     async def book_as_customer(request: Request) -> Response:
@@ -141,10 +157,9 @@ def routes(state: SandboxState) -> list[Route]:
         books = books_of(request)
         if books is None:
             return _bad("unknown tenant", 404)
-        try:
-            body = await _json(request)
-        except ValueError:
-            return _bad("the body is not JSON")
+        body = await _json(request)
+        if not isinstance(body, dict):
+            return _bad("the body is not a JSON object")
         year_param = request.query_params.get("financialyear")
         try:
             if year_param is not None:
@@ -201,9 +216,9 @@ def routes(state: SandboxState) -> list[Route]:
         data = await _json(request)
         count = data.get("count") if isinstance(data, dict) else None
         vouchers = data.get("vouchers_per_year", 0) if isinstance(data, dict) else 0
-        if not isinstance(count, int) or not 1 <= count <= MAX_COMPANIES:
+        if not _is_id(count) or not 1 <= count <= MAX_COMPANIES:
             return _bad(f"count must be 1..{MAX_COMPANIES}")
-        if not isinstance(vouchers, int) or not 0 <= vouchers <= 1000:
+        if not _is_id(vouchers) or not 0 <= vouchers <= 1000:
             return _bad("vouchers_per_year must be 0..1000")
         made = extra_companies(state.options, max(state.books) + 1, count, vouchers)
         state.books.update({b.tenant.id: b for b in made})

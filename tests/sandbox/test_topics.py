@@ -186,6 +186,8 @@ async def test_unknown_topics_and_offsets_are_refused(sandbox: SandboxHandle) ->
             {"topic": "financial-years", "offset": "not-ours"}]})
         assert answer == {"response": "add-topics-v1", "result": "error",
                           "invalidTopics": ["ledgers", "invoices", "financial-years"]}
+        bare = await client.command({"command": "add-topics-v1", "topics": ["customers"]})
+        assert bare["invalidTopics"] == ["customers"]
         await until(lambda: connections(sandbox) and connections(sandbox)[-1]["topics"],
                     "the connection's topics")
         assert list(connections(sandbox)[-1]["topics"]) == ["vouchers"]
@@ -351,6 +353,43 @@ async def test_an_expired_token_stops_its_tenant_until_it_is_added_again(
                               "accessTokens": [bearer(sandbox, early)]})
         again = emit(sandbox, early, "vouchers", "voucher-created-v1", "3")
         assert await client.event() == again
+
+
+async def test_a_revoked_grant_stops_its_tenant(sandbox: SandboxHandle) -> None:
+    tenant = sandbox.tenants[0].id
+    grant = sandbox.tokens(tenant)
+    async with feed(sandbox) as client:
+        answer = await client.command({
+            "command": "add-tenants-v1", "clientSecret": sandbox.client_secret,
+            "accessTokens": [f"Bearer {grant['access_token']}", bearer(sandbox, 1_000_002)]})
+        assert answer["result"] == "ok"
+        await client.command({"command": "add-topics-v1", "topics": [{"topic": "vouchers"}]})
+        await client.command({"command": "subscribe-v1"})
+        revoke(sandbox, grant["refresh_token"])
+        emit(sandbox, tenant, "vouchers", "voucher-created-v1", "1")
+        other = emit(sandbox, 1_000_002, "vouchers", "voucher-created-v1", "2")
+        assert await client.event() == other
+        assert connections(sandbox)[-1]["stopped_tenants"] == {str(tenant): "revoked"}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/topics/events", {"tenant": [1], "topic": "vouchers", "type": "x"}),
+    ("POST", "/topics/events", {"tenant": 1_000_001, "topic": "ledgers", "type": "x"}),
+    ("POST", "/topics/events", {"tenant": 1_000_001, "topic": "vouchers"}),
+    ("POST", "/topics/events", "not an object"),
+    ("POST", "/topics/burst", {"count": 0}),
+    ("POST", "/topics/burst", {"count": 5, "tenants": [["x"]]}),
+    ("POST", "/topics/drop", {"connection": "all"}),
+    ("POST", "/tenants", {"count": 100_000}),
+    ("POST", "/tenants/1000001/vouchers", ["not", "a", "voucher"]),
+    ("GET", "/topics/events?after=17", None),
+    ("GET", "/topics/events?tenant=x", None),
+])
+def test_bad_control_requests_are_refused_plainly(sandbox: SandboxHandle, method: str,
+                                                 path: str, body: Any) -> None:
+    response = control(sandbox, method, path, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]
 
 
 async def test_many_events_across_tenants_all_arrive_in_order(sandbox: SandboxHandle) -> None:
