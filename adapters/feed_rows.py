@@ -71,6 +71,7 @@ class ChangeRow(NamedTuple):
     occurred_at: datetime
     recorded_at: datetime
     ours: int | bool
+    settling: int | bool
 
     def change(self) -> BookChange:
         """The domain record."""
@@ -79,7 +80,7 @@ class ChangeRow(NamedTuple):
             event_type=self.event_type, topic=self.topic, entity_id=self.entity_id,
             financial_year_id=self.financial_year_id, voucher_series=self.voucher_series,
             voucher_number=self.voucher_number, occurred_at=self.occurred_at,
-            recorded_at=self.recorded_at, ours=bool(self.ours))
+            recorded_at=self.recorded_at, ours=bool(self.ours), settling=bool(self.settling))
 
 
 class YearRow(NamedTuple):
@@ -110,6 +111,13 @@ OURS = (
     " AND x.status = 'created' AND c.voucher_number > 0"
     " AND x.voucher_series = c.voucher_series AND x.voucher_number = c.voucher_number"
     " AND x.financial_year_id = c.financial_year_id)"
+)
+#: Whether a change is a voucher created while the tenant has an export claimed but not yet
+#: recorded (its one parameter: claims since then count): it may be that export's voucher.
+SETTLING = (
+    "(c.kind = 'voucher_created' AND NOT " + OURS + " AND EXISTS (SELECT 1 FROM voucher_exports"
+    " y WHERE y.tenant = c.tenant AND y.status IN ('pending', 'unknown')"
+    " AND y.attempted_at >= ?))"
 )
 #: The columns of a change as ``ChangeRow`` reads them.
 CHANGE_COLUMNS = (

@@ -87,7 +87,8 @@ class FeedRpcs:
             raise InvalidRequest("after_cursor is negative.", violations=(
                 FieldViolation("after_cursor", "must be 0 or a cursor of a change"),))
         async for change in self._changes.follow(tuple(dict.fromkeys(request.tenants)),
-                                                 request.after_cursor):
+                                                 request.after_cursor,
+                                                 live=not request.catch_up_only):
             metrics.feed_delivered((datetime.now(UTC) - change.occurred_at).total_seconds())
             yield bc_pb.StreamBookChangesResponse(change=change_message(change))
 

@@ -158,8 +158,7 @@ async def build_servicer(
         sie_import = SieImport(fortnox.api, fortnox.connections, history, parsers, clock,
                                provider)
         opened.push_async_callback(sie_import.aclose)
-        # A claim on a voucher outlives any POST that may still be in flight under it.
-        lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
+        lease = export_lease(settings)
         yield assemble(
             ConnectionRpcs(fortnox.connections),
             SieRpcs(sie_import, history, backend.feed),
@@ -184,7 +183,14 @@ def watch_limits(settings: Settings) -> WatchLimits:
 def book_changes(settings: Settings, backend: Backend, clock: Clock = utc_now) -> BookChanges:
     """The recorded changes as callers read them and the sweep deletes them."""
     return BookChanges(backend.feed, clock, poll_s=settings.feed.poll_s,
-                       retention=timedelta(days=settings.feed.retention_days))
+                       retention=timedelta(days=settings.feed.retention_days),
+                       export_settles_within=export_lease(settings))
+
+
+def export_lease(settings: Settings) -> timedelta:
+    """How long a claim on a voucher's export lasts: it outlives any POST that may still be
+    in flight under it."""
+    return timedelta(seconds=2 * settings.http_timeout_s + 5)
 
 
 def feed_holder(settings: Settings, backend: Backend, fortnox: FortnoxAdapter,

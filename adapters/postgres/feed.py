@@ -16,6 +16,7 @@ from adapters.feed_rows import (
     CHANGE_COLUMNS,
     HOLDER,
     OURS,
+    SETTLING,
     WATCH_COLUMNS,
     ChangeRow,
     TargetRow,
@@ -24,12 +25,13 @@ from adapters.feed_rows import (
     kind_of,
     last_offsets,
 )
-from adapters.postgres.database import Conn, PostgresDatabase, select, select_one
+from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
 from core.clock import Clock, utc_now
 from core.feed.model import BookChange, FeedEvent, Watch, WatchTarget, YearChanges
 from core.feed.ports import HolderLost, Holding
 
 _LEASE = "clock_timestamp() + make_interval(secs => %(lease)s)"
+SETTLING_PG = sql(SETTLING)
 
 
 class PostgresFeedStore:
@@ -206,16 +208,17 @@ class PostgresFeedStore:
 
     # -- changes -----------------------------------------------------------------------------
 
-    async def changes_after(self, tenants: Sequence[str], cursor: int, limit: int
-                            ) -> list[BookChange]:
+    async def changes_after(self, tenants: Sequence[str], cursor: int, limit: int,
+                            unsettled_since: datetime) -> list[BookChange]:
         if not tenants:
             return []
         async with self._db.connection() as conn:
             rows = await select(
                 conn, ChangeRow,
-                f"SELECT {CHANGE_COLUMNS}, {OURS} AS ours FROM book_changes c"
+                f"SELECT {CHANGE_COLUMNS}, {OURS} AS ours, {SETTLING_PG} AS settling"
+                " FROM book_changes c"
                 " WHERE c.tenant = ANY(%s) AND c.seq > %s ORDER BY c.seq LIMIT %s",
-                [list(tenants), cursor, limit])
+                [unsettled_since, list(tenants), cursor, limit])
         return [row.change() for row in rows]
 
     async def swept_through(self) -> int:

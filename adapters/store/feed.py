@@ -17,6 +17,7 @@ from adapters.feed_rows import (
     CHANGE_COLUMNS,
     HOLDER,
     OURS,
+    SETTLING,
     WATCH_COLUMNS,
     ChangeRow,
     TargetRow,
@@ -218,16 +219,17 @@ class SqliteFeedStore:
 
     # -- changes -----------------------------------------------------------------------------
 
-    async def changes_after(self, tenants: Sequence[str], cursor: int, limit: int
-                            ) -> list[BookChange]:
+    async def changes_after(self, tenants: Sequence[str], cursor: int, limit: int,
+                            unsettled_since: datetime) -> list[BookChange]:
         marks = ", ".join("?" * len(tenants))
 
         def read(db: Database) -> list[BookChange]:
             rows = select(
                 db, ChangeRow,
-                f"SELECT {CHANGE_COLUMNS}, {OURS} AS ours FROM book_changes c"
+                f"SELECT {CHANGE_COLUMNS}, {OURS} AS ours, {SETTLING} AS settling"
+                f" FROM book_changes c"
                 f" WHERE c.tenant IN ({marks}) AND c.seq > ? ORDER BY c.seq LIMIT ?",
-                [*tenants, cursor, limit])
+                [iso(unsettled_since), *tenants, cursor, limit])
             return [row.change() for row in rows]
         return await self._thread.run(read) if tenants else []
 

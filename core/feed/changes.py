@@ -4,6 +4,9 @@ cursor on, followed live.
 Every replica reads the same table, so a consumer sees changes whichever replica recorded them;
 a short poll finds new ones (the holder may be another process). A cursor behind what the
 sweep deleted is refused: the caller must import again rather than believe it missed nothing.
+A voucher created while the tenant has an export claimed but not yet recorded may be that
+export's: it is held back (and everything after it, to keep the order) until the export is
+recorded or its claim is older than ``export_settles_within``.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ class BookChanges:
     """Reads and sweeps the recorded changes."""
 
     def __init__(self, store: ChangeStore, clock: Clock, *, poll_s: float,
-                 retention: timedelta) -> None:
+                 retention: timedelta, export_settles_within: timedelta) -> None:
         self._store = store
         self._clock = clock
         self._poll_s = poll_s
         self.retention = retention
+        self._settle = export_settles_within
 
-    async def follow(self, tenants: Sequence[str], after: int) -> AsyncIterator[BookChange]:
-        """The changes of ``tenants`` after cursor ``after``, then each new one as it is
-        recorded; ends only when the caller goes away."""
+    async def follow(self, tenants: Sequence[str], after: int, *, live: bool = True
+                     ) -> AsyncIterator[BookChange]:
+        """The changes of ``tenants`` after cursor ``after``, then (``live``) each new one as
+        it is recorded, until the caller goes away; else it ends once caught up."""
         swept = await self._store.swept_through()
         if 0 < after < swept:
             raise CursorExpired(
@@ -41,11 +46,18 @@ class BookChanges:
                 " cursor 0.", metadata={"after_cursor": str(after), "kept_after": str(swept)})
         cursor = after
         while True:
-            page = await self._store.changes_after(tenants, cursor, PAGE)
+            page = await self._store.changes_after(tenants, cursor, PAGE,
+                                                   self._clock() - self._settle)
+            held = False
             for change in page:
+                if change.settling:  # it may be ours: wait until the export is recorded
+                    held = True
+                    break
                 yield change
                 cursor = change.cursor
-            if len(page) < PAGE:
+            if held or len(page) < PAGE:
+                if not live and not held:
+                    return
                 await asyncio.sleep(self._poll_s)
 
     async def sweep(self) -> int:

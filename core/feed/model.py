@@ -87,6 +87,9 @@ class BookChange:
     occurred_at: datetime
     recorded_at: datetime
     ours: bool
+    #: A voucher created while an export of the tenant is unsettled: it may be ours, which is
+    #: known once the export is recorded; held back from callers until then.
+    settling: bool = False
 
 
 @dataclass(frozen=True)

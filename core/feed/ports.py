@@ -110,9 +110,11 @@ class WatchStore(Protocol):
 class ChangeStore(Protocol):
     """The recorded book changes, read by callers and swept when old."""
 
-    async def changes_after(self, tenants: Sequence[str], cursor: int, limit: int
-                            ) -> list[BookChange]:
-        """The changes of ``tenants`` with a cursor above ``cursor``, in cursor order."""
+    async def changes_after(self, tenants: Sequence[str], cursor: int, limit: int,
+                            unsettled_since: datetime) -> list[BookChange]:
+        """The changes of ``tenants`` with a cursor above ``cursor``, in cursor order; a
+        voucher created while the tenant has an export unsettled since ``unsettled_since`` or
+        later is marked ``settling``."""
         ...
 
     async def swept_through(self) -> int:

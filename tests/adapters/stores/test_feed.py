@@ -25,6 +25,8 @@ from tests.adapters.stores.conftest import (
 
 Opener = Callable[[], Awaitable[FeedStore]]
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+#: Unsettled exports since then count (none of these tests has one but the one that says so).
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -112,15 +114,15 @@ async def test_events_are_recorded_once_per_watched_tenant_in_cursor_order(
     # The offset is the last event received: a late re-delivery sets it back, which only
     # means more is read again after a reconnect (and dropped), never that anything is lost.
     assert (await store.offsets())["vouchers"] == "k00000002"
-    changes = await store.changes_after(["acme", "beta"], 0, 100)
+    changes = await store.changes_after(["acme", "beta"], 0, 100, LONG_AGO)
     assert [(c.tenant, c.voucher_number, c.kind) for c in changes] == [
         ("acme", 10, ChangeKind.VOUCHER_CREATED), ("beta", 20, ChangeKind.VOUCHER_CREATED),
         ("acme", 11, ChangeKind.VOUCHER_DELETED), ("beta", 0, ChangeKind.FINANCIAL_YEAR_CHANGED)]
     cursors = [c.cursor for c in changes]
     assert cursors == sorted(cursors) and len(set(cursors)) == 4
-    assert [c.cursor for c in await store.changes_after(["acme", "beta"], cursors[1], 100)
-            ] == cursors[2:]
-    assert len(await store.changes_after(["acme-copy"], 0, 100)) == 2
+    after_two = await store.changes_after(["acme", "beta"], cursors[1], 100, LONG_AGO)
+    assert [c.cursor for c in after_two] == cursors[2:]
+    assert len(await store.changes_after(["acme-copy"], 0, 100, LONG_AGO)) == 2
     first = changes[0]
     assert (first.financial_year_id, first.voucher_series, first.entity_id, first.occurred_at
             ) == (3, "A", "10", T0 + timedelta(seconds=1))
@@ -141,7 +143,7 @@ async def test_our_exports_are_marked_and_left_out_of_a_years_changes(
         voucher_event(1, 1001, 5, series="I"), voucher_event(2, 1001, 7),
         voucher_event(3, 1001, 7, kind="updated"), voucher_event(4, 1001, 8, kind="deleted"),
         voucher_event(5, 1001, 9, year=2)])
-    changes = await store.changes_after(["acme"], 0, 100)
+    changes = await store.changes_after(["acme"], 0, 100, LONG_AGO)
     assert [c.ours for c in changes] == [True, False, False, False, False]
     years = await store.year_changes("acme", since, [3, 2, 1])
     assert sorted((y.financial_year_id, y.changed_vouchers, y.changes) for y in years) == [
@@ -184,9 +186,34 @@ async def test_the_sweep_deletes_old_changes_and_says_how_far(
     await store.record(holding, [voucher_event(1, 1001, 1), voucher_event(2, 1001, 2)])
     clock.advance(3600)
     await store.record(holding, [voucher_event(3, 1001, 3)])
-    old = await store.changes_after(["acme"], 0, 10)
+    old = await store.changes_after(["acme"], 0, 10, LONG_AGO)
     assert await store.swept_through() == 0
     assert await store.sweep(clock() - timedelta(minutes=30)) == 2
     assert await store.swept_through() == old[1].cursor
-    assert [c.voucher_number for c in await store.changes_after(["acme"], 0, 10)] == [3]
+    kept = await store.changes_after(["acme"], 0, 10, LONG_AGO)
+    assert [c.voucher_number for c in kept] == [3]
     assert await store.sweep(clock() - timedelta(minutes=30)) == 0
+
+
+async def test_a_voucher_created_while_an_export_is_unsettled_is_settling_until_recorded(
+        open_feed: Opener, store_factory: StoreFactory, clock: ManualClock) -> None:
+    store = await open_feed()
+    await watching(store, clock, ("acme", 1001))
+    await store_factory.query(
+        "INSERT INTO voucher_exports (tenant, external_id, request_id, payload_sha256, marker,"
+        " status, attempted_at) VALUES ('acme', 'x-1', 'r', 'h', 'm', 'pending', ?)",
+        (clock().isoformat(),))
+    holding = await store.take_holder("a", 30)
+    assert holding is not None
+    await store.record(holding, [voucher_event(1, 1001, 5, series="I"),
+                                 voucher_event(2, 1001, 3, kind="updated")])
+    since = clock() - timedelta(minutes=1)
+    first, amended = await store.changes_after(["acme"], 0, 10, since)
+    assert (first.settling, first.ours, amended.settling) == (True, False, False)
+    later = clock() + timedelta(minutes=1)  # the claim is older than the settling time
+    assert not (await store.changes_after(["acme"], 0, 10, later))[0].settling
+    await store_factory.query(
+        "UPDATE voucher_exports SET status = 'created', voucher_series = 'I',"
+        " voucher_number = 5, financial_year_id = 3")
+    first, _ = await store.changes_after(["acme"], 0, 10, since)
+    assert (first.settling, first.ours) == (False, True)
