@@ -1,7 +1,8 @@
 """Three ``fortnox-bridge serve`` replicas and one sandbox process: exactly one replica holds
-Fortnox's change feed; killed with SIGKILL while the sandbox emits 1,000 events across 20
-watched tenants (each its own Fortnox company), another takes the feed over and every event reaches the consumer exactly
-once, as the sandbox's own log has it, duplicates the sandbox injects included."""
+Fortnox's change feed; killed with SIGKILL (or hung with SIGSTOP) while the sandbox emits 1,000
+events across 20 watched tenants (each its own Fortnox company), another takes the feed over
+and every event reaches the consumer exactly once, as the sandbox's own log has it, duplicates
+the sandbox injects included."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import grpc
 import psycopg
+import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from spiris.skattbokslut.fortnox.v1 import book_changes_pb2 as bc
@@ -63,8 +65,12 @@ def logged(sandbox: SandboxProcess, company: int) -> list[int]:
     return [int(e["number"]) for e in events]
 
 
-async def test_killing_the_holder_mid_burst_loses_and_repeats_nothing(
-        database: dict[str, Any]) -> None:
+@pytest.mark.parametrize("how", ["kill", "pause"])
+async def test_a_holder_killed_or_hung_mid_burst_loses_and_repeats_nothing(
+        database: dict[str, Any], how: str) -> None:
+    """``kill``: SIGKILL. ``pause``: SIGSTOP until another replica has taken over, then
+    SIGCONT: the woken holder's writes are refused (its generation is stale) and it drops its
+    socket, so nothing it had read is stored twice."""
     with sandbox_process() as sandbox:
         sandbox.control("POST", "/tenants", {"count": TENANTS - len(companies(sandbox))})
         ids = companies(sandbox)
@@ -96,21 +102,24 @@ async def test_killing_the_holder_mid_burst_loses_and_repeats_nothing(
                 sandbox.add_fault("feed_duplicate", count=60)
                 sandbox.control("POST", "/topics/burst", {"count": 500, "tenants": ids})
                 await until(lambda: len(changes) >= 300, "some changes before the kill")
-                os.kill(first_pid, signal.SIGKILL)
+                os.kill(first_pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
                 killed_at = time.monotonic()
                 sandbox.control("POST", "/topics/burst", {"count": 500, "tenants": ids})
                 second_pid, second_generation = await until(
                     lambda: (h := holder(database))[0] not in (0, first_pid) and h,
                     "another holder")
-                print(f"take-over {time.monotonic() - killed_at:.2f} s after the kill"
+                print(f"take-over {time.monotonic() - killed_at:.2f} s after the {how}"
                       f" (lease {LEASE_S} s)")
                 assert second_generation > first_generation and second_pid in by_pid
+                if how == "pause":
+                    os.kill(first_pid, signal.SIGCONT)
+                    sandbox.control("POST", "/topics/burst", {"count": 100, "tenants": ids})
                 # One more voucher per company, last: once every tenant has its marker, all
                 # before it has come (the stream is in cursor order).
                 sandbox.control("POST", "/topics/burst", {"count": len(ids), "tenants": ids})
                 expected = {t: logged(sandbox, c) for t, c in company_of.items()}
                 assert sum(len(v) for v in {c: logged(sandbox, c) for c in ids}.values()
-                           ) == 1000 + len(ids)
+                           ) == 1000 + len(ids) + (100 if how == "pause" else 0)
                 await until(lambda: _all_in(changes, expected), "every change")
             finally:
                 follow.cancel()
