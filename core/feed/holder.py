@@ -34,8 +34,11 @@ _log = logging.getLogger(__name__)
 
 #: Why a watch ends when the feed refused its token twice in a row (after a fresh one).
 TOKEN_REFUSED_REASON = "Fortnox's feed refused the tenant's access token (invalidTokens)."
-#: Why a watch ends when its connection can no longer give tokens.
-CONNECTION_GONE_REASON = "The tenant's Fortnox connection is {state}: {reason}"
+#: Why a watch ends when its connection can no longer give tokens, by the connection's state.
+CONNECTION_GONE_REASONS = {
+    "REVOKED": "The tenant's Fortnox connection was revoked or disconnected",
+    "RECONNECT_REQUIRED": "The tenant must log in to Fortnox again",
+}
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,11 @@ class FeedHolder:
         due: list[WatchTarget] = []
         for target in targets.values():
             if target.connection_state != "CONNECTED":
-                await self._store.end_watch(target.tenant, CONNECTION_GONE_REASON.format(
-                    state=target.connection_state.lower().replace("_", " "),
-                    reason=target.connection_reason or "disconnected"), now)
+                lost = CONNECTION_GONE_REASONS.get(
+                    target.connection_state, "The tenant's Fortnox connection is unusable")
+                why = f"{lost}: {target.connection_reason}" if target.connection_reason else lost
+                await self._store.end_watch(target.tenant, why + ("" if why.endswith(".")
+                                                                  else "."), now)
                 continue
             on_feed = state.tenants.get(target.tenant)
             if on_feed is None:
