@@ -3,7 +3,7 @@ within a topic, two weeks of retention on the sandbox clock, and wake-ups for th
 connections that stream it (:mod:`sandbox.topics_socket`).
 
 Offsets are opaque to clients, as Fortnox's are: a letter and eight base-36 digits of the
-topic's sequence (``"k0000001"``, ..., ``"k000000a"``), so they sort as strings and never look
+topic's sequence (``"k00000001"``, ..., ``"k0000000a"``), so they sort as strings and never look
 like plain numbers. Sequences keep growing across ``/_sandbox/reset`` (only the events go), so
 an offset from before a reset reads as one the topic no longer has.
 """
