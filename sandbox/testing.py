@@ -225,7 +225,8 @@ class SandboxHandle:
 
     def feed_events(self, topic: str | None = None, tenant_id: int | None = None,
                     after: str | None = None) -> list[dict[str, Any]]:
-        """The feed's own log (kept events, oldest first), as the feed sends them."""
+        """The feed's own log: kept events as the feed sends them, topic by topic, oldest
+        first."""
         params: dict[str, Any] = {}
         if topic is not None:
             params["topic"] = topic
