@@ -29,6 +29,8 @@ STATUS = "http.response.status_code"
 SERVER = "server.address"
 ERROR_TYPE = "error.type"
 CLAIM_KIND = "fortnox_bridge.claim.kind"
+FEED_TOPIC = "fortnox_bridge.feed.topic"
+FEED_OUTCOME = "fortnox_bridge.feed.outcome"
 
 #: OpenTelemetry's advice for ``http.client.request.duration`` (seconds).
 HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -73,6 +75,20 @@ class _Instruments:
             "fortnox_bridge.claims.lost", unit="{claim}",
             description="Claims this process found taken over by another when it renewed,"
                         " proved or wrote them (its writes fenced off).",
+        )
+        self.feed_events = meter.create_counter(
+            "fortnox_bridge.feed.events", unit="{event}",
+            description="Events received from Fortnox's change feed, by topic and outcome"
+            " (recorded, or duplicate: a change already stored or of no watched tenant).",
+        )
+        self.feed_takeovers = meter.create_counter(
+            "fortnox_bridge.feed.holder_takeovers", unit="{takeover}",
+            description="Times this replica took the feed over from another holder.",
+        )
+        self.feed_lag = meter.create_histogram(
+            "fortnox_bridge.feed.lag", unit="s",
+            description="From an event's timestamp in Fortnox to its delivery to a caller.",
+            explicit_bucket_boundaries_advisory=HTTP_BUCKETS_S,
         )
 
 
@@ -158,3 +174,20 @@ def claim_lost(kind: ClaimKind) -> None:
     """A claim of ``kind`` this process held was taken over by another: its renewal, proof or
     write was refused (fenced off)."""
     _bound.lost.add(1, {CLAIM_KIND: kind.value})
+
+
+def feed_events(topic: str, received: int, recorded: int) -> None:
+    """A batch of ``received`` events of ``topic`` stored ``recorded`` new changes."""
+    _bound.feed_events.add(recorded, {FEED_TOPIC: topic, FEED_OUTCOME: "recorded"})
+    if received > recorded:
+        _bound.feed_events.add(received - recorded, {FEED_TOPIC: topic, FEED_OUTCOME: "duplicate"})
+
+
+def feed_taken_over() -> None:
+    """This replica took the feed over from another holder (it died, hung or stopped)."""
+    _bound.feed_takeovers.add(1)
+
+
+def feed_delivered(lag_s: float) -> None:
+    """A change reached a caller ``lag_s`` seconds after Fortnox's event time."""
+    _bound.feed_lag.record(max(lag_s, 0.0))

@@ -17,6 +17,9 @@ tells them apart to know whether a refresh token was spent.
     ├── RequestTooLarge                  RESOURCE_EXHAUSTED     REQUEST_TOO_LARGE
     ├── ConnectionNotFound               NOT_FOUND              CONNECTION_NOT_FOUND
     ├── ImportNotFound                   NOT_FOUND              IMPORT_NOT_FOUND
+    ├── WatchNotFound                    NOT_FOUND              WATCH_NOT_FOUND
+    ├── WatchLimitReached                RESOURCE_EXHAUSTED     WATCH_LIMIT_REACHED
+    ├── CursorExpired                    OUT_OF_RANGE           BOOK_CHANGES_CURSOR_EXPIRED
     ├── OAuthStateInvalid                FAILED_PRECONDITION    OAUTH_STATE_UNKNOWN, _EXPIRED,
     │                                                    _USED, OAUTH_CONNECT_NOT_COMPLETED
     ├── ConsentRefused                   FAILED_PRECONDITION    OAUTH_ACCESS_DENIED,
@@ -149,6 +152,27 @@ class ImportNotFound(DomainError):
 
     code = StatusCode.NOT_FOUND
     reason = "IMPORT_NOT_FOUND"
+
+
+class WatchNotFound(DomainError):
+    """The tenant has never been watched."""
+
+    code = StatusCode.NOT_FOUND
+    reason = "WATCH_NOT_FOUND"
+
+
+class WatchLimitReached(DomainError):
+    """As many tenants as the service allows are watched already."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+    reason = "WATCH_LIMIT_REACHED"
+
+
+class CursorExpired(DomainError):
+    """The changes after a caller's cursor were swept: it cannot learn all it missed."""
+
+    code = StatusCode.OUT_OF_RANGE
+    reason = "BOOK_CHANGES_CURSOR_EXPIRED"
 
 
 class OAuthStateInvalid(DomainError):

@@ -76,6 +76,7 @@ def main() -> int:
         FORTNOX_CLIENT_SECRET="sandbox-secret",
         FORTNOX_API_BASE_URL=f"{sandbox_url}/3",
         FORTNOX_AUTH_BASE_URL=f"{sandbox_url}/oauth-v1",
+        FORTNOX_TOPICS_URL=sandbox_url.replace("http://", "ws://", 1) + "/topics-v1",
         FORTNOX_REDIRECT_URIS=REDIRECT_URI,
         FORTNOX_TOKEN_KEY=_dev_key(state_dir),
         FORTNOX_BRIDGE_LOG_FORMAT=env.get("FORTNOX_BRIDGE_LOG_FORMAT", "text"),

@@ -82,6 +82,8 @@ async def create_voucher(ctx: ApiContext) -> Response:
     except (ValueError, UnicodeDecodeError) as exc:
         raise FortnoxError(errors.INVALID_JSON) from exc
     booked = post_voucher(ctx.books, year, body, ctx.state.clock.now())
+    ctx.state.topic_log.voucher("created", ctx.books.tenant.id, booked.year_id, booked.series,
+                                booked.number)
     response = FortnoxJSON({"Voucher": voucher_detail(_voucher_url(ctx, booked), booked)},
                            status_code=201, headers={"Location": "vouchers"})
     if ctx.fault("commit_drop"):

@@ -1,5 +1,5 @@
-"""The ASGI application: OAuth under ``/oauth-v1/``, the API under ``/3/``, control under
-``/_sandbox/``."""
+"""The ASGI application: OAuth under ``/oauth-v1/``, the API under ``/3/``, the Topics
+WebSocket at ``/topics-v1``, control under ``/_sandbox/``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from sandbox import (
     api_company,
@@ -20,10 +20,12 @@ from sandbox import (
     control_routes,
     errors,
     oauth_routes,
+    topics_routes,
 )
 from sandbox.api_common import JSON, Handler, endpoint, error_response
 from sandbox.errors import FortnoxError
 from sandbox.state import SandboxState
+from sandbox.topics_socket import topics_endpoint
 
 BOOKKEEPING = ("bookkeeping",)
 PAYMENT = ("payment",)
@@ -102,6 +104,8 @@ def create_app(state: SandboxState) -> Starlette:
         return PlainTextResponse("Not Found", status_code=status)
 
     return Starlette(
-        routes=[*oauth_routes.routes(state), *control_routes.routes(state), *api_routes],
+        routes=[*oauth_routes.routes(state), *control_routes.routes(state),
+                *topics_routes.routes(state), *api_routes,
+                WebSocketRoute("/topics-v1", topics_endpoint(state))],
         exception_handlers={404: not_found},
     )

@@ -123,19 +123,27 @@ class Books:
     def voucher(self, year_id: int, series: str, number: int) -> Voucher | None:
         """One voucher, or None."""
         numbered = self._vouchers.get(year_id, {}).get(series, [])
-        return numbered[number - 1] if 1 <= number <= len(numbered) else None
+        found = numbered[number - 1] if 1 <= number <= len(numbered) else None
+        return None if found is None or found.deleted else found
 
     def vouchers(self, year_id: int, series: str | None = None) -> list[Voucher]:
         """A snapshot list of a year's vouchers, ordered by series then number."""
         with self.lock:
             by_series = self._vouchers.get(year_id, {})
             codes = [series] if series is not None else sorted(by_series)
-            return [v for code in codes for v in by_series.get(code, [])]
+            return [v for code in codes for v in by_series.get(code, []) if not v.deleted]
 
     def replace_rows(self, voucher: Voucher, rows: list[VoucherRow], when: datetime) -> None:
         """Change a voucher's rows (the old ones stay as removed history) and re-derive."""
         with self.lock:
             voucher.rows = [*voucher.rows, *rows]
+            voucher.last_modified = when
+            self.touch(voucher.year_id)
+
+    def delete_voucher(self, voucher: Voucher, when: datetime) -> None:
+        """Take a voucher out of the books (its number stays used) and re-derive."""
+        with self.lock:
+            voucher.deleted = True
             voucher.last_modified = when
             self.touch(voucher.year_id)
 

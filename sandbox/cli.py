@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"tenant {info['id']}: {info['name']} ({info['organisation_number']});"
                      f" log in as {users}"
                      + (" [planted reconciliation difference]" if tenant.planted else ""))
+    lines.append(f"topics websocket: ws://{shown}:{bound_port}/topics-v1")
     for line in lines:
         print(line, flush=True)
     with contextlib.suppress(KeyboardInterrupt):

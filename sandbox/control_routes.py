@@ -144,6 +144,8 @@ def routes(state: SandboxState) -> list[Route]:
             found.description = str(data["Description"])
             found.last_modified = now
             books.touch(found.year_id)
+        state.topic_log.voucher("updated", books.tenant.id, found.year_id, found.series,
+                                found.number)
         return FortnoxJSON({"Voucher": voucher_detail("", found)})
 
     async def attach_file(request: Request) -> Response:

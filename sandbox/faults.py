@@ -34,6 +34,20 @@ then what is sent back is not what Fortnox's API promises:
   hundred KiB on the wire that expand to the whole size.
 - ``drip``: the real answer, ``chunk_bytes`` at a time with ``chunk_delay_ms`` between (one
   byte every 20 s never trips a timeout of each read).
+
+Faults of the Topics WebSocket (``/topics-v1``; their ``path`` is always that). Each matches
+the events the sandbox is about to send, by the event's ``tenant``; ``after`` lets that many
+matching events through first (any kind can use it):
+
+- ``feed_drop``: instead of sending the event, the connection is dropped (closed without a
+  close frame; the client sees 1006). The event stays in the log for a replay.
+- ``feed_duplicate``: the event is sent twice in a row (delivery is at least once).
+- ``feed_token_expiry``: the event's tenant's access token expires on that connection now:
+  the event is not sent and the tenant's feed stops until it is added again.
+- ``feed_slow_consumer``: if sending the event does not complete within ``stall_ms`` (the
+  consumer does not read and the socket's buffers are full), the connection is dropped.
+  Without this fault the sandbox waits for a slow consumer as long as it takes
+  (backpressure): nothing is skipped, unsent events wait in the log.
 """
 
 from __future__ import annotations
@@ -43,8 +57,10 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+FEED_KINDS = ("feed_drop", "feed_duplicate", "feed_token_expiry", "feed_slow_consumer")
+FEED_PATH = "/topics-v1"
 KINDS = ("latency", "error", "rate_limit", "drop", "slow_sie", "commit_drop", "sie_any_year",
-         "reject", "answer", "gzip_bomb", "drip")
+         "reject", "answer", "gzip_bomb", "drip", *FEED_KINDS)
 #: How far a ``gzip_bomb`` expands unless its rule says otherwise.
 DEFAULT_BOMB_BYTES = 256 * 1024 * 1024
 
@@ -68,6 +84,9 @@ class Fault:
     body_base64: str = ""
     content_type: str = "application/json"
     bomb_bytes: int = DEFAULT_BOMB_BYTES
+
+    after: int = 0
+    stall_ms: int = 1000
 
     def matches(self, method: str, path: str, tenant: int | None) -> bool:
         """Whether this rule covers a request (ignoring count and probability)."""
@@ -98,6 +117,12 @@ class FaultBook:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         if spec["kind"] == "answer":
             spec = {"status": 200, **spec}
+
+        if spec["kind"] in FEED_KINDS:
+            if spec.setdefault("path", FEED_PATH) != FEED_PATH:
+                raise ValueError(f"a feed fault's path is {FEED_PATH}")
+        elif spec.get("path") == FEED_PATH:
+            raise ValueError(f"only feed_* faults apply to {FEED_PATH}")
         with self._lock:
             fault = Fault(id=self._next_id, **spec)
             if fault.kind == "error" and fault.status not in (500, 502, 503, 504):
@@ -125,11 +150,15 @@ class FaultBook:
             return [asdict(f) for f in self._faults]
 
     def take(self, method: str, path: str, tenant: int | None) -> list[Fault]:
-        """The rules that fire for this request, spending one of each one's ``count``."""
+        """The rules that fire for this request, spending one of each one's ``count``
+        (after letting its first ``after`` matches through)."""
         fired: list[Fault] = []
         with self._lock:
             for fault in list(self._faults):
                 if not fault.matches(method, path, tenant):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 if fault.probability < 1.0 and self._random.random() >= fault.probability:
                     continue

@@ -64,6 +64,7 @@ class Voucher:
     comments: str = ""
     created_via_api: bool = False
     last_modified: datetime | None = None
+    deleted: bool = False  # deleted in the sandbox (its number is not given out again)
 
     def live_rows(self) -> list[VoucherRow]:
         """The rows that count (not removed)."""

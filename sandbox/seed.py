@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -116,6 +116,18 @@ def plans(options: SandboxOptions) -> list[CompanyPlan]:
 def build_all(options: SandboxOptions) -> list[Books]:
     """Every company of the seed, generated from scratch (same options → same data)."""
     return [_CompanyBuilder(options, plan).build() for plan in plans(options)]
+
+
+def extra_companies(options: SandboxOptions, first_id: int, count: int,
+                    vouchers_per_year: int = 0) -> list[Books]:
+    """``count`` plain companies with ids from ``first_id`` on (calendar years, no invoices),
+    for tests and benchmarks that watch many tenants."""
+    plain = replace(options, invoices_per_year=0, supplier_invoices_per_year=0)
+    return [
+        _CompanyBuilder(plain, CompanyPlan(tenant_id, f"Bolag {tenant_id} AB", 1,
+                                           [vouchers_per_year] * len(options.years))).build()
+        for tenant_id in range(first_id, first_id + count)
+    ]
 
 
 def _years(options: SandboxOptions, first_month: int) -> list[FinancialYear]:

@@ -14,6 +14,8 @@ from sandbox.ratelimit import SlidingWindowLimiter
 from sandbox.seed import build_all
 from sandbox.sie_cache import SieExportCache
 from sandbox.tokens import TokenAuthority
+from sandbox.topics_commands import FeedHub
+from sandbox.topics_log import TopicLog
 
 
 class SandboxState:
@@ -27,6 +29,8 @@ class SandboxState:
         self.limiter = SlidingWindowLimiter(options.rate_limit, options.rate_window_seconds)
         self.faults = FaultBook()
         self.sie_exports = SieExportCache()
+        self.topic_log = TopicLog(self.clock)
+        self.topic_hub = FeedHub()
         self.consent_tenant: int | None = None
         self.requests: Counter[tuple[int, int]] = Counter()
         self._lock = threading.Lock()
@@ -64,5 +68,8 @@ class SandboxState:
         self.faults.remove()
         self.clock.reset()
         self.consent_tenant = None
+        self.topic_log.clear()
+        self.topic_hub.drop()
+        self.topic_hub.clear()
         with self._lock:
             self.requests.clear()

@@ -13,6 +13,10 @@ so both sync and async tests can talk to it over real HTTP. The handle's helpers
         sb.consent_code(tid, service=True, user=sb.tenants[0].administrator)
         sb.revoke_service_consent(tid)
         sb.created_vouchers(tid); sb.amend_voucher(tid, 2, "A", 5, description="...")
+        sb.topics_url                                # ws://127.0.0.1:<port>/topics-v1
+        sb.book_voucher(tid, {"Voucher": {...}}); sb.delete_voucher(tid, 3, "A", 5)
+        sb.feed_events(topic="vouchers"); sb.feed_burst(1000, [tid, ...]); sb.drop_feed()
+        sb.add_companies(20)                         # 20 more (plain) companies to watch
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class SandboxHandle:
     def __init__(self, base_url: str, options: SandboxOptions, state: SandboxState) -> None:
         self.base_url = base_url
         self.api_url = f"{base_url}/3"
+        self.topics_url = base_url.replace("http://", "ws://", 1) + "/topics-v1"
         self.auth_url = f"{base_url}/oauth-v1"
         self.client_id = options.client_id
         self.client_secret = options.client_secret
@@ -206,6 +211,62 @@ class SandboxHandle:
         response = self._http.get(f"/tenants/{tenant_id}/files/{file_id}")
         response.raise_for_status()
         return response.content
+
+    # -- the change feed (/topics-v1) -----------------------------------------------------
+    def add_companies(self, count: int, vouchers_per_year: int = 0) -> list[SandboxTenant]:
+        """``count`` more plain companies (calendar years, no invoices), until the reset."""
+        made = self._control("POST", "/tenants", {"count": count,
+                                                  "vouchers_per_year": vouchers_per_year})
+        return [SandboxTenant(**t) for t in made["tenants"]]
+
+    def book_voucher(self, tenant_id: int, body: dict[str, Any],
+                     financial_year: int | None = None) -> dict[str, Any]:
+        """Book a voucher as the customer would in Fortnox (not through our API): same body
+        and rules as ``POST /3/vouchers``; emits ``voucher-created-v1``."""
+        params = {"financialyear": financial_year} if financial_year else None
+        return dict(self._control("POST", f"/tenants/{tenant_id}/vouchers", body,
+                                  params=params)["Voucher"])
+
+    def delete_voucher(self, tenant_id: int, year_id: int, series: str, number: int) -> None:
+        """Delete a voucher as the customer would; emits ``voucher-deleted-v1``."""
+        self._control("DELETE", f"/tenants/{tenant_id}/vouchers/{year_id}/{series}/{number}")
+
+    def emit_event(self, tenant_id: int, topic: str, type_: str, entity_id: str,
+                   **extra: Any) -> dict[str, Any]:
+        """Put any event on the feed (invoice bookings, payments, ...); the event as sent."""
+        body = {"tenant": tenant_id, "topic": topic, "type": type_, "entityId": entity_id,
+                **extra}
+        return dict(self._control("POST", "/topics/events", body)["events"][0])
+
+    def feed_events(self, topic: str | None = None, tenant_id: int | None = None,
+                    after: str | None = None) -> list[dict[str, Any]]:
+        """The feed's own log: kept events as the feed sends them, topic by topic, oldest
+        first."""
+        params: dict[str, Any] = {}
+        if topic is not None:
+            params["topic"] = topic
+        if tenant_id is not None:
+            params["tenant"] = tenant_id
+        if after is not None:
+            params["after"] = after
+        return list(self._control("GET", "/topics/events", params=params)["events"])
+
+    def feed_burst(self, count: int, tenant_ids: Sequence[int] | None = None
+                   ) -> dict[str, Any]:
+        """Book ``count`` small vouchers round-robin over the tenants (one event each)."""
+        body: dict[str, Any] = {"count": count}
+        if tenant_ids:
+            body["tenants"] = list(tenant_ids)
+        return dict(self._control("POST", "/topics/burst", body))
+
+    def feed_connections(self) -> list[dict[str, Any]]:
+        """The feed's connections: tenants, stopped tenants, topics (gap?), events sent."""
+        return list(self._control("GET", "/topics/connections")["connections"])
+
+    def drop_feed(self, connection_id: int | None = None) -> int:
+        """Drop the feed's connections (or one) now, without a close frame."""
+        body = {"connection": connection_id} if connection_id is not None else {}
+        return int(self._control("POST", "/topics/drop", body)["dropped"])
 
     def reconciliation(self, tenant_id: int, day: str) -> dict[str, Any]:
         """Ledger accounts 1510/2440 versus open invoices (SEK) at a date."""

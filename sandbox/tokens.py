@@ -40,6 +40,7 @@ class AccessClaims:
     client_id: str
     scopes: frozenset[str]
     grant_id: str
+    expires_at: int = 0  # the ``exp`` claim (sandbox clock, epoch seconds)
 
 
 @dataclass(slots=True)
@@ -270,4 +271,5 @@ class TokenAuthority:
         if int(claims["exp"]) <= self.clock.timestamp():
             raise GrantError("expired", "expired", 401)
         return AccessClaims(int(claims["tenantId"]), str(claims["clientId"]),
-                            frozenset(str(claims["scope"]).split()), str(claims["gid"]))
+                            frozenset(str(claims["scope"]).split()), str(claims["gid"]),
+                            int(claims["exp"]))

@@ -76,6 +76,7 @@ _TEXT = (re.compile(r"[^\x00-\x1f\x7f-\x9f]*"), "characters other than control c
 #: Every string field of every request, by name; the proto comments state the same bounds.
 STRINGS: dict[str, Bound] = {
     "tenant": Bound(64, *_ID),
+    "tenants": Bound(64, *_ID),
     "redirect_uri": Bound(2048, *_ASCII),
     "scopes": Bound(max(map(len, FORTNOX_SCOPES)), *_ASCII, allowed=FORTNOX_SCOPES),
     "expected_organisation_number": Bound(20, *_TEXT),
@@ -105,6 +106,7 @@ COUNTS: dict[str, int] = {
     "rows": 1000,
     "voucher_series": 50,
     "received_file_ids": 20_000,
+    "tenants": 100,
 }
 #: The ``x-requested-by`` metadata, stored with each import and export.
 REQUESTED_BY = Bound(200, re.compile(r"[ -~]*"), "printable ASCII characters")

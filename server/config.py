@@ -65,6 +65,19 @@ class ConnectionAge:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """Fortnox's change feed: where it is, how the holder lease runs, how long changes are
+    kept, how watches are bounded."""
+
+    topics_url: str = "wss://ws.fortnox.se/topics-v1"
+    lease_s: float = 10.0
+    retention_days: float = 14.0
+    poll_s: float = 0.5
+    watch_max_days: float = 120.0
+    watch_max_tenants: int = 2000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -102,6 +115,7 @@ class Settings:
     connection_age: ConnectionAge
     keepalive_age_days: float = 30.0
     keepalive_interval_s: float = 3600.0
+    feed: FeedSettings = field(default_factory=FeedSettings)
 
 
 def parse_address(value: str, name: str) -> Address:
@@ -261,4 +275,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         keepalive_age_days=keepalive_age,
         keepalive_interval_s=_number(env, "FORTNOX_BRIDGE_KEEPALIVE_INTERVAL_S", 3600.0, 0.1),
+        feed=_feed(env),
+    )
+
+
+def _feed(env: Mapping[str, str]) -> FeedSettings:
+    url = env.get("FORTNOX_TOPICS_URL", "").strip() or "wss://ws.fortnox.se/topics-v1"
+    if not url.startswith(("wss://", "ws://")):
+        raise ConfigError(f"FORTNOX_TOPICS_URL: expected a wss:// (or ws://) URL, got {url!r}")
+    return FeedSettings(
+        topics_url=url,
+        lease_s=_number(env, "FORTNOX_BRIDGE_FEED_LEASE_S", 10.0, 1.0),
+        retention_days=_number(env, "FORTNOX_BRIDGE_FEED_RETENTION_DAYS", 14.0, 0.001),
+        poll_s=_number(env, "FORTNOX_BRIDGE_FEED_POLL_S", 0.5, 0.01),
+        watch_max_days=_number(env, "FORTNOX_BRIDGE_WATCH_MAX_DAYS", 120.0, 0.001),
+        watch_max_tenants=int(_number(env, "FORTNOX_BRIDGE_WATCH_MAX_TENANTS", 2000, 1)),
     )

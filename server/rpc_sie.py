@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from core.errors import FieldViolation, ImportNotFound, InvalidRequest
+from core.feed.model import WatchState
+from core.feed.ports import FeedStore
 from core.imports import (
     ChangeKind,
     ImportHistory,
@@ -65,9 +67,11 @@ _SIE_TYPES = {pb.ImportSieRequest.SIE_TYPE_UNSPECIFIED: 4, pb.ImportSieRequest.S
 class SieRpcs:
     """Serves ImportSie, GetImport and ListImports."""
 
-    def __init__(self, use_case: SieImport, history: ImportHistory) -> None:
+    def __init__(self, use_case: SieImport, history: ImportHistory,
+                 changes: FeedStore | None = None) -> None:
         self._use_case = use_case
         self._history = history
+        self._changes = changes
 
     async def ImportSie(
         self, request: pb.ImportSieRequest, context: Context
@@ -100,7 +104,9 @@ class SieRpcs:
         if record is None:
             raise ImportNotFound("No import with that id exists for the tenant.",
                                  metadata={"import_id": request.import_id})
-        return pb.GetImportResponse(import_record=import_message(record))
+        message = import_message(record)
+        await self._changed_since(record, message)
+        return pb.GetImportResponse(import_record=message)
 
     async def ListImports(
         self, request: pb.ListImportsRequest, context: Context
@@ -112,9 +118,27 @@ class SieRpcs:
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
         page = await self._history.list_imports(
             request.tenant, kind, request.page_size or 50, request.page_token)
-        return pb.ListImportsResponse(
-            imports=[import_message(r) for r in page.imports], next_page_token=page.next_cursor
-        )
+        messages = [import_message(r) for r in page.imports]
+        for record, message in zip(page.imports, messages, strict=True):
+            await self._changed_since(record, message)
+        return pb.ListImportsResponse(imports=messages, next_page_token=page.next_cursor)
+
+    async def _changed_since(self, record: ImportRecord, message: history_pb.Import) -> None:
+        """Fills each year's ``changed_since`` when the change feed has followed the tenant
+        since the import started (its watch runs and began before); else leaves it unset."""
+        if self._changes is None or record.kind is not ImportKind.SIE or not record.years:
+            return
+        watch = await self._changes.get_watch(record.tenant)
+        if (watch is None or watch.state is not WatchState.WATCHING
+                or watch.started_at > record.started_at):
+            return
+        found = {y.financial_year_id: y for y in await self._changes.year_changes(
+            record.tenant, record.started_at, [y.financial_year_id for y in record.years])}
+        for year in message.years:
+            changed = found.get(year.financial_year_id)
+            year.changed_since.CopyFrom(history_pb.BooksChangedSince(
+                books_changed=changed is not None,
+                vouchers_changed=changed.changed_vouchers if changed else 0))
 
 
 def import_message(record: ImportRecord) -> history_pb.Import:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,18 +21,26 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox.feed import SharedFeedTokens, TopicsClient
 from adapters.fortnox.limiter import RateWindow
 from adapters.fortnox.retry import RetryPolicy
 from adapters.metered_exports import MeteredExportHistory
+from adapters.metered_feed import MeteredHolderStore
+from adapters.postgres.feed import PostgresFeedStore
 from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.stores import PostgresStores
 from adapters.sie_parsing import ProcessParsers
 from adapters.store import SqliteStores
+from adapters.store.feed import SqliteFeedStore
 from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
 from core.clock import Clock, utc_now
 from core.errors import StorageUnavailable
+from core.feed.changes import BookChanges
+from core.feed.holder import FeedHolder, HolderSettings
+from core.feed.ports import FeedStore
+from core.feed.watching import Watching, WatchLimits
 from core.jobs import Job, JobLeases, JobRunner, housekeeping_jobs
 from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
@@ -44,6 +53,7 @@ from server.config import ConfigError, Settings
 from server.rpc_connection import ConnectionRpcs
 from server.rpc_documents import DocumentRpcs
 from server.rpc_exports import ExportRpcs
+from server.rpc_feed import FeedRpcs
 from server.rpc_ledgers import LedgerRpcs
 from server.rpc_sie import SieRpcs
 from server.servicer import assemble
@@ -74,12 +84,13 @@ def fortnox_settings(settings: Settings) -> FortnoxSettings:
 
 @dataclass(frozen=True)
 class Backend:
-    """The stores, the rate-limit window and the job leases, all on the configured database,
-    so that every replica sharing it shares them."""
+    """The stores, the rate-limit window, the job leases and the change feed, all on the
+    configured database, so that every replica sharing it shares them."""
 
     stores: Stores
     rate_window: RateWindow
     leases: JobLeases
+    feed: FeedStore
 
 
 @asynccontextmanager
@@ -97,7 +108,8 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
                 raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: "
                                   f"{reason}") from None
             opened.push_async_callback(pg.aclose)
-            backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db))
+            backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db),
+                              PostgresFeedStore(pg.db))
         else:
             stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
                                   stale_after=stale)
@@ -106,7 +118,9 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
             opened.push_async_callback(window.aclose)
             leases = SqliteJobLeases(settings.db_path)
             opened.push_async_callback(leases.aclose)
-            backend = Backend(stores, window, leases)
+            feed = SqliteFeedStore(settings.db_path)
+            opened.push_async_callback(feed.aclose)
+            backend = Backend(stores, window, leases, feed)
         yield backend
 
 
@@ -150,11 +164,10 @@ async def build_servicer(
         sie_import = SieImport(fortnox.api, fortnox.connections, history, parsers, clock,
                                provider)
         opened.push_async_callback(sie_import.aclose)
-        # A claim on a voucher outlives any POST that may still be in flight under it.
-        lease = timedelta(seconds=2 * settings.http_timeout_s + 5)
+        lease = export_lease(settings)
         yield assemble(
             ConnectionRpcs(fortnox.connections),
-            SieRpcs(sie_import, history),
+            SieRpcs(sie_import, history, backend.feed),
             LedgerRpcs(LedgerImport(fortnox.api, history, fortnox.connections)),
             ExportRpcs(
                 VoucherExporter(fortnox.api, exports, settings.closing_series, lease=lease),
@@ -162,7 +175,47 @@ async def build_servicer(
             ),
             DocumentRpcs(VoucherDocuments(fortnox.api, fortnox.connections, rate_limit=RateLimit(
                 settings.rate_limit_requests, settings.rate_limit_window_s))),
+            FeedRpcs(
+                Watching(backend.feed, fortnox.connections, clock, watch_limits(settings)),
+                book_changes(settings, backend, clock),
+            ),
         )
+
+
+def watch_limits(settings: Settings) -> WatchLimits:
+    """How long and how many watches may run."""
+    return WatchLimits(max_duration=timedelta(days=settings.feed.watch_max_days),
+                       max_watched=settings.feed.watch_max_tenants)
+
+
+def book_changes(settings: Settings, backend: Backend, clock: Clock = utc_now) -> BookChanges:
+    """The recorded changes as callers read them and the sweep deletes them."""
+    return BookChanges(backend.feed, clock, poll_s=settings.feed.poll_s,
+                       retention=timedelta(days=settings.feed.retention_days),
+                       export_settles_within=export_lease(settings))
+
+
+def export_lease(settings: Settings) -> timedelta:
+    """How long a claim on a voucher's export lasts: it outlives any POST that may still be
+    in flight under it."""
+    return timedelta(seconds=2 * settings.http_timeout_s + 5)
+
+
+def feed_holder(settings: Settings, backend: Backend, fortnox: FortnoxAdapter,
+                provider: TracerProvider | None = None, owner: str | None = None) -> FeedHolder:
+    """This replica's candidate for holding Fortnox's change feed."""
+    return FeedHolder(
+        MeteredHolderStore(backend.feed, provider),
+        TopicsClient(settings.feed.topics_url, settings.fortnox_client_secret, provider),
+        SharedFeedTokens(fortnox.tokens, settings.http_timeout_s),
+        owner or f"{_owner()}:{uuid.uuid4().hex[:8]}", clock=utc_now,
+        settings=HolderSettings(lease_s=settings.feed.lease_s,
+                                sync_every_s=min(2.0, settings.feed.lease_s / 3)),
+    )
+
+
+#: The sweep of book changes older than the retention, once an hour by one replica.
+SWEEP_CHANGES_JOB, SWEEP_CHANGES_EVERY_S = "sweep-book-changes", 3600.0
 
 
 def _owner() -> str:
@@ -171,17 +224,24 @@ def _owner() -> str:
 
 
 @asynccontextmanager
-async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAdapter
-                       ) -> AsyncIterator[None]:
+async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAdapter,
+                       provider: TracerProvider | None = None) -> AsyncIterator[None]:
     """Runs this replica's background jobs while the block lasts: the sweeps of abandoned
-    imports and OAuth states, and the keep-alive. A lease in the database gives each period's
-    run to one replica."""
+    imports, OAuth states and old book changes, the keep-alive, and the candidate for holding
+    the change feed. A lease in the database gives each period's run to one replica, and the
+    feed to one replica at a time."""
     keepalive = KeepAlive(fortnox.tokens, age=timedelta(days=settings.keepalive_age_days),
                           clock=utc_now)
+    changes = book_changes(settings, backend)
+
+    async def sweep_changes() -> None:
+        await changes.sweep()
     jobs = [*housekeeping_jobs(backend.stores.imports, backend.stores.tokens, utc_now,
                                settings.import_stale_s / 2),
-            Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
-    async with _in_background(JobRunner(backend.leases, _owner(), jobs).run()):
+            Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run),
+            Job(SWEEP_CHANGES_JOB, SWEEP_CHANGES_EVERY_S, sweep_changes)]
+    async with (_in_background(JobRunner(backend.leases, _owner(), jobs).run()),
+                _in_background(feed_holder(settings, backend, fortnox, provider).run())):
         yield
 
 
@@ -193,6 +253,6 @@ async def open_service(settings: Settings, provider: TracerProvider
         open_backend(settings) as backend,
         fortnox_adapter(settings, backend, provider) as fortnox,
         build_servicer(settings, provider, backend=backend, fortnox=fortnox) as servicer,
-        running_jobs(settings, backend, fortnox),
+        running_jobs(settings, backend, fortnox, provider),
     ):
         yield servicer

@@ -192,12 +192,65 @@ ALTER TABLE voucher_exports ADD COLUMN generation bigint NOT NULL DEFAULT 0;
 ALTER TABLE voucher_exports ADD COLUMN places text NOT NULL DEFAULT '';
 """
 
+# Fortnox's change feed: the holder lease, each topic's last stored offset, the watched tenants,
+# the book changes (``seq`` is the callers' cursor) and how far the sweep has deleted them.
+_M007_CHANGE_FEED = """
+CREATE TABLE feed_holder (
+    name text PRIMARY KEY,
+    owner text NOT NULL,
+    generation bigint NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE feed_offsets (
+    topic text PRIMARY KEY,
+    last_offset text NOT NULL,
+    generation bigint NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE feed_watches (
+    tenant text PRIMARY KEY,
+    state text NOT NULL,
+    reason text NOT NULL DEFAULT '',
+    expires_at timestamptz NOT NULL,
+    started_at timestamptz NOT NULL,
+    ended_at timestamptz,
+    feed_tenant_id bigint NOT NULL DEFAULT 0,
+    token_expires_at timestamptz,
+    added_at timestamptz
+);
+CREATE INDEX feed_watches_by_feed_tenant ON feed_watches (feed_tenant_id)
+    WHERE state = 'watching';
+CREATE TABLE book_changes (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant text NOT NULL,
+    topic text NOT NULL,
+    event_offset text NOT NULL,
+    event_type text NOT NULL,
+    kind text NOT NULL,
+    entity_id text NOT NULL,
+    fortnox_tenant_id bigint NOT NULL,
+    financial_year_id bigint NOT NULL DEFAULT 0,
+    voucher_series text NOT NULL DEFAULT '',
+    voucher_number bigint NOT NULL DEFAULT 0,
+    occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    UNIQUE (tenant, topic, event_offset)
+);
+CREATE INDEX book_changes_by_tenant ON book_changes (tenant, seq);
+CREATE INDEX book_changes_by_time ON book_changes (recorded_at);
+CREATE TABLE book_change_sweeps (
+    id integer PRIMARY KEY CHECK (id = 1),
+    swept_through bigint NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("001_initial", _M001_INITIAL),
     ("002_rate_window", _M002_RATE_WINDOW),
     ("003_job_leases", _M003_JOB_LEASES),
     ("004_connection_kinds", _M004_CONNECTION_KINDS),
     ("005_voucher_export_fence", _M005_VOUCHER_EXPORT_FENCE),
+    ("007_change_feed", _M007_CHANGE_FEED),
 )
 
 

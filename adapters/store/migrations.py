@@ -237,3 +237,78 @@ def m008_voucher_export_fence(db: Database) -> None:
     attempts may have booked the voucher (``series:year`` each)."""
     db.execute("ALTER TABLE voucher_exports ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE voucher_exports ADD COLUMN places TEXT NOT NULL DEFAULT ''")
+
+
+@MIGRATIONS()
+def m010_change_feed(db: Database) -> None:
+    """Fortnox's change feed: the holder lease (``expires_at`` in epoch seconds by SQLite's own
+    clock; ``generation`` fences a holder's writes), each topic's last stored offset, the
+    watched tenants, the book changes (``seq`` is the callers' cursor; a topic's offset is
+    stored once per tenant) and how far the sweep has deleted them."""
+    db.execute(
+        """
+        CREATE TABLE feed_holder (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE feed_offsets (
+            topic TEXT PRIMARY KEY,
+            last_offset TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE feed_watches (
+            tenant TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            expires_at TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            feed_tenant_id INTEGER NOT NULL DEFAULT 0,
+            token_expires_at TEXT,
+            added_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX feed_watches_by_feed_tenant ON feed_watches (feed_tenant_id)"
+               " WHERE state = 'watching'")
+    db.execute(
+        """
+        CREATE TABLE book_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            tenant TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            event_offset TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            fortnox_tenant_id INTEGER NOT NULL,
+            financial_year_id INTEGER NOT NULL DEFAULT 0,
+            voucher_series TEXT NOT NULL DEFAULT '',
+            voucher_number INTEGER NOT NULL DEFAULT 0,
+            occurred_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (tenant, topic, event_offset)
+        )
+        """
+    )
+    db.execute("CREATE INDEX book_changes_by_tenant ON book_changes (tenant, seq)")
+    db.execute("CREATE INDEX book_changes_by_time ON book_changes (recorded_at)")
+    db.execute(
+        """
+        CREATE TABLE book_change_sweeps (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            swept_through INTEGER NOT NULL
+        )
+        """
+    )

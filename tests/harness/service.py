@@ -36,6 +36,7 @@ def service_env(sandbox_url: str, db_path: Path | None = None, *, database_url: 
         "FORTNOX_CLIENT_SECRET": DEMO_CLIENT_SECRET,
         "FORTNOX_API_BASE_URL": f"{sandbox_url}/3",
         "FORTNOX_AUTH_BASE_URL": f"{sandbox_url}/oauth-v1",
+        "FORTNOX_TOPICS_URL": sandbox_url.replace("http://", "ws://", 1) + "/topics-v1",
         "FORTNOX_REDIRECT_URIS": " ".join(DEMO_REDIRECT_URIS),
         "FORTNOX_TOKEN_KEY": base64.b64encode(bytes(range(32))).decode(),
         "FORTNOX_RATE_LIMIT_REQUESTS": str(RATE_LIMIT),

@@ -275,7 +275,8 @@ TENANTED = [m.name for m in pb.DESCRIPTOR.services_by_name["FortnoxService"].met
 async def test_an_empty_tenant_is_invalid_request_naming_the_field(
     channel: grpc.aio.Channel, rpc: str
 ) -> None:
-    assert len(TENANTED) == 11  # every RPC but CompleteConnect and ListConnections
+    # every RPC but CompleteConnect, ListConnections, ListWatches and StreamBookChanges
+    assert len(TENANTED) == 14
     error = await raw_call(channel, rpc, b"")  # every field unset, the tenant too
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_info(error).reason == "INVALID_REQUEST"

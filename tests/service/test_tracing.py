@@ -9,6 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from server.app import SERVICE_FULL_NAME
+from spiris.skattbokslut.fortnox.v1 import book_changes_pb2 as bc
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import voucher_documents_pb2 as doc_pb
@@ -28,6 +29,10 @@ async def _call_every_rpc(stub: pb_grpc.FortnoxServiceStub) -> None:
         (stub.ListVoucherExports, pb.ListVoucherExportsRequest(tenant="t")),
         (stub.GetImport, pb.GetImportRequest(tenant="t", import_id="i")),
         (stub.ListImports, pb.ListImportsRequest(tenant="t")),
+        (stub.WatchTenant, bc.WatchTenantRequest(tenant="t")),
+        (stub.UnwatchTenant, bc.UnwatchTenantRequest(tenant="t")),
+        (stub.GetWatch, bc.GetWatchRequest(tenant="t")),
+        (stub.ListWatches, bc.ListWatchesRequest()),
     ]
     for method, request in unary:
         with contextlib.suppress(grpc.aio.AioRpcError):
@@ -39,6 +44,8 @@ async def _call_every_rpc(stub: pb_grpc.FortnoxServiceStub) -> None:
                                       metadata=metadata, timeout=10),
         stub.DownloadYearDocuments(doc_pb.DownloadYearDocumentsRequest(tenant="t"),
                                    metadata=metadata, timeout=10),
+        stub.StreamBookChanges(bc.StreamBookChangesRequest(tenants=["t"], catch_up_only=True),
+                               metadata=metadata, timeout=10),
     ):
         try:
             async for _ in stream:

@@ -62,7 +62,8 @@ def walkthrough() -> str:
 def test_the_readme_walkthrough_runs_against_make_run(make_run: MakeRun) -> None:
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", walkthrough()], cwd=ROOT,
-        env={**os.environ, "SVC": make_run.service}, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SVC": make_run.service, "SANDBOX": make_run.sandbox},
+        capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -76,5 +77,9 @@ def test_the_readme_walkthrough_runs_against_make_run(make_run: MakeRun) -> None
     assert '"content_type": "image/jpeg"' in out and '"sha256"' in out  # voucher A 7's files
     assert out.count('"files_skipped"') == 2  # the resumed call's last progress and summary
     assert '"state": "STATE_REVOKED"' in out
+    assert '"state": "STATE_WATCHING"' in out
+    assert out.count('"ours": true') == 1  # the depreciation; the customer's voucher is not
+    assert '"kind": "KIND_VOUCHER_CREATED"' in out
+    assert '"books_changed": true' in out and '"vouchers_changed": "1"' in out
     vouchers = httpx.get(f"{make_run.sandbox}/_sandbox/tenants/1000001/vouchers").json()
     assert [v["Description"] for v in vouchers["Vouchers"]] == ["Avskrivning inventarier 2025"]

@@ -1,0 +1,1 @@
+"""Fortnox's change feed: one holder per deployment records events; callers read book changes."""
