@@ -185,11 +185,19 @@ ALTER TABLE oauth_states ADD COLUMN account_type text NOT NULL DEFAULT 'user';
 ALTER TABLE oauth_states ADD COLUMN outcome text NOT NULL DEFAULT '';
 """
 
+#: A refresh claim's fencing token (a take-over replaces it) and its lease's end by the
+#: database's clock (``adapters.store.migrations.m009_token_claim_fence``).
+_M006_TOKEN_CLAIM_FENCE: LiteralString = """
+ALTER TABLE refresh_tokens ADD COLUMN claim_owner text NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN lease_expires_at timestamptz;
+"""
+
 MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("001_initial", _M001_INITIAL),
     ("002_rate_window", _M002_RATE_WINDOW),
     ("003_job_leases", _M003_JOB_LEASES),
     ("004_connection_kinds", _M004_CONNECTION_KINDS),
+    ("006_token_claim_fence", _M006_TOKEN_CLAIM_FENCE),
 )
 
 

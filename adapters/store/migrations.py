@@ -229,3 +229,11 @@ def m007_connection_kinds(db: Database) -> None:
     db.execute("ALTER TABLE oauth_states ADD COLUMN account_type TEXT NOT NULL DEFAULT 'user'")
     # '' while the completion runs (or never ran), 'connected', or why it made no connection.
     db.execute("ALTER TABLE oauth_states ADD COLUMN outcome TEXT NOT NULL DEFAULT ''")
+
+
+@MIGRATIONS()
+def m009_token_claim_fence(db: Database) -> None:
+    """A refresh claim's fencing token (a take-over replaces it) and its lease's end by the
+    database's clock; a claim taken before this has none, and may be taken over."""
+    db.execute("ALTER TABLE refresh_tokens ADD COLUMN claim_owner TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE refresh_tokens ADD COLUMN lease_expires_at TEXT")

@@ -7,7 +7,8 @@ import json
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,8 +18,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.tokens import LOST_ANSWER_REASON
 from adapters.store.connections import SqliteTokenStore
-from core.connections import ConnectionState
+from core.connections import AccountType, ConnectionState
 from core.errors import ReconnectRequired
+from core.token_store import TokenStore
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import (
     TENANT,
@@ -149,6 +151,62 @@ async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
     assert info.company_name
     assert (await store.current_tokens(TENANT)).generation == generation + 1
     assert token_stats(sandbox)["refreshes"] == 1
+
+
+class SkewedClock(MovableClock):
+    """A replica's wall clock: the test's clock, off by ``skew_s`` seconds."""
+
+    def __init__(self, base: MovableClock, skew_s: float) -> None:
+        super().__init__()
+        self._base, self._skew = base, timedelta(seconds=skew_s)
+
+    def __call__(self) -> datetime:
+        return self._base() + self._skew
+
+
+@pytest.mark.parametrize("account_type", [AccountType.USER, AccountType.SERVICE])
+@pytest.mark.parametrize("skews", [(0, 120), (-120, 0)], ids=["second-fast", "first-slow"])
+async def test_replicas_whose_clocks_are_off_by_two_minutes_ask_fortnox_once(
+    sandbox: SandboxHandle, store: TokenStore, clock: MovableClock, provider: TracerProvider,
+    skews: tuple[int, int], account_type: AccountType,
+) -> None:
+    """The first replica's grant request is slow; the second, whose clock is two minutes
+    ahead of the first's, finds the token due meanwhile. The claim's lease is the
+    database's, so the second waits for the first's tokens: one refresh-token spend (one
+    client-credentials grant), nobody told RECONNECT_REQUIRED."""
+    first_clock, second_clock = (SkewedClock(clock, skew) for skew in skews)
+    async with (
+        FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                       clock=first_clock) as first,
+        FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                       clock=second_clock) as second,
+    ):
+        await connect_adapter(first, TENANT, account_type=account_type)
+        generation = (await store.current_tokens(TENANT)).generation
+        sandbox.add_fault("latency", path="/oauth-v1/token", latency_ms=1500, count=1)
+        clock.advance(minutes=59)
+        slow = asyncio.create_task(first.api.company_information(TENANT))
+        await _until(lambda: token_stats(sandbox).get(GRANTS[account_type], 0) == 0
+                     and not sandbox.faults(), "the first grant request to leave")
+        await asyncio.sleep(0.3)
+        results = await asyncio.gather(slow, second.api.company_information(TENANT))
+    assert all(info.company_name for info in results)
+    stats = token_stats(sandbox)
+    assert stats[GRANTS[account_type]] == 1
+    assert stats.get("refresh_rejected", 0) == stats.get("client_credentials_rejected", 0) == 0
+    assert (await store.current_tokens(TENANT)).generation == generation + 1
+
+
+#: The sandbox's count of the grants a renewal of each kind of connection asks for.
+GRANTS = {AccountType.USER: "refreshes", AccountType.SERVICE: "client_credentials"}
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Waits until ``condition`` holds (polling), failing after a generous time."""
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 def test_two_processes_sharing_the_database_refresh_once(

@@ -28,6 +28,7 @@ from tests.adapters.fortnox.test_tokens import (  # noqa: F401
     test_fifty_concurrent_calls_refresh_once,
     test_invalid_grant_requires_reconnect_and_is_not_retried,
     test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age,
+    test_replicas_whose_clocks_are_off_by_two_minutes_ask_fortnox_once,
     test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated,
 )
 from tests.harness.connect import connect_adapter
