@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.fortnox.tokens import LOST_ANSWER_REASON
+from adapters.fortnox.tokens import LOST_ANSWER_REASON, TokenManager
 from adapters.store.connections import SqliteTokenStore
 from core.connections import AccountType, ConnectionState
 from core.errors import ReconnectRequired
@@ -195,6 +195,37 @@ async def test_replicas_whose_clocks_are_off_by_two_minutes_ask_fortnox_once(
     assert stats[GRANTS[account_type]] == 1
     assert stats.get("refresh_rejected", 0) == stats.get("client_credentials_rejected", 0) == 0
     assert (await store.current_tokens(TENANT)).generation == generation + 1
+
+
+async def test_a_worker_whose_claim_was_taken_over_sends_nothing_and_reads_the_winners(
+    sandbox: SandboxHandle, store: TokenStore, clock: MovableClock, provider: TracerProvider,
+) -> None:
+    """A worker's first asking hangs past its lease and is dropped unseen; meanwhile another
+    takes the claim over and spends the refresh token. Before asking again the first proves
+    its claim, finds it gone, sends nothing, and uses the winner's tokens."""
+    async with (
+        FortnoxAdapter(settings_for(sandbox, http_timeout_s=1.0), store,
+                       tracer_provider=provider, clock=clock) as adapter,  # a 6 s lease
+        FortnoxAdapter(settings_for(sandbox, http_timeout_s=30.0), store,
+                       tracer_provider=provider, clock=clock) as patient,
+    ):
+        await connect_adapter(adapter, TENANT)
+        generation = (await store.current_tokens(TENANT)).generation
+        hung = TokenManager(store, patient.oauth, clock=clock, refresh_margin=timedelta(0),
+                            max_token_age=timedelta(days=1), claim_lease=timedelta(seconds=0.3))
+        sandbox.add_fault("latency", path="/oauth-v1/token", latency_ms=7500, count=1)
+        sandbox.add_fault("drop", path="/oauth-v1/token", count=1)
+        clock.advance(hours=2)
+        loser = asyncio.create_task(hung.access(TENANT, None))
+        await _until(lambda: not sandbox.faults(), "the first asking to reach Fortnox")
+        info = await adapter.api.company_information(TENANT)  # takes the lapsed claim over
+        assert info.company_name
+        tokens = await loser
+    winner = await store.current_tokens(TENANT)
+    assert winner.generation == tokens.generation == generation + 1
+    assert tokens.access_token == winner.access_token
+    stats = token_stats(sandbox)
+    assert (stats["refreshes"], stats.get("refresh_rejected", 0)) == (1, 0)
 
 
 #: The sandbox's count of the grants a renewal of each kind of connection asks for.

@@ -24,6 +24,7 @@ from tests.adapters.fortnox.test_tokens import (  # noqa: F401
     refresh_in_two_processes,
     test_a_lost_refresh_answer_is_settled_at_once_and_named,
     test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on,
+    test_a_worker_whose_claim_was_taken_over_sends_nothing_and_reads_the_winners,
     test_expiring_token_is_rotated_and_the_old_refresh_token_dies,
     test_fifty_concurrent_calls_refresh_once,
     test_invalid_grant_requires_reconnect_and_is_not_retried,
