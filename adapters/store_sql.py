@@ -138,7 +138,12 @@ def import_page_token(record: ImportRecord) -> str:
     return encode_page_token(record.started_at, record.import_id)
 
 
-#: Running imports whose worker stopped signalling before a time: failed, ids returned.
+#: A running import's worker signals it is alive, at the database's time.
+HEARTBEAT: LiteralString = (
+    "UPDATE imports SET heartbeat_at = ? WHERE import_id = ? AND status = 'running'")
+
+#: Running imports whose worker stopped signalling before a time (the database's): failed,
+#: ids returned.
 FAIL_ABANDONED: LiteralString = (
     "UPDATE imports SET status = 'failed', finished_at = ?, error_reason ="
     " 'IMPORT_INTERRUPTED', error_message = 'The service stopped during the"

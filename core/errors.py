@@ -27,6 +27,7 @@ tells them apart to know whether a refresh token was spent.
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
+    ├── ImportInterrupted                ABORTED                IMPORT_INTERRUPTED
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH
     ├── SieParserFailed                  UNAVAILABLE            SIE_PARSER_FAILED
     ├── DeadlineExceeded                 DEADLINE_EXCEEDED      DEADLINE_EXCEEDED
@@ -192,6 +193,15 @@ class RequestIdReused(DomainError):
 
     code = StatusCode.ALREADY_EXISTS
     reason = "REQUEST_ID_REUSED"
+
+
+class ImportInterrupted(DomainError):
+    """The import was recorded as interrupted while it ran (its heartbeats stopped reaching
+    the database, and a sweep ended it): its result is not kept, so it is not reported as a
+    success either."""
+
+    code = StatusCode.ABORTED
+    reason = "IMPORT_INTERRUPTED"
 
 
 class SieInvalid(DomainError):
