@@ -1,4 +1,5 @@
-"""What the adapters count for operators: Fortnox calls, retries, token refreshes, claims.
+"""What the adapters count for operators: Fortnox calls, retries, token refreshes, claims,
+and how far this replica's clock is from the database's.
 
 The instruments live at module level, as OpenTelemetry's own instrumentations keep theirs, so
 recording is one call wherever the thing happens; ``use_meter_provider`` binds them to the
@@ -68,6 +69,10 @@ class _Instruments:
         self.takeovers = meter.create_counter(
             "fortnox_bridge.claims.lease_takeovers", unit="{claim}",
             description="Claims taken over from a holder whose lease ran out.",
+        )
+        self.clock_offset = meter.create_gauge(
+            "fortnox_bridge.clock.offset", unit="s",
+            description="This replica's clock minus the database's, as last measured.",
         )
 
 
@@ -147,3 +152,8 @@ def claim_released(kind: ClaimKind) -> None:
 def lease_taken_over(kind: ClaimKind) -> None:
     """A claim of ``kind`` whose holder's lease ran out was taken over (it died or hung)."""
     _bound.takeovers.add(1, {CLAIM_KIND: kind.value})
+
+
+def clock_offset(seconds: float) -> None:
+    """This replica's clock was measured ``seconds`` ahead of the database's (behind: < 0)."""
+    _bound.clock_offset.set(seconds)

@@ -19,15 +19,18 @@ from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from adapters.clock_skew import ClockSkewWatch, DatabaseTime
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.limiter import RateWindow
 from adapters.fortnox.retry import RetryPolicy
 from adapters.metered_exports import MeteredExportHistory
+from adapters.postgres.clock import PostgresClock
 from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.stores import PostgresStores
 from adapters.sie_parsing import ProcessParsers
 from adapters.store import SqliteStores
+from adapters.store.clock import SqliteClock
 from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
 from core.clock import Clock, utc_now
@@ -74,6 +77,7 @@ class Backend:
     stores: Stores
     rate_window: RateWindow
     leases: JobLeases
+    database_time: DatabaseTime
 
 
 @asynccontextmanager
@@ -91,7 +95,8 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
                 raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: "
                                   f"{reason}") from None
             opened.push_async_callback(pg.aclose)
-            backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db))
+            backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db),
+                              PostgresClock(pg.db))
         else:
             stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
                                   stale_after=stale)
@@ -100,7 +105,9 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
             opened.push_async_callback(window.aclose)
             leases = SqliteJobLeases(settings.db_path)
             opened.push_async_callback(leases.aclose)
-            backend = Backend(stores, window, leases)
+            database_time = SqliteClock(settings.db_path)
+            opened.push_async_callback(database_time.aclose)
+            backend = Backend(stores, window, leases, database_time)
         yield backend
 
 
@@ -166,14 +173,19 @@ def _owner() -> str:
 async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAdapter
                        ) -> AsyncIterator[None]:
     """Runs this replica's background jobs while the block lasts: the sweeps of abandoned
-    imports and OAuth states, and the keep-alive. A lease in the database gives each period's
-    run to one replica."""
+    imports and OAuth states, and the keep-alive (a lease in the database gives each period's
+    run to one replica); and on every replica, the watch on its clock's offset from the
+    database's."""
     keepalive = KeepAlive(fortnox.tokens, age=timedelta(days=settings.keepalive_age_days),
                           clock=utc_now)
     jobs = [*housekeeping_jobs(backend.stores.imports, backend.stores.tokens, utc_now,
                                settings.import_stale_s / 2),
             Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
-    async with _in_background(JobRunner(backend.leases, _owner(), jobs).run()):
+    skew = ClockSkewWatch(backend.database_time, warn_after_s=settings.clock_skew_warn_s)
+    async with (
+        _in_background(JobRunner(backend.leases, _owner(), jobs).run()),
+        _in_background(skew.run()),
+    ):
         yield
 
 
