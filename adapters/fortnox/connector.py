@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import re
@@ -138,6 +139,11 @@ class FortnoxConnector:
         self, record: OAuthStateRecord, code: str, deadline: float | None
     ) -> Connection:
         grant = await self._oauth.exchange_code(code, record.redirect_uri, deadline)
+        if record.account_type is AccountType.SERVICE:
+            # Fortnox answers a service-account consent's code with a refresh token too; a
+            # service account renews by client credentials, so none is kept (nor revoked:
+            # that could end the consent).
+            grant = dataclasses.replace(grant, refresh_token=None, refresh_expires_at=None)
         try:
             link = await self._company(record.tenant, grant, deadline)
             self._check_company(record, link)
