@@ -25,6 +25,7 @@ tells them apart to know whether a refresh token was spent.
     ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
+    ├── StoredTokenUnreadable            FAILED_PRECONDITION    STORED_TOKEN_UNREADABLE
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
     ├── ImportInterrupted                ABORTED                IMPORT_INTERRUPTED
@@ -186,6 +187,15 @@ class ConnectionRevoked(DomainError):
 
     code = StatusCode.FAILED_PRECONDITION
     reason = "CONNECTION_REVOKED"
+
+
+class StoredTokenUnreadable(DomainError):
+    """A stored token does not decrypt for its row: the token key is not the one it was
+    encrypted with, or the row was altered or copied from another tenant's. Connecting
+    again stores new tokens (with the right key)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "STORED_TOKEN_UNREADABLE"
 
 
 class RequestIdReused(DomainError):

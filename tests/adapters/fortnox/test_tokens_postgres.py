@@ -10,6 +10,7 @@ import pytest
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
+from core.errors import StoredTokenUnreadable
 from core.token_store import TokenStore
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, TOKEN_KEY
@@ -57,7 +58,7 @@ async def test_tokens_are_encrypted_at_rest(
         assert all(secret.encode() not in bytes(blob) for blob in blobs)
     other = await PostgresStores.open(postgres_url, bytes(32))
     try:
-        with pytest.raises(Exception, match="cannot be decrypted"):
+        with pytest.raises(StoredTokenUnreadable, match="cannot be decrypted"):
             await other.tokens.current_tokens(TENANT)
     finally:
         await other.aclose()
