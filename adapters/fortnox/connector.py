@@ -6,10 +6,7 @@ replaced (the old refresh token revoked at Fortnox), so a failed move changes no
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import json
 import logging
 import re
 import secrets
@@ -17,6 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from adapters.fortnox import parse
+from adapters.fortnox.jwt_claims import jwt_tenant_id
+from adapters.fortnox.limiter import SlidingWindowLimiter
 from adapters.fortnox.oauth import OAuthClient, consent_refused
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
@@ -51,20 +50,6 @@ def _digits(organisation_number: str) -> str:
     return re.sub(r"\D", "", organisation_number)
 
 
-def jwt_tenant_id(access_token: str) -> str:
-    """Fortnox's tenant id from the access token's claims ("" if absent); nothing is verified:
-    the token came straight from the token endpoint over TLS."""
-    parts = access_token.split(".")
-    if len(parts) != 3:
-        return ""
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return ""
-    value = claims.get("tenantId") if isinstance(claims, dict) else None
-    return "" if value is None else str(value)
-
-
 class FortnoxConnector:
     """Implements ``core.connections.FortnoxConnections``."""
 
@@ -79,8 +64,12 @@ class FortnoxConnector:
         allowed_redirect_uris: Sequence[str],
         clock: Callable[[], datetime],
         state_ttl: timedelta,
+        limiter: SlidingWindowLimiter | None = None,
     ) -> None:
+        """``limiter`` is charged for a company look-up whose token named no company (the
+        look-up then went out under the tenant's window)."""
         self._store = store
+        self._limiter = limiter
         self._oauth = oauth
         self._tokens = tokens
         self._transport = transport
@@ -185,9 +174,11 @@ class FortnoxConnector:
         data = await self._transport.get_json(
             tenant, "/companyinformation", deadline=deadline, access_token=grant.access_token)
         company = parse.company_information(data.get("CompanyInformation") or {})
-        tenant_id = jwt_tenant_id(grant.access_token)
+        tenant_id = jwt_tenant_id(grant.access_token)  # the window the look-up counted in
         if not tenant_id and company.database_number is not None:
             tenant_id = str(company.database_number)
+            if self._limiter is not None:  # known only now: the look-up counts in its window
+                await (await self._limiter.acquire(tenant_id)).done()
         return CompanyLink(
             fortnox_tenant_id=tenant_id,
             company_name=company.company_name,
