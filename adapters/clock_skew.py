@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from adapters import metrics
@@ -32,15 +32,31 @@ class DatabaseTime(Protocol):
         ...
 
 
+class DatabaseClock:
+    """The database's time as this replica reckons it without a query: its own clock less
+    the offset last measured (none until the first check). The Fortnox adapter dates tokens
+    and decides when one is due by it, so a replica whose clock is off neither renews a
+    token early nor uses one past its expiry."""
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self.clock = clock
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self.clock() - self.offset
+
+
 class ClockSkewWatch:
     """Measures this replica's clock against the database's (replica minus database, in
-    seconds, taken at the midpoint of the round trip)."""
+    seconds, taken at the midpoint of the round trip), and keeps ``database_clock`` set by
+    it."""
 
     def __init__(self, database: DatabaseTime, *, warn_after_s: float,
-                 clock: Clock = utc_now) -> None:
+                 database_clock: DatabaseClock | None = None) -> None:
         self._database = database
         self._warn_after_s = warn_after_s
-        self._clock = clock
+        self.database_clock = database_clock if database_clock is not None else DatabaseClock()
+        self._clock = self.database_clock.clock
 
     async def check(self) -> float:
         """Measures the offset once, records it, warns when it is beyond the threshold."""
@@ -48,6 +64,7 @@ class ClockSkewWatch:
         database = await self._database.now()
         after = self._clock()
         offset = ((before + (after - before) / 2) - database).total_seconds()
+        self.database_clock.offset = timedelta(seconds=offset)
         metrics.clock_offset(offset)
         if abs(offset) > self._warn_after_s:
             _log.warning(

@@ -13,13 +13,13 @@ import os
 import socket
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from adapters.clock_skew import ClockSkewWatch, DatabaseTime
+from adapters.clock_skew import ClockSkewWatch, DatabaseClock, DatabaseTime
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.limiter import RateWindow
 from adapters.fortnox.retry import RetryPolicy
@@ -78,6 +78,8 @@ class Backend:
     rate_window: RateWindow
     leases: JobLeases
     database_time: DatabaseTime
+    #: The database's time as this replica reckons it (kept by the clock watch).
+    database_clock: DatabaseClock = field(default_factory=DatabaseClock)
 
 
 @asynccontextmanager
@@ -115,7 +117,8 @@ def fortnox_adapter(settings: Settings, backend: Backend, provider: TracerProvid
                     retry: RetryPolicy | None = None) -> FortnoxAdapter:
     """The Fortnox client on the backend's tokens and rate window (``async with`` closes it)."""
     return FortnoxAdapter(fortnox_settings(settings), backend.stores.tokens,
-                          tracer_provider=provider, retry=retry, rate_window=backend.rate_window)
+                          tracer_provider=provider, retry=retry, rate_window=backend.rate_window,
+                          clock=backend.database_clock)
 
 
 @asynccontextmanager
@@ -181,7 +184,8 @@ async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAda
     jobs = [*housekeeping_jobs(backend.stores.imports, backend.stores.tokens, utc_now,
                                settings.import_stale_s / 2),
             Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run)]
-    skew = ClockSkewWatch(backend.database_time, warn_after_s=settings.clock_skew_warn_s)
+    skew = ClockSkewWatch(backend.database_time, warn_after_s=settings.clock_skew_warn_s,
+                          database_clock=backend.database_clock)
     async with (
         _in_background(JobRunner(backend.leases, _owner(), jobs).run()),
         _in_background(skew.run()),

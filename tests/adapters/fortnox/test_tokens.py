@@ -8,15 +8,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
+from adapters.clock_skew import ClockSkewWatch, DatabaseClock
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.tokens import LOST_ANSWER_REASON, TokenManager
+from adapters.store.clock import SqliteClock
 from adapters.store.connections import SqliteTokenStore
 from core.connections import AccountType, ConnectionState
 from core.errors import ReconnectRequired
@@ -226,6 +228,26 @@ async def test_a_worker_whose_claim_was_taken_over_sends_nothing_and_reads_the_w
     assert tokens.access_token == winner.access_token
     stats = token_stats(sandbox)
     assert (stats["refreshes"], stats.get("refresh_rejected", 0)) == (1, 0)
+
+
+async def test_a_replica_whose_clock_is_fast_judges_a_token_due_by_the_databases_time(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: TokenStore,
+    provider: TracerProvider, tmp_path: Path,
+) -> None:
+    """A replica 58 minutes fast would find a fresh token inside its 5-minute margin and
+    spend the refresh token for nothing; reckoning the database's time it uses the token."""
+    await connect_adapter(adapter, TENANT)
+    fast = DatabaseClock(lambda: datetime.now(UTC) + timedelta(minutes=58))
+    database = SqliteClock(tmp_path / "bridge.sqlite3")
+    try:
+        await ClockSkewWatch(database, warn_after_s=5.0, database_clock=fast).check()
+    finally:
+        await database.aclose()
+    async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                              clock=fast) as replica:
+        assert (await replica.api.company_information(TENANT)).company_name
+    assert token_stats(sandbox).get("refreshes", 0) == 0
+    assert (await store.current_tokens(TENANT)).generation == 1
 
 
 #: The sandbox's count of the grants a renewal of each kind of connection asks for.

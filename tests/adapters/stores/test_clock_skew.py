@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.clock_skew import ClockSkewWatch, DatabaseTime
+from adapters.clock_skew import ClockSkewWatch, DatabaseClock, DatabaseTime
 from adapters.postgres import open_postgres
 from adapters.postgres.clock import PostgresClock
 from adapters.store.clock import SqliteClock
@@ -43,12 +43,13 @@ async def database_time(request: pytest.FixtureRequest, tmp_path: Path
 async def test_a_replica_whose_clock_is_off_says_so_in_a_metric_and_the_log(
     database_time: DatabaseTime, caplog: pytest.LogCaptureFixture, skew_s: int
 ) -> None:
-    watch = ClockSkewWatch(database_time, warn_after_s=5.0,
-                           clock=lambda: utc_now() + timedelta(seconds=skew_s))
+    replica = DatabaseClock(lambda: utc_now() + timedelta(seconds=skew_s))
+    watch = ClockSkewWatch(database_time, warn_after_s=5.0, database_clock=replica)
     with recording_metrics() as (_, reader), caplog.at_level(logging.WARNING):
         offset = await watch.check()
         found = points(reader)
     assert abs(offset - skew_s) < SLACK_S
+    assert abs((replica() - utc_now()).total_seconds()) < SLACK_S  # reckons the database's
     assert abs(total(found, "fortnox_bridge.clock.offset") - skew_s) < SLACK_S
     (warning,) = [r for r in caplog.records if r.name == "adapters.clock_skew"]
     assert abs(warning.__dict__["clock_offset_s"] - skew_s) < SLACK_S
