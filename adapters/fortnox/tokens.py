@@ -6,8 +6,10 @@ the database's clock) lets exactly one worker spend the refresh token, or ask fo
 account's client-credentials token, while the others poll for the generation it writes. Right
 before each grant request leaves, the worker proves in the database that the claim is still
 its own (and renews its lease); one whose claim was taken over sends nothing and reads what
-the winner stored. The keep-alive renews idle refresh
-tokens through the same claim.
+the winner stored. The keep-alive renews idle refresh tokens through the same claim.
+
+Whether a token is due is judged by the clock the manager is given: ``serve`` gives it the
+database's time as the replica reckons it (``adapters.clock_skew.DatabaseClock``).
 """
 
 from __future__ import annotations
