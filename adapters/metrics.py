@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 
 from core.errors import DomainError
+from core.token_store import ClaimLost
 
 METER_NAME = "fortnox_bridge.adapters"
 
@@ -130,6 +131,8 @@ def counts_token_refreshes(
     async def counted(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             result = await spend(*args, **kwargs)
+        except ClaimLost:  # taken over (almost always before sending): the winner counts it
+            raise
         except Exception as exc:
             _bound.refreshes.add(1, {ERROR_TYPE: _error_type(exc)})
             raise
