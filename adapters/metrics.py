@@ -1,4 +1,5 @@
-"""What the adapters count for operators: Fortnox calls, retries, token refreshes, claims.
+"""What the adapters count for operators: Fortnox calls, retries, token refreshes, claims,
+and how far this replica's clock is from the database's.
 
 The instruments live at module level, as OpenTelemetry's own instrumentations keep theirs, so
 recording is one call wherever the thing happens; ``use_meter_provider`` binds them to the
@@ -19,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 
 from core.errors import DomainError
+from core.token_store import ClaimLost
 
 METER_NAME = "fortnox_bridge.adapters"
 
@@ -90,6 +92,10 @@ class _Instruments:
             description="From an event's timestamp in Fortnox to its delivery to a caller.",
             explicit_bucket_boundaries_advisory=HTTP_BUCKETS_S,
         )
+        self.clock_offset = meter.create_gauge(
+            "fortnox_bridge.clock.offset", unit="s",
+            description="This replica's clock minus the database's, as last measured.",
+        )
 
 
 _bound = _Instruments(NoOpMeterProvider())
@@ -146,6 +152,8 @@ def counts_token_refreshes(
     async def counted(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             result = await spend(*args, **kwargs)
+        except ClaimLost:  # taken over (almost always before sending): the winner counts it
+            raise
         except Exception as exc:
             _bound.refreshes.add(1, {ERROR_TYPE: _error_type(exc)})
             raise
@@ -191,3 +199,8 @@ def feed_taken_over() -> None:
 def feed_delivered(lag_s: float) -> None:
     """A change reached a caller ``lag_s`` seconds after Fortnox's event time."""
     _bound.feed_lag.record(max(lag_s, 0.0))
+
+
+def clock_offset(seconds: float) -> None:
+    """This replica's clock was measured ``seconds`` ahead of the database's (behind: < 0)."""
+    _bound.clock_offset.set(seconds)

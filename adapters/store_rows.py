@@ -242,9 +242,17 @@ def token_digest(token: str | None) -> str:
 
 
 class RefreshTokenRow(NamedTuple):
-    """When a generation's refresh token was spent (claimed), if it was."""
+    """When a generation's refresh token was spent (claimed), if it was, by which claim, and
+    until when that claim's lease runs (by the database's clock)."""
 
     used_at: datetime | None
+    claim_owner: str
+    lease_expires_at: datetime | None
+
+    def busy(self, now: datetime) -> bool:
+        """Whether another claim on the token is alive at the database's ``now``."""
+        return (self.used_at is not None and self.lease_expires_at is not None
+                and self.lease_expires_at > now)
 
 
 class OAuthStateRow(NamedTuple):

@@ -46,13 +46,27 @@ STORE_REFRESHED: LiteralString = (
     " refresh_token_expires_at = ?, last_refreshed_at = ?, scopes = ?,"
     " updated_at = ? WHERE tenant = ? AND token_generation = ? AND state = ?")
 
-#: When a generation's refresh token was spent (``RefreshTokenRow``).
+#: When a generation's refresh token was claimed, by which claim, until when
+#: (``RefreshTokenRow``).
 REFRESH_TOKEN_USE: LiteralString = (
-    "SELECT used_at FROM refresh_tokens WHERE tenant = ? AND generation = ?")
+    "SELECT used_at, claim_owner, lease_expires_at FROM refresh_tokens"
+    " WHERE tenant = ? AND generation = ?")
 
-#: Gives a refresh claim back, unless the connection has moved on to another generation.
+#: A generation's refresh token claimed (or taken over): its new owner and lease end.
+CLAIM_REFRESH: LiteralString = (
+    "UPDATE refresh_tokens SET used_at = ?, claim_owner = ?, lease_expires_at = ?"
+    " WHERE tenant = ? AND generation = ?")
+
+#: The owner of a claim renews its lease.
+RENEW_CLAIM: LiteralString = (
+    "UPDATE refresh_tokens SET lease_expires_at = ? WHERE tenant = ? AND generation = ?"
+    " AND claim_owner = ?")
+
+#: Gives a refresh claim back, if it is still the owner's and the connection has not moved on
+#: to another generation.
 RELEASE_CLAIM: LiteralString = (
-    "UPDATE refresh_tokens SET used_at = NULL WHERE tenant = ? AND generation = ?"
+    "UPDATE refresh_tokens SET used_at = NULL, claim_owner = '', lease_expires_at = NULL"
+    " WHERE tenant = ? AND generation = ? AND claim_owner = ?"
     " AND generation = (SELECT token_generation FROM connections WHERE tenant = ?)")
 
 #: A connection still at the given generation and connected, now to be reconnected.
@@ -124,7 +138,12 @@ def import_page_token(record: ImportRecord) -> str:
     return encode_page_token(record.started_at, record.import_id)
 
 
-#: Running imports whose worker stopped signalling before a time: failed, ids returned.
+#: A running import's worker signals it is alive, at the database's time.
+HEARTBEAT: LiteralString = (
+    "UPDATE imports SET heartbeat_at = ? WHERE import_id = ? AND status = 'running'")
+
+#: Running imports whose worker stopped signalling before a time (the database's): failed,
+#: ids returned.
 FAIL_ABANDONED: LiteralString = (
     "UPDATE imports SET status = 'failed', finished_at = ?, error_reason ="
     " 'IMPORT_INTERRUPTED', error_message = 'The service stopped during the"

@@ -29,8 +29,10 @@ tells them apart to know whether a refresh token was spent.
     ├── WrongFortnoxCompany              FAILED_PRECONDITION    ORGANISATION_NUMBER_MISMATCH
     ├── ReconnectRequired                FAILED_PRECONDITION    RECONNECT_REQUIRED
     ├── ConnectionRevoked                FAILED_PRECONDITION    CONNECTION_REVOKED
+    ├── StoredTokenUnreadable            FAILED_PRECONDITION    STORED_TOKEN_UNREADABLE
     ├── RequestIdReused                  ALREADY_EXISTS         REQUEST_ID_REUSED
     ├── ExportInProgress                 ABORTED                EXPORT_IN_PROGRESS (+ retry)
+    ├── ImportInterrupted                ABORTED                IMPORT_INTERRUPTED
     ├── SieInvalid                       FAILED_PRECONDITION    SIE_INVALID, SIE_YEAR_MISMATCH,
     │                                                           SIE_COMPANY_MISMATCH,
     │                                                           SIE_NOT_SIE
@@ -217,11 +219,29 @@ class ConnectionRevoked(DomainError):
     reason = "CONNECTION_REVOKED"
 
 
+class StoredTokenUnreadable(DomainError):
+    """A stored token does not decrypt for its row: the token key is not the one it was
+    encrypted with, or the row was altered or copied from another tenant's. Connecting
+    again stores new tokens (with the right key)."""
+
+    code = StatusCode.FAILED_PRECONDITION
+    reason = "STORED_TOKEN_UNREADABLE"
+
+
 class RequestIdReused(DomainError):
     """A request id came back with a different payload."""
 
     code = StatusCode.ALREADY_EXISTS
     reason = "REQUEST_ID_REUSED"
+
+
+class ImportInterrupted(DomainError):
+    """The import was recorded as interrupted while it ran (its heartbeats stopped reaching
+    the database, and a sweep ended it): its result is not kept, so it is not reported as a
+    success either."""
+
+    code = StatusCode.ABORTED
+    reason = "IMPORT_INTERRUPTED"
 
 
 class SieInvalid(DomainError):

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from core.errors import DeadlineExceeded, DomainError, StorageUnavailable
+from core.errors import DeadlineExceeded, DomainError, ImportInterrupted, StorageUnavailable
 
 Event = TypeVar("Event")
 _log = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ class ImportHistory(Protocol):
 
     A running import signals every ``heartbeat_every_s`` seconds; one whose signals stop (its
     worker died) is ended as failed by whoever sweeps the history (``fail_abandoned``), in any
-    process sharing the database.
+    process sharing the database. Signals and sweeps are dated by the database's clock, never
+    a replica's, so a replica whose clock is off neither sweeps a live import nor is swept.
     """
 
     @property
@@ -159,8 +160,9 @@ class ImportHistory(Protocol):
         """Records a new running import and returns it."""
         ...
 
-    async def heartbeat(self, import_id: str) -> None:
-        """Marks the import as still alive (a crashed worker's imports stop being refreshed)."""
+    async def heartbeat(self, import_id: str) -> bool:
+        """Marks the import as still alive (a crashed worker's imports stop being refreshed);
+        ``False`` if it is not running any more (it was swept)."""
         ...
 
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
@@ -169,9 +171,9 @@ class ImportHistory(Protocol):
 
     async def finish(
         self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
-    ) -> None:
-        """Ends a running import (an ended one stays as it is); on success its staged voucher
-        digests become the year's reference, otherwise they are dropped."""
+    ) -> bool:
+        """Ends a running import (an ended one stays as it is: ``False``); on success its
+        staged voucher digests become the year's reference, otherwise they are dropped."""
         ...
 
     async def drop_superseded(self, import_id: str) -> None:
@@ -236,6 +238,15 @@ async def recorded(
         beat.cancel()
 
 
+async def record_success(history: ImportHistory, import_id: str) -> None:
+    """Records that the import succeeded, before its summary goes out; ``ImportInterrupted``
+    if it was swept meanwhile (its digests are gone, so no success may be reported)."""
+    if not await history.finish(import_id, ImportStatus.SUCCEEDED):
+        raise ImportInterrupted(
+            "The import was recorded as interrupted while it ran; its result is not kept."
+            " Import again.", metadata={"import_id": import_id})
+
+
 async def _finish(
     history: ImportHistory, import_id: str, status: ImportStatus, reason: str, message: str
 ) -> None:
@@ -253,7 +264,9 @@ async def _heartbeat(history: ImportHistory, import_id: str) -> None:
     while True:
         await asyncio.sleep(history.heartbeat_every_s)
         try:
-            await history.heartbeat(import_id)
+            if not await history.heartbeat(import_id):
+                _log.warning("a running import was recorded as ended meanwhile",
+                             extra={"import_id": import_id})
         except StorageUnavailable:
             _log.warning("could not record an import's heartbeat",
                          extra={"import_id": import_id})

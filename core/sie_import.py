@@ -28,10 +28,10 @@ from core.imports import (
     ImportHistory,
     ImportKind,
     ImportRecord,
-    ImportStatus,
     Progress,
     Stage,
     VoucherChanges,
+    record_success,
     recorded,
 )
 from core.sie_parse import (
@@ -199,7 +199,7 @@ class SieImport:
                 yield event
             assert summary is not None
             summaries.append(summary)
-        await self._history.finish(record.import_id, ImportStatus.SUCCEEDED)
+        await record_success(self._history, record.import_id)
         # Dropping a large year's superseded digests takes a while: the caller need not wait.
         cleanup = asyncio.ensure_future(self._history.drop_superseded(record.import_id))
         self._cleanups.add(cleanup)

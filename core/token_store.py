@@ -6,8 +6,15 @@ that every storage backend implements the same contract without importing the ad
 Refresh tokens rotate and each works once, so presenting one is claimed before it is sent:
 ``claim_refresh`` marks the current generation used in one transaction, and whoever finds it
 already claimed waits for the new generation instead of sending the token a second time,
-whatever process it runs in. A claim older than the lease belongs to a worker that died; it
-may be taken over.
+whatever process it runs in. A claim whose lease ran out belongs to a worker that died or
+hung; it may be taken over. Leases are dated by the database's clock, never a replica's, so
+a replica whose clock is fast does not take over a claim that is still alive.
+
+Each claim carries a fencing token (``claim_id``) that a take-over replaces: right before its
+grant request leaves, the worker proves it still holds the claim (``hold_claim``, which also
+renews the lease), and every write that settles the claim checks it. A worker whose claim was
+taken over meets ``ClaimLost``: it sends nothing more, writes nothing, and reads what the
+winner stored.
 
 A service account has no refresh token: its generations are claimed the same way, so one
 worker at a time asks for a client-credentials token, but a claim whose request failed is
@@ -132,10 +139,18 @@ class ClaimOutcome(enum.Enum):
 
 @dataclass(frozen=True)
 class RefreshClaim:
-    """The outcome of a claim and the tokens it concerns."""
+    """The outcome of a claim and the tokens it concerns; a ``CLAIMED`` one carries its
+    fencing token, and says whether it replaced a holder whose lease had run out."""
 
     outcome: ClaimOutcome
     tokens: CurrentTokens
+    claim_id: str = ""
+    took_over: bool = False
+
+
+class ClaimLost(Exception):
+    """The worker no longer holds its claim: a take-over replaced it (its lease ran out by the
+    database's clock), or the connection moved on. It must send and write nothing more."""
 
 
 class TokenStore(Protocol):
@@ -188,32 +203,45 @@ class TokenStore(Protocol):
         ...
 
     async def claim_refresh(
-        self, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+        self, tenant: str, stale_generation: int, lease: timedelta
     ) -> RefreshClaim:
-        """Claims the right to spend the refresh token of ``stale_generation`` (see module)."""
+        """Claims the right to spend the refresh token of ``stale_generation`` until the
+        database's clock passes ``lease`` from now (see module)."""
         ...
 
-    async def release_claim(self, tenant: str, generation: int) -> None:
-        """Gives a claim back when its refresh request certainly never reached Fortnox."""
+    async def hold_claim(
+        self, tenant: str, generation: int, claim_id: str, lease: timedelta
+    ) -> None:
+        """Proves the claim is still this worker's and renews its lease from the database's
+        now; ``ClaimLost`` if a take-over replaced it or the connection moved on."""
+        ...
+
+    async def release_claim(self, tenant: str, generation: int, claim_id: str) -> None:
+        """Gives a claim back when its refresh request certainly never reached Fortnox (a
+        claim that is no longer this worker's stays as it is)."""
         ...
 
     async def complete_refresh(
-        self, tenant: str, generation: int, grant: TokenGrant, now: datetime
+        self, tenant: str, generation: int, claim_id: str, grant: TokenGrant
     ) -> CurrentTokens:
-        """Stores the rotated pair as ``generation + 1``, the old token marked used."""
+        """Stores the rotated pair as ``generation + 1``, the old token marked used, dated by
+        the database's clock; ``ClaimLost`` (nothing written) if the claim is not this
+        worker's any more."""
         ...
 
     async def require_reconnect(
-        self, tenant: str, generation: int, reason: str, now: datetime
+        self, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
-        """Fortnox refused the refresh token of ``generation``: the customer must log in."""
+        """Fortnox refused the refresh token of ``generation``: the customer must log in
+        (``ClaimLost``, nothing written, if the claim is another worker's by now)."""
         ...
 
     async def consent_revoked(
-        self, tenant: str, generation: int, reason: str, now: datetime
+        self, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
         """Fortnox says the service account's consent of ``generation`` is gone: the
-        connection is ``REVOKED`` with ``reason`` and its token deleted."""
+        connection is ``REVOKED`` with ``reason`` and its token deleted (``ClaimLost``,
+        nothing written, if the claim is another worker's by now)."""
         ...
 
     async def refresh_token_for_revocation(self, tenant: str) -> str | None:

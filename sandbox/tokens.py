@@ -155,7 +155,10 @@ class TokenAuthority:
                 consent = ServiceConsent(client_id, record.tenant_id, record.scopes,
                                          secrets.token_hex(8), record.service_by)
                 self._service[(client_id, record.tenant_id)] = consent
-                return self._access_only(consent)
+                # As Fortnox documents: the consent's code gives an access token and a
+                # refresh token, like any other code (client credentials never do).
+                return self._token_pair(client_id, record.scopes, record.tenant_id,
+                                        consent.grant_id)
             return self._token_pair(client_id, record.scopes, record.tenant_id,
                                     secrets.token_hex(8))
 

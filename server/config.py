@@ -116,6 +116,7 @@ class Settings:
     keepalive_age_days: float = 30.0
     keepalive_interval_s: float = 3600.0
     feed: FeedSettings = field(default_factory=FeedSettings)
+    clock_skew_warn_s: float = 5.0
 
 
 def parse_address(value: str, name: str) -> Address:
@@ -275,6 +276,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         keepalive_age_days=keepalive_age,
         keepalive_interval_s=_number(env, "FORTNOX_BRIDGE_KEEPALIVE_INTERVAL_S", 3600.0, 0.1),
+        clock_skew_warn_s=_number(env, "FORTNOX_BRIDGE_CLOCK_SKEW_WARN_S", 5.0, 0.0),
         feed=_feed(env),
     )
 

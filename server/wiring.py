@@ -14,24 +14,27 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from adapters.clock_skew import ClockSkewWatch, DatabaseClock, DatabaseTime
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.feed import SharedFeedTokens, TopicsClient
 from adapters.fortnox.limiter import RateWindow
 from adapters.fortnox.retry import RetryPolicy
 from adapters.metered_exports import MeteredExportHistory
 from adapters.metered_feed import MeteredHolderStore
+from adapters.postgres.clock import PostgresClock
 from adapters.postgres.feed import PostgresFeedStore
 from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.stores import PostgresStores
 from adapters.sie_parsing import ProcessParsers
 from adapters.store import SqliteStores
+from adapters.store.clock import SqliteClock
 from adapters.store.feed import SqliteFeedStore
 from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
@@ -91,6 +94,9 @@ class Backend:
     rate_window: RateWindow
     leases: JobLeases
     feed: FeedStore
+    database_time: DatabaseTime
+    #: The database's time as this replica reckons it (kept by the clock watch).
+    database_clock: DatabaseClock = field(default_factory=DatabaseClock)
 
 
 @asynccontextmanager
@@ -109,7 +115,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
                                   f"{reason}") from None
             opened.push_async_callback(pg.aclose)
             backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db),
-                              PostgresFeedStore(pg.db))
+                              PostgresFeedStore(pg.db), PostgresClock(pg.db))
         else:
             stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
                                   stale_after=stale)
@@ -120,7 +126,9 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
             opened.push_async_callback(leases.aclose)
             feed = SqliteFeedStore(settings.db_path)
             opened.push_async_callback(feed.aclose)
-            backend = Backend(stores, window, leases, feed)
+            database_time = SqliteClock(settings.db_path)
+            opened.push_async_callback(database_time.aclose)
+            backend = Backend(stores, window, leases, feed, database_time)
         yield backend
 
 
@@ -128,7 +136,8 @@ def fortnox_adapter(settings: Settings, backend: Backend, provider: TracerProvid
                     retry: RetryPolicy | None = None) -> FortnoxAdapter:
     """The Fortnox client on the backend's tokens and rate window (``async with`` closes it)."""
     return FortnoxAdapter(fortnox_settings(settings), backend.stores.tokens,
-                          tracer_provider=provider, retry=retry, rate_window=backend.rate_window)
+                          tracer_provider=provider, retry=retry, rate_window=backend.rate_window,
+                          clock=backend.database_clock)
 
 
 @asynccontextmanager
@@ -228,8 +237,9 @@ async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAda
                        provider: TracerProvider | None = None) -> AsyncIterator[None]:
     """Runs this replica's background jobs while the block lasts: the sweeps of abandoned
     imports, OAuth states and old book changes, the keep-alive, and the candidate for holding
-    the change feed. A lease in the database gives each period's run to one replica, and the
-    feed to one replica at a time."""
+    the change feed (a lease in the database gives each period's run to one replica, and the
+    feed to one replica at a time); and on every replica, the watch on its clock's offset from
+    the database's."""
     keepalive = KeepAlive(fortnox.tokens, age=timedelta(days=settings.keepalive_age_days),
                           clock=utc_now)
     changes = book_changes(settings, backend)
@@ -240,8 +250,13 @@ async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAda
                                settings.import_stale_s / 2),
             Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run),
             Job(SWEEP_CHANGES_JOB, SWEEP_CHANGES_EVERY_S, sweep_changes)]
-    async with (_in_background(JobRunner(backend.leases, _owner(), jobs).run()),
-                _in_background(feed_holder(settings, backend, fortnox, provider).run())):
+    skew = ClockSkewWatch(backend.database_time, warn_after_s=settings.clock_skew_warn_s,
+                          database_clock=backend.database_clock)
+    async with (
+        _in_background(JobRunner(backend.leases, _owner(), jobs).run()),
+        _in_background(feed_holder(settings, backend, fortnox, provider).run()),
+        _in_background(skew.run()),
+    ):
         yield
 
 

@@ -135,6 +135,7 @@ class FortnoxAdapter:
             allowed_redirect_uris=settings.allowed_redirect_uris,
             clock=clock,
             state_ttl=settings.state_ttl,
+            limiter=self.limiter,
         )
 
     async def aclose(self) -> None:

@@ -6,9 +6,7 @@ replaced (the old refresh token revoked at Fortnox), so a failed move changes no
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -16,6 +14,8 @@ from datetime import datetime, timedelta
 
 from adapters.fortnox import parse
 from adapters.fortnox.errors import malformed
+from adapters.fortnox.jwt_claims import jwt_tenant_id
+from adapters.fortnox.limiter import SlidingWindowLimiter
 from adapters.fortnox.oauth import OAuthClient, consent_refused
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
@@ -47,18 +47,6 @@ DISCONNECTED_SERVICE = (
 )
 
 
-def jwt_tenant_id(access_token: str) -> str:
-    """Fortnox's tenant id from the access token's claims ("" if absent); nothing is verified:
-    the token came straight from the token endpoint over TLS."""
-    parts = access_token.split(".")
-    if len(parts) != 3:
-        return ""
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return ""
-    value = claims.get("tenantId") if isinstance(claims, dict) else None
-    return "" if value is None else str(value)
 
 
 class FortnoxConnector:
@@ -75,8 +63,12 @@ class FortnoxConnector:
         allowed_redirect_uris: Sequence[str],
         clock: Callable[[], datetime],
         state_ttl: timedelta,
+        limiter: SlidingWindowLimiter | None = None,
     ) -> None:
+        """``limiter`` is charged for a company look-up whose token named no company (the
+        look-up then went out under the tenant's window)."""
         self._store = store
+        self._limiter = limiter
         self._oauth = oauth
         self._tokens = tokens
         self._transport = transport
@@ -135,6 +127,11 @@ class FortnoxConnector:
         self, record: OAuthStateRecord, code: str, deadline: float | None
     ) -> Connection:
         grant = await self._oauth.exchange_code(code, record.redirect_uri, deadline)
+        if record.account_type is AccountType.SERVICE:
+            # Fortnox answers a service-account consent's code with a refresh token too; a
+            # service account renews by client credentials, so none is kept (nor revoked:
+            # that could end the consent).
+            grant = dataclasses.replace(grant, refresh_token=None, refresh_expires_at=None)
         try:
             link = await self._company(record.tenant, grant, deadline)
             self._check_company(record, link)
@@ -179,9 +176,11 @@ class FortnoxConnector:
             company = parse.record(data, "CompanyInformation", parse.company_information)
         except parse.ShapeError as exc:
             raise malformed(self._transport.template("/companyinformation"), str(exc)) from None
-        tenant_id = jwt_tenant_id(grant.access_token)
+        tenant_id = jwt_tenant_id(grant.access_token)  # the window the look-up counted in
         if not tenant_id and company.database_number is not None:
             tenant_id = str(company.database_number)
+            if self._limiter is not None:  # known only now: the look-up counts in its window
+                await (await self._limiter.acquire(tenant_id)).done()
         return CompanyLink(
             fortnox_tenant_id=tenant_id,
             company_name=company.company_name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
@@ -32,6 +32,10 @@ from core.errors import CodeExchangeRefused, ConsentRefused, FortnoxAuthRejected
 from core.token_store import TokenGrant
 
 log = logging.getLogger(__name__)
+
+#: Awaited right before each token request leaves: it raises to stop the request (the
+#: worker proves its claim in the database and renews it).
+BeforeSend = Callable[[], Awaitable[None]]
 
 
 class OAuthClient:
@@ -96,24 +100,27 @@ class OAuthClient:
                 metadata={"oauth_error": refusal.error},
             ) from None
 
-    async def refresh(self, refresh_token: str, deadline: float | None) -> TokenGrant:
+    async def refresh(self, refresh_token: str, deadline: float | None,
+                      before_send: BeforeSend | None = None) -> TokenGrant:
         """A rotated pair; raises ``OAuthRefusal`` (e.g. ``invalid_grant``) as is."""
         try:
             return await self._grant(
-                {"grant_type": "refresh_token", "refresh_token": refresh_token}, deadline
+                {"grant_type": "refresh_token", "refresh_token": refresh_token}, deadline,
+                before_send=before_send,
             )
         except OAuthRefusal as refusal:
             if refusal.error == "invalid_client":
                 raise _client_rejected(refusal) from None
             raise
 
-    async def client_credentials(self, fortnox_tenant_id: str, deadline: float | None
-                                 ) -> TokenGrant:
+    async def client_credentials(self, fortnox_tenant_id: str, deadline: float | None,
+                                 before_send: BeforeSend | None = None) -> TokenGrant:
         """A service account's access token for one company (``TenantId``); raises
         ``OAuthRefusal`` (``invalid_grant`` once the consent is revoked) as is."""
         try:
             return await self._grant({"grant_type": "client_credentials"}, deadline,
-                                     headers={"TenantId": fortnox_tenant_id})
+                                     headers={"TenantId": fortnox_tenant_id},
+                                     before_send=before_send)
         except OAuthRefusal as refusal:
             if refusal.error == "invalid_client":
                 raise _client_rejected(refusal) from None
@@ -133,11 +140,15 @@ class OAuthClient:
             return response.is_success and _revoked(body)
 
     async def _grant(self, form: dict[str, str], deadline: float | None,
-                     headers: dict[str, str] | None = None) -> TokenGrant:
-        """Asks the token endpoint, again only while the request certainly never left."""
+                     headers: dict[str, str] | None = None,
+                     before_send: BeforeSend | None = None) -> TokenGrant:
+        """Asks the token endpoint, again only while the request certainly never left;
+        ``before_send`` runs right before each asking (after any back-off)."""
         with self._span("token", form["grant_type"]) as span:
             attempt = 1
             while True:
+                if before_send is not None:
+                    await before_send()
                 try:
                     response, body = await self._post("token", form, headers, deadline)
                 except httpx.TransportError as exc:

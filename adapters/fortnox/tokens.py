@@ -1,10 +1,15 @@
 """A tenant's access token, renewed once however many calls and workers need it at once.
 
 Within a process, one coroutine per tenant renews while the others wait on its lock; across
-processes the claim in the store (one transaction in the shared database) lets exactly one
-worker spend the refresh token, or ask for a service account's client-credentials token,
-while the others poll for the generation it writes. The keep-alive renews idle refresh
-tokens through the same claim.
+processes the claim in the store (one transaction in the shared database, its lease dated by
+the database's clock) lets exactly one worker spend the refresh token, or ask for a service
+account's client-credentials token, while the others poll for the generation it writes. Right
+before each grant request leaves, the worker proves in the database that the claim is still
+its own (and renews its lease); one whose claim was taken over sends nothing and reads what
+the winner stored. The keep-alive renews idle refresh tokens through the same claim.
+
+Whether a token is due is judged by the clock the manager is given: ``serve`` gives it the
+database's time as the replica reckons it (``adapters.clock_skew.DatabaseClock``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import NoReturn
 
 from adapters import metrics
 from adapters.fortnox.errors import GrantAnswerLost, OAuthRefusal, RefreshNotSent
-from adapters.fortnox.oauth import OAuthClient
+from adapters.fortnox.oauth import BeforeSend, OAuthClient
 from adapters.metrics import ClaimKind
 from core.connections import AccountType
 from core.errors import (
@@ -28,7 +33,14 @@ from core.errors import (
     ReconnectRequired,
     StorageUnavailable,
 )
-from core.token_store import ClaimOutcome, CurrentTokens, TokenGrant, TokenStore
+from core.token_store import (
+    ClaimLost,
+    ClaimOutcome,
+    CurrentTokens,
+    RefreshClaim,
+    TokenGrant,
+    TokenStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,23 +135,23 @@ class TokenManager:
             if cached is not None and cached.generation != stale and not self._due(cached):
                 return cached
             while True:
-                claim = await self._store.claim_refresh(tenant, stale, self._clock(), self._lease)
-                if claim.outcome is ClaimOutcome.CLAIMED:
-                    break
+                claim = await self._claim(tenant, stale, deadline)
                 if claim.outcome is ClaimOutcome.REFRESHED_ELSEWHERE:
                     self._cache[tenant] = claim.tokens
                     return claim.tokens
-                if deadline is not None and time.monotonic() + _CLAIM_POLL_S >= deadline:
-                    raise FortnoxUnavailable(
-                        "Another worker is refreshing the Fortnox tokens; try again.",
-                        metadata={"tenant": tenant},
-                    )
-                await asyncio.sleep(_CLAIM_POLL_S)
-            metrics.claim_taken(ClaimKind.TOKEN_REFRESH)
-            try:
-                tokens = await self._spend(tenant, claim.tokens, deadline)
-            finally:
-                metrics.claim_released(ClaimKind.TOKEN_REFRESH)
+                metrics.claim_taken(ClaimKind.TOKEN_REFRESH)
+                if claim.took_over:
+                    metrics.lease_taken_over(ClaimKind.TOKEN_REFRESH)
+                try:
+                    tokens = await self._spend(tenant, claim, deadline)
+                except ClaimLost:
+                    # Taken over while this worker waited: the winner's tokens are read next.
+                    log.warning("fortnox token claim lost to another worker; reading its tokens",
+                                extra={"tenant": tenant})
+                    continue
+                finally:
+                    metrics.claim_released(ClaimKind.TOKEN_REFRESH)
+                break
             self._cache[tenant] = tokens
             log.info(
                 "fortnox tokens refreshed",
@@ -147,20 +159,41 @@ class TokenManager:
             )
             return tokens
 
+    async def _claim(self, tenant: str, stale: int, deadline: float | None) -> RefreshClaim:
+        """A claim on ``stale``'s renewal, or the newer tokens; waits while another worker
+        holds a live claim (its lease judged by the database's clock)."""
+        while True:
+            claim = await self._store.claim_refresh(tenant, stale, self._lease)
+            if claim.outcome is not ClaimOutcome.BUSY:
+                return claim
+            if deadline is not None and time.monotonic() + _CLAIM_POLL_S >= deadline:
+                raise FortnoxUnavailable(
+                    "Another worker is refreshing the Fortnox tokens; try again.",
+                    metadata={"tenant": tenant},
+                )
+            await asyncio.sleep(_CLAIM_POLL_S)
+
     @metrics.counts_token_refreshes
     async def _spend(
-        self, tenant: str, old: CurrentTokens, deadline: float | None
+        self, tenant: str, claim: RefreshClaim, deadline: float | None
     ) -> CurrentTokens:
+        old, claim_id = claim.tokens, claim.claim_id
+
+        async def prove() -> None:
+            """Right before a request leaves: the claim is still ours (else ``ClaimLost``,
+            and nothing is sent), and its lease runs from now."""
+            await self._store.hold_claim(tenant, old.generation, claim_id, self._lease)
+
         if old.account_type is AccountType.SERVICE or old.refresh_token is None:
-            grant = await self._client_credentials(tenant, old, deadline)
-            return await self._store.complete_refresh(tenant, old.generation, grant, self._clock())
+            grant = await self._client_credentials(tenant, old, claim_id, deadline, prove)
+            return await self._store.complete_refresh(tenant, old.generation, claim_id, grant)
         lost = False  # an earlier asking's answer was lost
         while True:
             try:
-                grant = await self._oauth.refresh(old.refresh_token, deadline)
+                grant = await self._oauth.refresh(old.refresh_token, deadline, prove)
                 break
             except RefreshNotSent:
-                await self._store.release_claim(tenant, old.generation)
+                await self._store.release_claim(tenant, old.generation, claim_id)
                 raise
             except GrantAnswerLost:
                 if lost:  # lost twice: the claim's lease settles it
@@ -171,23 +204,29 @@ class TokenManager:
                 log.warning("fortnox refresh answer lost; asking again", extra={"tenant": tenant})
             except OAuthRefusal as refusal:
                 if refusal.error != "invalid_grant":
-                    await self._store.release_claim(tenant, old.generation)
+                    await self._store.release_claim(tenant, old.generation, claim_id)
                     raise FortnoxAuthRejected(
                         "Fortnox refused to refresh the tokens.",
                         metadata={"oauth_error": refusal.error},
                     ) from None
                 await self._require_reconnect(
-                    tenant, old, LOST_ANSWER_REASON if lost else INVALID_GRANT_REASON)
+                    tenant, old, claim_id, LOST_ANSWER_REASON if lost else INVALID_GRANT_REASON)
         # Shielded: a caller that goes away must not take the only new refresh token with it.
-        return await asyncio.shield(self._keep(tenant, old.generation, grant))
+        return await asyncio.shield(self._keep(tenant, old.generation, claim_id, grant))
 
-    async def _keep(self, tenant: str, generation: int, grant: TokenGrant) -> CurrentTokens:
+    async def _keep(
+        self, tenant: str, generation: int, claim_id: str, grant: TokenGrant
+    ) -> CurrentTokens:
         """Stores a rotated pair. Fortnox has spent the old refresh token, so the new one is
         the connection's only future: a storage fault is waited out while the claim lasts."""
         give_up = time.monotonic() + self._lease.total_seconds()
         while True:
             try:
-                return await self._store.complete_refresh(tenant, generation, grant, self._clock())
+                return await self._store.complete_refresh(tenant, generation, claim_id, grant)
+            except ClaimLost:
+                log.error("fortnox tokens renewed under a claim another worker took over;"
+                          " the new pair is not stored", extra={"tenant": tenant})
+                raise
             except StorageUnavailable:
                 if time.monotonic() + KEEP_RETRY_S >= give_up:
                     raise
@@ -196,33 +235,38 @@ class TokenManager:
                 await asyncio.sleep(KEEP_RETRY_S)
 
     async def _client_credentials(
-        self, tenant: str, old: CurrentTokens, deadline: float | None
+        self, tenant: str, old: CurrentTokens, claim_id: str, deadline: float | None,
+        prove: BeforeSend,
     ) -> TokenGrant:
         """A service account's new access token. Asking spends nothing, so any failure gives
         the claim back; ``invalid_grant`` means the customer revoked the consent."""
         try:
-            return await self._oauth.client_credentials(old.fortnox_tenant_id, deadline)
+            return await self._oauth.client_credentials(old.fortnox_tenant_id, deadline, prove)
         except OAuthRefusal as refusal:
             if refusal.error == "invalid_grant":
                 await self._store.consent_revoked(
-                    tenant, old.generation, CONSENT_REVOKED_REASON, self._clock())
+                    tenant, old.generation, claim_id, CONSENT_REVOKED_REASON)
                 self._cache.pop(tenant, None)
                 log.warning("fortnox service-account consent revoked", extra={"tenant": tenant})
                 raise ConnectionRevoked(
                     "The customer revoked the service-account consent in Fortnox; connect"
                     " again.", metadata={"state_reason": CONSENT_REVOKED_REASON,
                                          "oauth_error": refusal.error}) from None
-            await self._store.release_claim(tenant, old.generation)
+            await self._store.release_claim(tenant, old.generation, claim_id)
             raise FortnoxAuthRejected(
                 "Fortnox refused a token for the service account.",
                 metadata={"oauth_error": refusal.error},
             ) from None
+        except ClaimLost:
+            raise
         except BaseException:
-            await self._store.release_claim(tenant, old.generation)
+            await self._store.release_claim(tenant, old.generation, claim_id)
             raise
 
-    async def _require_reconnect(self, tenant: str, old: CurrentTokens, reason: str) -> NoReturn:
-        await self._store.require_reconnect(tenant, old.generation, reason, self._clock())
+    async def _require_reconnect(
+        self, tenant: str, old: CurrentTokens, claim_id: str, reason: str
+    ) -> NoReturn:
+        await self._store.require_reconnect(tenant, old.generation, claim_id, reason)
         self._cache.pop(tenant, None)
         log.warning("fortnox refresh token refused; reconnect required", extra={"tenant": tenant})
         raise ReconnectRequired(

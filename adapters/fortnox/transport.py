@@ -37,6 +37,7 @@ from adapters.fortnox.errors import (
     refusal_in_success,
     too_large,
 )
+from adapters.fortnox.jwt_claims import jwt_tenant_id
 from adapters.fortnox.limiter import SlidingWindowLimiter, Slot
 from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
 from adapters.fortnox.streams import HttpByteStream
@@ -205,8 +206,8 @@ class Transport:
     async def _bearer(self, tenant: str, access_token: str | None, deadline: float | None
                       ) -> _Bearer:
         """The token to send, and the company whose rate limit the call counts against."""
-        if access_token is not None:  # connecting: the company is not known yet
-            return _Bearer(access_token, 0, tenant)
+        if access_token is not None:  # connecting: the token's claims name the company
+            return _Bearer(access_token, 0, jwt_tenant_id(access_token) or tenant)
         tokens = await self._tokens.access(tenant, deadline)
         # Fortnox limits per company, however many of our tenants link it.
         return _Bearer(tokens.access_token, tokens.generation,

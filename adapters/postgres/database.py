@@ -49,6 +49,16 @@ async def select_one(
     return rows[0] if rows else None
 
 
+async def database_now(conn: Conn) -> datetime:
+    """The database's clock (``clock_timestamp()``): what leases and sweeps are judged by,
+    never a time a replica passes in."""
+    cursor = await conn.execute("SELECT clock_timestamp() AS now")
+    row = await cursor.fetchone()
+    assert row is not None
+    now: datetime = row["now"]
+    return now
+
+
 class PostgresDatabase:
     """An async pool of autocommit connections whose rows are dicts and times UTC.
 

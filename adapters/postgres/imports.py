@@ -13,7 +13,15 @@ from datetime import date, timedelta
 from typing import Any, LiteralString
 
 from adapters import store_sql
-from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
+from adapters.postgres.database import (
+    Conn,
+    PostgresDatabase,
+    database_now,
+    page_start,
+    select,
+    select_one,
+    sql,
+)
 from adapters.store.imports import STALE_AFTER
 from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
@@ -53,18 +61,18 @@ class PostgresImportHistory:
             await conn.execute(
                 sql(store_sql.START_IMPORT),
                 (import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
-                 now, self._worker_id, balance_date),
+                 await database_now(conn), self._worker_id, balance_date),
             )
             (record,) = await _select(conn, "WHERE tenant = %s AND import_id = %s",
                                       [tenant, import_id])
         return record
 
-    async def heartbeat(self, import_id: str) -> None:
+    async def heartbeat(self, import_id: str) -> bool:
         async with self._db.connection() as conn:
-            await conn.execute(
-                "UPDATE imports SET heartbeat_at = %s WHERE import_id = %s AND status = 'running'",
-                (self._clock(), import_id),
-            )
+            cursor = await conn.execute(
+                "UPDATE imports SET heartbeat_at = clock_timestamp()"
+                " WHERE import_id = %s AND status = 'running'", (import_id,))
+            return cursor.rowcount == 1
 
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         async with self._db.transaction() as conn:
@@ -79,7 +87,7 @@ class PostgresImportHistory:
 
     async def finish(
         self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
-    ) -> None:
+    ) -> bool:
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE imports SET status = %s, finished_at = %s, error_reason = %s,"
@@ -89,6 +97,7 @@ class PostgresImportHistory:
             if cursor.rowcount and status is not ImportStatus.SUCCEEDED:
                 await conn.execute("DELETE FROM voucher_digests WHERE import_id = %s",
                                    (import_id,))
+        return bool(cursor.rowcount)
 
     async def drop_superseded(self, import_id: str) -> None:
         async with self._db.connection() as conn:
@@ -135,8 +144,8 @@ class PostgresImportHistory:
             return await _compare_year(conn, tenant, import_id, financial_year_id, sha256)
 
     async def fail_abandoned(self) -> int:
-        now = self._clock()
         async with self._db.transaction() as conn:
+            now = await database_now(conn)  # never this replica's clock: see the port
             cursor = await conn.execute(
                 sql(store_sql.FAIL_ABANDONED), (now, now - self._stale_after))
             failed = [row["import_id"] for row in await cursor.fetchall()]

@@ -192,6 +192,13 @@ ALTER TABLE voucher_exports ADD COLUMN generation bigint NOT NULL DEFAULT 0;
 ALTER TABLE voucher_exports ADD COLUMN places text NOT NULL DEFAULT '';
 """
 
+#: A refresh claim's fencing token (a take-over replaces it) and its lease's end by the
+#: database's clock (``adapters.store.migrations.m009_token_claim_fence``).
+_M006_TOKEN_CLAIM_FENCE: LiteralString = """
+ALTER TABLE refresh_tokens ADD COLUMN claim_owner text NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN lease_expires_at timestamptz;
+"""
+
 # Fortnox's change feed: the holder lease, each topic's last stored offset, the watched tenants,
 # the book changes (``seq`` is the callers' cursor) and how far the sweep has deleted them.
 _M007_CHANGE_FEED = """
@@ -250,6 +257,7 @@ MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("003_job_leases", _M003_JOB_LEASES),
     ("004_connection_kinds", _M004_CONNECTION_KINDS),
     ("005_voucher_export_fence", _M005_VOUCHER_EXPORT_FENCE),
+    ("006_token_claim_fence", _M006_TOKEN_CLAIM_FENCE),
     ("007_change_feed", _M007_CHANGE_FEED),
 )
 

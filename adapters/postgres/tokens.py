@@ -8,11 +8,19 @@ Tokens are AES-GCM encrypted at rest exactly as in SQLite (``adapters.store.cryp
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import LiteralString
 
 from adapters import store_sql
-from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
+from adapters.postgres.database import (
+    Conn,
+    PostgresDatabase,
+    database_now,
+    select,
+    select_one,
+    sql,
+)
 from adapters.store.crypto import TokenCipher
 from adapters.store_rows import (
     OAUTH_STATE_COLUMNS,
@@ -41,6 +49,7 @@ from core.errors import (
 from core.imports import ImportKind
 from core.token_store import (
     STATE_CONNECTED,
+    ClaimLost,
     ClaimOutcome,
     CompanyLink,
     CurrentTokens,
@@ -171,34 +180,46 @@ class PostgresTokenStore:
         return usable_tokens(self._cipher, tenant, row)
 
     async def claim_refresh(
-        self, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+        self, tenant: str, stale_generation: int, lease: timedelta
     ) -> RefreshClaim:
         async with self._db.transaction() as conn:
             tokens = usable_tokens(self._cipher, tenant, await _row(conn, tenant, lock=True))
             if tokens.generation != stale_generation:
                 return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
+            now = await database_now(conn)
             claimed = await select_one(conn, RefreshTokenRow, sql(store_sql.REFRESH_TOKEN_USE),
                                        (tenant, tokens.generation))
-            used_at = claimed.used_at if claimed is not None else None
-            if used_at is not None and used_at > now - lease:
+            if claimed is not None and claimed.busy(now):
                 return RefreshClaim(ClaimOutcome.BUSY, tokens)
-            await conn.execute(
-                "UPDATE refresh_tokens SET used_at = %s WHERE tenant = %s AND generation = %s",
-                (now, tenant, tokens.generation),
-            )
-        return RefreshClaim(ClaimOutcome.CLAIMED, tokens)
+            claim_id = uuid.uuid4().hex
+            await conn.execute(sql(store_sql.CLAIM_REFRESH),
+                               (now, claim_id, now + lease, tenant, tokens.generation))
+        took_over = claimed is not None and claimed.used_at is not None
+        return RefreshClaim(ClaimOutcome.CLAIMED, tokens, claim_id, took_over)
 
-    async def release_claim(self, tenant: str, generation: int) -> None:
+    async def hold_claim(
+        self, tenant: str, generation: int, claim_id: str, lease: timedelta
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await _require_claim(conn, tenant, generation, claim_id)
+            now = await database_now(conn)
+            await conn.execute(sql(store_sql.RENEW_CLAIM),
+                               (now + lease, tenant, generation, claim_id))
+
+    async def release_claim(self, tenant: str, generation: int, claim_id: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.RELEASE_CLAIM), (tenant, generation, tenant))
+            await conn.execute(sql(store_sql.RELEASE_CLAIM),
+                               (tenant, generation, claim_id, tenant))
 
     async def complete_refresh(
-        self, tenant: str, generation: int, grant: TokenGrant, now: datetime
+        self, tenant: str, generation: int, claim_id: str, grant: TokenGrant
     ) -> CurrentTokens:
         async with self._db.transaction() as conn:
-            await _row(conn, tenant, lock=True)
+            await _require_claim(conn, tenant, generation, claim_id)
+            now = await database_now(conn)
             await conn.execute(
-                "UPDATE refresh_tokens SET used_at = %s WHERE tenant = %s AND generation = %s",
+                "UPDATE refresh_tokens SET used_at = %s, lease_expires_at = NULL"
+                " WHERE tenant = %s AND generation = %s",
                 (now, tenant, generation),
             )
             cursor = await conn.execute(
@@ -217,9 +238,11 @@ class PostgresTokenStore:
         return usable_tokens(self._cipher, tenant, row)
 
     async def require_reconnect(
-        self, tenant: str, generation: int, reason: str, now: datetime
+        self, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
+            await _require_claim(conn, tenant, generation, claim_id)
+            now = await database_now(conn)
             await conn.execute(
                 sql(store_sql.REQUIRE_RECONNECT),
                 (ConnectionState.RECONNECT_REQUIRED.value, reason, now, now, tenant, generation,
@@ -227,9 +250,11 @@ class PostgresTokenStore:
             )
 
     async def consent_revoked(
-        self, tenant: str, generation: int, reason: str, now: datetime
+        self, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
+            await _require_claim(conn, tenant, generation, claim_id)
+            now = await database_now(conn)
             await conn.execute(
                 sql(store_sql.CONSENT_REVOKED),
                 (ConnectionState.REVOKED.value, reason, now, now, tenant, generation,
@@ -267,6 +292,17 @@ class PostgresTokenStore:
             await conn.execute(statement, (at, tenant))
 
 
+async def _require_claim(conn: Conn, tenant: str, generation: int, claim_id: str) -> None:
+    """``ClaimLost`` unless ``claim_id`` owns the claim on the connection's current generation
+    (the connection's row stays locked until the caller's transaction ends)."""
+    row = await _row(conn, tenant, lock=True)
+    claimed = await select_one(conn, RefreshTokenRow, sql(store_sql.REFRESH_TOKEN_USE),
+                               (tenant, generation))
+    if (row is None or row.token_generation != generation or row.state != _CONNECTED
+            or claimed is None or claimed.claim_owner != claim_id):
+        raise ClaimLost(f"the refresh claim of generation {generation} is not held")
+
+
 async def _log_refresh_token(
     conn: Conn, tenant: str, generation: int, token: str | None, now: datetime
 ) -> None:
@@ -276,6 +312,6 @@ async def _log_refresh_token(
         "INSERT INTO refresh_tokens (tenant, generation, token_sha256, issued_at)"
         " VALUES (%s, %s, %s, %s) ON CONFLICT (tenant, generation) DO UPDATE SET"
         " token_sha256 = excluded.token_sha256, issued_at = excluded.issued_at,"
-        " used_at = NULL",
+        " used_at = NULL, claim_owner = '', lease_expires_at = NULL",
         (tenant, generation, token_digest(token), now),
     )

@@ -2,13 +2,15 @@
 
 Implements ``core.token_store.TokenStore``. ``claim_refresh`` marks the current generation's
 row of ``refresh_tokens`` used inside ``BEGIN IMMEDIATE``, one writer across every process
-sharing the file (see the port for the rules). Every call runs on the store's own SQLite
+sharing the file (see the port for the rules); its lease is dated by SQLite's own clock and
+every write that settles it checks its owner. Every call runs on the store's own SQLite
 thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from sqlite_utils import Database
 
 from adapters import store_sql
 from adapters.store.crypto import TokenCipher
-from adapters.store.database import SqliteThread, immediate
+from adapters.store.database import SqliteThread, database_now, immediate
 from adapters.store.rows import iso, select, select_one
 from adapters.store_rows import (
     OAUTH_STATE_COLUMNS,
@@ -45,6 +47,7 @@ from core.errors import (
 from core.imports import ImportKind
 from core.token_store import (
     STATE_CONNECTED,
+    ClaimLost,
     ClaimOutcome,
     CompanyLink,
     CurrentTokens,
@@ -110,31 +113,38 @@ class SqliteTokenStore:
         return await self._thread.run(lambda db: self._sync.current_tokens(db, tenant))
 
     async def claim_refresh(
-        self, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+        self, tenant: str, stale_generation: int, lease: timedelta
     ) -> RefreshClaim:
         return await self._thread.run(
-            lambda db: self._sync.claim_refresh(db, tenant, stale_generation, now, lease))
+            lambda db: self._sync.claim_refresh(db, tenant, stale_generation, lease))
 
-    async def release_claim(self, tenant: str, generation: int) -> None:
-        await self._thread.run(lambda db: self._sync.release_claim(db, tenant, generation))
+    async def hold_claim(
+        self, tenant: str, generation: int, claim_id: str, lease: timedelta
+    ) -> None:
+        await self._thread.run(
+            lambda db: self._sync.hold_claim(db, tenant, generation, claim_id, lease))
+
+    async def release_claim(self, tenant: str, generation: int, claim_id: str) -> None:
+        await self._thread.run(
+            lambda db: self._sync.release_claim(db, tenant, generation, claim_id))
 
     async def complete_refresh(
-        self, tenant: str, generation: int, grant: TokenGrant, now: datetime
+        self, tenant: str, generation: int, claim_id: str, grant: TokenGrant
     ) -> CurrentTokens:
         return await self._thread.run(
-            lambda db: self._sync.complete_refresh(db, tenant, generation, grant, now))
+            lambda db: self._sync.complete_refresh(db, tenant, generation, claim_id, grant))
 
     async def require_reconnect(
-        self, tenant: str, generation: int, reason: str, now: datetime
+        self, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
         await self._thread.run(
-            lambda db: self._sync.require_reconnect(db, tenant, generation, reason, now))
+            lambda db: self._sync.require_reconnect(db, tenant, generation, claim_id, reason))
 
     async def consent_revoked(
-        self, tenant: str, generation: int, reason: str, now: datetime
+        self, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
         await self._thread.run(
-            lambda db: self._sync.consent_revoked(db, tenant, generation, reason, now))
+            lambda db: self._sync.consent_revoked(db, tenant, generation, claim_id, reason))
 
     async def refresh_token_for_revocation(self, tenant: str) -> str | None:
         return await self._thread.run(
@@ -286,39 +296,60 @@ class _SyncTokens:
         return usable_tokens(self._cipher, tenant, row)
 
     def claim_refresh(
-        self, db: Database, tenant: str, stale_generation: int, now: datetime, lease: timedelta
+        self, db: Database, tenant: str, stale_generation: int, lease: timedelta
     ) -> RefreshClaim:
         """Claims the right to spend the refresh token of ``stale_generation`` (see module)."""
         with immediate(db):
-            conn = db.conn
             tokens = usable_tokens(self._cipher, tenant, _row(db, tenant))
             if tokens.generation != stale_generation:
                 return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
+            now = database_now(db)
             claimed = select_one(db, RefreshTokenRow, store_sql.REFRESH_TOKEN_USE,
                                  [tenant, tokens.generation])
-            used_at = claimed.used_at if claimed is not None else None
-            if used_at is not None and used_at > now - lease:
+            if claimed is not None and claimed.busy(now):
                 return RefreshClaim(ClaimOutcome.BUSY, tokens)
-            conn.execute(
-                "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND generation = ?",
-                (iso(now), tenant, tokens.generation),
-            )
-        return RefreshClaim(ClaimOutcome.CLAIMED, tokens)
+            claim_id = uuid.uuid4().hex
+            db.conn.execute(store_sql.CLAIM_REFRESH, (iso(now), claim_id, iso(now + lease),
+                                                      tenant, tokens.generation))
+        took_over = claimed is not None and claimed.used_at is not None
+        return RefreshClaim(ClaimOutcome.CLAIMED, tokens, claim_id, took_over)
 
-    def release_claim(self, db: Database, tenant: str, generation: int) -> None:
+    def hold_claim(
+        self, db: Database, tenant: str, generation: int, claim_id: str, lease: timedelta
+    ) -> None:
+        """Proves the claim is still ``claim_id``'s and renews its lease; ``ClaimLost``."""
+        with immediate(db):
+            self._require_claim(db, tenant, generation, claim_id)
+            db.conn.execute(store_sql.RENEW_CLAIM, (iso(database_now(db) + lease), tenant,
+                                                    generation, claim_id))
+
+    def _require_claim(self, db: Database, tenant: str, generation: int, claim_id: str) -> None:
+        """``ClaimLost`` unless ``claim_id`` owns the claim on the connection's current
+        generation (inside the caller's write transaction)."""
+        row = _row(db, tenant)
+        claimed = select_one(db, RefreshTokenRow, store_sql.REFRESH_TOKEN_USE,
+                             [tenant, generation])
+        if (row is None or row.token_generation != generation
+                or row.state != ConnectionState.CONNECTED.value
+                or claimed is None or claimed.claim_owner != claim_id):
+            raise ClaimLost(f"the refresh claim of generation {generation} is not held")
+
+    def release_claim(self, db: Database, tenant: str, generation: int, claim_id: str) -> None:
         """Gives a claim back when its refresh request certainly never reached Fortnox."""
         with immediate(db):
-            conn = db.conn
-            conn.execute(store_sql.RELEASE_CLAIM, (tenant, generation, tenant))
+            db.conn.execute(store_sql.RELEASE_CLAIM, (tenant, generation, claim_id, tenant))
 
     def complete_refresh(
-        self, db: Database, tenant: str, generation: int, grant: TokenGrant, now: datetime
+        self, db: Database, tenant: str, generation: int, claim_id: str, grant: TokenGrant
     ) -> CurrentTokens:
         """Stores the rotated pair as ``generation + 1``, the old token marked used."""
         with immediate(db):
             conn = db.conn
+            self._require_claim(db, tenant, generation, claim_id)
+            now = database_now(db)
             conn.execute(
-                "UPDATE refresh_tokens SET used_at = ? WHERE tenant = ? AND generation = ?",
+                "UPDATE refresh_tokens SET used_at = ?, lease_expires_at = NULL"
+                " WHERE tenant = ? AND generation = ?",
                 (iso(now), tenant, generation),
             )
             updated = conn.execute(
@@ -343,32 +374,28 @@ class _SyncTokens:
         return usable_tokens(self._cipher, tenant, row)
 
     def require_reconnect(
-        self, db: Database, tenant: str, generation: int, reason: str, now: datetime
+        self, db: Database, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
         """Fortnox refused the refresh token of ``generation``: the customer must log in."""
         with immediate(db):
-            conn = db.conn
-            conn.execute(
+            self._require_claim(db, tenant, generation, claim_id)
+            now = iso(database_now(db))
+            db.conn.execute(
                 store_sql.REQUIRE_RECONNECT,
-                (
-                    ConnectionState.RECONNECT_REQUIRED.value,
-                    reason,
-                    iso(now),
-                    iso(now),
-                    tenant,
-                    generation,
-                    ConnectionState.CONNECTED.value,
-                ),
+                (ConnectionState.RECONNECT_REQUIRED.value, reason, now, now, tenant, generation,
+                 ConnectionState.CONNECTED.value),
             )
 
     def consent_revoked(
-        self, db: Database, tenant: str, generation: int, reason: str, now: datetime
+        self, db: Database, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
         """The service account's consent of ``generation`` is gone: ``REVOKED``, no token."""
         with immediate(db):
+            self._require_claim(db, tenant, generation, claim_id)
+            now = iso(database_now(db))
             db.conn.execute(
                 store_sql.CONSENT_REVOKED,
-                (ConnectionState.REVOKED.value, reason, iso(now), iso(now), tenant,
+                (ConnectionState.REVOKED.value, reason, now, now, tenant,
                  generation, ConnectionState.CONNECTED.value),
             )
 

@@ -7,11 +7,9 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core.errors import StoredTokenUnreadable
+
 _NONCE_BYTES = 12
-
-
-class TokenDecryptionError(Exception):
-    """A stored token cannot be decrypted (wrong key, or the blob was moved or altered)."""
 
 
 class TokenCipher:
@@ -32,13 +30,18 @@ class TokenCipher:
         return nonce + self._aead.encrypt(nonce, plaintext.encode(), _aad(tenant, column))
 
     def decrypt(self, blob: bytes, tenant: str, column: str) -> str:
-        """The plaintext of a blob made by :meth:`encrypt` for the same tenant and column."""
+        """The plaintext of a blob made by :meth:`encrypt` for the same tenant and column;
+        ``StoredTokenUnreadable`` when it cannot be decrypted (PostgreSQL's store uses this
+        cipher too)."""
         try:
             data = self._aead.decrypt(
                 blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(tenant, column)
             )
-        except InvalidTag as exc:
-            raise TokenDecryptionError(f"stored {column} of a tenant cannot be decrypted") from exc
+        except InvalidTag:  # wrong key, or the blob was moved or altered: a reason of its own
+            raise StoredTokenUnreadable(
+                "The tenant's stored Fortnox tokens cannot be decrypted (the service's token"
+                " key is not the one they were stored with, or the row was altered); connect"
+                " again.", metadata={"column": column}) from None
         return data.decode()
 
 

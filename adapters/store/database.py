@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -86,6 +87,13 @@ def _prove_writable(db: Database) -> None:
     at the first call that writes."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
     db.execute(f"PRAGMA user_version = {int(version)}")
+
+
+def database_now(db: Database) -> datetime:
+    """SQLite's own clock (milliseconds, UTC): what leases and sweeps are judged by, never a
+    time a caller passes in (processes sharing the file share the machine's clock)."""
+    (text,) = db.execute("SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now')").fetchone()
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from adapters import store_sql
-from adapters.store.database import SqliteThread, immediate
+from adapters.store.database import SqliteThread, database_now, immediate
 from adapters.store.rows import iso, iso_day, select, select_one
 from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
 from core.clock import Clock, utc_now
@@ -74,17 +74,18 @@ class SqliteImportHistory:
             db.execute(
                 store_sql.START_IMPORT,
                 [import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
-                 now, self._worker_id, iso_day(balance_date)],
+                 iso(database_now(db)), self._worker_id, iso_day(balance_date)],
             )
             (record,) = _select(db, "WHERE tenant = ? AND import_id = ?", [tenant, import_id])
             return record
         return await self._thread.run(write)
 
-    async def heartbeat(self, import_id: str) -> None:
-        await self._thread.run(lambda db: db.execute(
-            "UPDATE imports SET heartbeat_at = ? WHERE import_id = ? AND status = 'running'",
-            [iso(self._clock()), import_id],
-        ))
+    async def heartbeat(self, import_id: str) -> bool:
+        def write(db: Database) -> bool:
+            with immediate(db):
+                return db.execute(store_sql.HEARTBEAT, [iso(database_now(db)), import_id]
+                                  ).rowcount == 1
+        return await self._thread.run(write)
 
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         await self._thread.run(lambda db: db.execute(
@@ -97,14 +98,14 @@ class SqliteImportHistory:
 
     async def finish(
         self, import_id: str, status: ImportStatus, reason: str = "", message: str = ""
-    ) -> None:
-        def write(db: Database) -> None:
+    ) -> bool:
+        def write(db: Database) -> bool:
             with immediate(db):
                 found = db.execute(
                     "SELECT status FROM imports WHERE import_id = ?", [import_id]
                 ).fetchone()
                 if found != (ImportStatus.RUNNING.value,):  # unknown, or finished already
-                    return
+                    return False
                 db.execute(
                     "UPDATE imports SET status = ?, finished_at = ?, error_reason = ?,"
                     " error_message = ? WHERE import_id = ?",
@@ -112,7 +113,8 @@ class SqliteImportHistory:
                 )
                 if status is not ImportStatus.SUCCEEDED:
                     db.execute("DELETE FROM voucher_digests WHERE import_id = ?", [import_id])
-        await self._thread.run(write)
+            return True
+        return await self._thread.run(write)
 
     async def drop_superseded(self, import_id: str) -> None:
         def write(db: Database) -> None:
@@ -158,11 +160,11 @@ class SqliteImportHistory:
             lambda db: _compare_year(db, tenant, import_id, financial_year_id, sha256))
 
     async def fail_abandoned(self) -> int:
-        now = self._clock()
         stale_after = self._stale_after
 
         def write(db: Database) -> int:
             with immediate(db):
+                now = database_now(db)  # never this replica's clock: see the port
                 cursor = db.execute(
                     store_sql.FAIL_ABANDONED, [iso(now), iso(now - stale_after)])
                 failed = [import_id for (import_id,) in cursor.fetchall()]

@@ -240,6 +240,14 @@ def m008_voucher_export_fence(db: Database) -> None:
 
 
 @MIGRATIONS()
+def m009_token_claim_fence(db: Database) -> None:
+    """A refresh claim's fencing token (a take-over replaces it) and its lease's end by the
+    database's clock; a claim taken before this has none, and may be taken over."""
+    db.execute("ALTER TABLE refresh_tokens ADD COLUMN claim_owner TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE refresh_tokens ADD COLUMN lease_expires_at TEXT")
+
+
+@MIGRATIONS()
 def m010_change_feed(db: Database) -> None:
     """Fortnox's change feed: the holder lease (``expires_at`` in epoch seconds by SQLite's own
     clock; ``generation`` fences a holder's writes), each topic's last stored offset, the

@@ -22,9 +22,9 @@ from core.imports import (
     ImportedYear,
     ImportHistory,
     ImportKind,
-    ImportStatus,
     Progress,
     Stage,
+    record_success,
     recorded,
 )
 from core.ledgers.model import Document, Ledger, LedgerTotals, OpenItem
@@ -196,7 +196,7 @@ class LedgerImport:
             yield LedgerDone(totals)
         yield Progress(Stage.DONE, message="Every ledger is read.")
         finished = self._clock()
-        await self._history.finish(import_id, ImportStatus.SUCCEEDED)
+        await record_success(self._history, import_id)
         if self._connections is not None:
             await self._connections.record_import(tenant, ImportKind.LEDGERS, finished)
         yield ImportDone(import_id, balance_date, tuple(done), documents_sent, started_at,

@@ -13,6 +13,7 @@ import grpc
 import httpx
 
 from adapters.fortnox import FortnoxAdapter
+from core.connections import AccountType
 from core.connections import Connection as AdapterConnection
 from sandbox.options import DEMO_REDIRECT_URIS
 from sandbox.testing import ALL_SCOPES, SandboxTenant
@@ -81,10 +82,11 @@ async def connect(target: pb_grpc.FortnoxServiceStub | str, tenant: str,
 async def connect_adapter(
     adapter: FortnoxAdapter, tenant: str, company: int | None = None,
     scopes: Sequence[str] = ALL_SCOPES, expected_organisation_number: str = "",
+    account_type: AccountType = AccountType.USER,
 ) -> AdapterConnection:
     """The whole flow through the Fortnox adapter alone, consenting for ``company`` (a Fortnox
-    tenant id; else the sandbox's default)."""
+    tenant id; else the sandbox's default) as its administrator."""
     request = await adapter.connections.begin_connect(
-        tenant, REDIRECT_URI, scopes, expected_organisation_number)
+        tenant, REDIRECT_URI, scopes, expected_organisation_number, account_type)
     back = log_in(request.url, company=company)
     return await adapter.connections.complete_connect(request.state, back["code"])

@@ -24,6 +24,7 @@ from core.errors import (
     FortnoxAuthRejected,
     InvalidRequest,
     OAuthStateInvalid,
+    StoredTokenUnreadable,
     WrongFortnoxCompany,
 )
 from sandbox.testing import SandboxHandle
@@ -133,7 +134,7 @@ async def test_tokens_are_encrypted_at_rest(
         assert all(secret.encode() not in blob for blob in blobs)
     other = SqliteTokenStore(tmp_path / "bridge.sqlite3", bytes(32))
     try:
-        with pytest.raises(Exception, match="cannot be decrypted"):
+        with pytest.raises(StoredTokenUnreadable, match="cannot be decrypted"):
             await other.current_tokens(TENANT)
     finally:
         await other.aclose()

@@ -10,9 +10,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import SlidingWindowLimiter
 from adapters.store.connections import SqliteTokenStore
+from core.connections import Connection
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
-from tests.harness.connect import connect_adapter
+from tests.harness.connect import REDIRECT_URI, connect_adapter, log_in
 from tests.harness.sandbox import FAST_RETRY
 
 
@@ -24,14 +25,34 @@ async def test_burst_of_300_causes_no_429(
     async with FortnoxAdapter(settings, store, tracer_provider=provider,
                               retry=FAST_RETRY) as adapter:
         await connect_adapter(adapter, TENANT)
-        # The connect's lookup is limited under the tenant (the company is not known yet);
-        # the burst's calls under the company: let the lookup leave the window first.
-        await asyncio.sleep(1.0)
         results = await asyncio.gather(
             *(adapter.api.company_information(TENANT) for _ in range(300)))
     assert len(results) == 300
     assert answers(sandbox, 429) == 0
     assert answers(sandbox, 200) == 301  # the burst plus the connect's company lookup
+
+
+async def test_connects_overlapping_calls_on_one_company_meet_no_429(
+    sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider
+) -> None:
+    """The company look-up of a connect counts in the company's window (its token names the
+    company), so thirty connects of one company amid its other calls stay within the limit."""
+    sandbox.set_rate_limit(10, 1.0)
+    settings = settings_for(sandbox, rate_limit_requests=10, rate_limit_window_s=1.0)
+    async with FortnoxAdapter(settings, store, tracer_provider=provider,
+                              retry=FAST_RETRY) as adapter:
+        await connect_adapter(adapter, TENANT)
+        logins = []
+        for n in range(30):
+            started = await adapter.connections.begin_connect(f"tenant-{n}", REDIRECT_URI)
+            logins.append((started.state, log_in(started.url)["code"]))
+        results = await asyncio.gather(
+            *(adapter.connections.complete_connect(state, code) for state, code in logins),
+            *(adapter.api.financial_years(TENANT) for _ in range(30)))
+    connections = [r for r in results if isinstance(r, Connection)]
+    assert len(connections) == 30 and len({c.fortnox_tenant_id for c in connections}) == 1
+    assert answers(sandbox, 429) == 0
+    assert answers(sandbox, 200) == 61  # the first connect, 30 more, 30 other calls
 
 
 async def test_a_429_from_another_app_is_retried(

@@ -17,7 +17,7 @@ from adapters.store.connections import SqliteTokenStore
 from adapters.store.rate_window import SqliteRateWindow
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
-from tests.harness.connect import connect_adapter
+from tests.harness.connect import REDIRECT_URI, connect_adapter, log_in
 from tests.harness.postgres import PostgresServer
 from tests.harness.sandbox import FAST_RETRY
 
@@ -140,5 +140,34 @@ async def test_two_tenants_linked_to_one_fortnox_company_share_its_window(
         results = await asyncio.gather(
             *(adapter.api.company_information("ab"[i % 2]) for i in range(32)),
             return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert answers(sandbox, 429) == 0
+
+
+async def test_connects_on_two_replicas_amid_the_companys_calls_cause_no_429(
+    windows: WindowFactory, sandbox: SandboxHandle, store: SqliteTokenStore,
+    provider: TracerProvider,
+) -> None:
+    """A connect's company look-up waits in the company's shared window like any call: thirty
+    connects to one company over two replicas, amid that company's other calls, meet no
+    429."""
+    settings = settings_for(sandbox, rate_limit_requests=8, rate_limit_window_s=1.0)
+    adapters = [FortnoxAdapter(settings, store, tracer_provider=provider, retry=FAST_RETRY,
+                               rate_window=await windows()) for _ in range(2)]
+    try:
+        await connect_adapter(adapters[0], TENANT)
+        sandbox.set_rate_limit(8, 1.0)
+        logins = []
+        for n in range(30):
+            started = await adapters[n % 2].connections.begin_connect(f"t{n}", REDIRECT_URI)
+            logins.append((n % 2, started.state, log_in(started.url)["code"]))
+        results = await asyncio.gather(
+            *(adapters[i].connections.complete_connect(state, code)
+              for i, state, code in logins),
+            *(adapters[i % 2].api.financial_years(TENANT) for i in range(30)),
+            return_exceptions=True)
+    finally:
+        for adapter in adapters:
+            await adapter.aclose()
     assert not [r for r in results if isinstance(r, BaseException)]
     assert answers(sandbox, 429) == 0

@@ -7,18 +7,22 @@ import json
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
+from adapters.clock_skew import ClockSkewWatch, DatabaseClock
 from adapters.fortnox import FortnoxAdapter
-from adapters.fortnox.tokens import LOST_ANSWER_REASON
+from adapters.fortnox.tokens import LOST_ANSWER_REASON, TokenManager
+from adapters.store.clock import SqliteClock
 from adapters.store.connections import SqliteTokenStore
-from core.connections import ConnectionState
+from core.connections import AccountType, ConnectionState
 from core.errors import ReconnectRequired
+from core.token_store import TokenStore
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import (
     TENANT,
@@ -149,6 +153,113 @@ async def test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated(
     assert info.company_name
     assert (await store.current_tokens(TENANT)).generation == generation + 1
     assert token_stats(sandbox)["refreshes"] == 1
+
+
+class SkewedClock(MovableClock):
+    """A replica's wall clock: the test's clock, off by ``skew_s`` seconds."""
+
+    def __init__(self, base: MovableClock, skew_s: float) -> None:
+        super().__init__()
+        self._base, self._skew = base, timedelta(seconds=skew_s)
+
+    def __call__(self) -> datetime:
+        return self._base() + self._skew
+
+
+@pytest.mark.parametrize("account_type", [AccountType.USER, AccountType.SERVICE])
+@pytest.mark.parametrize("skews", [(0, 120), (-120, 0)], ids=["second-fast", "first-slow"])
+async def test_replicas_whose_clocks_are_off_by_two_minutes_ask_fortnox_once(
+    sandbox: SandboxHandle, store: TokenStore, clock: MovableClock, provider: TracerProvider,
+    skews: tuple[int, int], account_type: AccountType,
+) -> None:
+    """The first replica's grant request is slow; the second, whose clock is two minutes
+    ahead of the first's, finds the token due meanwhile. The claim's lease is the
+    database's, so the second waits for the first's tokens: one refresh-token spend (one
+    client-credentials grant), nobody told RECONNECT_REQUIRED."""
+    first_clock, second_clock = (SkewedClock(clock, skew) for skew in skews)
+    async with (
+        FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                       clock=first_clock) as first,
+        FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                       clock=second_clock) as second,
+    ):
+        await connect_adapter(first, TENANT, account_type=account_type)
+        generation = (await store.current_tokens(TENANT)).generation
+        sandbox.add_fault("latency", path="/oauth-v1/token", latency_ms=1500, count=1)
+        clock.advance(minutes=59)
+        slow = asyncio.create_task(first.api.company_information(TENANT))
+        await _until(lambda: token_stats(sandbox).get(GRANTS[account_type], 0) == 0
+                     and not sandbox.faults(), "the first grant request to leave")
+        await asyncio.sleep(0.3)
+        results = await asyncio.gather(slow, second.api.company_information(TENANT))
+    assert all(info.company_name for info in results)
+    stats = token_stats(sandbox)
+    assert stats[GRANTS[account_type]] == 1
+    assert stats.get("refresh_rejected", 0) == stats.get("client_credentials_rejected", 0) == 0
+    assert (await store.current_tokens(TENANT)).generation == generation + 1
+
+
+async def test_a_worker_whose_claim_was_taken_over_sends_nothing_and_reads_the_winners(
+    sandbox: SandboxHandle, store: TokenStore, clock: MovableClock, provider: TracerProvider,
+) -> None:
+    """A worker's first asking hangs past its lease and is dropped unseen; meanwhile another
+    takes the claim over and spends the refresh token. Before asking again the first proves
+    its claim, finds it gone, sends nothing, and uses the winner's tokens."""
+    async with (
+        FortnoxAdapter(settings_for(sandbox, http_timeout_s=1.0), store,
+                       tracer_provider=provider, clock=clock) as adapter,  # a 6 s lease
+        FortnoxAdapter(settings_for(sandbox, http_timeout_s=30.0), store,
+                       tracer_provider=provider, clock=clock) as patient,
+    ):
+        await connect_adapter(adapter, TENANT)
+        generation = (await store.current_tokens(TENANT)).generation
+        hung = TokenManager(store, patient.oauth, clock=clock, refresh_margin=timedelta(0),
+                            max_token_age=timedelta(days=1), claim_lease=timedelta(seconds=0.3))
+        sandbox.add_fault("latency", path="/oauth-v1/token", latency_ms=7500, count=1)
+        sandbox.add_fault("drop", path="/oauth-v1/token", count=1)
+        clock.advance(hours=2)
+        loser = asyncio.create_task(hung.access(TENANT, None))
+        await _until(lambda: not sandbox.faults(), "the first asking to reach Fortnox")
+        info = await adapter.api.company_information(TENANT)  # takes the lapsed claim over
+        assert info.company_name
+        tokens = await loser
+    winner = await store.current_tokens(TENANT)
+    assert winner.generation == tokens.generation == generation + 1
+    assert tokens.access_token == winner.access_token
+    stats = token_stats(sandbox)
+    assert (stats["refreshes"], stats.get("refresh_rejected", 0)) == (1, 0)
+
+
+async def test_a_replica_whose_clock_is_fast_judges_a_token_due_by_the_databases_time(
+    adapter: FortnoxAdapter, sandbox: SandboxHandle, store: TokenStore,
+    provider: TracerProvider, tmp_path: Path,
+) -> None:
+    """A replica 58 minutes fast would find a fresh token inside its 5-minute margin and
+    spend the refresh token for nothing; reckoning the database's time it uses the token."""
+    await connect_adapter(adapter, TENANT)
+    fast = DatabaseClock(lambda: datetime.now(UTC) + timedelta(minutes=58))
+    database = SqliteClock(tmp_path / "bridge.sqlite3")
+    try:
+        await ClockSkewWatch(database, warn_after_s=5.0, database_clock=fast).check()
+    finally:
+        await database.aclose()
+    async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                              clock=fast) as replica:
+        assert (await replica.api.company_information(TENANT)).company_name
+    assert token_stats(sandbox).get("refreshes", 0) == 0
+    assert (await store.current_tokens(TENANT)).generation == 1
+
+
+#: The sandbox's count of the grants a renewal of each kind of connection asks for.
+GRANTS = {AccountType.USER: "refreshes", AccountType.SERVICE: "client_credentials"}
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Waits until ``condition`` holds (polling), failing after a generous time."""
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 def test_two_processes_sharing_the_database_refresh_once(

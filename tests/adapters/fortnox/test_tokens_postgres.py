@@ -10,6 +10,7 @@ import pytest
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
+from core.errors import StoredTokenUnreadable
 from core.token_store import TokenStore
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, TOKEN_KEY
@@ -24,10 +25,12 @@ from tests.adapters.fortnox.test_tokens import (  # noqa: F401
     refresh_in_two_processes,
     test_a_lost_refresh_answer_is_settled_at_once_and_named,
     test_a_refresh_whose_answer_comes_on_the_second_asking_goes_on,
+    test_a_worker_whose_claim_was_taken_over_sends_nothing_and_reads_the_winners,
     test_expiring_token_is_rotated_and_the_old_refresh_token_dies,
     test_fifty_concurrent_calls_refresh_once,
     test_invalid_grant_requires_reconnect_and_is_not_retried,
     test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age,
+    test_replicas_whose_clocks_are_off_by_two_minutes_ask_fortnox_once,
     test_token_rejected_by_fortnox_is_refreshed_and_the_call_repeated,
 )
 from tests.harness.connect import connect_adapter
@@ -55,7 +58,7 @@ async def test_tokens_are_encrypted_at_rest(
         assert all(secret.encode() not in bytes(blob) for blob in blobs)
     other = await PostgresStores.open(postgres_url, bytes(32))
     try:
-        with pytest.raises(Exception, match="cannot be decrypted"):
+        with pytest.raises(StoredTokenUnreadable, match="cannot be decrypted"):
             await other.tokens.current_tokens(TENANT)
     finally:
         await other.aclose()

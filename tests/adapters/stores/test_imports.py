@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+import asyncio
+from datetime import date, timedelta
 
 import pytest
 
-from core.errors import InvalidRequest
-from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus, VoucherChanges
+from core.clock import utc_now
+from core.errors import ImportInterrupted, InvalidRequest
+from core.imports import (
+    ImportedYear,
+    ImportHistory,
+    ImportKind,
+    ImportStatus,
+    VoucherChanges,
+    record_success,
+)
 from core.stores import Stores
 from tests.adapters.stores.conftest import ManualClock, StoreFactory
 
@@ -114,20 +123,75 @@ async def test_the_same_file_again_is_not_counted_and_an_uncounted_previous_impo
 
 
 async def test_imports_of_a_dead_worker_are_failed_after_the_stale_period(
-    history: ImportHistory, clock: ManualClock
+    store_factory: StoreFactory,
 ) -> None:
-    assert history.heartbeat_every_s == 15
+    assert (await store_factory()).imports.heartbeat_every_s == 15
+    history = (await store_factory(stale_after=timedelta(seconds=2))).imports
+    assert history.heartbeat_every_s == 0.5
     alive = await history.start("acme", ImportKind.SIE, "x")
     dead = await history.start("acme", ImportKind.SIE, "x")
-    clock.advance(50)
-    await history.heartbeat(alive.import_id)
-    clock.advance(30)
-    assert await history.fail_abandoned() == 1
+    swept = await _sweep_until_failed(history, dead.import_id, alive.import_id)
+    assert swept == 1
     page = await history.list_imports("acme", None, 10, "")
     states = {r.import_id: r.status for r in page.imports}
     assert states == {alive.import_id: ImportStatus.RUNNING, dead.import_id: ImportStatus.FAILED}
     stored = await history.get("acme", dead.import_id)
     assert stored is not None and stored.error_reason == "IMPORT_INTERRUPTED"
+    assert await history.heartbeat(alive.import_id)
+    assert not await history.heartbeat(dead.import_id)  # its worker learns it was swept
+
+
+async def _sweep_until_failed(history: ImportHistory, dead: str, alive: str) -> int:
+    """Sweeps (the live import signalling right before each sweep) until ``dead`` is failed;
+    how many the sweeps failed in all."""
+    swept = 0
+    for _ in range(400):
+        assert await history.heartbeat(alive)
+        swept += await history.fail_abandoned()
+        record = await history.get("acme", dead)
+        if record is not None and record.status is ImportStatus.FAILED:
+            return swept
+        await asyncio.sleep(0.05)
+    raise AssertionError("the dead import was never swept")
+
+
+@pytest.mark.parametrize("skew_s", [-120, 120])
+async def test_a_replica_whose_clock_is_off_sweeps_no_live_import(
+    store_factory: StoreFactory, skew_s: int
+) -> None:
+    """Heartbeats and sweeps are dated by the database's clock: an import signalling every
+    15 s is never swept by a replica two minutes fast, nor one started by a replica two
+    minutes slow; a dead one is still swept after the stale period."""
+    normal = (await store_factory(clock=utc_now)).imports
+    skewed = (await store_factory(clock=lambda: utc_now() + timedelta(seconds=skew_s))).imports
+    live_here = await normal.start("acme", ImportKind.SIE, "x")
+    live_there = await skewed.start("acme", ImportKind.SIE, "x")
+    await normal.stage_voucher_digests(live_here.import_id, 7, [("A-1", "x")])
+    await normal.heartbeat(live_here.import_id)
+    await skewed.heartbeat(live_there.import_id)
+    assert await skewed.fail_abandoned() == 0
+    assert await normal.fail_abandoned() == 0
+    for record in (live_here, live_there):
+        stored = await normal.get("acme", record.import_id)
+        assert stored is not None and stored.status is ImportStatus.RUNNING
+    assert await normal.finish(live_here.import_id, ImportStatus.SUCCEEDED)
+    assert await record_success(skewed, live_there.import_id) is None
+    assert await store_factory.query("SELECT voucher_key FROM voucher_digests") == [("A-1",)]
+
+
+async def test_an_import_swept_while_it_ran_is_not_reported_as_a_success(
+    history: ImportHistory, store_factory: StoreFactory
+) -> None:
+    record = await history.start("acme", ImportKind.SIE, "x")
+    await history.stage_voucher_digests(record.import_id, 7, [("A-1", "x")])
+    await store_factory.query(  # what a sweep of another replica did while it ran
+        "UPDATE imports SET status = 'failed', error_reason = 'IMPORT_INTERRUPTED'")
+    with pytest.raises(ImportInterrupted) as caught:
+        await record_success(history, record.import_id)
+    assert caught.value.reason == "IMPORT_INTERRUPTED"
+    assert not await history.finish(record.import_id, ImportStatus.SUCCEEDED)
+    stored = await history.get("acme", record.import_id)
+    assert stored is not None and stored.status is ImportStatus.FAILED
 
 
 async def test_fingerprints_that_are_not_vouchers_are_reported_apart(

@@ -37,6 +37,8 @@ async def test_a_service_account_imports_and_exports_with_no_refresh_token(
     assert await import_books(stub, "acme") == 1
     await export_one(stub, "acme")
 
+    # Fortnox's (and the sandbox's) answer to the consent's code carries a refresh token
+    # (tests/sandbox/test_oauth.py); the service keeps none for a service account.
     assert stored(database, "acme", "refresh_token") is None
     assert stored(database, "acme", "account_type") == "service"
     assert stored(database, "acme", "fortnox_tenant_id") == str(company.id)
