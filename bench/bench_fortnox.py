@@ -35,10 +35,14 @@ import httpx
 
 from adapters.fortnox import FortnoxAdapter, FortnoxSettings
 from adapters.store.connections import SqliteTokenStore
+from bench.size import sized
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from sandbox.testing import ALL_SCOPES
 
-LIMIT, WINDOW_S = 25, 5.0
+LIMIT, WINDOW_S = 25, sized(5.0, 0.5)
+#: Requests of the one tenant, of each of the many tenants, and of the unthrottled run.
+ONE_N, EACH_N, FAST_N = sized((150, 75, 600), (40, 30, 30))
+SANDBOXES, TENANTS = sized((7, 20), (2, 4))
 TARGET_RATIO = 0.9
 
 
@@ -81,7 +85,8 @@ def sandbox_process() -> Iterator[Sandbox]:
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--listen", f"127.0.0.1:{port}",
          "--vouchers-per-year", "12", "--invoices-per-year", "2",
-         "--supplier-invoices-per-year", "2"],
+         "--supplier-invoices-per-year", "2", "--rate-limit", str(LIMIT),
+         "--rate-window", str(WINDOW_S)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sandbox = Sandbox(f"http://127.0.0.1:{port}")
     try:
@@ -131,7 +136,7 @@ def _count_429(sandboxes: list[Sandbox]) -> int:
 
 
 async def _one_tenant(sb: Sandbox, store: SqliteTokenStore) -> tuple[float, int]:
-    n = 150
+    n = ONE_N
     async with FortnoxAdapter(_settings(sb, LIMIT, WINDOW_S), store) as adapter:
         await _connect(adapter, sb, "one", sb.tenant_ids()[0])
         await asyncio.sleep(WINDOW_S)  # the connect's own call leaves the window
@@ -141,12 +146,12 @@ async def _one_tenant(sb: Sandbox, store: SqliteTokenStore) -> tuple[float, int]
 
 async def _many_tenants(sandboxes: list[Sandbox], store: SqliteTokenStore
                         ) -> tuple[float, float, int]:
-    n = 75
+    n = EACH_N
     adapters = [FortnoxAdapter(_settings(sb, LIMIT, WINDOW_S), store) for sb in sandboxes]
     work: list[tuple[FortnoxAdapter, str]] = []
     for index, (adapter, sb) in enumerate(zip(adapters, sandboxes, strict=True)):
         for company in sb.tenant_ids():
-            if len(work) < 20:
+            if len(work) < TENANTS:
                 tenant = f"t{index}-{company}"
                 await _connect(adapter, sb, tenant, company)
                 work.append((adapter, tenant))
@@ -162,7 +167,7 @@ async def _many_tenants(sandboxes: list[Sandbox], store: SqliteTokenStore
 
 
 async def _unthrottled(sb: Sandbox, store: SqliteTokenStore) -> float:
-    n = 600
+    n = FAST_N
     sb.control("POST", "/rate-limit", {"limit": 100_000, "window_seconds": 1.0})
     async with FortnoxAdapter(_settings(sb, 100_000, 1.0), store) as adapter:
         await _connect(adapter, sb, "fast", sb.tenant_ids()[1])
@@ -175,15 +180,15 @@ def main() -> int:
     an error: `make bench` fails only when a benchmark cannot run)."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         store = SqliteTokenStore(Path(tmp) / "bench.sqlite3", bytes(range(32)))
-        sandboxes = [stack.enter_context(sandbox_process()) for _ in range(7)]
+        sandboxes = [stack.enter_context(sandbox_process()) for _ in range(SANDBOXES)]
         one_ratio, one_429 = asyncio.run(_one_tenant(sandboxes[0], store))
-        print(f"one tenant:  150 requests, rate {one_ratio:.3f} of the limit "
+        print(f"one tenant:  {ONE_N} requests, rate {one_ratio:.3f} of the limit "
               f"({LIMIT}/{WINDOW_S:g} s), 429s: {one_429}", flush=True)
         for sb in sandboxes:
             sb.control("POST", "/reset")
         worst, aggregate, many_429 = asyncio.run(_many_tenants(sandboxes, store))
-        print(f"20 tenants:  75 requests each, worst tenant rate {worst:.3f} of the limit, "
-              f"aggregate {aggregate:.1f} req/s, 429s: {many_429}", flush=True)
+        print(f"{TENANTS} tenants:  {EACH_N} requests each, worst tenant rate {worst:.3f} of "
+              f"the limit, aggregate {aggregate:.1f} req/s, 429s: {many_429}", flush=True)
         per_s = asyncio.run(_unthrottled(sandboxes[0], store))
         print(f"unthrottled: {per_s:.0f} calls/s for one tenant "
               f"({1000 / per_s:.2f} ms per call incl. the sandbox)", flush=True)

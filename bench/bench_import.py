@@ -30,6 +30,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.size import sized
 from sie import SieReader
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
@@ -37,9 +38,10 @@ from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 
 BIN = Path(sys.executable).parent / "fortnox-bridge"
 REDIRECT_URI = "http://localhost:8080/callback"
-LARGE_YEAR_VOUCHERS = 330_000  # about 51 MB of Fortnox-shaped SIE 4
-TENANTS = 20
-RUNS = 5
+LARGE_YEAR_VOUCHERS = sized(330_000, 2_000)  # about 51 MB of Fortnox-shaped SIE 4
+TENANTS = sized(20, 3)
+RUNS = sized(5, 1)
+VOUCHERS_PER_YEAR = sized(20_000, 200)  # of each company in the many-tenant run
 CHUNK = 64 * 1024
 
 
@@ -227,7 +229,7 @@ async def _large_year(work: Path) -> None:
 
 
 async def _many_tenants(work: Path) -> None:
-    with _sandbox("--vouchers-per-year", "20000") as (_, sandbox_url), _service(
+    with _sandbox("--vouchers-per-year", str(VOUCHERS_PER_YEAR)) as (_, sandbox_url), _service(
         sandbox_url, work / "many.sqlite3"
     ) as (service_pid, address):
         companies = await asyncio.to_thread(_companies, sandbox_url)

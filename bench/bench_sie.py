@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.size import sized
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.15
 TARGET_PEER = 2.0
@@ -230,8 +232,10 @@ def _profile(path: Path) -> None:
 def main() -> None:
     """Generate the files, run every measurement, print throughputs and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=50, help="size of the generated file")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of floor and sie runs")
+    parser.add_argument("--mb", type=float, default=sized(50, 0.3),
+                        help="size of the generated file")
+    parser.add_argument("--repeat", type=int, default=sized(3, 1),
+                        help="rounds of floor and sie runs")
     parser.add_argument("--profile", action="store_true", help="cProfile the sie parse")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
