@@ -41,7 +41,7 @@ from core.sie_parse import (
     YearParsed,
     YearParsing,
 )
-from core.voucher_digest import BALANCES_KEY, voucher_digest
+from core.voucher_digest import BALANCES_KEY, DigestBatch
 from core.year_selection import YearChoice, select_years
 from sie import FinancialYear as SieYear
 from sie import ReadSummary, SieReader
@@ -49,8 +49,9 @@ from sie.controls import ControlFinding, ControlsResult, cross_year_findings
 
 #: How often (in bytes received) a progress event is sent while downloading.
 PROGRESS_EVERY_BYTES = 256 * 1024
-#: How many voucher digests are written to the history at a time.
-STAGE_EVERY = 5000
+#: How many voucher digests are written to the history at a time (one row of a few hundred
+#: KiB: the history's cost is per batch, not per voucher).
+STAGE_EVERY = 20_000
 #: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
 YEAR_CHECK_BYTES = 64 * 1024
 
@@ -250,7 +251,9 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         """Streams the year's file to the caller and the parser; digests go to the history."""
         sha = hashlib.sha256()
-        digests: list[tuple[str, str]] = []
+        digests: list[DigestBatch] = []
+        pending = 0  # fingerprints in ``digests``
+        fingerprints = 0  # of the whole file so far
         staging: list[asyncio.Future[None]] = []  # SQLite writes beside the download
         size = 0
         vouchers = 0
@@ -282,12 +285,14 @@ class SieImport:
                     size += len(chunk)
                     for parsed in parsed_meanwhile:
                         vouchers = parsed.vouchers
-                        digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
+                        digests.append(parsed.digests)
+                        pending += len(parsed.digests)
+                        fingerprints += len(parsed.digests)
                         for event in parsed.events:
                             yield event
-                    if len(digests) >= STAGE_EVERY:
+                    if pending >= STAGE_EVERY:
                         staging.append(self._stage(import_id, year.id, digests))
-                        digests = []
+                        digests, pending = [], 0
                     if size >= next_progress:
                         next_progress = size + PROGRESS_EVERY_BYTES
                         yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
@@ -297,10 +302,12 @@ class SieImport:
                     yield RawChunk(year.id, *piece)
             rest, received.year = await parsing.close()
             for parsed in rest:
-                digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
+                digests.append(parsed.digests)
+                fingerprints += len(parsed.digests)
                 for event in parsed.events:
                     yield event
-            digests.append((BALANCES_KEY, received.year.balances_digest))
+            digests.append(DigestBatch.of([(BALANCES_KEY, received.year.balances_digest)],
+                                          start=fingerprints))
             staging.append(self._stage(import_id, year.id, digests))
         finally:  # no write of this import may land after it is finished
             await asyncio.gather(*staging, return_exceptions=True)
@@ -309,11 +316,11 @@ class SieImport:
         received.sha256 = sha.hexdigest()
 
     def _stage(
-        self, import_id: str, year_id: int, digests: list[tuple[str, str]]
+        self, import_id: str, year_id: int, digests: list[DigestBatch]
     ) -> asyncio.Future[None]:
         """Writes digests while the download goes on (the history writes off the loop)."""
-        return asyncio.ensure_future(
-            self._history.stage_voucher_digests(import_id, year_id, digests))
+        return asyncio.ensure_future(self._history.stage_voucher_digests(
+            import_id, year_id, DigestBatch.joined(digests)))
 
 
 class _YearCheck:

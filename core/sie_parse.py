@@ -1,19 +1,21 @@
 """One financial year's SIE file, parsed chunk by chunk: the CPU-bound half of ImportSie.
 
 ``YearParse`` runs the reader and the year-end controls over a file as it arrives, and hands
-on every voucher's text for the change comparison. Everything it returns is plain data that
-pickles, so it can run in another process (``SieParsers``) while the import's own process
-goes on downloading and sending (and hashing those texts, which it has the time for).
+on every voucher's fingerprint for the change comparison, in batches. Everything it returns
+is plain data, so it can run in another process (``SieParsers``) while the import's own
+process goes on downloading and sending: fingerprinting a voucher's text costs the parser
+about what sending the text over would, and the service nothing at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from core.voucher_digest import BalanceDigest, voucher_key
+from core.voucher_digest import DIGEST_SIZE, KEY_SEPARATOR, BalanceDigest, DigestBatch
 from sie import (
     Account,
     Balance,
@@ -59,11 +61,11 @@ class YearFinding:
 
 @dataclass(frozen=True)
 class Parsed:
-    """What a piece of the file produced: findings and record batches for the caller, and
-    (voucher key, voucher text) pairs to fingerprint. ``vouchers`` counts all read so far."""
+    """What a piece of the file produced: findings and record batches for the caller, and the
+    fingerprints of its vouchers. ``vouchers`` counts all read so far."""
 
     events: tuple[RecordBatch | YearFinding, ...]
-    voucher_texts: tuple[tuple[str, str], ...]
+    digests: DigestBatch
     vouchers: int
 
 
@@ -73,7 +75,7 @@ class YearParsed:
 
     read: ReadSummary
     controls: ControlsResult
-    balances_digest: str
+    balances_digest: bytes
 
 
 @dataclass
@@ -111,6 +113,7 @@ class YearParse:
         self._controls = YearEndControls()
         self._balances = BalanceDigest()
         self._batch = _Batch()
+        self._fingerprinted = 0
 
     def feed(self, chunk: bytes) -> Parsed:
         """Reads a chunk; returns what it completed."""
@@ -120,7 +123,7 @@ class YearParse:
         """Reads the end of the file; returns what it completed and the year's result."""
         parsed = self._consume(self._reader.close(), last=True)
         year = YearParsed(self._reader.summary(), self._controls.finish(),
-                          self._balances.hexdigest())
+                          self._balances.digest())
         return parsed, year
 
     def _consume(self, events: Iterable[SieEvent], *, last: bool) -> Parsed:
@@ -128,7 +131,9 @@ class YearParse:
         include_records = self._options.include_records
         observe = self._controls.observe
         out: list[RecordBatch | YearFinding] = []
-        texts: list[tuple[str, str]] = []
+        keys: list[str] = []
+        digests: list[bytes] = []
+        blake2b = hashlib.blake2b
         for event in events:
             kind = type(event)
             if kind is Finding:
@@ -138,7 +143,8 @@ class YearParse:
             observe(event)
             if kind is Voucher:
                 assert isinstance(event, Voucher)
-                texts.append((voucher_key(event), event.source))
+                keys.append(f"{event.series}:{event.number}")  # voucher_key, inlined
+                digests.append(blake2b(event.source.encode(), digest_size=DIGEST_SIZE).digest())
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
@@ -150,7 +156,9 @@ class YearParse:
             final = self._batch.take(year_id)
             if final is not None:
                 out.append(final)
-        return Parsed(tuple(out), tuple(texts), self._reader.summary().vouchers)
+        batch = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys), b"".join(digests))
+        self._fingerprinted += len(keys)
+        return Parsed(tuple(out), batch, self._reader.summary().vouchers)
 
 
 class YearParsing(Protocol):

@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from adapters.sie_parsing.frames import HEADER, Kind, frame
+from adapters.sie_parsing.frames import HEADER, Kind, frame, read_parsed
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParsed
 
@@ -107,7 +107,7 @@ class _YearParsing:
         while True:
             kind, payload = await self._worker.receive()
             if kind == Kind.PARSED:
-                self._parsed.append(pickle.loads(payload))
+                self._parsed.append(read_parsed(payload))
             elif kind == Kind.DONE:
                 done: tuple[Parsed, YearParsed] = pickle.loads(payload)
                 return done

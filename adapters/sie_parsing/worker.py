@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import BinaryIO
 
-from adapters.sie_parsing.frames import HEADER, Kind, frame
+from adapters.sie_parsing.frames import HEADER, Kind, frame, parsed_frame
 from core.sie_parse import YearParse
 from sie.collector import streaming_collector
 
@@ -37,7 +37,7 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
                 continue
             assert parse is not None, "a file's bytes came before its OPEN frame"
             if kind == Kind.DATA:
-                answer = frame(Kind.PARSED, pickle.dumps(parse.feed(payload), 5))
+                answer = parsed_frame(parse.feed(payload))
             else:
                 answer = frame(Kind.DONE, pickle.dumps(parse.close(), 5))
                 parse = None

@@ -15,6 +15,8 @@ from adapters.sie_parsing.frames import HEADER, Kind, frame
 from adapters.sie_parsing.worker import serve
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
+from core.voucher_digest import voucher_digest, voucher_key
+from sie import ReadPolicy, SieReader, Voucher
 from tests.harness.processes import parser_pids
 from tests.harness.sie_files import FIXTURES
 
@@ -28,9 +30,16 @@ def chunks() -> list[bytes]:
     return [FILE[start:start + CHUNK] for start in range(0, len(FILE), CHUNK)]
 
 
-def flat(parsed: list[Parsed]) -> tuple[list[object], list[tuple[str, str]]]:
-    """Events and voucher texts in order, however they were split between answers."""
-    return ([e for p in parsed for e in p.events], [t for p in parsed for t in p.voucher_texts])
+def flat(parsed: list[Parsed]) -> tuple[list[object], list[tuple[str, bytes]]]:
+    """Events and voucher fingerprints in order, however they were split between answers."""
+    return ([e for p in parsed for e in p.events], [d for p in parsed for d in p.digests.pairs()])
+
+
+def fingerprints_read_here() -> list[tuple[str, bytes]]:
+    """Every voucher's key and the digest of its text, read by the reader in this process."""
+    reader = SieReader(ReadPolicy(keep_voucher_source=True))
+    events = [*reader.feed(FILE), *reader.close()]
+    return [(voucher_key(v), voucher_digest(v.source)) for v in events if isinstance(v, Voucher)]
 
 
 async def parse_all(parsing: YearParsing) -> tuple[list[Parsed], YearParsed]:
@@ -52,9 +61,10 @@ async def test_a_worker_gives_what_parsing_in_process_gives() -> None:
     finally:
         await pool.aclose()
     assert flat(got) == flat([*expected, last])
-    events, texts = flat(got)
-    assert len(texts) == 3
-    assert all(text.startswith("#VER") for _, text in texts)
+    events, digests = flat(got)
+    assert digests == fingerprints_read_here() and len(digests) == 3
+    assert [p.digests.start for p in got] == [  # each batch starts where the one before ended
+        sum(len(q.digests) for q in got[:i]) for i in range(len(got))]
     assert any(getattr(e, "finding", None) for e in events)
     assert got[-1].vouchers == 3
     assert year == expected_year
