@@ -17,7 +17,7 @@ from datetime import datetime
 
 from opentelemetry import trace
 
-from core.chunks import pieces
+from core.chunks import CHUNK_BYTES, pieces
 from core.connections import FortnoxConnections, require_connected
 from core.errors import SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
@@ -52,6 +52,10 @@ PROGRESS_EVERY_BYTES = 256 * 1024
 #: How many voucher digests are written to the history at a time (one row of a few hundred
 #: KiB: the history's cost is per batch, not per voucher).
 STAGE_EVERY = 20_000
+#: Raw bytes go to the caller in pieces as large as a message may carry, or at least this often
+#: (seconds) while a slow download has not filled one: a message costs the service the same
+#: whether it carries 32 KiB or 1 MiB.
+RAW_AT_LEAST_EVERY_S = 0.1
 #: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
 YEAR_CHECK_BYTES = 64 * 1024
 
@@ -258,7 +262,12 @@ class SieImport:
         size = 0
         vouchers = 0
         next_progress = 0
-        held = b""  # the newest bytes, sent once we know if they are the last and the year
+        # The newest bytes, sent once we know the year, that they are not the last, and (so
+        # that a message carries as much as it may) that they fill whole pieces.
+        held: list[bytes] = []
+        held_size = 0
+        loop = asyncio.get_running_loop()
+        flush_at = loop.time() + RAW_AT_LEAST_EVERY_S
         check = _YearCheck(year)
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
@@ -277,11 +286,19 @@ class SieImport:
                     sha.update(chunk)
                     check.feed(chunk)
                     if request.stream_raw:
-                        if held and check.done:
-                            for piece in pieces(held, size - len(held), last=False):
+                        if held and check.done and (
+                            held_size >= CHUNK_BYTES or loop.time() >= flush_at
+                        ):
+                            flush_at = loop.time() + RAW_AT_LEAST_EVERY_S
+                            whole = b"".join(held)
+                            cut = (len(whole) if len(whole) < CHUNK_BYTES
+                                   else len(whole) // CHUNK_BYTES * CHUNK_BYTES)
+                            for piece in pieces(whole[:cut], size - held_size, last=False):
                                 yield RawChunk(year.id, *piece)
-                            held = b""
-                        held += chunk
+                            held = [whole[cut:]] if cut < len(whole) else []
+                            held_size -= cut
+                        held.append(chunk)
+                        held_size += len(chunk)
                     size += len(chunk)
                     for parsed in parsed_meanwhile:
                         vouchers = parsed.vouchers
@@ -298,7 +315,7 @@ class SieImport:
                         yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
             check.feed(b"", last=True)
             if request.stream_raw:
-                for piece in pieces(held, size - len(held), last=True):
+                for piece in pieces(b"".join(held), size - held_size, last=True):
                     yield RawChunk(year.id, *piece)
             rest, received.year = await parsing.close()
             for parsed in rest:
