@@ -34,6 +34,7 @@ from core.imports import (
     recorded,
 )
 from core.sie_parse import (
+    EncodedRecords,
     ParseOptions,
     RecordBatch,
     SieParsers,
@@ -130,7 +131,8 @@ class ImportSummary:
         return sum(y.read.vouchers for y in self.years)
 
 
-ImportEvent = Progress | RawChunk | RecordBatch | YearFinding | YearSummary | ImportSummary
+ImportEvent = (Progress | RawChunk | RecordBatch | EncodedRecords | YearFinding | YearSummary
+               | ImportSummary)
 
 
 class SieImport:

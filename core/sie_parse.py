@@ -10,7 +10,7 @@ about what sending the text over would, and the service nothing at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,8 +28,14 @@ from sie import (
 from sie.controls import ControlFinding, ControlsResult, YearEndControls
 from sie.records import Event as SieEvent
 
-#: Parsed records are sent in batches of this many vouchers.
+#: Parsed records are sent in batches of at most this many vouchers (4 balances a voucher)...
 RECORD_BATCH = 500
+#: ...and of about this many bytes of the file at most, so that a year of long vouchers cannot
+#: make a message a caller refuses (gRPC clients take 4 MiB by default; a record's message is
+#: about the size of its lines, a voucher being at most one message however long it is).
+RECORD_BATCH_BYTES = 512 * 1024
+#: What a record of the file counts for, beside its text, in ``RECORD_BATCH_BYTES``.
+_RECORD_OVERHEAD = 64
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,19 @@ class RecordBatch:
 
 
 @dataclass(frozen=True)
+class EncodedRecords:
+    """A record batch the parser process already encoded as the caller's message (by a
+    ``RecordEncoder``), so that the service only passes its bytes on."""
+
+    financial_year_id: int
+    data: bytes
+
+
+#: Encodes a record batch as the caller's message, in the parser process.
+RecordEncoder = Callable[[RecordBatch], bytes]
+
+
+@dataclass(frozen=True)
 class YearFinding:
     """A finding of the reader or of the year-end controls, for one year."""
 
@@ -64,7 +83,7 @@ class Parsed:
     """What a piece of the file produced: findings and record batches for the caller, and the
     fingerprints of its vouchers. ``vouchers`` counts all read so far."""
 
-    events: tuple[RecordBatch | YearFinding, ...]
+    events: tuple[RecordBatch | EncodedRecords | YearFinding, ...]
     digests: DigestBatch
     vouchers: int
 
@@ -83,6 +102,11 @@ class _Batch:
     accounts: list[Account] = field(default_factory=list)
     balances: list[Balance] = field(default_factory=list)
     vouchers: list[Voucher] = field(default_factory=list)
+    size: int = 0  # about the bytes of the file its records came from
+
+    def full_before(self, event: SieEvent) -> bool:
+        """Whether the batch holds records and ``event`` would take it over its size."""
+        return bool(self.size) and self.size + _size(event) > RECORD_BATCH_BYTES
 
     def add(self, event: SieEvent) -> bool:
         """Keeps a record worth sending; tells whether the batch is full."""
@@ -92,22 +116,38 @@ class _Batch:
             self.balances.append(event)
         elif isinstance(event, Voucher):
             self.vouchers.append(event._replace(source=""))
-        return len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
+        else:
+            return False
+        self.size += _size(event)
+        return (len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
+                or self.size >= RECORD_BATCH_BYTES)
 
     def take(self, financial_year_id: int) -> RecordBatch | None:
         if not (self.accounts or self.balances or self.vouchers):
             return None
         batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
                             tuple(self.vouchers))
-        self.accounts, self.balances, self.vouchers = [], [], []
+        self.accounts, self.balances, self.vouchers, self.size = [], [], [], 0
         return batch
+
+
+def _size(event: SieEvent) -> int:
+    """About the bytes of the file a record to send came from (0: not one to send)."""
+    if isinstance(event, Voucher):
+        return _RECORD_OVERHEAD + len(event.source)
+    if isinstance(event, Account):
+        return _RECORD_OVERHEAD + len(event.name)
+    if isinstance(event, Balance):
+        return _RECORD_OVERHEAD + 16 * len(event.objects)
+    return 0
 
 
 class YearParse:
     """Reads one year's file: feed it every chunk, then close it."""
 
-    def __init__(self, options: ParseOptions) -> None:
+    def __init__(self, options: ParseOptions, encode: RecordEncoder | None = None) -> None:
         self._options = options
+        self._encode = encode
         self._reader = SieReader(ReadPolicy(allow_unbalanced=options.allow_unbalanced,
                                             keep_voucher_source=True))
         self._controls = YearEndControls()
@@ -130,7 +170,7 @@ class YearParse:
         year_id = self._options.financial_year_id
         include_records = self._options.include_records
         observe = self._controls.observe
-        out: list[RecordBatch | YearFinding] = []
+        out: list[RecordBatch | EncodedRecords | YearFinding] = []
         keys: list[str] = []
         digests: list[bytes] = []
         blake2b = hashlib.blake2b
@@ -148,17 +188,25 @@ class YearParse:
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
-            if include_records and self._batch.add(event):
-                taken = self._batch.take(year_id)
-                if taken is not None:
-                    out.append(taken)
+            if include_records:
+                if self._batch.full_before(event):
+                    self._take(out)
+                if self._batch.add(event):
+                    self._take(out)
         if last:
-            final = self._batch.take(year_id)
-            if final is not None:
-                out.append(final)
+            self._take(out)
         batch = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys), b"".join(digests))
         self._fingerprinted += len(keys)
         return Parsed(tuple(out), batch, self._reader.summary().vouchers)
+
+
+    def _take(self, out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
+        """Ends the record batch (encoded, where there is an encoder) if it holds any."""
+        year_id = self._options.financial_year_id
+        batch = self._batch.take(year_id)
+        if batch is not None:
+            out.append(batch if self._encode is None
+                       else EncodedRecords(year_id, self._encode(batch)))
 
 
 class YearParsing(Protocol):
