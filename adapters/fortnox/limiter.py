@@ -159,7 +159,7 @@ class SlidingWindowLimiter:
                     # A slot frees only as time passes (an answer dates a slot, it frees
                     # none), so the wait is exact: claiming again at each answer meanwhile
                     # would cost the shared window a transaction and free nothing.
-                    await asyncio.sleep(claim.wait_s)
+                    await asyncio.sleep(claim.wait_s + _MARGIN_S)  # the loop may wake early
                     continue
                 # No slot answered yet: the first answer (here) says when one frees.
                 with contextlib.suppress(TimeoutError):
