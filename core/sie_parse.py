@@ -154,6 +154,7 @@ class YearParse:
         self._balances = BalanceDigest()
         self._batch = _Batch()
         self._fingerprinted = 0
+        self._blank = hashlib.blake2b(digest_size=DIGEST_SIZE)
 
     def feed(self, chunk: bytes) -> Parsed:
         """Reads a chunk; returns what it completed."""
@@ -173,7 +174,7 @@ class YearParse:
         out: list[RecordBatch | EncodedRecords | YearFinding] = []
         keys: list[str] = []
         digests: list[bytes] = []
-        blake2b = hashlib.blake2b
+        blank = self._blank
         for event in events:
             kind = type(event)
             if kind is Finding:
@@ -184,7 +185,9 @@ class YearParse:
             if kind is Voucher:
                 assert isinstance(event, Voucher)
                 keys.append(f"{event.series}:{event.number}")  # voucher_key, inlined
-                digests.append(blake2b(event.source.encode(), digest_size=DIGEST_SIZE).digest())
+                digest = blank.copy()  # voucher_digest, a fifth cheaper than a new one
+                digest.update(event.source.encode())
+                digests.append(digest.digest())
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
