@@ -9,12 +9,14 @@ threading.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, LiteralString, NamedTuple
 
 from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
 from core.token_store import CurrentTokens, OAuthStateRecord, TokenGrant, require_usable
+from core.voucher_digest import DigestBatch, compare
 from core.voucher_export.history import ExportRecord, ExportStatus, parse_places
 from core.voucher_export.model import Outcome, VoucherResult
 
@@ -117,15 +119,6 @@ def import_record(row: ImportRow, years: tuple[ImportedYear, ...]) -> ImportReco
     )
 
 
-class Matches(NamedTuple):
-    """Going from one import's fingerprints of a year to another's: how many the new one
-    added, how many it changed, and how many both have."""
-
-    added: int
-    changed: int
-    matched: int
-
-
 class PreviousYear(NamedTuple):
     """The year of the tenant's last successful SIE import that a new import is compared with
     (``adapters.store_sql.PREVIOUS_YEAR``)."""
@@ -137,13 +130,29 @@ class PreviousYear(NamedTuple):
         """No change counted: the same bytes, or (``counted=False``) nothing to count against."""
         return VoucherChanges(self.import_id, self.sha256, 0, 0, 0, counted=counted)
 
-    def changes(self, kept: int, vouchers: Matches, others: Matches) -> VoucherChanges:
-        """The changes from the ``kept`` voucher fingerprints of this year to the new ones."""
+    def changes(self, old: Iterable[DigestRow], new: Iterable[DigestRow]) -> VoucherChanges:
+        """The changes from this year's fingerprints (``old``) to a new import's."""
+        found = compare(map(digest_batch, old), map(digest_batch, new))
+        if not found.kept and not found.kept_others:
+            return self.unchanged(counted=False)
         return VoucherChanges(
             previous_import_id=self.import_id, previous_sha256=self.sha256,
-            added=vouchers.added, changed=vouchers.changed, removed=kept - vouchers.matched,
-            other_changed=bool(others.changed),
+            added=found.vouchers.added, changed=found.vouchers.changed,
+            removed=found.kept - found.vouchers.matched, other_changed=bool(found.others.changed),
         )
+
+
+class DigestRow(NamedTuple):
+    """A row of ``voucher_digest_batches`` (``adapters.store_sql.DIGESTS_OF_YEAR``)."""
+
+    first_index: int
+    voucher_keys: str
+    digests: bytes
+
+
+def digest_batch(row: DigestRow) -> DigestBatch:
+    """The batch a row holds."""
+    return DigestBatch(row.first_index, row.voucher_keys, bytes(row.digests))
 
 
 class ConnectionRow(NamedTuple):

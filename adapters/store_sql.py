@@ -112,11 +112,26 @@ YEARS_OF_IMPORT: LiteralString = (
 
 #: The digests of the tenant's finished imports of the same years as a succeeded one.
 DROP_SUPERSEDED: LiteralString = (
-    "DELETE FROM voucher_digests WHERE import_id IN (SELECT i.import_id FROM"
+    "DELETE FROM voucher_digest_batches WHERE import_id IN (SELECT i.import_id FROM"
     " imports i JOIN imports this ON this.import_id = ? AND i.tenant ="
     " this.tenant WHERE i.import_id != this.import_id AND i.status != 'running')"
     " AND financial_year_id IN (SELECT financial_year_id FROM import_years"
     " WHERE import_id = ?)")
+
+#: A batch of a running import's voucher digests; one staged again replaces the first.
+STAGE_DIGESTS: LiteralString = (
+    "INSERT INTO voucher_digest_batches (import_id, financial_year_id, first_index,"
+    " voucher_keys, digests) VALUES (?, ?, ?, ?, ?) ON CONFLICT (import_id,"
+    " financial_year_id, first_index) DO UPDATE SET voucher_keys = excluded.voucher_keys,"
+    " digests = excluded.digests")
+
+#: An import's digest batches of a year (``DigestRow``), in the file's order.
+DIGESTS_OF_YEAR: LiteralString = (
+    "SELECT first_index, voucher_keys, digests FROM voucher_digest_batches"
+    " WHERE import_id = ? AND financial_year_id = ? ORDER BY first_index")
+
+#: An import's digests, every year (a failed or cancelled import's are dropped at once).
+DROP_DIGESTS: LiteralString = "DELETE FROM voucher_digest_batches WHERE import_id = ?"
 
 #: The tenant's last successful SIE import of a year: what a new one is compared with.
 PREVIOUS_YEAR: LiteralString = (

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bench.bench_sie import generate
+from bench.size import sized
 from sie.controls import YearEndControls
 from sie.reader import SieReader
 
@@ -41,8 +42,9 @@ def parse(path: Path, controls: YearEndControls | None) -> float:
 def main() -> None:
     """Generate the file, time both variants, print throughputs and the overhead."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=50, help="size of the generated file")
-    parser.add_argument("--rounds", type=int, default=2, help="timings per variant")
+    parser.add_argument("--mb", type=float, default=sized(50, 0.3),
+                        help="size of the generated file")
+    parser.add_argument("--rounds", type=int, default=sized(2, 1), help="timings per variant")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-controls-") as tmp:
         path = Path(tmp) / "fortnox.se"

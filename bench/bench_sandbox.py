@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from bench.size import sized
 from sandbox.benchmark import main
 
 if __name__ == "__main__":
-    sys.exit(main([]))
+    sys.exit(main(sized([], ["2000"])))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from core.errors import DeadlineExceeded, DomainError, ImportInterrupted, StorageUnavailable
+from core.voucher_digest import DigestBatch
 
 Event = TypeVar("Event")
 _log = logging.getLogger(__name__)
@@ -192,9 +193,10 @@ class ImportHistory(Protocol):
         ...
 
     async def stage_voucher_digests(
-        self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
+        self, import_id: str, financial_year_id: int, digests: DigestBatch
     ) -> None:
-        """Keeps (voucher key, digest) pairs of a running import for the change comparison."""
+        """Keeps a batch of a running import's fingerprints for the change comparison (a
+        batch staged again, from the same ``start``, replaces the first)."""
         ...
 
     async def compare_year(

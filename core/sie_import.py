@@ -18,7 +18,7 @@ from datetime import datetime
 
 from opentelemetry import trace
 
-from core.chunks import pieces
+from core.chunks import CHUNK_BYTES, pieces
 from core.connections import FortnoxConnections, require_connected
 from core.errors import FortnoxScopeMissing, SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
@@ -35,6 +35,7 @@ from core.imports import (
     recorded,
 )
 from core.sie_parse import (
+    EncodedRecords,
     ParseOptions,
     RecordBatch,
     SieParsers,
@@ -42,8 +43,8 @@ from core.sie_parse import (
     YearParsed,
     YearParsing,
 )
-from core.voucher_digest import BALANCES_KEY, voucher_digest
-from core.voucher_documents import counted, document_counts
+from core.voucher_digest import BALANCES_KEY, DigestBatch
+from core.voucher_documents import document_counts
 from core.year_selection import YearChoice, select_years
 from sie import (
     Account,
@@ -63,8 +64,13 @@ from sie.values import org_number_digits
 
 #: How often (in bytes received) a progress event is sent while downloading.
 PROGRESS_EVERY_BYTES = 256 * 1024
-#: How many voucher digests are written to the history at a time.
-STAGE_EVERY = 5000
+#: How many voucher digests are written to the history at a time (one row of a few hundred
+#: KiB: the history's cost is per batch, not per voucher).
+STAGE_EVERY = 20_000
+#: Raw bytes go to the caller in pieces as large as a message may carry, or at least this often
+#: (seconds) while a slow download has not filled one: a message costs the service the same
+#: whether it carries 32 KiB or 1 MiB.
+RAW_AT_LEAST_EVERY_S = 0.1
 #: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
 YEAR_CHECK_BYTES = 64 * 1024
 
@@ -139,7 +145,8 @@ class ImportSummary:
         return sum(y.read.vouchers for y in self.years)
 
 
-ImportEvent = Progress | RawChunk | RecordBatch | YearFinding | YearSummary | ImportSummary
+ImportEvent = (Progress | RawChunk | RecordBatch | EncodedRecords | YearFinding | YearSummary
+               | ImportSummary)
 
 
 class SieImport:
@@ -219,17 +226,15 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
-            options = ParseOptions(year.id, request.allow_unbalanced, request.include_records)
+            options = ParseOptions(year.id, request.allow_unbalanced, request.include_records,
+                                   await self._document_counts(request, year))
             if self._parsers.busy():
                 yield Progress(Stage.DOWNLOADING, year.id,
                                message="waiting for a free SIE parser (other imports run)")
-            counts = await self._document_counts(request, year)
             async with self._parsers.parse(options) as parsing:
                 received = _Received()
                 async for event in self._download(request, import_id, year, parsing, received,
                                                   organisation_number):
-                    if counts is not None and isinstance(event, RecordBatch):
-                        event = counted(event, counts)
                     yield event
             read, checked = received.year.read, received.year.controls
             size = read.bytes_read
@@ -285,12 +290,19 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         """Streams the year's file to the caller and the parser; digests go to the history."""
         sha = hashlib.sha256()
-        digests: list[tuple[str, str]] = []
+        digests: list[DigestBatch] = []
+        pending = 0  # fingerprints in ``digests``
+        fingerprints = 0  # of the whole file so far
         staging: list[asyncio.Future[None]] = []  # SQLite writes beside the download
         size = 0
         vouchers = 0
         next_progress = 0
-        held = b""  # the newest bytes, sent once we know if they are the last and the year
+        # The newest bytes, sent once we know the year, that they are not the last, and (so
+        # that a message carries as much as it may) that they fill whole pieces.
+        held: list[bytes] = []
+        held_size = 0
+        loop = asyncio.get_running_loop()
+        flush_at = loop.time() + RAW_AT_LEAST_EVERY_S
         check = _YearCheck(year, organisation_number)
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
@@ -309,33 +321,45 @@ class SieImport:
                     sha.update(chunk)
                     check.feed(chunk)
                     if request.stream_raw:
-                        if held and check.done:
-                            for piece in pieces(held, size - len(held), last=False):
+                        if held and check.done and (
+                            held_size >= CHUNK_BYTES or loop.time() >= flush_at
+                        ):
+                            flush_at = loop.time() + RAW_AT_LEAST_EVERY_S
+                            whole = b"".join(held)
+                            cut = (len(whole) if len(whole) < CHUNK_BYTES
+                                   else len(whole) // CHUNK_BYTES * CHUNK_BYTES)
+                            for piece in pieces(whole[:cut], size - held_size, last=False):
                                 yield RawChunk(year.id, *piece)
-                            held = b""
-                        held += chunk
+                            held = [whole[cut:]] if cut < len(whole) else []
+                            held_size -= cut
+                        held.append(chunk)
+                        held_size += len(chunk)
                     size += len(chunk)
                     for parsed in parsed_meanwhile:
                         vouchers = parsed.vouchers
-                        digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
+                        digests.append(parsed.digests)
+                        pending += len(parsed.digests)
+                        fingerprints += len(parsed.digests)
                         for event in parsed.events:
                             yield event
-                    if len(digests) >= STAGE_EVERY:
+                    if pending >= STAGE_EVERY:
                         staging.append(self._stage(import_id, year.id, digests))
-                        digests = []
+                        digests, pending = [], 0
                     if size >= next_progress:
                         next_progress = size + PROGRESS_EVERY_BYTES
                         yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
             check.feed(b"", last=True)
             if request.stream_raw:
-                for piece in pieces(held, size - len(held), last=True):
+                for piece in pieces(b"".join(held), size - held_size, last=True):
                     yield RawChunk(year.id, *piece)
             rest, received.year = await parsing.close()
             for parsed in rest:
-                digests += [(k, voucher_digest(t)) for k, t in parsed.voucher_texts]
+                digests.append(parsed.digests)
+                fingerprints += len(parsed.digests)
                 for event in parsed.events:
                     yield event
-            digests.append((BALANCES_KEY, received.year.balances_digest))
+            digests.append(DigestBatch.of([(BALANCES_KEY, received.year.balances_digest)],
+                                          start=fingerprints))
             staging.append(self._stage(import_id, year.id, digests))
         finally:  # no write of this import may land after it is finished
             await asyncio.gather(*staging, return_exceptions=True)
@@ -344,11 +368,11 @@ class SieImport:
         received.sha256 = sha.hexdigest()
 
     def _stage(
-        self, import_id: str, year_id: int, digests: list[tuple[str, str]]
+        self, import_id: str, year_id: int, digests: list[DigestBatch]
     ) -> asyncio.Future[None]:
         """Writes digests while the download goes on (the history writes off the loop)."""
-        return asyncio.ensure_future(
-            self._history.stage_voucher_digests(import_id, year_id, digests))
+        return asyncio.ensure_future(self._history.stage_voucher_digests(
+            import_id, year_id, DigestBatch.joined(digests)))
 
 
 class _YearCheck:

@@ -1,19 +1,21 @@
 """One financial year's SIE file, parsed chunk by chunk: the CPU-bound half of ImportSie.
 
 ``YearParse`` runs the reader and the year-end controls over a file as it arrives, and hands
-on every voucher's text for the change comparison. Everything it returns is plain data that
-pickles, so it can run in another process (``SieParsers``) while the import's own process
-goes on downloading and sending (and hashing those texts, which it has the time for).
+on every voucher's fingerprint for the change comparison, in batches. Everything it returns
+is plain data, so it can run in another process (``SieParsers``) while the import's own
+process goes on downloading and sending: fingerprinting a voucher's text costs the parser
+about what sending the text over would, and the service nothing at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from core.voucher_digest import BalanceDigest, voucher_key
+from core.voucher_digest import DIGEST_SIZE, KEY_SEPARATOR, BalanceDigest, DigestBatch
 from sie import (
     Account,
     Balance,
@@ -26,11 +28,14 @@ from sie import (
 from sie.controls import ControlFinding, ControlsResult, YearEndControls
 from sie.records import Event as SieEvent
 
-#: Parsed records are sent in batches of this many vouchers, or fewer once the records' text
-#: comes to ``RECORD_BATCH_BYTES`` (a batch is one gRPC message, which clients take up to
-#: 4 MiB of: 500 vouchers of 300 rows made 10.7 MB, more than the server sends at all).
+#: Parsed records are sent in batches of at most this many vouchers (4 balances a voucher)...
 RECORD_BATCH = 500
-RECORD_BATCH_BYTES = 1024 * 1024
+#: ...and of about this many bytes of the file at most, so that a year of long vouchers cannot
+#: make a message a caller refuses (gRPC clients take 4 MiB by default; a record's message is
+#: about the size of its lines, a voucher being at most one message however long it is).
+RECORD_BATCH_BYTES = 512 * 1024
+#: What a record of the file counts for, beside its text, in ``RECORD_BATCH_BYTES``.
+_RECORD_OVERHEAD = 64
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class ParseOptions:
     financial_year_id: int
     allow_unbalanced: bool = False
     include_records: bool = False
+    #: Documents Fortnox has connected to each voucher (series, number), for the records
+    #: (``None``: not known, the records say nothing of them).
+    document_counts: Mapping[tuple[str, int], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,19 @@ class RecordBatch:
 
 
 @dataclass(frozen=True)
+class EncodedRecords:
+    """A record batch the parser process already encoded as the caller's message (by a
+    ``RecordEncoder``), so that the service only passes its bytes on."""
+
+    financial_year_id: int
+    data: bytes
+
+
+#: Encodes a record batch as the caller's message, in the parser process.
+RecordEncoder = Callable[[RecordBatch], bytes]
+
+
+@dataclass(frozen=True)
 class YearFinding:
     """A finding of the reader or of the year-end controls, for one year."""
 
@@ -64,11 +85,11 @@ class YearFinding:
 
 @dataclass(frozen=True)
 class Parsed:
-    """What a piece of the file produced: findings and record batches for the caller, and
-    (voucher key, voucher text) pairs to fingerprint. ``vouchers`` counts all read so far."""
+    """What a piece of the file produced: findings and record batches for the caller, and the
+    fingerprints of its vouchers. ``vouchers`` counts all read so far."""
 
-    events: tuple[RecordBatch | YearFinding, ...]
-    voucher_texts: tuple[tuple[str, str], ...]
+    events: tuple[RecordBatch | EncodedRecords | YearFinding, ...]
+    digests: DigestBatch
     vouchers: int
 
 
@@ -78,7 +99,7 @@ class YearParsed:
 
     read: ReadSummary
     controls: ControlsResult
-    balances_digest: str
+    balances_digest: bytes
 
 
 @dataclass
@@ -86,45 +107,63 @@ class _Batch:
     accounts: list[Account] = field(default_factory=list)
     balances: list[Balance] = field(default_factory=list)
     vouchers: list[Voucher] = field(default_factory=list)
-    #: The batch's size, reckoned from its records' text at two bytes a character: above what
-    #: the message carrying them takes in real files (a row's field tags take less than its
-    #: label and spaces), and a quarter of what a client takes leaves room where it is not.
-    size: int = 0
+    size: int = 0  # about the bytes of the file its records came from
+
+    def full_before(self, event: SieEvent) -> bool:
+        """Whether the batch holds records and ``event`` would take it over its size."""
+        return bool(self.size) and self.size + _size(event) > RECORD_BATCH_BYTES
 
     def add(self, event: SieEvent) -> bool:
         """Keeps a record worth sending; tells whether the batch is full."""
         if isinstance(event, Account):
             self.accounts.append(event)
-            self.size += 2 * (len(event.number) + len(event.name)) + 16
         elif isinstance(event, Balance):
             self.balances.append(event)
-            self.size += 2 * (len(event.account) + sum(len(d) + len(o) for d, o in event.objects)
-                              ) + 64
         elif isinstance(event, Voucher):
-            self.size += 2 * len(event.source) + 64
             self.vouchers.append(event._replace(source=""))
+        else:
+            return False
+        self.size += _size(event)
         return (len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
                 or self.size >= RECORD_BATCH_BYTES)
 
-    def take(self, financial_year_id: int) -> RecordBatch | None:
+    def take(self, financial_year_id: int, document_counts: Mapping[tuple[str, int], int] | None
+             ) -> RecordBatch | None:
         if not (self.accounts or self.balances or self.vouchers):
             return None
+        counts = None if document_counts is None else tuple(
+            document_counts.get((v.series, int(v.number)), 0) if v.number.isdigit() else 0
+            for v in self.vouchers)
         batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
-                            tuple(self.vouchers))
+                            tuple(self.vouchers), counts)
         self.accounts, self.balances, self.vouchers, self.size = [], [], [], 0
         return batch
+
+
+def _size(event: SieEvent) -> int:
+    """About the bytes of the file a record to send came from (0: not one to send)."""
+    if isinstance(event, Voucher):
+        return _RECORD_OVERHEAD + len(event.source)
+    if isinstance(event, Account):
+        return _RECORD_OVERHEAD + len(event.name)
+    if isinstance(event, Balance):
+        return _RECORD_OVERHEAD + 16 * len(event.objects)
+    return 0
 
 
 class YearParse:
     """Reads one year's file: feed it every chunk, then close it."""
 
-    def __init__(self, options: ParseOptions) -> None:
+    def __init__(self, options: ParseOptions, encode: RecordEncoder | None = None) -> None:
         self._options = options
+        self._encode = encode
         self._reader = SieReader(ReadPolicy(allow_unbalanced=options.allow_unbalanced,
                                             keep_voucher_source=True))
         self._controls = YearEndControls()
         self._balances = BalanceDigest()
         self._batch = _Batch()
+        self._fingerprinted = 0
+        self._blank = hashlib.blake2b(digest_size=DIGEST_SIZE)
 
     def feed(self, chunk: bytes) -> Parsed:
         """Reads a chunk; returns what it completed."""
@@ -134,15 +173,17 @@ class YearParse:
         """Reads the end of the file; returns what it completed and the year's result."""
         parsed = self._consume(self._reader.close(), last=True)
         year = YearParsed(self._reader.summary(), self._controls.finish(),
-                          self._balances.hexdigest())
+                          self._balances.digest())
         return parsed, year
 
     def _consume(self, events: Iterable[SieEvent], *, last: bool) -> Parsed:
         year_id = self._options.financial_year_id
         include_records = self._options.include_records
         observe = self._controls.observe
-        out: list[RecordBatch | YearFinding] = []
-        texts: list[tuple[str, str]] = []
+        out: list[RecordBatch | EncodedRecords | YearFinding] = []
+        keys: list[str] = []
+        digests: list[bytes] = []
+        blank = self._blank
         for event in events:
             kind = type(event)
             if kind is Finding:
@@ -152,19 +193,32 @@ class YearParse:
             observe(event)
             if kind is Voucher:
                 assert isinstance(event, Voucher)
-                texts.append((voucher_key(event), event.source))
+                keys.append(f"{event.series}:{event.number}")  # voucher_key, inlined
+                digest = blank.copy()  # voucher_digest, a fifth cheaper than a new one
+                digest.update(event.source.encode())
+                digests.append(digest.digest())
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
-            if include_records and self._batch.add(event):
-                taken = self._batch.take(year_id)
-                if taken is not None:
-                    out.append(taken)
+            if include_records:
+                if self._batch.full_before(event):
+                    self._take(out)
+                if self._batch.add(event):
+                    self._take(out)
         if last:
-            final = self._batch.take(year_id)
-            if final is not None:
-                out.append(final)
-        return Parsed(tuple(out), tuple(texts), self._reader.summary().vouchers)
+            self._take(out)
+        batch = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys), b"".join(digests))
+        self._fingerprinted += len(keys)
+        return Parsed(tuple(out), batch, self._reader.summary().vouchers)
+
+
+    def _take(self, out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
+        """Ends the record batch (encoded, where there is an encoder) if it holds any."""
+        year_id = self._options.financial_year_id
+        batch = self._batch.take(year_id, self._options.document_counts)
+        if batch is not None:
+            out.append(batch if self._encode is None
+                       else EncodedRecords(year_id, self._encode(batch)))
 
 
 class YearParsing(Protocol):

@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -32,7 +32,6 @@ from core.errors import (
     InvalidRequest,
 )
 from core.fortnox_api import FileConnection, FinancialYear, FortnoxApi
-from core.sie_parse import RecordBatch
 from core.year_selection import YearChoice
 from sie import RowKind, SieReader, Voucher
 
@@ -272,13 +271,6 @@ async def document_counts(api: FortnoxApi, tenant: str, year_id: int, *,
         if c.voucher_year in (None, year_id):
             counts[(c.voucher_series, c.voucher_number or 0)] += 1
     return counts
-
-
-def counted(batch: RecordBatch, counts: Counter[tuple[str, int]]) -> RecordBatch:
-    """``batch`` with each voucher's number of documents."""
-    return replace(batch, document_counts=tuple(
-        counts.get((v.series, int(v.number)), 0) if v.number.isdigit() else 0
-        for v in batch.vouchers))
 
 
 async def voucher_amounts(api: FortnoxApi, tenant: str, year_id: int,

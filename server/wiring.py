@@ -58,7 +58,7 @@ from server.rpc_documents import DocumentRpcs
 from server.rpc_exports import ExportRpcs
 from server.rpc_feed import FeedRpcs
 from server.rpc_ledgers import LedgerRpcs
-from server.rpc_sie import SieRpcs
+from server.rpc_sie import PARSER_RECORD_ENCODER, SieRpcs
 from server.servicer import assemble
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
@@ -166,7 +166,7 @@ async def build_servicer(
     unless given); the caller opens and closes the backend and the Fortnox client."""
     async with contextlib.AsyncExitStack() as opened:
         if parsers is None:  # the real pool, one process started ahead of the first import
-            parsers = ProcessParsers(settings.sie_parsers)
+            parsers = ProcessParsers(settings.sie_parsers, PARSER_RECORD_ENCODER)
             opened.push_async_callback(parsers.aclose)
             await opened.enter_async_context(_in_background(parsers.warm()))
         history, exports = backend.stores.imports, MeteredExportHistory(backend.stores.exports)

@@ -139,7 +139,8 @@ class FortnoxAdapter:
         )
 
     async def aclose(self) -> None:
-        """Closes the shared HTTP client."""
+        """Closes the shared HTTP client, once the rate window knows of every answer."""
+        await self.limiter.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> FortnoxAdapter:

@@ -101,10 +101,12 @@ class Slot:
     _finished: bool = False
 
     async def done(self) -> None:
-        """Marks the answer as received now."""
+        """Marks the answer as received now. The window is told beside the caller, who need
+        not wait for it (a shared window's write); until then the slot counts on, the safe
+        side."""
         if not self._finished:
             self._finished = True
-            await self._limiter._finish(self._key, self._slot_id)
+            self._limiter._finish_soon(self._key, self._slot_id)
 
 
 class _Waiters:
@@ -138,6 +140,7 @@ class SlidingWindowLimiter:
         self._window = window if window is not None else LocalWindow()
         self._stale_after_s = stale_after_s
         self._waiters: dict[str, _Waiters] = {}
+        self._finishing: set[asyncio.Task[None]] = set()  # held, so they are not collected
 
     async def acquire(self, key: str) -> Slot:
         """Waits until a request to ``key`` may be sent; ``await done()`` on its answer."""
@@ -152,8 +155,25 @@ class SlidingWindowLimiter:
                 )
                 if claim.slot_id is not None:
                     return Slot(self, key, claim.slot_id)
+                if claim.wait_s < self.window_s:
+                    # A slot frees only as time passes (an answer dates a slot, it frees
+                    # none), so the wait is exact: claiming again at each answer meanwhile
+                    # would cost the shared window a transaction and free nothing.
+                    await asyncio.sleep(claim.wait_s + _MARGIN_S)  # the loop may wake early
+                    continue
+                # No slot answered yet: the first answer (here) says when one frees.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiters.changed.wait(), timeout=claim.wait_s)
+
+    async def aclose(self) -> None:
+        """Waits for the answers still being dated, so a stopping process leaves no slot of
+        its own counting until it is stale."""
+        await asyncio.gather(*self._finishing, return_exceptions=True)
+
+    def _finish_soon(self, key: str, slot_id: int) -> None:
+        task = asyncio.create_task(self._finish(key, slot_id))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     async def _finish(self, key: str, slot_id: int) -> None:
         try:

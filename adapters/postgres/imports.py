@@ -2,13 +2,14 @@
 
 The same rules as ``adapters.store.imports`` (see there): a year is compared with the same
 year's digests of the tenant's last successful import; once an import succeeds, older digests
-of its years are dropped, a failed import's at once. Digests are staged with ``COPY``.
+of its years are dropped, a failed import's at once. Digests are kept in batches, a row per
+thousands of vouchers; both imports' batches of a year are compared off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, LiteralString
 
@@ -23,7 +24,7 @@ from adapters.postgres.database import (
     sql,
 )
 from adapters.store.imports import STALE_AFTER
-from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
+from adapters.store_rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,
@@ -34,6 +35,7 @@ from core.imports import (
     VoucherChanges,
 )
 from core.paging import split_page
+from core.voucher_digest import DigestBatch
 
 
 class PostgresImportHistory:
@@ -95,7 +97,7 @@ class PostgresImportHistory:
                 (status.value, self._clock(), reason, message, import_id),
             )
             if cursor.rowcount and status is not ImportStatus.SUCCEEDED:
-                await conn.execute("DELETE FROM voucher_digests WHERE import_id = %s",
+                await conn.execute(sql(store_sql.DROP_DIGESTS),
                                    (import_id,))
         return bool(cursor.rowcount)
 
@@ -118,24 +120,13 @@ class PostgresImportHistory:
         return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
 
     async def stage_voucher_digests(
-        self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
+        self, import_id: str, financial_year_id: int, digests: DigestBatch
     ) -> None:
-        pairs = list(digests)
-        if not pairs:
+        if not len(digests):
             return
-        async with self._db.transaction() as conn:
-            # A year staged twice keeps its last fingerprints, as INSERT OR REPLACE does.
-            await conn.execute(
-                "DELETE FROM voucher_digests WHERE import_id = %s AND financial_year_id = %s"
-                " AND voucher_key = ANY(%s)",
-                (import_id, financial_year_id, [key for key, _ in pairs]),
-            )
-            async with conn.cursor().copy(
-                "COPY voucher_digests (import_id, financial_year_id, voucher_key, digest)"
-                " FROM STDIN"
-            ) as copy:
-                for key, digest in pairs:
-                    await copy.write_row((import_id, financial_year_id, key, digest))
+        async with self._db.connection() as conn:
+            await conn.execute(sql(store_sql.STAGE_DIGESTS), (
+                import_id, financial_year_id, digests.start, digests.keys, digests.digests))
 
     async def compare_year(
         self, tenant: str, import_id: str, financial_year_id: int, sha256: str
@@ -149,8 +140,8 @@ class PostgresImportHistory:
             cursor = await conn.execute(
                 sql(store_sql.FAIL_ABANDONED), (now, now - self._stale_after))
             failed = [row["import_id"] for row in await cursor.fetchall()]
-            await conn.execute("DELETE FROM voucher_digests WHERE import_id = ANY(%s)",
-                               (failed,))
+            await conn.execute(
+                "DELETE FROM voucher_digest_batches WHERE import_id = ANY(%s)", (failed,))
         return len(failed)
 
 
@@ -168,44 +159,10 @@ async def _compare_year(
                                 (tenant, financial_year_id))
     if previous is None:
         return VoucherChanges(None, None, 0, 0, 0)
-    old = previous.import_id
     if previous.sha256 == sha256:  # the same bytes: nothing to count
         return previous.unchanged()
-    kept = await _count(conn, old, financial_year_id, pseudo=False)
-    if not kept and not await _count(conn, old, financial_year_id, pseudo=True):
-        return previous.unchanged(counted=False)
-    return previous.changes(kept, await _matches(conn, old, import_id, financial_year_id, False),
-                            await _matches(conn, old, import_id, financial_year_id, True))
-
-
-def _kind(pseudo: bool, table: LiteralString) -> LiteralString:
-    """Keys that start with ``~`` fingerprint things other than vouchers (stated balances)."""
-    test: LiteralString = "starts_with(" + table + "voucher_key, '~')"
-    return test if pseudo else "NOT " + test
-
-
-async def _count(conn: Conn, import_id: str, year: int, *, pseudo: bool) -> int:
-    """How many fingerprints of vouchers (or of other things) an import kept for a year."""
-    cursor = await conn.execute(
-        "SELECT count(*) AS n FROM voucher_digests WHERE import_id = %s"
-        " AND financial_year_id = %s AND " + _kind(pseudo, ""),
-        (import_id, year),
-    )
-    row = await cursor.fetchone()
-    return int(row["n"]) if row else 0
-
-
-async def _matches(conn: Conn, old: str, new: str, year: int, pseudo: bool) -> Matches:
-    """Going from one import's fingerprints (of vouchers, or of other things) to another's."""
-    found = await select_one(
-        conn, Matches,
-        "SELECT count(*) FILTER (WHERE b.voucher_key IS NULL) AS added,"
-        " count(*) FILTER (WHERE b.digest != a.digest) AS changed,"
-        " count(b.voucher_key) AS matched FROM voucher_digests a LEFT JOIN voucher_digests b"
-        " ON b.import_id = %s AND b.financial_year_id = a.financial_year_id"
-        " AND b.voucher_key = a.voucher_key WHERE a.import_id = %s"
-        " AND a.financial_year_id = %s AND " + _kind(pseudo, "a."),
-        (old, new, year),
-    )
-    assert found is not None  # an aggregate without GROUP BY returns one row
-    return found
+    query = sql(store_sql.DIGESTS_OF_YEAR)
+    old = await select(conn, DigestRow, query, (previous.import_id, financial_year_id))
+    new = await select(conn, DigestRow, query, (import_id, financial_year_id))
+    # Hundreds of thousands of vouchers take a while to compare: not on the event loop.
+    return await asyncio.to_thread(previous.changes, old, new)

@@ -251,6 +251,32 @@ CREATE TABLE book_change_sweeps (
 );
 """
 
+# Voucher digests in batches: a row holds many vouchers' keys (one text, joined by line ends)
+# and digests (16 bytes each, end to end, in the same order), where a row per voucher repeated
+# the import's id and the year. Each kept year's digests move into one batch (the hex digests
+# become their 16 bytes, so the next import compares with them as before); a year holding a
+# digest of another shape is not moved (its next import's changes are reported as not known).
+_M008_VOUCHER_DIGEST_BATCHES = """
+CREATE TABLE voucher_digest_batches (
+    import_id text NOT NULL,
+    financial_year_id bigint NOT NULL,
+    first_index bigint NOT NULL,
+    voucher_keys text NOT NULL,
+    digests bytea NOT NULL,
+    PRIMARY KEY (import_id, financial_year_id, first_index)
+);
+INSERT INTO voucher_digest_batches (import_id, financial_year_id, first_index, voucher_keys,
+                                    digests)
+SELECT import_id, financial_year_id, 0,
+       string_agg(voucher_key, E'\\n' ORDER BY voucher_key COLLATE "C"),
+       string_agg(decode(CASE WHEN digest ~ '^[0-9a-f]{32}$' THEN digest END, 'hex'),
+                  ''::bytea ORDER BY voucher_key COLLATE "C")
+FROM voucher_digests
+GROUP BY import_id, financial_year_id
+HAVING bool_and(digest ~ '^[0-9a-f]{32}$' AND strpos(voucher_key, E'\\n') = 0);
+DROP TABLE voucher_digests;
+"""
+
 MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("001_initial", _M001_INITIAL),
     ("002_rate_window", _M002_RATE_WINDOW),
@@ -259,6 +285,7 @@ MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("005_voucher_export_fence", _M005_VOUCHER_EXPORT_FENCE),
     ("006_token_claim_fence", _M006_TOKEN_CLAIM_FENCE),
     ("007_change_feed", _M007_CHANGE_FEED),
+    ("008_voucher_digest_batches", _M008_VOUCHER_DIGEST_BATCHES),
 )
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from adapters.sie_parsing.frames import HEADER, Kind, frame
+from adapters.sie_parsing.frames import HEADER, Kind, frame, read_parsed
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParsed
 
@@ -35,9 +35,9 @@ class _Worker:
         self._stdout = process.stdout
 
     @classmethod
-    async def start(cls) -> _Worker:
+    async def start(cls, encoder: str) -> _Worker:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "adapters.sie_parsing.worker",
+            sys.executable, "-m", "adapters.sie_parsing.worker", *([encoder] if encoder else []),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         return cls(process)
@@ -107,7 +107,7 @@ class _YearParsing:
         while True:
             kind, payload = await self._worker.receive()
             if kind == Kind.PARSED:
-                self._parsed.append(pickle.loads(payload))
+                self._parsed.append(read_parsed(payload))
             elif kind == Kind.DONE:
                 done: tuple[Parsed, YearParsed] = pickle.loads(payload)
                 return done
@@ -118,11 +118,13 @@ class _YearParsing:
 
 
 class ProcessParsers:
-    """At most ``size`` parser processes, started when first needed and then reused."""
+    """At most ``size`` parser processes, started when first needed and then reused; with
+    ``encoder`` (``module:function``, a ``RecordEncoder``) they encode record batches."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, encoder: str = "") -> None:
         self._slots = asyncio.Semaphore(size)
         self._idle: list[_Worker] = []
+        self._encoder = encoder
 
     @asynccontextmanager
     async def parse(self, options: ParseOptions) -> AsyncIterator[_YearParsing]:
@@ -164,4 +166,4 @@ class ProcessParsers:
                 return worker
             await worker.stop()
         _log.debug("starting a SIE parser process")
-        return await _Worker.start()
+        return await _Worker.start(self._encoder)

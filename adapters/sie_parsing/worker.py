@@ -1,17 +1,20 @@
 """A parser process: reads frames on stdin, runs ``YearParse`` and answers on stdout.
 
 It ends when stdin closes, so it never outlives the service, even one killed with SIGKILL.
+Its one argument, if given, names the ``RecordEncoder`` (``module:function``) that encodes
+record batches here, as the caller's messages (the service's, which this layer cannot import).
 """
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import sys
 import traceback
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from adapters.sie_parsing.frames import HEADER, Kind, frame
-from core.sie_parse import YearParse
+from adapters.sie_parsing.frames import HEADER, Kind, frame, parsed_frame
+from core.sie_parse import RecordEncoder, YearParse
 from sie.collector import streaming_collector
 
 
@@ -23,7 +26,13 @@ def _read(source: BinaryIO, size: int) -> bytes | None:
     return data
 
 
-def serve(source: BinaryIO, sink: BinaryIO) -> int:
+def encoder(name: str) -> RecordEncoder:
+    """The function ``module:function`` names."""
+    module, _, function = name.partition(":")
+    return cast(RecordEncoder, getattr(importlib.import_module(module), function))
+
+
+def serve(source: BinaryIO, sink: BinaryIO, encode: RecordEncoder | None = None) -> int:
     """Parses files until the input ends."""
     parse: YearParse | None = None
     while (header := _read(source, HEADER.size)) is not None:
@@ -33,11 +42,11 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
             return 1
         try:
             if kind == Kind.OPEN:
-                parse = YearParse(pickle.loads(payload))
+                parse = YearParse(pickle.loads(payload), encode)
                 continue
             assert parse is not None, "a file's bytes came before its OPEN frame"
             if kind == Kind.DATA:
-                answer = frame(Kind.PARSED, pickle.dumps(parse.feed(payload), 5))
+                answer = parsed_frame(parse.feed(payload))
             else:
                 answer = frame(Kind.DONE, pickle.dumps(parse.close(), 5))
                 parse = None
@@ -52,5 +61,6 @@ def serve(source: BinaryIO, sink: BinaryIO) -> int:
 
 if __name__ == "__main__":
     with streaming_collector():
-        code = serve(sys.stdin.buffer, sys.stdout.buffer)
+        code = serve(sys.stdin.buffer, sys.stdout.buffer,
+                     encoder(sys.argv[1]) if len(sys.argv) > 1 else None)
     sys.exit(code)

@@ -1,18 +1,17 @@
 """The import history in SQLite, with the voucher digests that tell what changed between imports.
 
-Each import keeps a digest per voucher of each year it read. A year is compared with the same
-year's digests of the tenant's last successful import, by primary-key lookups; once an import
-succeeds, older digests of its years are dropped, and a failed import's are dropped at once.
-Every call runs on the history's own SQLite thread, so digests are written while the event
-loop goes on parsing.
+Each import keeps a digest per voucher of each year it read, in batches: a row holds thousands
+of vouchers' keys (one text) and digests (one blob), so writing them costs a row per batch, not
+per voucher. A year is compared with the same year's digests of the tenant's last successful
+import by reading both imports' batches; once an import succeeds, older digests of its years
+are dropped, and a failed import's are dropped at once. Every call runs on the history's own
+SQLite thread, so digests are written while the event loop goes on parsing.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import date, timedelta
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlite_utils import Database
 from adapters import store_sql
 from adapters.store.database import SqliteThread, database_now, immediate
 from adapters.store.rows import iso, iso_day, select, select_one
-from adapters.store_rows import IMPORT_COLUMNS, ImportRow, Matches, PreviousYear, import_record
+from adapters.store_rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,
@@ -32,16 +31,10 @@ from core.imports import (
     VoucherChanges,
 )
 from core.paging import decode_page_token, split_page
+from core.voucher_digest import DigestBatch
 
 #: An import whose worker has not signalled for this long is taken to have died with it.
 STALE_AFTER = timedelta(seconds=60)
-
-
-def _pseudo(column: str, pseudo: bool) -> str:
-    """Keys that start with ``~`` (fingerprints of things other than vouchers, e.g. the
-    stated balances), or all others; as a range, so the primary key's index serves it."""
-    test = f"({column} >= '~' AND {column} < char(127))"
-    return test if pseudo else f"NOT {test}"
 
 
 class SqliteImportHistory:
@@ -112,7 +105,7 @@ class SqliteImportHistory:
                     [status.value, iso(self._clock()), reason, message, import_id],
                 )
                 if status is not ImportStatus.SUCCEEDED:
-                    db.execute("DELETE FROM voucher_digests WHERE import_id = ?", [import_id])
+                    db.execute(store_sql.DROP_DIGESTS, [import_id])
             return True
         return await self._thread.run(write)
 
@@ -136,22 +129,12 @@ class SqliteImportHistory:
         return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
 
     async def stage_voucher_digests(
-        self, import_id: str, financial_year_id: int, digests: Iterable[tuple[str, str]]
+        self, import_id: str, financial_year_id: int, digests: DigestBatch
     ) -> None:
-        pairs = list(digests)
-        if not pairs:
+        if not len(digests):
             return
-        keys, values = zip(*pairs, strict=True)
-        rows = zip(repeat(import_id), repeat(financial_year_id), keys, values, strict=False)
-
-        def write(db: Database) -> None:
-            with immediate(db):
-                db.conn.executemany(
-                    "INSERT OR REPLACE INTO voucher_digests (import_id, financial_year_id,"
-                    " voucher_key, digest) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-        await self._thread.run(write)
+        row = [import_id, financial_year_id, digests.start, digests.keys, digests.digests]
+        await self._thread.run(lambda db: db.execute(store_sql.STAGE_DIGESTS, row))
 
     async def compare_year(
         self, tenant: str, import_id: str, financial_year_id: int, sha256: str
@@ -168,9 +151,7 @@ class SqliteImportHistory:
                 cursor = db.execute(
                     store_sql.FAIL_ABANDONED, [iso(now), iso(now - stale_after)])
                 failed = [import_id for (import_id,) in cursor.fetchall()]
-                db.conn.executemany(
-                    "DELETE FROM voucher_digests WHERE import_id = ?", [(i,) for i in failed]
-                )
+                db.conn.executemany(store_sql.DROP_DIGESTS, [(i,) for i in failed])
             return len(failed)
         return await self._thread.run(write)
 
@@ -187,34 +168,8 @@ def _compare_year(
     previous = select_one(db, PreviousYear, store_sql.PREVIOUS_YEAR, [tenant, financial_year_id])
     if previous is None:
         return VoucherChanges(None, None, 0, 0, 0)
-    old = previous.import_id
     if previous.sha256 == sha256:  # the same bytes: nothing to count
         return previous.unchanged()
-    kept = _count(db, old, financial_year_id, pseudo=False)
-    if not kept and not _count(db, old, financial_year_id, pseudo=True):
-        return previous.unchanged(counted=False)
-    return previous.changes(kept, _matches(db, old, import_id, financial_year_id, False),
-                            _matches(db, old, import_id, financial_year_id, True))
-
-
-def _count(db: Database, import_id: str, year: int, *, pseudo: bool) -> int:
-    """How many fingerprints of vouchers (or of other things) an import kept for a year."""
-    (count,) = db.execute(
-        f"SELECT COUNT(*) FROM voucher_digests WHERE import_id = ?"
-        f" AND financial_year_id = ? AND {_pseudo('voucher_key', pseudo)}",
-        [import_id, year],
-    ).fetchone()
-    return int(count)
-
-
-def _matches(db: Database, old: str, new: str, year: int, pseudo: bool) -> Matches:
-    """Going from one import's fingerprints (of vouchers, or of other things) to another's."""
-    added, changed, matched = db.execute(
-        "SELECT SUM(b.voucher_key IS NULL), SUM(b.digest != a.digest),"
-        " SUM(b.voucher_key IS NOT NULL) FROM voucher_digests a LEFT JOIN voucher_digests b"
-        " ON b.import_id = ? AND b.financial_year_id = a.financial_year_id"
-        " AND b.voucher_key = a.voucher_key WHERE a.import_id = ?"
-        f" AND a.financial_year_id = ? AND {_pseudo('a.voucher_key', pseudo)}",
-        [old, new, year],
-    ).fetchone()
-    return Matches(added or 0, changed or 0, matched or 0)
+    return previous.changes(
+        select(db, DigestRow, store_sql.DIGESTS_OF_YEAR, [previous.import_id, financial_year_id]),
+        select(db, DigestRow, store_sql.DIGESTS_OF_YEAR, [import_id, financial_year_id]))

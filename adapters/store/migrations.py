@@ -6,6 +6,9 @@ encrypted (AES-GCM, see ``adapters.store.crypto``).
 
 from __future__ import annotations
 
+import re
+from itertools import groupby
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -320,3 +323,43 @@ def m010_change_feed(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS()
+def m011_voucher_digest_batches(db: Database) -> None:
+    """Voucher digests in batches: a row holds many vouchers' keys (one text, joined by line
+    ends) and digests (16 bytes each, end to end, in the same order), where a row per voucher
+    repeated the import's id and the year. Each kept year's digests move into one batch (the
+    hex digests become their 16 bytes, so the next import compares with them as before); a
+    year holding a digest of another shape is not moved (its next import's changes are
+    reported as not known)."""
+    db.execute(
+        """
+        CREATE TABLE voucher_digest_batches (
+            import_id TEXT NOT NULL,
+            financial_year_id INTEGER NOT NULL,
+            first_index INTEGER NOT NULL,
+            voucher_keys TEXT NOT NULL,
+            digests BLOB NOT NULL,
+            PRIMARY KEY (import_id, financial_year_id, first_index)
+        )
+        """
+    )
+    rows = db.execute(
+        "SELECT import_id, financial_year_id, voucher_key, digest FROM voucher_digests"
+        " ORDER BY import_id, financial_year_id, voucher_key"
+    )
+    for (import_id, year), group in groupby(rows, key=lambda row: (row[0], row[1])):
+        keys, digests = [], []
+        for _, _, key, digest in group:
+            if "\n" in key or not re.fullmatch("[0-9a-f]{32}", digest):
+                break
+            keys.append(key)
+            digests.append(bytes.fromhex(digest))
+        else:
+            db.execute(
+                "INSERT INTO voucher_digest_batches (import_id, financial_year_id,"
+                " first_index, voucher_keys, digests) VALUES (?, ?, 0, ?, ?)",
+                [import_id, year, "\n".join(keys), b"".join(digests)],
+            )
+    db.execute("DROP TABLE voucher_digests")

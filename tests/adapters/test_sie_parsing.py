@@ -14,7 +14,18 @@ from adapters.sie_parsing import ProcessParsers
 from adapters.sie_parsing.frames import HEADER, Kind, frame
 from adapters.sie_parsing.worker import serve
 from core.errors import SieParserFailed
-from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed, YearParsing
+from core.sie_parse import (
+    EncodedRecords,
+    Parsed,
+    ParseOptions,
+    YearParse,
+    YearParsed,
+    YearParsing,
+)
+from core.voucher_digest import voucher_digest, voucher_key
+from server.rpc_sie import PARSER_RECORD_ENCODER, encode_records
+from sie import ReadPolicy, SieReader, Voucher
+from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from tests.harness.processes import parser_pids
 from tests.harness.sie_files import FIXTURES
 
@@ -28,9 +39,16 @@ def chunks() -> list[bytes]:
     return [FILE[start:start + CHUNK] for start in range(0, len(FILE), CHUNK)]
 
 
-def flat(parsed: list[Parsed]) -> tuple[list[object], list[tuple[str, str]]]:
-    """Events and voucher texts in order, however they were split between answers."""
-    return ([e for p in parsed for e in p.events], [t for p in parsed for t in p.voucher_texts])
+def flat(parsed: list[Parsed]) -> tuple[list[object], list[tuple[str, bytes]]]:
+    """Events and voucher fingerprints in order, however they were split between answers."""
+    return ([e for p in parsed for e in p.events], [d for p in parsed for d in p.digests.pairs()])
+
+
+def fingerprints_read_here() -> list[tuple[str, bytes]]:
+    """Every voucher's key and the digest of its text, read by the reader in this process."""
+    reader = SieReader(ReadPolicy(keep_voucher_source=True))
+    events = [*reader.feed(FILE), *reader.close()]
+    return [(voucher_key(v), voucher_digest(v.source)) for v in events if isinstance(v, Voucher)]
 
 
 async def parse_all(parsing: YearParsing) -> tuple[list[Parsed], YearParsed]:
@@ -52,9 +70,10 @@ async def test_a_worker_gives_what_parsing_in_process_gives() -> None:
     finally:
         await pool.aclose()
     assert flat(got) == flat([*expected, last])
-    events, texts = flat(got)
-    assert len(texts) == 3
-    assert all(text.startswith("#VER") for _, text in texts)
+    events, digests = flat(got)
+    assert digests == fingerprints_read_here() and len(digests) == 3
+    assert [p.digests.start for p in got] == [  # each batch starts where the one before ended
+        sum(len(q.digests) for q in got[:i]) for i in range(len(got))]
     assert any(getattr(e, "finding", None) for e in events)
     assert got[-1].vouchers == 3
     assert year == expected_year
@@ -177,3 +196,51 @@ async def parse_with_broken_options(pool: ProcessParsers) -> None:
     """Options that are not ParseOptions break YearParse in the worker, as a bug would."""
     async with pool.parse(None) as parsing:  # type: ignore[arg-type]
         await parse_all(parsing)
+
+
+def long_vouchers(count: int, rows: int) -> bytes:
+    """A year of ``count`` vouchers of ``rows`` rows each, every row with a 200-letter text."""
+    lines = ["#FLAGGA 0", "#SIETYP 4", "#RAR 0 20250101 20251231", '#KONTO 1930 "Bank"',
+             '#KONTO 3010 "Sales"']
+    text = "x" * 200
+    for number in range(1, count + 1):
+        lines += [f'#VER A {number} 20250115 "voucher {number}"', "{"]
+        for row in range(rows):
+            sign = "" if row % 2 else "-"
+            lines.append(f'#TRANS {3010 if row % 2 else 1930} {{}} {sign}1.00 20250115 "{text}"')
+        lines.append("}")
+    return "\r\n".join(lines).encode("cp437")
+
+
+def test_record_batches_are_cut_by_size_as_well_as_by_count() -> None:
+    # About 1.6 MB of records in 80 vouchers (a batch holds up to 500), then one voucher of
+    # about 0.9 MB, larger than a batch's size on its own.
+    data = long_vouchers(80, 100) + b"\r\n" + long_vouchers(1, 4000).split(b"\r\n", 5)[5].replace(
+        b"#VER A 1 ", b"#VER A 81 ")
+    parse = YearParse(ParseOptions(7, include_records=True), encode_records)
+    parsed = [parse.feed(data[start:start + 65536]) for start in range(0, len(data), 65536)]
+    last, year = parse.close()
+    assert year.read.vouchers == 81 and year.read.errors == 0
+    batches = [e for p in [*parsed, last] for e in p.events if isinstance(e, EncodedRecords)]
+    messages = [pb.ImportSieResponse.FromString(b.data) for b in batches]
+    numbers = [v.number for m in messages for v in m.records.vouchers]
+    assert numbers == [str(n) for n in range(1, 82)]  # every voucher once, in order
+    sizes = [len(b.data) for b in batches]
+    assert len(batches) >= 5, sizes
+    # Far below the 4 MiB a client takes: a batch ends before it would hold more than 512 KiB
+    # of the file's text; only a voucher larger than that makes a larger message, alone.
+    assert all(size < 600_000 for size in sizes[:-1]), sizes
+    assert len(messages[-1].records.vouchers) == 1 and sizes[-1] < 2 << 20
+
+
+async def test_a_worker_with_an_encoder_sends_the_encoded_batches() -> None:
+    here = YearParse(OPTIONS, encode_records)
+    expected = [*(here.feed(chunk) for chunk in chunks()), here.close()[0]]
+    pool = ProcessParsers(1, PARSER_RECORD_ENCODER)
+    try:
+        async with pool.parse(OPTIONS) as parsing:
+            got, _ = await parse_all(parsing)
+    finally:
+        await pool.aclose()
+    assert flat(got) == flat(expected)
+    assert any(isinstance(e, EncodedRecords) for e in flat(got)[0])

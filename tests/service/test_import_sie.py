@@ -149,7 +149,7 @@ async def test_changes_against_an_import_without_fingerprints_are_not_known(
     request = await connected_to_one_year(stub, sandbox)
     first = (await run_import(stub, request))[-1].summary
     with sqlite3.connect(settings.db_path) as db:  # as m004 leaves an older release's imports
-        db.execute("DELETE FROM voucher_digests")
+        db.execute("DELETE FROM voucher_digest_batches")
     amend_first_voucher(sandbox)
     changes = (await run_import(stub, request))[-1].summary.years[0].changes
     assert changes.kind == Changes.KIND_UNSPECIFIED
@@ -420,7 +420,7 @@ async def test_closing_the_import_waits_for_its_clean_up(
             [e async for e in imports.run(request)]  # supersedes the first one's fingerprints
             await imports.aclose()
             await history.aclose()
-        left = db.execute("SELECT COUNT(*) FROM voucher_digests WHERE import_id = ?",
+        left = db.execute("SELECT COUNT(*) FROM voucher_digest_batches WHERE import_id = ?",
                           [first.import_id]).fetchone()[0]
         assert left == 0
     finally:

@@ -10,6 +10,7 @@ import pytest
 from core.clock import utc_now
 from core.errors import ImportInterrupted, InvalidRequest
 from core.imports import (
+    ChangeKind,
     ImportedYear,
     ImportHistory,
     ImportKind,
@@ -18,7 +19,8 @@ from core.imports import (
     record_success,
 )
 from core.stores import Stores
-from tests.adapters.stores.conftest import ManualClock, StoreFactory
+from core.voucher_digest import DigestBatch, voucher_digest
+from tests.adapters.stores.conftest import ManualClock, SqliteFactory, StoreFactory
 
 
 @pytest.fixture
@@ -26,11 +28,16 @@ def history(stores: Stores) -> ImportHistory:
     return stores.imports
 
 
+def _batch(digests: dict[str, str], start: int = 0) -> DigestBatch:
+    """The fingerprints of texts, by key."""
+    return DigestBatch.of(((k, voucher_digest(t)) for k, t in digests.items()), start)
+
+
 async def _import_year(
     history: ImportHistory, tenant: str, digests: dict[str, str], year: int = 7
 ) -> str:
     record = await history.start(tenant, ImportKind.SIE, "tester")
-    await history.stage_voucher_digests(record.import_id, year, digests.items())
+    await history.stage_voucher_digests(record.import_id, year, _batch(digests))
     await history.add_year(record.import_id, ImportedYear(financial_year_id=year, sha256="abc"))
     return record.import_id
 
@@ -116,7 +123,7 @@ async def test_the_same_file_again_is_not_counted_and_an_uncounted_previous_impo
     assert unchanged == VoucherChanges(first, "abc", 0, 0, 0)
     await history.finish(same, ImportStatus.SUCCEEDED)
     # A previous import whose fingerprints are gone (an older release's, dropped by m004).
-    await store_factory.query("DELETE FROM voucher_digests")
+    await store_factory.query("DELETE FROM voucher_digest_batches")
     later = await _import_year(history, "acme", {"A-1": "x"})
     changes = await history.compare_year("acme", later, 7, "def")
     assert (changes.previous_import_id, changes.counted) == (same, False)
@@ -219,5 +226,62 @@ async def test_only_the_reference_digests_are_kept(
     failed = await _import_year(history, "acme", {"A-1": "x", "A-2": "y", "A-3": "z"})
     await history.finish(failed, ImportStatus.CANCELLED)
     rows = await store_factory.query(
-        "SELECT import_id, COUNT(*) FROM voucher_digests GROUP BY import_id")
+        "SELECT import_id, SUM(length(digests)) / 16 FROM voucher_digest_batches"
+        " GROUP BY import_id")
     assert rows == [(done, 2)]
+
+
+#: ``voucher_digests`` as every release before the digest batches (m011 / 008) kept it.
+_OLD_DIGESTS = (
+    "CREATE TABLE voucher_digests (import_id TEXT NOT NULL, financial_year_id INTEGER NOT NULL,"
+    " voucher_key TEXT NOT NULL, digest TEXT NOT NULL,"
+    " PRIMARY KEY (import_id, financial_year_id, voucher_key))")
+
+
+async def test_an_import_made_before_the_digest_batches_is_compared_after_the_migration(
+    store_factory: StoreFactory,
+) -> None:
+    history = (await store_factory()).imports
+    before = await history.start("acme", ImportKind.SIE, "tester")
+    for year in (7, 8):
+        await history.add_year(before.import_id,
+                               ImportedYear(financial_year_id=year, sha256=f"old-{year}"))
+    await history.finish(before.import_id, ImportStatus.SUCCEEDED)
+    # The database as the release before the migration left it: a row per fingerprint, hex.
+    sqlite = isinstance(store_factory, SqliteFactory)
+    await store_factory.query("DROP TABLE voucher_digest_batches")
+    await store_factory.query(_OLD_DIGESTS)
+    await store_factory.query(
+        "DELETE FROM _sqlite_migrations WHERE name = 'm011_voucher_digest_batches'" if sqlite
+        else "DELETE FROM schema_migrations WHERE name = '008_voucher_digest_batches'")
+    texts = {"A:1": "#VER A 1", "A:2": "#VER A 2", "B:1": "#VER B 1", "~balances": "ib"}
+    for key, text in texts.items():
+        await store_factory.query("INSERT INTO voucher_digests VALUES (?, ?, ?, ?)",
+                                  (before.import_id, 7, key, voucher_digest(text).hex()))
+    await store_factory.query("INSERT INTO voucher_digests VALUES (?, ?, ?, ?)",
+                              (before.import_id, 8, "A:1", "not a digest of this release"))
+
+    after = (await store_factory()).imports  # opening the store migrates it
+    assert await store_factory.query("SELECT * FROM voucher_digest_batches WHERE"
+                                     " financial_year_id = 8") == []
+
+    async def compared(year: int, sha256: str, now: dict[str, str]) -> VoucherChanges:
+        record = await after.start("acme", ImportKind.SIE, "tester")
+        await after.stage_voucher_digests(record.import_id, year, _batch(now))
+        changes = await after.compare_year("acme", record.import_id, year, sha256)
+        await after.finish(record.import_id, ImportStatus.CANCELLED)
+        return changes
+
+    same_bytes = await compared(7, "old-7", texts)
+    assert same_bytes.kind("old-7") is ChangeKind.UNCHANGED
+    same_vouchers = await compared(7, "other bytes", texts)
+    assert same_vouchers.kind("other bytes") is ChangeKind.UNCHANGED
+    assert same_vouchers.counted and same_vouchers.previous_import_id == before.import_id
+    edited = await compared(7, "edited", {**texts, "A:2": "#VER A 2 edited", "C:1": "#VER C 1"})
+    assert (edited.added, edited.changed, edited.removed, edited.other_changed) == (1, 1, 0, False)
+    assert edited.kind("edited") is ChangeKind.CHANGED
+    fewer = await compared(7, "fewer", {"A:1": "#VER A 1", "~balances": "ub"})
+    assert (fewer.added, fewer.changed, fewer.removed, fewer.other_changed) == (0, 0, 2, True)
+    # A year whose old fingerprints were not of this release's shape: not known, not wrong.
+    unknown = await compared(8, "new-8", {"A:1": "#VER A 1"})
+    assert unknown.kind("new-8") is ChangeKind.UNKNOWN
