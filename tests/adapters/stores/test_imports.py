@@ -173,7 +173,7 @@ async def test_a_replica_whose_clock_is_off_sweeps_no_live_import(
     skewed = (await store_factory(clock=lambda: utc_now() + timedelta(seconds=skew_s))).imports
     live_here = await normal.start("acme", ImportKind.SIE, "x")
     live_there = await skewed.start("acme", ImportKind.SIE, "x")
-    await normal.stage_voucher_digests(live_here.import_id, 7, [("A-1", "x")])
+    await normal.stage_voucher_digests(live_here.import_id, 7, _batch({"A-1": "x"}))
     await normal.heartbeat(live_here.import_id)
     await skewed.heartbeat(live_there.import_id)
     assert await skewed.fail_abandoned() == 0
@@ -183,14 +183,14 @@ async def test_a_replica_whose_clock_is_off_sweeps_no_live_import(
         assert stored is not None and stored.status is ImportStatus.RUNNING
     assert await normal.finish(live_here.import_id, ImportStatus.SUCCEEDED)
     assert await record_success(skewed, live_there.import_id) is None
-    assert await store_factory.query("SELECT voucher_key FROM voucher_digests") == [("A-1",)]
+    assert await store_factory.query("SELECT voucher_keys FROM voucher_digest_batches") == [("A-1",)]
 
 
 async def test_an_import_swept_while_it_ran_is_not_reported_as_a_success(
     history: ImportHistory, store_factory: StoreFactory
 ) -> None:
     record = await history.start("acme", ImportKind.SIE, "x")
-    await history.stage_voucher_digests(record.import_id, 7, [("A-1", "x")])
+    await history.stage_voucher_digests(record.import_id, 7, _batch({"A-1": "x"}))
     await store_factory.query(  # what a sweep of another replica did while it ran
         "UPDATE imports SET status = 'failed', error_reason = 'IMPORT_INTERRUPTED'")
     with pytest.raises(ImportInterrupted) as caught:
