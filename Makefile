@@ -43,6 +43,8 @@ lint: install
 	cd protos && ../$(VENV)/bin/buf lint
 	$(VENV)/bin/ruff check $(CODE) tests
 	$(VENV)/bin/mypy
+	# The floors' import contracts ([tool.importlinter] in pyproject.toml).
+	$(VENV)/bin/lint-imports --no-cache
 
 test: install lint
 	$(VENV)/bin/pytest

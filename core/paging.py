@@ -1,11 +1,14 @@
-"""Page tokens: where the next page of a newest-first listing starts, read back strictly.
+"""Page tokens, the one codec of every listing: where its next page starts, read back strictly.
 
-A token is the URL-safe base64 of ``<instant>|<key>``: the last row's UTC instant (ISO 8601
-with microseconds, as the stores keep it) and the key that orders rows of the same instant.
-It names only a position inside the caller's own listing, so it needs no secret; but it must
-be one this service could have issued. Decoding checks that strictly (canonical base64, an
-instant in exactly the stored form, a key of bounded length), so a forged or mangled token is
-refused with ``INVALID_REQUEST`` instead of listing from an arbitrary place.
+A token is the URL-safe base64 of its fields joined by ``|`` (the last, the key, may itself
+hold ``|``). A newest-first listing's are ``<instant>|<key>``: the last row's UTC instant (ISO
+8601 with microseconds, as the stores keep it) and the key that orders rows of the same
+instant; a listing by key adds the filters it was made under before the key, so that a token
+is refused under others. A token names only a position inside the caller's own listing, so it
+needs no secret; but it must be one this service could have issued. Decoding checks that
+strictly (canonical base64, the expected number of fields, a key of bounded length, an instant
+in exactly the stored form), so a forged or mangled token is refused with ``INVALID_REQUEST``
+instead of listing from an arbitrary place.
 """
 
 from __future__ import annotations
@@ -24,10 +27,28 @@ T = TypeVar("T")
 MAX_KEY_CHARS = 200
 
 
+def encode_fields(*fields: str) -> str:
+    """The token of a position named by ``fields``, the key last (only it may hold ``|``)."""
+    return base64.urlsafe_b64encode("|".join(fields).encode()).decode()
+
+
+def decode_fields(token: str, count: int) -> tuple[str, ...]:
+    """The ``count`` fields a token names; ``InvalidRequest`` unless ``encode_fields`` could
+    have made it, with a key of 1 to ``MAX_KEY_CHARS`` characters."""
+    try:
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        fields = tuple(raw.decode().split("|", count - 1))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise _refused() from None
+    if (base64.urlsafe_b64encode(raw).decode() != token or len(fields) != count
+            or not 0 < len(fields[-1]) <= MAX_KEY_CHARS):
+        raise _refused()
+    return fields
+
+
 def encode_page_token(instant: datetime, key: str) -> str:
     """The token of the position after the row at (``instant``, ``key``)."""
-    raw = f"{_instant_text(instant)}|{key}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return encode_fields(_instant_text(instant), key)
 
 
 def split_page(
@@ -41,15 +62,12 @@ def split_page(
 
 def decode_page_token(token: str) -> tuple[str, str]:
     """The (instant as stored, key) a token names; ``InvalidRequest`` unless it is well formed."""
+    instant, key = decode_fields(token, 2)
     try:
-        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
-        instant, key = raw.decode().split("|", 1)
         moment = datetime.fromisoformat(instant)
-    except (ValueError, UnicodeError, binascii.Error):
+    except ValueError:
         raise _refused() from None
-    canonical = base64.urlsafe_b64encode(raw).decode() == token
-    if (not canonical or moment.tzinfo is None or _instant_text(moment) != instant
-            or not 0 < len(key) <= MAX_KEY_CHARS):
+    if moment.tzinfo is None or _instant_text(moment) != instant:
         raise _refused()
     return instant, key
 

@@ -1,5 +1,6 @@
 """The one place that bounds what a caller sends: the request's size, and the length, characters
-and count of every field it carries, and the fields that must not be empty (the tenant).
+and count of every field it carries, the fields that must not be empty (the tenant), and how
+many entries each listing returns (``page_size``: its most, and what 0 means).
 
 Each request is checked as it is read, before any handler runs (``request_reader``): too large,
 not a valid message, or a field out of bounds each become an error the error interceptor
@@ -108,6 +109,23 @@ COUNTS: dict[str, int] = {
     "received_file_ids": 20_000,
     "tenants": 100,
 }
+
+
+@dataclass(frozen=True)
+class PageSize:
+    """How many entries a listing returns: ``default`` when the caller sends 0, at most ``most``."""
+
+    default: int
+    most: int
+
+
+#: Every listing's ``page_size``, by request message; the proto comments state the same.
+PAGE_SIZES: dict[str, PageSize] = {
+    "ListConnectionsRequest": PageSize(default=50, most=500),
+    "ListImportsRequest": PageSize(default=50, most=500),
+    "ListVoucherExportsRequest": PageSize(default=100, most=1000),
+    "ListWatchesRequest": PageSize(default=50, most=500),
+}
 #: The ``x-requested-by`` metadata, stored with each import and export.
 REQUESTED_BY = Bound(200, re.compile(r"[ -~]*"), "printable ASCII characters")
 
@@ -176,6 +194,13 @@ def check_requested_by(value: str) -> str:
     return value
 
 
+def page_size(request: Message) -> int:
+    """The number of entries ``request`` asks for, its listing's default when it sends 0 (the
+    bound was checked as the request was read)."""
+    asked: int = getattr(request, "page_size")  # noqa: B009 (every listing request has one)
+    return asked or PAGE_SIZES[request.DESCRIPTOR.name].default
+
+
 def string_bound(message_name: str, field_name: str) -> Bound:
     """The bound of a string field (``KeyError`` if it has none: the tests forbid that)."""
     return STRINGS.get(f"{message_name}.{field_name}") or STRINGS[field_name]
@@ -187,6 +212,9 @@ def _check(parent: Message, field: FieldDescriptor, at: str, value: Any) -> list
     if field.type == FieldDescriptor.TYPE_STRING:
         problem = string_bound(parent.DESCRIPTOR.name, field.name).problem(value)
         return [] if problem is None else [FieldViolation(at, problem)]
+    if field.name == "page_size":
+        most = PAGE_SIZES[parent.DESCRIPTOR.name].most
+        return [] if 0 <= value <= most else [FieldViolation(at, f"must be 0-{most}")]
     enum = field.enum_type
     if enum is not None and value not in enum.values_by_number:
         return [FieldViolation(at, f"{value} is not a value of {enum.name}")]

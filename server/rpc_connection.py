@@ -3,10 +3,6 @@ call, protobuf out."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
 from core.connections import (
     AccountType,
     Connection,
@@ -16,12 +12,12 @@ from core.connections import (
     require_company_guard,
 )
 from core.errors import FieldViolation, InvalidRequest
+from core.paging import decode_fields, encode_fields
+from server.bounds import page_size
 from server.call import Context, deadline, required
 from server.convert import timestamp
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
-
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 
 _STATES = {
     ConnectionState.CONNECTED: connection_pb2.Connection.STATE_CONNECTED,
@@ -59,24 +55,24 @@ def connection_message(connection: Connection) -> connection_pb2.Connection:
 
 
 def _page_token(which: ConnectionFilter, after: str) -> str:
-    """An opaque token naming the last tenant shown and the filters it was shown under."""
-    body = {"after": after, "state": which.state and which.state.value,
-            "kind": which.account_type and which.account_type.value}
-    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+    """An opaque token naming the filters a page was shown under and its last tenant."""
+    return encode_fields(*_filters(which), after)
 
 
 def _after(token: str, which: ConnectionFilter) -> str | None:
     """The tenant a page token continues after; a token made under other filters is refused."""
     if not token:
         return None
-    try:
-        body = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if _page_token(which, str(body["after"])) == token:
-            return str(body["after"])
-    except (binascii.Error, ValueError, TypeError, KeyError):
-        pass
-    raise InvalidRequest("page_token is not one this call's filters produced.", violations=(
-        FieldViolation("page_token", "not a next_page_token of the same filters"),))
+    *filters, after = decode_fields(token, 3)
+    if tuple(filters) != _filters(which):
+        raise InvalidRequest("page_token is not one this call's filters produced.", violations=(
+            FieldViolation("page_token", "not a next_page_token of the same filters"),))
+    return after
+
+
+def _filters(which: ConnectionFilter) -> tuple[str, str]:
+    return (which.state.value if which.state else "",
+            which.account_type.value if which.account_type else "")
 
 
 class ConnectionRpcs:
@@ -128,13 +124,10 @@ class ConnectionRpcs:
     async def ListConnections(
         self, request: pb.ListConnectionsRequest, context: Context
     ) -> pb.ListConnectionsResponse:
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise InvalidRequest("page_size is out of range.", violations=(
-                FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))
         which = ConnectionFilter(state=_STATES_IN.get(request.state),
                                  account_type=_KINDS_IN.get(request.account_type))
         page = await self._connections.list_connections(
-            which, request.page_size or DEFAULT_PAGE_SIZE, _after(request.page_token, which))
+            which, page_size(request), _after(request.page_token, which))
         return pb.ListConnectionsResponse(
             connections=[connection_message(c) for c in page.connections],
             next_page_token="" if page.next_after is None else _page_token(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from core.errors import FieldViolation, InvalidRequest
 from core.voucher_export.answer import CODE_BYTES, FORTNOX_MESSAGE_BYTES, MESSAGE_BYTES, cut
 from core.voucher_export.exporter import VoucherExporter
 from core.voucher_export.history import ExportHistory, ExportRecord
@@ -14,6 +13,7 @@ from core.voucher_export.model import (
     Target,
     VoucherResult,
 )
+from server.bounds import page_size
 from server.call import Context, deadline, requested_by, uuid_field
 from server.convert import from_proto_date, timestamp
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
@@ -31,8 +31,6 @@ _OUTCOMES = {
     Outcome.REJECTED: v_pb.VoucherResult.OUTCOME_REJECTED,
     Outcome.NOT_ATTEMPTED: v_pb.VoucherResult.OUTCOME_NOT_ATTEMPTED,
 }
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 class ExportRpcs:
@@ -66,12 +64,9 @@ class ExportRpcs:
     async def ListVoucherExports(
         self, request: pb.ListVoucherExportsRequest, context: Context
     ) -> pb.ListVoucherExportsResponse:
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise InvalidRequest("page_size is out of range.", violations=(
-                FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))
         page = await self._history.list_exports(
-            request.tenant, request.request_id, request.external_id,
-            request.page_size or DEFAULT_PAGE_SIZE, request.page_token)
+            request.tenant, request.request_id, request.external_id, page_size(request),
+            request.page_token)
         return pb.ListVoucherExportsResponse(
             exports=[_export(r) for r in page.records], next_page_token=page.next_cursor)
 

@@ -11,11 +11,11 @@ from core.errors import FieldViolation, InvalidRequest
 from core.feed.changes import BookChanges
 from core.feed.model import BookChange, ChangeKind, Watch, WatchState
 from core.feed.watching import Watching
+from core.paging import decode_fields, encode_fields, split_page
+from server.bounds import page_size
 from server.call import Context
 from server.convert import timestamp
 from spiris.skattbokslut.fortnox.v1 import book_changes_pb2 as bc_pb
-
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
 
 _STATES = {WatchState.WATCHING: bc_pb.Watch.STATE_WATCHING,
            WatchState.ENDED: bc_pb.Watch.STATE_ENDED}
@@ -67,16 +67,12 @@ class FeedRpcs:
 
     async def ListWatches(self, request: bc_pb.ListWatchesRequest, context: Context
                           ) -> bc_pb.ListWatchesResponse:
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise InvalidRequest("page_size is out of range.", violations=(
-                FieldViolation("page_size", f"must be 0-{MAX_PAGE_SIZE}"),))
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        watches = await self._watching.list(request.page_token or None, size + 1)
-        page = watches[:size]
-        # The token is the last tenant shown: tenants are the caller's own ids, in order.
-        return bc_pb.ListWatchesResponse(
-            watches=[watch_message(w) for w in page],
-            next_page_token=page[-1].tenant if len(watches) > size else "")
+        size = page_size(request)
+        after = decode_fields(request.page_token, 1)[0] if request.page_token else None
+        page, token = split_page(await self._watching.list(after, size + 1), size,
+                                 lambda watch: encode_fields(watch.tenant))
+        return bc_pb.ListWatchesResponse(watches=[watch_message(w) for w in page],
+                                         next_page_token=token)
 
     async def StreamBookChanges(self, request: bc_pb.StreamBookChangesRequest,
                                 context: Context) -> AsyncIterator[bc_pb.StreamBookChangesResponse]:

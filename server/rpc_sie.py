@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from core.errors import FieldViolation, ImportNotFound, InvalidRequest
+from core.errors import ImportNotFound
 from core.feed.model import WatchState
 from core.feed.ports import FeedStore
 from core.imports import (
@@ -26,6 +26,7 @@ from core.sie_import import (
 )
 from core.sie_parse import EncodedRecords, RecordBatch, YearFinding
 from core.year_selection import YearChoice
+from server.bounds import page_size
 from server.call import Context, deadline, requested_by
 from server.convert import (
     from_proto_date,
@@ -111,13 +112,10 @@ class SieRpcs:
     async def ListImports(
         self, request: pb.ListImportsRequest, context: Context
     ) -> pb.ListImportsResponse:
-        if not 0 <= request.page_size <= 500:
-            raise InvalidRequest("page_size must be 0-500.",
-                                 violations=(FieldViolation("page_size", "must be 0-500"),))
         kind = {history_pb.Import.KIND_SIE: ImportKind.SIE,
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
         page = await self._history.list_imports(
-            request.tenant, kind, request.page_size or 50, request.page_token)
+            request.tenant, kind, page_size(request), request.page_token)
         messages = [import_message(r) for r in page.imports]
         for record, message in zip(page.imports, messages, strict=True):
             await self._changed_since(record, message)

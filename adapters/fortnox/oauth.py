@@ -27,7 +27,7 @@ from adapters.fortnox.errors import (
     grant_answer_error,
     grant_request_error,
 )
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
+from adapters.fortnox.retry import Retries, RetryPolicy, remaining_s
 from core.errors import CodeExchangeRefused, ConsentRefused, FortnoxAuthRejected
 from core.token_store import TokenGrant
 
@@ -145,21 +145,18 @@ class OAuthClient:
         """Asks the token endpoint, again only while the request certainly never left;
         ``before_send`` runs right before each asking (after any back-off)."""
         with self._span("token", form["grant_type"]) as span:
-            attempt = 1
+            retries = Retries(self._retry, span, method="POST", route=f"{self._path}/token",
+                              idempotent=False, until=deadline)
             while True:
                 if before_send is not None:
                     await before_send()
                 try:
                     response, body = await self._post("token", form, headers, deadline)
                 except httpx.TransportError as exc:
-                    decision = decide(self._retry, attempt, idempotent=False, outcome=exc,
-                                      time_left_s=seconds_left(deadline))
-                    if isinstance(decision, GiveUp):
+                    stop = await retries.again(exc)
+                    if stop is not None:
                         raise grant_request_error(
-                            exc, outcome_unknown=decision.outcome_unknown) from None
-                    span.set_attribute(tracing.RETRIES, attempt)
-                    attempt += 1
-                    await asyncio.sleep(decision.delay_s)
+                            exc, outcome_unknown=stop.outcome_unknown) from None
                     continue
                 span.set_attribute(tracing.STATUS, response.status_code)
                 return self._parse_grant(response, body)

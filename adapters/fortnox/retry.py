@@ -1,18 +1,29 @@
-"""When to try a Fortnox call again: the one decision every caller of Fortnox asks.
+"""When to try a Fortnox call again: the one decision every caller of Fortnox asks, and the one
+loop that acts on it (``Retries``).
 
 A read may be repeated after any failure Fortnox may recover from. A write (a voucher posted;
 a token request, as codes and refresh tokens are single use) is repeated only when Fortnox
 certainly did not act on it; once it may have arrived, its outcome is unknown and nobody
 repeats it blindly. Waits grow exponentially with jitter, bounded by count and deadline.
+Every retry, of an API call, a download resumed mid-body or a token request, is recorded the
+same way: the span's count and event, the ``fortnox_bridge.fortnox.retries`` metric, a log line.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 from dataclasses import dataclass, field
 
 import httpx
+from opentelemetry import trace
+
+from adapters import metrics
+from adapters.fortnox import tracing
+
+log = logging.getLogger(__name__)
 
 #: Transport errors raised before any byte of the request left: always safe to repeat.
 NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
@@ -76,6 +87,48 @@ def decide(
     if outcome == 429 or outcome >= 500:
         return _backoff(policy, attempt, time_left_s)
     return GiveUp()
+
+
+class Retries:
+    """The retry loop of one Fortnox request, for its caller to drive: after each failed
+    attempt, ``again`` asks ``decide`` and either gives up or records the retry and waits."""
+
+    def __init__(
+        self, policy: RetryPolicy, span: trace.Span, *, method: str, route: str,
+        idempotent: bool, until: float | None, tenant: str = "", count_in_span: bool = True,
+    ) -> None:
+        """``route``: the template spans and metrics name; ``until``: the ``time.monotonic()``
+        the request ends at the latest (``None``: no limit); ``count_in_span``: whether the
+        span's retry count is this loop's (a download's span counts the opening's)."""
+        self._policy = policy
+        self._span = span
+        self._method = method
+        self._route = route
+        self._idempotent = idempotent
+        self._until = until
+        self._tenant = tenant
+        self._count_in_span = count_in_span
+        self.attempt = 1  # the attempt under way, 1 = the first
+
+    async def again(self, outcome: Outcome, **event: str | int) -> GiveUp | None:
+        """After the attempt under way failed with ``outcome``: the ``GiveUp`` that ends the
+        loop, or ``None`` once the retry is recorded (``event``: more span event attributes)
+        and waited for."""
+        decision = decide(self._policy, self.attempt, idempotent=self._idempotent,
+                          outcome=outcome, time_left_s=seconds_left(self._until))
+        if isinstance(decision, GiveUp):
+            return decision
+        reason = f"HTTP {outcome}" if isinstance(outcome, int) else type(outcome).__name__
+        if self._count_in_span:
+            self._span.set_attribute(tracing.RETRIES, self.attempt)
+        self._span.add_event("fortnox.retry", {"fortnox.reason": reason,
+                                               "fortnox.delay_s": decision.delay_s, **event})
+        metrics.fortnox_retry(self._method, self._route, reason)
+        log.info("fortnox call retried", extra={"tenant": self._tenant, "route": self._route,
+                                                "reason": reason, **event})
+        self.attempt += 1
+        await asyncio.sleep(decision.delay_s)
+        return None
 
 
 def _backoff(policy: RetryPolicy, attempt: int, time_left_s: float | None) -> Decision:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -25,10 +24,8 @@ from opentelemetry import trace
 
 from adapters.fortnox import bodies, tracing
 from adapters.fortnox.errors import AnswerTimedOut, malformed, too_large, unavailable
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
+from adapters.fortnox.retry import Retries, remaining_s
 from core.errors import DomainError, FortnoxUnavailable
-
-log = logging.getLogger(__name__)
 
 _FILENAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
 
@@ -45,19 +42,21 @@ class HttpByteStream:
         deadline: float | None,
         *,
         reopen: Callable[[], Awaitable[httpx.Response]] | None = None,
-        retry: RetryPolicy | None = None,
+        retries: Retries | None = None,
         until: float | None = None,
         limit: int = 2**62,
         too_large_reason: str | None = None,
     ) -> None:
         """``deadline``: the caller's; ``until``: when the download ends at the latest (the
-        caller's deadline or the download's time limit); ``limit``: the most bytes read."""
+        caller's deadline or the download's time limit); ``limit``: the most bytes read;
+        ``reopen``, ``retries``: how a connection lost mid-body fetches the file again, and
+        the loop that decides and records it (without them, it fails)."""
         self._response = response
         self._until = deadline if until is None else until
         self._limit = limit
         self._too_large_reason = too_large_reason
         self._reopen = reopen
-        self._retry = retry or RetryPolicy(max_attempts=1)
+        self._retries = retries
         self._sent = hashlib.sha256()  # of the bytes delivered so far
         self._check = hashlib.sha256()  # of a fresh answer's bytes read past so far
         self._skip_left = 0  # bytes of a fresh answer still to read past
@@ -90,7 +89,6 @@ class HttpByteStream:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        attempt = 1
         try:
             while True:
                 try:
@@ -107,12 +105,7 @@ class HttpByteStream:
                             metadata={"route": self._route})
                     return
                 except httpx.TransportError as exc:
-                    decision = decide(self._retry, attempt, idempotent=True, outcome=exc,
-                                      time_left_s=seconds_left(self._until))
-                    if isinstance(decision, GiveUp) or self._reopen is None:
-                        raise unavailable(self._route, exc, self._deadline) from None
-                    attempt += 1
-                    await self._restart(type(exc).__name__, decision.delay_s)
+                    await self._restart(exc)
                 except bodies.BodyTooLarge as exc:
                     raise too_large(self._route, exc.limit,
                                     reason=self._too_large_reason) from None
@@ -143,16 +136,13 @@ class HttpByteStream:
         finally:
             await pieces.aclose()
 
-    async def _restart(self, reason: str, delay: float) -> None:
-        """Fetches the file again, to be read past what was delivered."""
-        self._span.add_event("fortnox.retry", {"fortnox.reason": reason,
-                                               "fortnox.delay_s": delay,
-                                               "fortnox.resume_at": self._bytes})
-        log.info("fortnox download restarted", extra={"route": self._route,
-                                                       "offset": self._bytes})
+    async def _restart(self, failure: httpx.TransportError) -> None:
+        """Fetches the file again after ``failure``, to be read past what was delivered, when
+        the retry loop allows; ``FortnoxUnavailable`` otherwise."""
         await self._response.aclose()
-        await asyncio.sleep(delay)
-        assert self._reopen is not None
+        if self._retries is None or self._reopen is None or await self._retries.again(
+                failure, **{"fortnox.resume_at": self._bytes}) is not None:
+            raise unavailable(self._route, failure, self._deadline) from None
         self._response = await self._reopen()
         self._check = hashlib.sha256()
         self._skip_left = self._bytes

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import time
 from collections.abc import Mapping
@@ -39,13 +38,11 @@ from adapters.fortnox.errors import (
 )
 from adapters.fortnox.jwt_claims import jwt_tenant_id
 from adapters.fortnox.limiter import SlidingWindowLimiter, Slot
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
+from adapters.fortnox.retry import Retries, RetryPolicy, remaining_s
 from adapters.fortnox.streams import HttpByteStream
 from adapters.fortnox.tokens import TokenManager
 from core.errors import FortnoxRateLimited
 from core.fortnox_api import Proof
-
-log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | int]
 
@@ -155,8 +152,11 @@ class Transport:
         except BaseException:
             span.end()
             raise
+        retries = Retries(self._retry, span, method="GET", route=request.template,
+                          idempotent=True, until=request.until, tenant=tenant,
+                          count_in_span=False)
         return HttpByteStream(response, span, request.template, default_name, deadline,
-                              reopen=send, retry=self._retry, until=request.until,
+                              reopen=send, retries=retries, until=request.until,
                               limit=self._max_download_bytes,
                               too_large_reason=too_large_reason)
 
@@ -173,35 +173,28 @@ class Transport:
 
     async def _send(self, span: trace.Span, request: _Request, access_token: str | None = None
                     ) -> _Answer:
-        """Sends until Fortnox answers with success or the retry decision gives up; a token
+        """Sends until Fortnox answers with success or the retry loop gives up; a token
         Fortnox rejects is refreshed once (a given ``access_token`` cannot be)."""
-        attempt = 1
+        retries = Retries(self._retry, span, method=request.method, route=request.template,
+                          idempotent=request.method == "GET", until=request.until,
+                          tenant=request.tenant)
         may_refresh = access_token is None
         while True:
             bearer = await self._bearer(request.tenant, access_token, request.until)
             outcome = await self._attempt(span, request, bearer)
             if isinstance(outcome, _Answer) and outcome.response.is_success:
-                span.set_attribute(tracing.RETRIES, attempt - 1)
                 return outcome
             body = _failure_body(span, outcome)
             if may_refresh and _token_rejected(outcome, body):
                 may_refresh = False
                 await self._tokens.rejected(request.tenant, bearer.generation, request.until)
                 continue
-            decision = decide(
-                self._retry, attempt, idempotent=request.method == "GET",
-                outcome=(outcome.response.status_code if isinstance(outcome, _Answer)
-                         else outcome),
-                time_left_s=seconds_left(request.until),
-            )
-            span.set_attribute(tracing.RETRIES, attempt - 1)
             failed = outcome.response if isinstance(outcome, _Answer) else outcome
-            if isinstance(decision, GiveUp):
+            stop = await retries.again(failed.status_code if isinstance(failed, httpx.Response)
+                                       else failed)
+            if stop is not None:
                 raise attempt_error(request.template, failed, request.deadline,
-                                    outcome_unknown=decision.outcome_unknown, body=body) from None
-            self._note_retry(span, request, failed, decision.delay_s)
-            attempt += 1
-            await asyncio.sleep(decision.delay_s)
+                                    outcome_unknown=stop.outcome_unknown, body=body) from None
 
     async def _bearer(self, tenant: str, access_token: str | None, deadline: float | None
                       ) -> _Bearer:
@@ -280,15 +273,6 @@ class Transport:
             content=None if request.body is None else jsonbody.dumps(request.body),
             headers=headers, timeout=remaining_s(request.until, self._timeout_s),
         )
-
-    def _note_retry(self, span: trace.Span, request: _Request,
-                    outcome: httpx.Response | httpx.TransportError, delay_s: float) -> None:
-        reason = (f"HTTP {outcome.status_code}" if isinstance(outcome, httpx.Response)
-                  else type(outcome).__name__)
-        span.add_event("fortnox.retry", {"fortnox.reason": reason, "fortnox.delay_s": delay_s})
-        metrics.fortnox_retry(request.method, request.template, reason)
-        log.info("fortnox call retried",
-                 extra={"tenant": request.tenant, "route": request.template, "reason": reason})
 
     def _request(
         self,

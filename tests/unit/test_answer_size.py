@@ -22,7 +22,8 @@ from core.voucher_export.model import (
 )
 from core.voucher_export.sie_file import least_file_bytes, sie_4i_file
 from core.voucher_export.validation import check_request
-from server.rpc_exports import MAX_PAGE_SIZE, _result
+from server.bounds import PAGE_SIZES
+from server.rpc_exports import _result
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 
@@ -144,6 +145,6 @@ def test_a_full_page_of_voucher_exports_fits_in_an_answer() -> None:
     entry = v_pb.VoucherExport(  # as ListVoucherExports builds it, requested_by at its bound
         external_id=WIDE * 200, request_id=REQUEST_ID,
         result=_result(_worst_result(WIDE * 200, WIDE * 10)), requested_by="r" * 200)
-    page = pb.ListVoucherExportsResponse(exports=[entry] * MAX_PAGE_SIZE,
-                                         next_page_token="t" * 512)
+    most = PAGE_SIZES["ListVoucherExportsRequest"].most
+    page = pb.ListVoucherExportsResponse(exports=[entry] * most, next_page_token="t" * 512)
     assert page.ByteSize() <= MAX_ANSWER_BYTES

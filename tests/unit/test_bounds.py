@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from server.bounds import COUNTS, STRINGS, string_bound, violations
+from server.bounds import (
+    COUNTS,
+    PAGE_SIZES,
+    STRINGS,
+    page_size,
+    string_bound,
+    violations,
+)
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import vouchers_pb2 as v_pb
 
@@ -51,6 +58,11 @@ def test_no_bound_is_left_over() -> None:
     assert set(COUNTS) - names == set()
 
 
+def test_every_listing_has_one_page_size_bound() -> None:
+    listings = {m.name for m, f in request_fields() if f.name == "page_size"}
+    assert listings == set(PAGE_SIZES)
+
+
 def _comments() -> dict[tuple[str, str], str]:
     """The comment above each field of the .proto files, by (message, field)."""
     found: dict[tuple[str, str], str] = {}
@@ -87,6 +99,10 @@ def test_the_proto_comments_state_every_bound() -> None:
                 missing.append(f"{message.name}.{field.name}: {bound.max_chars} characters")
         if field.is_repeated and f"at most {COUNTS[field.name]}" not in comment:
             missing.append(f"{message.name}.{field.name}: at most {COUNTS[field.name]}")
+        if field.name == "page_size":
+            size = PAGE_SIZES[message.name]
+            if f"(default {size.default}, at most {size.most})" not in comment:
+                missing.append(f"{message.name}.page_size: {size}")
     assert missing == []
 
 
@@ -112,3 +128,21 @@ def test_every_violation_of_a_request_is_reported() -> None:
     ])
     assert [v.field for v in violations(request)] == [
         "tenant", "voucher_series", "vouchers[0].external_id", "vouchers[1].rows[0].project"]
+
+
+@pytest.mark.parametrize(("request_", "most"), [
+    (pb.ListConnectionsRequest, 500), (pb.ListImportsRequest, 500),
+    (pb.ListVoucherExportsRequest, 1000),
+])
+def test_a_page_size_out_of_its_listings_range_is_refused(request_: type, most: int) -> None:
+    for value in (-1, most + 1):
+        found = violations(request_(page_size=value))
+        assert [(v.field, v.description) for v in found if v.field != "tenant"] == [
+            ("page_size", f"must be 0-{most}")]
+    assert [v.field for v in violations(request_(page_size=most))] in ([], ["tenant"])
+
+
+def test_no_page_size_means_the_listings_default() -> None:
+    assert page_size(pb.ListImportsRequest()) == 50
+    assert page_size(pb.ListVoucherExportsRequest()) == 100
+    assert page_size(pb.ListConnectionsRequest(page_size=7)) == 7

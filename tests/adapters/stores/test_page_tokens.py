@@ -1,4 +1,4 @@
-"""Page tokens: what the stores issue reads back, and nothing else does."""
+"""Page tokens (the one codec of every listing): what is issued reads back, nothing else does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from core.errors import InvalidRequest
-from core.paging import MAX_KEY_CHARS, decode_page_token, encode_page_token
+from core.paging import (
+    MAX_KEY_CHARS,
+    decode_fields,
+    decode_page_token,
+    encode_fields,
+    encode_page_token,
+)
 
 MOMENT = datetime(2026, 11, 30, 23, 59, 1, 120, tzinfo=UTC)
 
@@ -46,3 +52,13 @@ def test_anything_else_is_refused_naming_the_field(token: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         decode_page_token(token)
     assert [v.field for v in caught.value.violations] == ["page_token"]
+
+
+def test_a_listing_by_key_reads_its_filters_back_and_refuses_another_shape() -> None:
+    token = encode_fields("", "user", "t1")  # ListConnections: state, account type, tenant
+    assert decode_fields(token, 3) == ("", "user", "t1")
+    for wrong in (lambda: decode_fields(token, 4), lambda: decode_page_token(token),
+                  lambda: decode_fields(encode_fields("", "user", ""), 3)):
+        with pytest.raises(InvalidRequest) as caught:
+            wrong()
+        assert [v.field for v in caught.value.violations] == ["page_token"]

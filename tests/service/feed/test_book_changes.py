@@ -144,3 +144,21 @@ async def test_watch_bounds_and_unknown_watches_are_refused(
     assert stopped.watch.reason == "Stopped by the caller."
     listed: bc.ListWatchesResponse = await stub.ListWatches(bc.ListWatchesRequest())
     assert [w.tenant for w in listed.watches] == [TENANT]
+
+
+async def test_watches_are_listed_a_page_at_a_time_with_tokens_this_service_issued(
+        stub: pb_grpc.FortnoxServiceStub, sandbox: SandboxHandle) -> None:
+    tenants = ["w-a", "w-b", "w-c"]
+    for tenant in tenants:
+        await connect(stub, tenant, sandbox.tenants[0])
+        await stub.WatchTenant(bc.WatchTenantRequest(tenant=tenant,
+                                                     duration=Duration(seconds=60)))
+    first: bc.ListWatchesResponse = await stub.ListWatches(bc.ListWatchesRequest(page_size=2))
+    assert [w.tenant for w in first.watches] == tenants[:2] and first.next_page_token
+    rest: bc.ListWatchesResponse = await stub.ListWatches(
+        bc.ListWatchesRequest(page_size=2, page_token=first.next_page_token))
+    assert [w.tenant for w in rest.watches] == tenants[2:] and not rest.next_page_token
+    await fails(stub.ListWatches(bc.ListWatchesRequest(page_token="w-a")), INVALID,
+                "INVALID_REQUEST")
+    await fails(stub.ListWatches(bc.ListWatchesRequest(page_size=501)), INVALID,
+                "INVALID_REQUEST")
