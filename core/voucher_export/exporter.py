@@ -49,6 +49,7 @@ from core.voucher_export.history import (
     ExportRecord,
     Fence,
     Place,
+    Refusal,
     request_id_reused,
 )
 from core.voucher_export.model import (
@@ -261,10 +262,9 @@ class VoucherExporter:
                 tenant, year_id, _new_voucher(voucher, series, marker), deadline=deadline,
                 proof=held.still_held)
         except FortnoxRejected as exc:
-            return await self._history.mark_rejected(
-                tenant, ext, exc.reason, "Fortnox refused the voucher.",
-                exc.metadata.get("fortnox_code", ""), exc.metadata.get("fortnox_message", ""),
-                held.fence)
+            return await self._history.mark_rejected(tenant, ext, Refusal(
+                exc.reason, "Fortnox refused the voucher.", exc.metadata.get("fortnox_code", ""),
+                exc.metadata.get("fortnox_message", "")), held.fence)
         except _UNSETTLED as exc:
             await self._history.mark_unknown(tenant, ext, held.fence)
             return exc
