@@ -33,10 +33,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.store.connections import SqliteTokenStore
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
-from sandbox.testing import ALL_SCOPES
+from server.config import Settings
+from tests.harness.service import sandbox_settings
 
 LIMIT, WINDOW_S = 25, 5.0
 TARGET_RATIO = 0.9
@@ -97,11 +98,8 @@ def sandbox_process() -> Iterator[Sandbox]:
         process.wait(timeout=10)
 
 
-def _settings(sb: Sandbox, limit: int, window_s: float) -> FortnoxSettings:
-    return FortnoxSettings(
-        client_id=sb.client_id, client_secret=sb.client_secret, api_base_url=sb.api_url,
-        auth_base_url=sb.auth_url, default_scopes=ALL_SCOPES,
-        rate_limit_requests=limit, rate_limit_window_s=window_s)
+def _settings(sb: Sandbox, limit: int, window_s: float) -> Settings:
+    return sandbox_settings(sb.base_url, rate_limit_requests=limit, rate_limit_window_s=window_s)
 
 
 async def _connect(adapter: FortnoxAdapter, sb: Sandbox, tenant: str,

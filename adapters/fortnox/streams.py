@@ -25,7 +25,14 @@ from opentelemetry import trace
 
 from adapters.fortnox import bodies, tracing
 from adapters.fortnox.errors import AnswerTimedOut, malformed, too_large, unavailable
-from adapters.fortnox.retry import GiveUp, RetryPolicy, decide, remaining_s, seconds_left
+from adapters.fortnox.retry import (
+    NO_RETRY,
+    GiveUp,
+    RetryPolicy,
+    decide,
+    remaining_s,
+    seconds_left,
+)
 from core.errors import DomainError, FortnoxUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,7 @@ class HttpByteStream:
         self._limit = limit
         self._too_large_reason = too_large_reason
         self._reopen = reopen
-        self._retry = retry or RetryPolicy(max_attempts=1)
+        self._retry = retry or NO_RETRY
         self._sent = hashlib.sha256()  # of the bytes delivered so far
         self._check = hashlib.sha256()  # of a fresh answer's bytes read past so far
         self._skip_left = 0  # bytes of a fresh answer still to read past
