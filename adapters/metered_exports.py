@@ -24,6 +24,7 @@ from core.voucher_export.history import (
     ExportPage,
     ExportRecord,
     Fence,
+    Refusal,
 )
 from core.voucher_export.model import VoucherResult
 
@@ -91,12 +92,10 @@ class MeteredExportHistory:
         return result
 
     async def mark_rejected(
-        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str, fence: Fence,
+        self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         with self._fenced(tenant, external_id):
-            result = await self._inner.mark_rejected(
-                tenant, external_id, reason, message, fortnox_code, fortnox_message, fence)
+            result = await self._inner.mark_rejected(tenant, external_id, refusal, fence)
         self._release(tenant, external_id)
         return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, LiteralString, NamedTuple
 
@@ -17,7 +18,7 @@ from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
 from core.token_store import CurrentTokens, OAuthStateRecord, TokenGrant, require_usable
 from core.voucher_digest import DigestBatch, compare
-from core.voucher_export.history import ExportRecord, ExportStatus, parse_places
+from core.voucher_export.history import ExportRecord, ExportStatus, Fence, parse_places
 from core.voucher_export.model import Outcome, VoucherResult
 
 if TYPE_CHECKING:  # the SQLite package imports this module: no cycle at run time
@@ -31,7 +32,9 @@ _UNSETTLED_TEXT = {
 
 
 class ExportRow(NamedTuple):
-    """A row of ``voucher_exports``."""
+    """A row of ``voucher_exports``. A claim writes it whole (``adapters.store_sql.CLAIM_EXPORT``),
+    the outcome's columns, those with a default, at their default; a result's field is read
+    from the column of the same name (``export_record``)."""
 
     tenant: str
     external_id: str
@@ -39,20 +42,20 @@ class ExportRow(NamedTuple):
     payload_sha256: str
     marker: str
     status: str
-    voucher_series: str
-    voucher_number: int
     financial_year_id: int
-    reason: str
-    message: str
-    fortnox_code: str
-    fortnox_message: str
     requested_by: str
     attempted_at: datetime
-    exported_at: datetime | None
     worker_id: str
     lease_expires_at: datetime | None
     generation: int
     places: str
+    voucher_series: str = ""
+    voucher_number: int = 0
+    reason: str = ""
+    message: str = ""
+    fortnox_code: str = ""
+    fortnox_message: str = ""
+    exported_at: datetime | None = None
 
 
 def _columns(row_type: Any) -> LiteralString:
@@ -62,25 +65,33 @@ def _columns(row_type: Any) -> LiteralString:
 
 
 EXPORT_COLUMNS = _columns(ExportRow)
+#: The result's fields kept in the column of the same name; ``series`` and ``number`` are kept
+#: as ``voucher_series`` and ``voucher_number``, the outcome as the status.
+_RESULT_COLUMNS = tuple(f.name for f in fields(VoucherResult) if f.name in ExportRow._fields)
+
+
+def claim_row(
+    tenant: str, external_id: str, request_id: str, payload_sha256: str, marker: str,
+    financial_year_id: int, requested_by: str, now: datetime, owner: str, lease_end: datetime,
+    fence: Fence, places: str,
+) -> ExportRow:
+    """The row a claim writes: ``PENDING`` under the claim's token, no outcome yet."""
+    return ExportRow(
+        tenant=tenant, external_id=external_id, request_id=request_id,
+        payload_sha256=payload_sha256, marker=marker, status=ExportStatus.PENDING.value,
+        financial_year_id=financial_year_id, requested_by=requested_by, attempted_at=now,
+        worker_id=owner, lease_expires_at=lease_end, generation=fence.generation,
+        places=places)
 
 
 def export_record(row: ExportRow) -> ExportRecord:
     """The export record of a row; an unsettled one explains itself in its result."""
     status = ExportStatus(row.status)
-    reason, message = _UNSETTLED_TEXT.get(status, (row.reason, row.message))
+    kept: dict[str, Any] = {name: getattr(row, name) for name in _RESULT_COLUMNS}
+    kept["reason"], kept["message"] = _UNSETTLED_TEXT.get(status, (row.reason, row.message))
     result = VoucherResult(
-        external_id=row.external_id,
-        outcome=_OUTCOMES.get(status, Outcome.NOT_ATTEMPTED),
-        series=row.voucher_series,
-        number=row.voucher_number,
-        financial_year_id=row.financial_year_id,
-        reason=reason,
-        message=message,
-        fortnox_code=row.fortnox_code,
-        fortnox_message=row.fortnox_message,
-        exported_at=row.exported_at,
-        request_id=row.request_id,
-    )
+        **kept, outcome=_OUTCOMES.get(status, Outcome.NOT_ATTEMPTED),
+        series=row.voucher_series, number=row.voucher_number)
     return ExportRecord(
         tenant=row.tenant, external_id=row.external_id, request_id=row.request_id,
         payload_sha256=row.payload_sha256, marker=row.marker, status=status, result=result,

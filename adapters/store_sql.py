@@ -7,15 +7,43 @@ Statements that differ by dialect or by locking stay in the backend that runs th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any, LiteralString
 
+from adapters.store_rows import ExportRow
 from core.imports import ImportKind, ImportRecord
 from core.paging import encode_page_token
-from core.voucher_export.history import ExportRecord
+from core.voucher_export.history import ExportRecord, Refusal
 
 #: Where a page of a newest-first listing starts: the instant and key of the previous page's
 #: last row, as the backend compares them (SQLite: the stored text; PostgreSQL: a datetime).
 Position = tuple[object, str]
+
+
+def _names(names: Iterable[str], form: str = "{}") -> LiteralString:
+    """Column names taken from a row type's or a record's fields, each put in ``form`` and
+    listed: identifiers written in our code, never input, so safe in SQL."""
+    listed = tuple(names)
+    assert all(name.isidentifier() for name in listed), listed
+    joined: LiteralString = ", ".join(form.format(name) for name in listed)
+    return joined
+
+
+def _fields(record: type[Any]) -> tuple[str, ...]:
+    """A dataclass's field names: the columns of the same names."""
+    return tuple(f.name for f in fields(record))
+
+
+def _upsert(table: LiteralString, columns: tuple[str, ...], key: tuple[str, ...]
+            ) -> LiteralString:
+    """Inserts a row of every column, or replaces every column but the key's of the row the
+    key finds."""
+    updated = tuple(name for name in columns if name not in key)
+    return ("INSERT INTO " + table + " (" + _names(columns) + ") VALUES ("
+            + _names(columns, "?") + ") ON CONFLICT (" + _names(key) + ") DO UPDATE SET "
+            + _names(updated, "{0} = excluded.{0}"))
+
 
 # -- connections ---------------------------------------------------------------------------
 #: A fresh connection, or a reconnect that replaces the old one's tokens for good.
@@ -165,22 +193,11 @@ FAIL_ABANDONED: LiteralString = (
     " import.' WHERE status = 'running' AND heartbeat_at < ? RETURNING import_id")
 
 # -- exports -------------------------------------------------------------------------------
-#: A voucher's export claimed: a new row, or the old one's outcome wiped for another attempt,
-#: under the next generation (the claim's fencing token). The times are the database's.
-CLAIM_EXPORT: LiteralString = (
-    "INSERT INTO voucher_exports (tenant, external_id, request_id,"
-    " payload_sha256, marker, status, financial_year_id, requested_by,"
-    " attempted_at, worker_id, lease_expires_at, generation, places)"
-    " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (tenant, external_id) DO UPDATE SET"
-    " request_id = excluded.request_id, payload_sha256 = excluded.payload_sha256,"
-    " marker = excluded.marker, status = 'pending', voucher_series = '',"
-    " voucher_number = 0, financial_year_id = excluded.financial_year_id,"
-    " reason = '', message = '', fortnox_code = '', fortnox_message = '',"
-    " requested_by = excluded.requested_by, attempted_at = excluded.attempted_at,"
-    " exported_at = NULL, worker_id = excluded.worker_id,"
-    " lease_expires_at = excluded.lease_expires_at, generation = excluded.generation,"
-    " places = excluded.places")
+#: A voucher's export claimed: a new row, or the old one replaced whole (``store_rows.claim_row``:
+#: its outcome wiped for another attempt) under the next generation (the claim's fencing
+#: token). Written from ``ExportRow``'s fields, so a new column needs no change here.
+CLAIM_EXPORT: LiteralString = _upsert("voucher_exports", ExportRow._fields,
+                                      ("tenant", "external_id"))
 
 #: Every write of a claimed record names its fencing token: owner and generation.
 _FENCED: LiteralString = (
@@ -201,9 +218,16 @@ def mark_created(now: LiteralString) -> LiteralString:
             " lease_expires_at = NULL" + _FENCED)
 
 
+#: Fortnox's refusal stored by the claim's holder: ``refused(refusal)``'s values, then the
+#: fence's.
 MARK_REJECTED: LiteralString = (
-    "UPDATE voucher_exports SET status = 'rejected', reason = ?, message = ?,"
-    " fortnox_code = ?, fortnox_message = ?, lease_expires_at = NULL" + _FENCED)
+    "UPDATE voucher_exports SET status = 'rejected', " + _names(_fields(Refusal), "{} = ?")
+    + ", lease_expires_at = NULL" + _FENCED)
+
+
+def refused(refusal: Refusal) -> list[Any]:
+    """``MARK_REJECTED``'s values of a refusal, before the fence's."""
+    return [getattr(refusal, name) for name in _fields(Refusal)]
 
 
 def mark_unknown(now: LiteralString) -> LiteralString:

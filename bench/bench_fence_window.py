@@ -30,16 +30,17 @@ from pathlib import Path
 
 import httpx
 
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
 from adapters.store import SqliteStores
 from core.fortnox_api import NewVoucher, VoucherRow
 from core.stores import Stores
 from core.voucher_export.held_claim import HeldClaim
-from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
+from sandbox.testing import SandboxHandle, running_sandbox
 from tests.harness.connect import connect_adapter
 from tests.harness.postgres import shared_server
 from tests.harness.sandbox import SMALL_SEED, fresh
+from tests.harness.service import sandbox_settings
 
 TENANT = "bench"
 TOKEN_KEY = bytes(range(32))
@@ -63,11 +64,8 @@ async def _stores(backend: str, tmp: Path) -> AsyncIterator[Stores]:
 
 async def _measure(sb: SandboxHandle, backend: str, count: int, tmp: Path) -> dict[str, object]:
     fresh(sb)
-    settings = FortnoxSettings(
-        client_id=sb.client_id, client_secret=sb.client_secret, api_base_url=sb.api_url,
-        auth_base_url=sb.auth_url, default_scopes=ALL_SCOPES,
-        allowed_redirect_uris=tuple(sb.redirect_uris), rate_limit_requests=100_000,
-        rate_limit_window_s=1.0)
+    settings = sandbox_settings(sb.base_url, rate_limit_requests=100_000,
+                                rate_limit_window_s=1.0)
     proved: dict[str, float] = {}
     windows: list[float] = []
     proofs: list[float] = []

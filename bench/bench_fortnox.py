@@ -35,13 +35,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import Claim, RateWindow
 from adapters.store.connections import SqliteTokenStore
 from adapters.store.rate_window import SqliteRateWindow
 from bench.size import sized
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
-from sandbox.testing import ALL_SCOPES
+from server.config import Settings
+from tests.harness.service import sandbox_settings
 
 LIMIT, WINDOW_S = 25, sized(5.0, 0.5)
 #: Requests of the one tenant, of each of the many tenants, and of the unthrottled run.
@@ -123,11 +124,8 @@ def sandbox_process() -> Iterator[Sandbox]:
         process.wait(timeout=10)
 
 
-def _settings(sb: Sandbox, limit: int, window_s: float) -> FortnoxSettings:
-    return FortnoxSettings(
-        client_id=sb.client_id, client_secret=sb.client_secret, api_base_url=sb.api_url,
-        auth_base_url=sb.auth_url, default_scopes=ALL_SCOPES,
-        rate_limit_requests=limit, rate_limit_window_s=window_s)
+def _settings(sb: Sandbox, limit: int, window_s: float) -> Settings:
+    return sandbox_settings(sb.base_url, rate_limit_requests=limit, rate_limit_window_s=window_s)
 
 
 async def _connect(adapter: FortnoxAdapter, sb: Sandbox, tenant: str,

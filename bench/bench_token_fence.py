@@ -22,13 +22,13 @@ from pathlib import Path
 import httpx
 from opentelemetry import trace
 
-from adapters.fortnox.adapter import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox.adapter import FortnoxAdapter, retry_policy
 from adapters.fortnox.oauth import OAuthClient
-from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
 from adapters.store.connections import SqliteTokenStore
-from sandbox.testing import ALL_SCOPES, running_sandbox
+from sandbox.testing import running_sandbox
 from tests.harness.connect import connect_adapter
+from tests.harness.service import sandbox_settings
 
 KEY = bytes(range(32))
 TENANT = "bench"
@@ -58,16 +58,13 @@ async def measure(renewals: int, workdir: Path) -> tuple[list[float], list[float
             sent.append(time.perf_counter())
 
     with running_sandbox() as sb:
-        settings = FortnoxSettings(
-            client_id=sb.client_id, client_secret=sb.client_secret, api_base_url=sb.api_url,
-            auth_base_url=sb.auth_url, default_scopes=ALL_SCOPES,
-            allowed_redirect_uris=tuple(sb.redirect_uris), rate_limit_requests=10_000)
+        settings = sandbox_settings(sb.base_url, rate_limit_requests=10_000)
         async with FortnoxAdapter(settings, store) as adapter:
             await connect_adapter(adapter, TENANT)
         async with httpx.AsyncClient(event_hooks={"request": [leaving]}) as http:
             oauth = OAuthClient(http, auth_base_url=sb.auth_url, client_id=sb.client_id,
                                 client_secret=sb.client_secret,
-                                tracer=trace.get_tracer(__name__), retry=RetryPolicy(),
+                                tracer=trace.get_tracer(__name__), retry=retry_policy(settings),
                                 timeout_s=30.0, clock=lambda: datetime.now(UTC),
                                 refresh_token_lifetime=timedelta(days=45))
             manager = TokenManager(store, oauth, clock=lambda: datetime.now(UTC),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
 
 from google.protobuf.message import Message
 
 from core.errors import FieldViolation, InvalidRequest
+from core.money import to_kronor
 from core.voucher_documents import (
     DocumentBytes,
     DocumentEvent,
@@ -63,7 +63,7 @@ class DocumentRpcs:
                 FieldViolation("voucher_series", "each must be 1-10 characters"),))
         run = YearDocumentsRequest(
             tenant=request.tenant, year=year, series=frozenset(request.voucher_series),
-            min_amount=(Decimal(request.min_amount_minor) / 100
+            min_amount=(to_kronor(request.min_amount_minor)
                         if request.min_amount_minor else None),
             received=frozenset(request.received_file_ids), deadline=deadline(context))
         async for event in self._use_case.year(run):

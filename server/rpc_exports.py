@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.voucher_export.answer import CODE_BYTES, FORTNOX_MESSAGE_BYTES, MESSAGE_BYTES, cut
+from dataclasses import fields
+
+from core.voucher_export.answer import RESULT_TEXT_BYTES, cut
 from core.voucher_export.exporter import VoucherExporter
 from core.voucher_export.history import ExportHistory, ExportRecord
 from core.voucher_export.model import (
@@ -31,6 +33,13 @@ _OUTCOMES = {
     Outcome.REJECTED: v_pb.VoucherResult.OUTCOME_REJECTED,
     Outcome.NOT_ATTEMPTED: v_pb.VoucherResult.OUTCOME_NOT_ATTEMPTED,
 }
+#: A request row's fields by the ``ExportRow`` field each becomes: the same name but for these.
+_ROW_FIELDS = tuple((f.name, {"debit": "debit_minor", "credit": "credit_minor"}.get(f.name, f.name))
+                    for f in fields(ExportRow))
+#: A result's fields the answer names otherwise or converts; each other field is copied to the
+#: answer's field of the same name.
+_RESULT_CONVERTED = frozenset({"outcome", "series", "number", "exported_at"})
+_RESULT_COPIED = tuple(f.name for f in fields(VoucherResult) if f.name not in _RESULT_CONVERTED)
 
 
 class ExportRpcs:
@@ -78,28 +87,20 @@ def _voucher(message: v_pb.ExportVoucher, index: int) -> ExportVoucher:
         external_id=message.external_id,
         transaction_date=day,
         description=message.description,
-        rows=tuple(ExportRow(account=r.account, debit=r.debit_minor, credit=r.credit_minor,
-                             cost_center=r.cost_center, project=r.project,
-                             description=r.description) for r in message.rows),
+        rows=tuple(ExportRow(**{name: getattr(r, field) for name, field in _ROW_FIELDS})
+                   for r in message.rows),
     )
 
 
 def _result(result: VoucherResult) -> v_pb.VoucherResult:
     """A result with its texts cut as ``core.voucher_export.answer`` counts them, so that no
     answer outgrows what a client takes."""
+    copied = {name: getattr(result, name) for name in _RESULT_COPIED}
+    for name, most in RESULT_TEXT_BYTES.items():
+        copied[name] = cut(copied[name], most)
     return v_pb.VoucherResult(
-        external_id=result.external_id,
-        outcome=_OUTCOMES[result.outcome],
-        voucher_series=result.series,
-        voucher_number=result.number,
-        financial_year_id=result.financial_year_id,
-        reason=cut(result.reason, CODE_BYTES),
-        message=cut(result.message, MESSAGE_BYTES),
-        fortnox_code=cut(result.fortnox_code, CODE_BYTES),
-        fortnox_message=cut(result.fortnox_message, FORTNOX_MESSAGE_BYTES),
-        exported_at=timestamp(result.exported_at),
-        request_id=result.request_id,
-    )
+        **copied, outcome=_OUTCOMES[result.outcome], voucher_series=result.series,
+        voucher_number=result.number, exported_at=timestamp(result.exported_at))
 
 
 def _export(record: ExportRecord) -> v_pb.VoucherExport:

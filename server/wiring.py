@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.clock_skew import ClockSkewWatch, DatabaseClock, DatabaseTime
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.feed import SharedFeedTokens, TopicsClient
 from adapters.fortnox.limiter import RateWindow
 from adapters.fortnox.retry import RetryPolicy
@@ -61,28 +61,6 @@ from server.rpc_ledgers import LedgerRpcs
 from server.rpc_sie import PARSER_RECORD_ENCODER, SieRpcs
 from server.servicer import assemble
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
-
-
-def fortnox_settings(settings: Settings) -> FortnoxSettings:
-    """The adapter's share of the service settings."""
-    return FortnoxSettings(
-        client_id=settings.fortnox_client_id,
-        client_secret=settings.fortnox_client_secret,
-        api_base_url=settings.fortnox_api_base_url,
-        auth_base_url=settings.fortnox_auth_base_url,
-        default_scopes=settings.default_scopes,
-        allowed_redirect_uris=settings.allowed_redirect_uris,
-        rate_limit_requests=settings.rate_limit_requests,
-        rate_limit_window_s=settings.rate_limit_window_s,
-        http_timeout_s=settings.http_timeout_s,
-        call_timeout_s=settings.http_call_timeout_s,
-        download_timeout_s=settings.http_download_timeout_s,
-        max_json_bytes=settings.max_json_bytes,
-        max_download_bytes=settings.max_download_bytes,
-        retry_attempts=settings.http_retry_attempts,
-        retry_base_delay_s=settings.http_retry_base_delay_s,
-        retry_max_delay_s=settings.http_retry_max_delay_s,
-    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +113,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
 def fortnox_adapter(settings: Settings, backend: Backend, provider: TracerProvider, *,
                     retry: RetryPolicy | None = None) -> FortnoxAdapter:
     """The Fortnox client on the backend's tokens and rate window (``async with`` closes it)."""
-    return FortnoxAdapter(fortnox_settings(settings), backend.stores.tokens,
+    return FortnoxAdapter(settings, backend.stores.tokens,
                           tracer_provider=provider, retry=retry, rate_window=backend.rate_window,
                           clock=backend.database_clock)
 

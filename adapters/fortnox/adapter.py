@@ -1,9 +1,10 @@
-"""Builds the Fortnox adapter from explicit settings: one ``httpx.AsyncClient`` shared by all."""
+"""Builds the Fortnox adapter from the service's settings: one ``httpx.AsyncClient`` shared by
+all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 import httpx
 from opentelemetry import trace
@@ -16,13 +17,7 @@ from adapters.fortnox.limiter import RateWindow, SlidingWindowLimiter
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
-from adapters.fortnox.transport import (
-    CALL_TIMEOUT_S,
-    DOWNLOAD_TIMEOUT_S,
-    MAX_DOWNLOAD_BYTES,
-    MAX_JSON_BYTES,
-    Transport,
-)
+from adapters.fortnox.transport import Transport
 from core.clock import Clock, utc_now
 from core.token_store import TokenStore
 
@@ -33,31 +28,61 @@ from core.token_store import TokenStore
 KEEPALIVE_EXPIRY_S = 2.0
 
 
-@dataclass(frozen=True)
-class FortnoxSettings:
-    """What the adapter is configured with (the composition root maps ``Settings`` to it)."""
+#: What the adapter keeps to of Fortnox's OAuth, not settings: a token is renewed this long
+#: before it expires, and once it is this old whatever its expiry (Fortnox's daily rule); a
+#: refresh token lapses unused after this long, an authorization (its state) after this long.
+REFRESH_MARGIN = timedelta(minutes=5)
+MAX_TOKEN_AGE = timedelta(days=1)
+REFRESH_TOKEN_LIFETIME = timedelta(days=45)
+STATE_TTL = timedelta(minutes=10)
+#: Connections to Fortnox at most, for every tenant together.
+MAX_CONNECTIONS = 200
 
-    client_id: str
-    client_secret: str = field(repr=False)
-    api_base_url: str = "https://api.fortnox.se/3"
-    auth_base_url: str = "https://apps.fortnox.se/oauth-v1"
-    default_scopes: tuple[str, ...] = ("companyinformation", "bookkeeping")
-    allowed_redirect_uris: tuple[str, ...] = ()
-    rate_limit_requests: int = 25
-    rate_limit_window_s: float = 5.0
-    http_timeout_s: float = 30.0
-    call_timeout_s: float = CALL_TIMEOUT_S
-    download_timeout_s: float = DOWNLOAD_TIMEOUT_S
-    max_json_bytes: int = MAX_JSON_BYTES
-    max_download_bytes: int = MAX_DOWNLOAD_BYTES
-    retry_attempts: int = 6
-    retry_base_delay_s: float = 0.25
-    retry_max_delay_s: float = 8.0
-    refresh_margin: timedelta = timedelta(minutes=5)
-    max_token_age: timedelta = timedelta(days=1)
-    refresh_token_lifetime: timedelta = timedelta(days=45)
-    state_ttl: timedelta = timedelta(minutes=10)
-    max_connections: int = 200
+
+class FortnoxSettings(Protocol):
+    """What the adapter reads of the service's settings: a view of ``server.config.Settings``
+    (which the composition root passes as it is), with no defaults of its own. Each default is
+    stated once, where ``server.config`` reads its variable; the README lists them."""
+
+    @property
+    def fortnox_client_id(self) -> str: ...
+    @property
+    def fortnox_client_secret(self) -> str: ...
+    @property
+    def fortnox_api_base_url(self) -> str: ...
+    @property
+    def fortnox_auth_base_url(self) -> str: ...
+    @property
+    def default_scopes(self) -> tuple[str, ...]: ...
+    @property
+    def allowed_redirect_uris(self) -> tuple[str, ...]: ...
+    @property
+    def rate_limit_requests(self) -> int: ...
+    @property
+    def rate_limit_window_s(self) -> float: ...
+    @property
+    def http_timeout_s(self) -> float: ...
+    @property
+    def http_call_timeout_s(self) -> float: ...
+    @property
+    def http_download_timeout_s(self) -> float: ...
+    @property
+    def max_json_bytes(self) -> int: ...
+    @property
+    def max_download_bytes(self) -> int: ...
+    @property
+    def http_retry_attempts(self) -> int: ...
+    @property
+    def http_retry_base_delay_s(self) -> float: ...
+    @property
+    def http_retry_max_delay_s(self) -> float: ...
+
+
+def retry_policy(settings: FortnoxSettings) -> RetryPolicy:
+    """The retry policy the settings describe."""
+    return RetryPolicy(max_attempts=settings.http_retry_attempts,
+                       base_delay_s=settings.http_retry_base_delay_s,
+                       max_delay_s=settings.http_retry_max_delay_s)
 
 
 class FortnoxAdapter:
@@ -73,38 +98,38 @@ class FortnoxAdapter:
         clock: Clock = utc_now,
         retry: RetryPolicy | None = None,
         rate_window: RateWindow | None = None,
+        max_token_age: timedelta = MAX_TOKEN_AGE,
     ) -> None:
-        """``retry`` replaces the policy the settings describe (tests: shorter waits)."""
+        """``retry`` replaces the policy the settings describe, ``max_token_age`` Fortnox's
+        daily rule (tests: shorter waits, an earlier renewal)."""
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,
-            limits=httpx.Limits(max_connections=settings.max_connections,
-                                max_keepalive_connections=settings.max_connections,
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
+                                max_keepalive_connections=MAX_CONNECTIONS,
                                 keepalive_expiry=KEEPALIVE_EXPIRY_S),
             follow_redirects=False,
             # Only what ``bodies`` decompresses within its bound.
             headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
         tracer = tracing.get_tracer(tracer_provider)
-        retry = retry or RetryPolicy(max_attempts=settings.retry_attempts,
-                                     base_delay_s=settings.retry_base_delay_s,
-                                     max_delay_s=settings.retry_max_delay_s)
+        retry = retry or retry_policy(settings)
         self.oauth = OAuthClient(
             self._http,
-            auth_base_url=settings.auth_base_url,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
+            auth_base_url=settings.fortnox_auth_base_url,
+            client_id=settings.fortnox_client_id,
+            client_secret=settings.fortnox_client_secret,
             tracer=tracer,
             retry=retry,
             timeout_s=settings.http_timeout_s,
             clock=clock,
-            refresh_token_lifetime=settings.refresh_token_lifetime,
+            refresh_token_lifetime=REFRESH_TOKEN_LIFETIME,
         )
         self.tokens = TokenManager(
             store,
             self.oauth,
             clock=clock,
-            refresh_margin=settings.refresh_margin,
-            max_token_age=settings.max_token_age,
+            refresh_margin=REFRESH_MARGIN,
+            max_token_age=max_token_age,
             claim_lease=timedelta(seconds=settings.http_timeout_s + 5),
         )
         # ``rate_window`` shared in the database keeps every replica within one limit.
@@ -114,14 +139,14 @@ class FortnoxAdapter:
         )
         transport = Transport(
             self._http,
-            api_base_url=settings.api_base_url,
+            api_base_url=settings.fortnox_api_base_url,
             tokens=self.tokens,
             limiter=self.limiter,
             tracer=tracer,
             retry=retry,
             timeout_s=settings.http_timeout_s,
-            call_timeout_s=settings.call_timeout_s,
-            download_timeout_s=settings.download_timeout_s,
+            call_timeout_s=settings.http_call_timeout_s,
+            download_timeout_s=settings.http_download_timeout_s,
             max_json_bytes=settings.max_json_bytes,
             max_download_bytes=settings.max_download_bytes,
         )
@@ -134,7 +159,7 @@ class FortnoxAdapter:
             default_scopes=settings.default_scopes,
             allowed_redirect_uris=settings.allowed_redirect_uris,
             clock=clock,
-            state_ttl=settings.state_ttl,
+            state_ttl=STATE_TTL,
             limiter=self.limiter,
         )
 

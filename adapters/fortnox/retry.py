@@ -35,17 +35,22 @@ NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """``max_attempts`` tries in all; the n-th wait is uniform in [d/2, d], d = base·2ⁿ ≤ max."""
+    """``max_attempts`` tries in all; the n-th wait is uniform in [d/2, d], d = base·2ⁿ ≤ max.
+    No defaults: the service's come from its settings (``FORTNOX_HTTP_RETRY_*``)."""
 
-    max_attempts: int = 6
-    base_delay_s: float = 0.25
-    max_delay_s: float = 8.0
+    max_attempts: int
+    base_delay_s: float
+    max_delay_s: float
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def delay_s(self, retry: int) -> float:
         """How long to wait before retry number ``retry`` (0-based)."""
         ceiling = min(self.max_delay_s, self.base_delay_s * float(2**retry))
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+
+#: One try, never another.
+NO_RETRY = RetryPolicy(max_attempts=1, base_delay_s=0.0, max_delay_s=0.0)
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,6 @@ from core.fortnox_api import Proof
 
 Params = Mapping[str, str | int]
 
-#: Defaults of the bounds the settings give (``FortnoxSettings``).
-MAX_JSON_BYTES = 16 * 1024 * 1024
-MAX_DOWNLOAD_BYTES = 4 * 1024 * 1024 * 1024
-CALL_TIMEOUT_S = 120.0
-DOWNLOAD_TIMEOUT_S = 3600.0
-
 
 class Transport:
     """Sends API requests for a tenant through the shared client, limiter and tokens."""
@@ -66,10 +60,10 @@ class Transport:
         tracer: trace.Tracer,
         retry: RetryPolicy,
         timeout_s: float,
-        call_timeout_s: float = CALL_TIMEOUT_S,
-        download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
-        max_json_bytes: int = MAX_JSON_BYTES,
-        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        call_timeout_s: float,
+        download_timeout_s: float,
+        max_json_bytes: int,
+        max_download_bytes: int,
     ) -> None:
         """``timeout_s``: one attempt, from sending to the answer's last byte (a download's:
         to its headers, then each read); ``call_timeout_s``: a call with all its attempts and

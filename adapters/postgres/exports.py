@@ -16,7 +16,7 @@ from psycopg import AsyncCursor
 
 from adapters import store_sql
 from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
-from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
+from adapters.store_rows import EXPORT_COLUMNS, ExportRow, claim_row, export_record
 from core.clock import Clock, utc_now
 from core.paging import split_page
 from core.voucher_export.history import (
@@ -27,6 +27,7 @@ from core.voucher_export.history import (
     ExportRecord,
     Fence,
     Place,
+    Refusal,
     claimed,
     decided_claim,
     request_id_reused,
@@ -94,9 +95,9 @@ class PostgresExportHistory:
             if decided is not None:
                 return decided
             fence, places = claimed(found, owner, Place(series, financial_year_id))
-            await conn.execute(sql(store_sql.CLAIM_EXPORT), (
+            await conn.execute(sql(store_sql.CLAIM_EXPORT), claim_row(
                 tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
-                requested_by, now, owner, now + lease, fence.generation, places))
+                requested_by, now, owner, now + lease, fence, places))
             return ExportClaim(ClaimStatus.TAKEN, found, fence=fence)
 
     async def renew(
@@ -121,12 +122,11 @@ class PostgresExportHistory:
             return await _result(conn, tenant, external_id)
 
     async def mark_rejected(
-        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str, fence: Fence,
+        self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         async with self._db.connection() as conn:
             _held(await conn.execute(sql(store_sql.MARK_REJECTED), (
-                reason, message, fortnox_code, fortnox_message, tenant, external_id, *fence)))
+                *store_sql.refused(refusal), tenant, external_id, *fence)))
             return await _result(conn, tenant, external_id)
 
     async def list_exports(

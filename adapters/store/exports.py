@@ -14,8 +14,8 @@ from sqlite_utils import Database
 
 from adapters import store_sql
 from adapters.store.database import SqliteThread, immediate
-from adapters.store.rows import iso, select, select_one
-from adapters.store_rows import EXPORT_COLUMNS, ExportRow, export_record
+from adapters.store.rows import iso, select, select_one, written
+from adapters.store_rows import EXPORT_COLUMNS, ExportRow, claim_row, export_record
 from core.clock import Clock, utc_now
 from core.paging import decode_page_token, split_page
 from core.voucher_export.history import (
@@ -26,6 +26,7 @@ from core.voucher_export.history import (
     ExportRecord,
     Fence,
     Place,
+    Refusal,
     claimed,
     decided_claim,
     request_id_reused,
@@ -98,9 +99,9 @@ class SqliteExportHistory:
                 if decided is not None:
                     return decided
                 fence, places = claimed(found, owner, Place(series, financial_year_id))
-                db.execute(store_sql.CLAIM_EXPORT, [
+                db.execute(store_sql.CLAIM_EXPORT, written(claim_row(
                     tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
-                    requested_by, iso(now), owner, iso(now + lease), fence.generation, places])
+                    requested_by, now, owner, now + lease, fence, places)))
                 return ExportClaim(ClaimStatus.TAKEN, found, fence=fence)
         return await self._thread.run(take)
 
@@ -128,13 +129,11 @@ class SqliteExportHistory:
         return await self._thread.run(write)
 
     async def mark_rejected(
-        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str, fence: Fence,
+        self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         def write(db: Database) -> VoucherResult:
             _held(db.execute(store_sql.MARK_REJECTED, [
-                reason, message, fortnox_code, fortnox_message, tenant, external_id,
-                *fence]).rowcount)
+                *store_sql.refused(refusal), tenant, external_id, *fence]).rowcount)
             return _result(db, tenant, external_id)
         return await self._thread.run(write)
 

@@ -28,6 +28,12 @@ def iso_day(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
+def written(row: Sequence[Any]) -> list[Any]:
+    """A row's values as the store writes them: dates and times as ISO text."""
+    return [iso(v) if isinstance(v, datetime) else iso_day(v) if isinstance(v, date) else v
+            for v in row]
+
+
 def select(db: Database, row_type: Callable[..., R], sql: str, params: Sequence[Any]) -> list[R]:
     """The rows of ``sql`` as ``row_type``, built by column name."""
     cursor = db.conn.cursor()

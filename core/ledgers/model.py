@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from core.money import to_ore
+from core.money import to_kronor, to_ore
 
 
 class Ledger(enum.Enum):
@@ -23,7 +23,7 @@ class Ledger(enum.Enum):
 
 def sek(amount: Decimal, rate: Decimal) -> Decimal:
     """A currency amount in SEK at ``rate``, to the öre."""
-    return Decimal(to_ore(amount * rate)).scaleb(-2)
+    return to_kronor(to_ore(amount * rate))
 
 
 @dataclass(frozen=True)

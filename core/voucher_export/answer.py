@@ -29,13 +29,22 @@ _ANSWER_FRAME = 256
 _RESULT_FRAME = 64
 #: What a reason (an UPPER_SNAKE code) and Fortnox's error code may take in an answer.
 CODE_BYTES = 32
+#: The most each text of a result that we or Fortnox write may take in an answer (UTF-8 bytes),
+#: by the result's field: the answer cuts each to it (``cut``). A result's other texts come
+#: from the request (external id, series, request id), bounded with it.
+RESULT_TEXT_BYTES = {
+    "reason": CODE_BYTES,
+    "message": MESSAGE_BYTES,
+    "fortnox_code": CODE_BYTES,
+    "fortnox_message": FORTNOX_MESSAGE_BYTES,
+}
 
 
 def result_bytes(external_id: str, series: str, target: Target) -> int:
     """The most bytes the result of one voucher takes in the answer."""
     most = _RESULT_FRAME + len(external_id.encode()) + len(series.encode()) + _REQUEST_ID_BYTES
     if target is Target.FORTNOX_API:  # only a posted voucher can be refused
-        most += 2 * CODE_BYTES + MESSAGE_BYTES + FORTNOX_MESSAGE_BYTES
+        most += sum(RESULT_TEXT_BYTES.values())
     return most
 
 

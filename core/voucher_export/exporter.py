@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 
 from core.clock import Clock, utc_now
@@ -39,6 +38,7 @@ from core.errors import (
     ReconnectRequired,
 )
 from core.fortnox_api import CompanyInformation, FortnoxApi, NewVoucher, Voucher, VoucherRow
+from core.money import to_kronor
 from core.voucher_export.held_claim import HeldClaim
 from core.voucher_export.history import (
     ClaimLost,
@@ -49,6 +49,7 @@ from core.voucher_export.history import (
     ExportRecord,
     Fence,
     Place,
+    Refusal,
     request_id_reused,
 )
 from core.voucher_export.model import (
@@ -261,10 +262,9 @@ class VoucherExporter:
                 tenant, year_id, _new_voucher(voucher, series, marker), deadline=deadline,
                 proof=held.still_held)
         except FortnoxRejected as exc:
-            return await self._history.mark_rejected(
-                tenant, ext, exc.reason, "Fortnox refused the voucher.",
-                exc.metadata.get("fortnox_code", ""), exc.metadata.get("fortnox_message", ""),
-                held.fence)
+            return await self._history.mark_rejected(tenant, ext, Refusal(
+                exc.reason, "Fortnox refused the voucher.", exc.metadata.get("fortnox_code", ""),
+                exc.metadata.get("fortnox_message", "")), held.fence)
         except _UNSETTLED as exc:
             await self._history.mark_unknown(tenant, ext, held.fence)
             return exc
@@ -364,8 +364,8 @@ def _new_voucher(voucher: ExportVoucher, series: str, marker: str) -> NewVoucher
         rows=tuple(
             VoucherRow(
                 account=row.account,
-                debit=Decimal(row.debit).scaleb(-2),
-                credit=Decimal(row.credit).scaleb(-2),
+                debit=to_kronor(row.debit),
+                credit=to_kronor(row.credit),
                 transaction_information=row.description,
                 cost_center=row.cost_center,
                 project=row.project,

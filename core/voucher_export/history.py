@@ -61,6 +61,17 @@ class ClaimLost(Exception):
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why Fortnox did not book a voucher, as its record keeps it: each field is the record's
+    column of the same name, so a new one is a field here, a column and a migration."""
+
+    reason: str
+    message: str
+    fortnox_code: str = ""
+    fortnox_message: str = ""
+
+
+@dataclass(frozen=True)
 class ExportRecord:
     """The stored state of one voucher's export."""
 
@@ -249,8 +260,7 @@ class ExportHistory(Protocol):
         ...
 
     async def mark_rejected(
-        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str, fence: Fence,
+        self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         """Stores Fortnox's refusal; returns the stored result."""
         ...

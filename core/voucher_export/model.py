@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 
 #: The prefix of the marker every exported voucher carries in its comments.
@@ -117,9 +117,12 @@ def _voucher_json(voucher: ExportVoucher) -> dict[str, object]:
         "external_id": voucher.external_id,
         "date": voucher.transaction_date.isoformat() if voucher.transaction_date else "",
         "description": voucher.description,
-        "rows": [[r.account, r.debit, r.credit, r.cost_center, r.project, r.description]
-                 for r in voucher.rows],
+        "rows": [[getattr(r, name) for name in _ROW_FIELDS] for r in voucher.rows],
     }
+
+
+#: A row's fields in the digest, in their order: every one, so none can be left out of it.
+_ROW_FIELDS = tuple(f.name for f in fields(ExportRow))
 
 
 def _sha256(payload: object) -> str:

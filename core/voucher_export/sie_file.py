@@ -9,10 +9,10 @@ exact size.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import sie
 from core.fortnox_api import CompanyInformation
+from core.money import to_kronor
 from core.voucher_export.answer import require_answer_fits
 from core.voucher_export.model import (
     ExportRequest,
@@ -66,7 +66,7 @@ def _sie_voucher(voucher: ExportVoucher, series: str) -> sie.Voucher:
         sie.TransRow(
             kind=sie.RowKind.TRANS,
             account=str(row.account),
-            amount=Decimal(row.debit - row.credit).scaleb(-2),
+            amount=to_kronor(row.debit - row.credit),
             objects=tuple((dim, code) for dim, code in
                           ((_COST_CENTER_DIM, row.cost_center), (_PROJECT_DIM, row.project))
                           if code),

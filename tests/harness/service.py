@@ -4,17 +4,20 @@ process) and serving it in this process on a real port."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
+from sandbox.testing import ALL_SCOPES
 from server.app import RunningServer, start_server
-from server.config import Settings
+from server.config import Settings, load_settings
 from server.wiring import open_service
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
@@ -46,6 +49,15 @@ def service_env(sandbox_url: str, db_path: Path | None = None, *, database_url: 
     if db_path is not None:
         env["FORTNOX_BRIDGE_DB_PATH"] = str(db_path)
     return env | settings
+
+
+def sandbox_settings(sandbox_url: str, **fields: Any) -> Settings:
+    """The service's settings (``service_env``) for a Fortnox client of the sandbox at
+    ``sandbox_url`` asking for every scope, with ``fields`` replaced by name: the settings the
+    adapter reads (``adapters.fortnox.FortnoxSettings``) are the service's own, and so are
+    their defaults."""
+    env = service_env(sandbox_url, FORTNOX_DEFAULT_SCOPES=" ".join(ALL_SCOPES))
+    return dataclasses.replace(load_settings(env), **fields)
 
 
 def replica_env(sandbox_url: str, db_path: Path | None = None, *, database_url: str = "",

@@ -26,7 +26,6 @@ from core.clock import utc_now
 from core.sie_import import ImportSummary, SieImport, SieImportRequest
 from sandbox.testing import SandboxHandle
 from server.config import Settings, load_settings
-from server.wiring import fortnox_settings
 from sie import read_summary
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
@@ -407,7 +406,7 @@ async def test_closing_the_import_waits_for_its_clean_up(
     db = open_database(settings.db_path)
     parsers = ProcessParsers(1)
     try:
-        async with FortnoxAdapter(fortnox_settings(settings), store) as adapter:
+        async with FortnoxAdapter(settings, store) as adapter:
             start = await adapter.connections.begin_connect("acme", sandbox.redirect_uri)
             code = sandbox.consent_code(sandbox.tenants[0].id, sandbox.redirect_uri,
                                         state=start.state)

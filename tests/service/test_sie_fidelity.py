@@ -23,7 +23,6 @@ from core.imports import ImportStatus
 from core.sie_import import ImportSummary, RawChunk, SieImport, SieImportRequest
 from sandbox.testing import SandboxHandle
 from server.config import Settings
-from server.wiring import fortnox_settings
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
@@ -93,7 +92,7 @@ async def test_a_file_of_another_company_fails_its_year_before_any_byte_of_it_is
     parsers = ProcessParsers(1)
     events: list[object] = []
     try:
-        async with FortnoxAdapter(fortnox_settings(settings), store) as adapter:
+        async with FortnoxAdapter(settings, store) as adapter:
             start = await adapter.connections.begin_connect("acme", sandbox.redirect_uri)
             await adapter.connections.complete_connect(start.state, sandbox.consent_code(
                 fortnox.id, sandbox.redirect_uri, state=start.state))

@@ -5,13 +5,14 @@ its external id and series, its other texts cut in the answer."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, date, datetime
 
 import pytest
 
 from core.errors import InvalidRequest
 from core.voucher_export import answer
-from core.voucher_export.answer import MAX_ANSWER_BYTES, result_bytes
+from core.voucher_export.answer import MAX_ANSWER_BYTES, RESULT_TEXT_BYTES, result_bytes
 from core.voucher_export.model import (
     ExportRequest,
     ExportRow,
@@ -128,6 +129,17 @@ def test_a_result_never_takes_more_than_its_share_of_the_answer(external_id: str
                                                                 ) -> None:
     one = pb.ExportVouchersResponse(results=[_result(_worst_result(external_id, series))])
     assert one.ByteSize() <= result_bytes(external_id, series, Target.FORTNOX_API)
+
+
+def test_every_text_of_a_result_is_bounded_and_reaches_the_answer() -> None:
+    """A text a result gains needs a bound in ``RESULT_TEXT_BYTES`` (the answer's converter
+    cuts it there) unless it comes from the request, and every field reaches the answer."""
+    texts = {f.name for f in fields(VoucherResult) if f.type == "str"}
+    assert texts - set(RESULT_TEXT_BYTES) == {"external_id", "series", "request_id"}
+    answered = _result(_worst_result("a", "I"))
+    assert {f.name for f, _ in answered.ListFields()} == {
+        {"series": "voucher_series", "number": "voucher_number"}.get(f.name, f.name)
+        for f in fields(VoucherResult)}
 
 
 def test_five_thousand_vouchers_with_200_character_ids_fit_and_wide_ids_do_not() -> None:

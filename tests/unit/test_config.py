@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.fortnox.adapter import retry_policy
+from adapters.fortnox.retry import RetryPolicy
 from server.config import ConfigError, load_settings, parse_address
-from server.wiring import fortnox_settings
 
 KEY = base64.b64encode(b"k" * 32).decode()
 BASE = {
@@ -94,20 +95,18 @@ def test_retry_policy_defaults_and_overrides() -> None:
                            "FORTNOX_HTTP_RETRY_MAX_DELAY_S": "2"})
     assert (tuned.http_retry_attempts, tuned.http_retry_base_delay_s,
             tuned.http_retry_max_delay_s) == (3, 0.5, 2.0)
-    adapter = fortnox_settings(tuned)
-    assert (adapter.retry_attempts, adapter.retry_base_delay_s,
-            adapter.retry_max_delay_s) == (3, 0.5, 2.0)
+    assert retry_policy(tuned) == RetryPolicy(max_attempts=3, base_delay_s=0.5, max_delay_s=2.0)
 
 
 
 def test_fortnox_answer_bounds_defaults_and_overrides() -> None:
-    """The bounds on what Fortnox sends reach the adapter: sizes after decompression, and the
-    time of a call and of a download."""
-    adapter = fortnox_settings(load_settings(BASE))
+    """The bounds on what Fortnox sends, as the adapter reads them (its settings are the
+    service's): sizes after decompression, and the time of a call and of a download."""
+    adapter = load_settings(BASE)
     assert (adapter.max_json_bytes, adapter.max_download_bytes) == (16 * 2**20, 4 * 2**30)
-    assert (adapter.call_timeout_s, adapter.download_timeout_s) == (120.0, 3600.0)
-    adapter = fortnox_settings(load_settings({
+    assert (adapter.http_call_timeout_s, adapter.http_download_timeout_s) == (120.0, 3600.0)
+    adapter = load_settings({
         **BASE, "FORTNOX_MAX_JSON_BYTES": "1048576", "FORTNOX_MAX_DOWNLOAD_BYTES": "2048",
-        "FORTNOX_CALL_TIMEOUT_S": "7.5", "FORTNOX_DOWNLOAD_TIMEOUT_S": "60"}))
+        "FORTNOX_CALL_TIMEOUT_S": "7.5", "FORTNOX_DOWNLOAD_TIMEOUT_S": "60"})
     assert (adapter.max_json_bytes, adapter.max_download_bytes) == (2**20, 2048)
-    assert (adapter.call_timeout_s, adapter.download_timeout_s) == (7.5, 60.0)
+    assert (adapter.http_call_timeout_s, adapter.http_download_timeout_s) == (7.5, 60.0)

@@ -8,7 +8,7 @@ import pytest
 
 from core.ledgers.model import sek
 from core.ledgers.sources import _in_currency
-from core.money import to_cent, to_ore
+from core.money import to_cent, to_kronor, to_ore
 
 
 @pytest.mark.parametrize(("amount", "ore"), [
@@ -28,3 +28,13 @@ def test_to_cent_and_currency_conversion_use_the_same_rule() -> None:
 
 def test_a_payment_converted_back_to_its_currency_rounds_half_up() -> None:
     assert _in_currency(Decimal("0.05"), None, "EUR", Decimal("2")) == Decimal("0.03")
+
+
+@pytest.mark.parametrize(("ore", "kronor"), [
+    (12345, "123.45"), (-5, "-0.05"), (100, "1.00"), (0, "0.00"),
+    (10**14 - 1, "999999999999.99"), (10**17 - 1, "999999999999999.99"),  # the targets' largest
+])
+def test_to_kronor_is_exact_with_two_decimals(ore: int, kronor: str) -> None:
+    amount = to_kronor(ore)
+    assert amount == Decimal(kronor) and str(amount) == kronor
+    assert to_ore(amount) == ore

@@ -12,10 +12,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.store.connections import SqliteTokenStore
-from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
+from sandbox.testing import SandboxHandle, running_sandbox
+from server.config import Settings
 from tests.harness.sandbox import FAST_RETRY, fresh
+from tests.harness.service import sandbox_settings
 
 TOKEN_KEY = bytes(range(32))
 TENANT = "sb-company-1"
@@ -70,21 +72,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteTokenStore]:
     await store.aclose()
 
 
-def settings_for(sb: SandboxHandle, **overrides: Any) -> FortnoxSettings:
-    """Adapter settings pointing at the sandbox with its demo client."""
-    values: dict[str, Any] = {
-        "client_id": sb.client_id,
-        "client_secret": sb.client_secret,
-        "api_base_url": sb.api_url,
-        "auth_base_url": sb.auth_url,
-        "default_scopes": ALL_SCOPES,
-        "allowed_redirect_uris": tuple(sb.redirect_uris),
-        "rate_limit_requests": 10_000,
-        "rate_limit_window_s": 1.0,
-        "http_timeout_s": 5.0,
-        **overrides,
-    }
-    return FortnoxSettings(**values)
+def settings_for(sb: SandboxHandle, **overrides: Any) -> Settings:
+    """The service's settings for the sandbox with its demo client: a rate limit no test
+    reaches, attempts of 5 s; ``overrides`` replace settings by name."""
+    return sandbox_settings(sb.base_url, **{
+        "rate_limit_requests": 10_000, "rate_limit_window_s": 1.0, "http_timeout_s": 5.0,
+        **overrides})
 
 
 @pytest.fixture

@@ -15,24 +15,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
 from adapters.store import SqliteStores
 from core.stores import Stores
 from core.token_store import TokenStore
-from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from sandbox.testing import ALL_SCOPES
+from server.config import Settings
 from tests.harness.connect import connect_adapter
+from tests.harness.service import sandbox_settings
 
 KEY = bytes(range(32))
 TENANT = "shared"
 
 
-def _settings(base: str) -> FortnoxSettings:
-    return FortnoxSettings(client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
-                           api_base_url=f"{base}/3", auth_base_url=f"{base}/oauth-v1",
-                           default_scopes=ALL_SCOPES, rate_limit_requests=1000,
-                           rate_limit_window_s=1.0)
+def _settings(base: str) -> Settings:
+    return sandbox_settings(base, rate_limit_requests=1000, rate_limit_window_s=1.0)
 
 
 async def _connect(store: TokenStore, base: str) -> int:

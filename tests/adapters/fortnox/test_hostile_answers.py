@@ -50,8 +50,8 @@ async def tight(
 ) -> AsyncIterator[FortnoxAdapter]:
     """An adapter with small time limits, beside ``adapter`` on the same token store (which
     connects and looks up, so only the call under test runs against the limits)."""
-    settings = settings_for(sandbox, http_timeout_s=5.0, call_timeout_s=5.0,
-                            download_timeout_s=5.0)
+    settings = settings_for(sandbox, http_timeout_s=5.0, http_call_timeout_s=5.0,
+                            http_download_timeout_s=5.0)
     async with FortnoxAdapter(settings, store, tracer_provider=provider, clock=clock,
                               retry=FAST_RETRY) as adapter:
         yield adapter
@@ -397,7 +397,7 @@ async def test_a_token_answer_is_read_within_its_bound_and_its_time(
     """A grant may have been made (a code or refresh token spent): an answer that cannot be
     read whole in time and size is one whose outcome is unknown, never one taken half-read."""
     async with _token_endpoint(mode) as auth_url:
-        settings = settings_for(sandbox, auth_base_url=auth_url, http_timeout_s=5.0)
+        settings = settings_for(sandbox, fortnox_auth_base_url=auth_url, http_timeout_s=5.0)
         async with FortnoxAdapter(settings, store, tracer_provider=provider, clock=clock,
                                   retry=FAST_RETRY) as adapter:
             exchange = adapter.oauth.exchange_code("code", sandbox.redirect_uri, None)

@@ -13,7 +13,6 @@ from opentelemetry import trace
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.oauth import OAuthClient, OAuthRefusal
-from adapters.fortnox.retry import RetryPolicy
 from adapters.store.connections import SqliteTokenStore
 from core.clock import utc_now
 from core.connections import ConnectionState
@@ -30,6 +29,7 @@ from core.errors import (
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, MovableClock, token_stats
 from tests.harness.connect import connect_adapter
+from tests.harness.sandbox import FAST_RETRY
 
 
 async def test_full_flow_connects_reads_and_disconnects(
@@ -159,7 +159,7 @@ async def test_token_errors_labelled_as_html_or_text_are_read_as_json(
     async with httpx.AsyncClient() as http:
         wrong_client = OAuthClient(
             http, auth_base_url=sandbox.auth_url, client_id=sandbox.client_id,
-            client_secret="wrong", tracer=trace.get_tracer("test"), retry=RetryPolicy(),
+            client_secret="wrong", tracer=trace.get_tracer("test"), retry=FAST_RETRY,
             timeout_s=5, clock=utc_now, refresh_token_lifetime=timedelta(days=45))
         with pytest.raises(FortnoxAuthRejected) as rejected:
             await wrong_client.refresh(sandbox.tokens()["refresh_token"], None)

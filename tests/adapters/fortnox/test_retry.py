@@ -76,14 +76,15 @@ def test_waits_double_with_jitter_up_to_the_cap() -> None:
             delays.append(decided.delay_s)
         ceilings = [1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
         assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
-    lowest = RetryPolicy(base_delay_s=1.0, max_delay_s=3.0, rng=_Fixed(0.0))
-    highest = RetryPolicy(base_delay_s=1.0, max_delay_s=3.0, rng=_Fixed(1.0))
+    lowest = RetryPolicy(max_attempts=6, base_delay_s=1.0, max_delay_s=3.0, rng=_Fixed(0.0))
+    highest = RetryPolicy(max_attempts=6, base_delay_s=1.0, max_delay_s=3.0, rng=_Fixed(1.0))
     assert [lowest.delay_s(n) for n in range(4)] == [0.5, 1.0, 1.5, 1.5]
     assert [highest.delay_s(n) for n in range(4)] == [1.0, 2.0, 3.0, 3.0]
 
 
 def test_no_retry_that_would_wait_past_the_deadline() -> None:
-    policy = RetryPolicy(base_delay_s=1.0, max_delay_s=1.0, rng=_Fixed(1.0))  # waits 1 s
+    policy = RetryPolicy(max_attempts=6, base_delay_s=1.0, max_delay_s=1.0,
+                         rng=_Fixed(1.0))  # waits 1 s
     assert decide(policy, 1, idempotent=True, outcome=503, time_left_s=1.5) == RetryAfter(1.0)
     assert decide(policy, 1, idempotent=True, outcome=503, time_left_s=1.0) == GiveUp()
     assert decide(policy, 1, idempotent=True, outcome=503, time_left_s=-2.0) == GiveUp()
@@ -92,15 +93,15 @@ def test_no_retry_that_would_wait_past_the_deadline() -> None:
 
 
 def test_one_attempt_means_no_retry() -> None:
-    once = RetryPolicy(max_attempts=1)
+    once = RetryPolicy(max_attempts=1, base_delay_s=1.0, max_delay_s=3.0)
     assert decide(once, 1, idempotent=True, outcome=429, time_left_s=None) == GiveUp()
 
 
 async def test_the_adapter_uses_the_configured_policy(
     sandbox: SandboxHandle, store: SqliteTokenStore, provider: TracerProvider
 ) -> None:
-    settings = settings_for(sandbox, retry_attempts=2, retry_base_delay_s=0.01,
-                            retry_max_delay_s=0.02)
+    settings = settings_for(sandbox, http_retry_attempts=2, http_retry_base_delay_s=0.01,
+                            http_retry_max_delay_s=0.02)
     async with FortnoxAdapter(settings, store, tracer_provider=provider) as adapter:
         await connect_adapter(adapter, TENANT)
         sandbox.add_fault("rate_limit")

@@ -81,8 +81,8 @@ async def test_refreshed_on_use_once_the_tokens_are_older_than_the_maximum_age(
     provider: TracerProvider,
 ) -> None:
     """The daily rule (here with a 30-minute maximum age so the access token stays valid)."""
-    settings = settings_for(sandbox, max_token_age=timedelta(minutes=30))
-    async with FortnoxAdapter(settings, store, tracer_provider=provider, clock=clock) as adapter:
+    async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider, clock=clock,
+                              max_token_age=timedelta(minutes=30)) as adapter:
         await connect_adapter(adapter, TENANT)
         clock.advance(minutes=20)
         await adapter.api.company_information(TENANT)

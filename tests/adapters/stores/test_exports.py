@@ -23,11 +23,13 @@ from core.voucher_export.history import (
     ExportStatus,
     Fence,
     Place,
+    Refusal,
 )
 from core.voucher_export.model import Outcome
 from tests.adapters.stores.conftest import ManualClock, StoreFactory
 
 LEASE = timedelta(seconds=60)
+REFUSAL = Refusal("FORTNOX_REJECTED", "refused", "1", "no")
 
 
 @pytest.fixture
@@ -159,7 +161,7 @@ async def test_a_take_over_fences_the_old_holder_off(
     with pytest.raises(ClaimLost):
         await one.mark_unknown("t1", "v1", old)
     with pytest.raises(ClaimLost):
-        await one.mark_rejected("t1", "v1", "FORTNOX_REJECTED", "refused", "1", "no", old)
+        await one.mark_rejected("t1", "v1", REFUSAL, old)
     record = await other.get("t1", "v1")
     assert record is not None and record.status is ExportStatus.PENDING
     assert (record.owner, record.generation) == ("b", taken.fence.generation)
@@ -211,8 +213,7 @@ async def test_the_places_of_unsettled_attempts_are_kept_until_one_settles(
     record = await history.get("t1", "v1")
     assert record is not None
     assert record.places == (Place("I", 3), Place("A", 3), Place("A", 4))
-    await history.mark_rejected("t1", "v1", "FORTNOX_REJECTED", "refused", "1", "no",
-                                Fence("c", record.generation))
+    await history.mark_rejected("t1", "v1", REFUSAL, Fence("c", record.generation))
     await _fence(history, "d", request_id="r4", series="B", year=3)
     record = await history.get("t1", "v1")
     assert record is not None and record.places == (Place("B", 3),)
@@ -225,8 +226,8 @@ async def test_a_lost_answer_ends_the_lease(history: ExportHistory) -> None:
 
 async def test_rejected_vouchers_keep_fortnox_reason(history: ExportHistory) -> None:
     fence = await _fence(history, "a")
-    result = await history.mark_rejected("t1", "v1", "FORTNOX_REJECTED", "refused", "2000423",
-                                         "Kan inte hitta kontot.", fence)
+    result = await history.mark_rejected("t1", "v1", Refusal(
+        "FORTNOX_REJECTED", "refused", "2000423", "Kan inte hitta kontot."), fence)
     assert (result.outcome, result.fortnox_code, result.fortnox_message) == (
         Outcome.REJECTED, "2000423", "Kan inte hitta kontot.")
     assert await _claim(history, "b") is ClaimStatus.SETTLED  # the same request: its answer

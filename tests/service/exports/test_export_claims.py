@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from adapters.fortnox import FortnoxAdapter, FortnoxSettings
+from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
 from adapters.store import SqliteStores
 from core.errors import FortnoxOutcomeUnknown, FortnoxUnavailable
@@ -32,10 +32,11 @@ from core.voucher_export.model import (
     VoucherResult,
     voucher_marker,
 )
-from sandbox.testing import ALL_SCOPES, SandboxHandle
+from sandbox.testing import SandboxHandle
 from tests.harness.connect import connect_adapter
 from tests.harness.postgres import shared_server
 from tests.harness.sandbox import FAST_RETRY
+from tests.harness.service import sandbox_settings
 
 TENANT = "sb-company"
 TOKEN_KEY = bytes(range(32))
@@ -73,14 +74,11 @@ async def _replica(stack: AsyncExitStack, open_stores: OpenStores, sb: SandboxHa
                    lease: timedelta, **settings: Any) -> Replica:
     stores = await open_stores()
     values: dict[str, Any] = {
-        "client_id": sb.client_id, "client_secret": sb.client_secret,
-        "api_base_url": sb.api_url, "auth_base_url": sb.auth_url,
-        "default_scopes": ALL_SCOPES, "allowed_redirect_uris": tuple(sb.redirect_uris),
         "rate_limit_requests": 10_000, "rate_limit_window_s": 1.0, "http_timeout_s": 5.0,
     } | settings
     # No shared rate window: each replica's limiter is its own, so one can be made to wait.
-    adapter = await stack.enter_async_context(
-        FortnoxAdapter(FortnoxSettings(**values), stores.tokens, retry=FAST_RETRY))
+    adapter = await stack.enter_async_context(FortnoxAdapter(
+        sandbox_settings(sb.base_url, **values), stores.tokens, retry=FAST_RETRY))
     return Replica(stores, adapter, lease)
 
 
