@@ -267,6 +267,16 @@ async def test_a_refused_voucher_is_recorded_with_fortnox_reason_and_tried_again
     assert world.fortnox.lookups == []  # a refusal is settled: nothing to look up
 
 
+async def test_a_refused_attempts_series_is_not_looked_in_again(world: World) -> None:
+    """Fortnox refused the voucher in I (booked nothing); a later answer lost in A is looked
+    for in A alone."""
+    world.fortnox.posts_answer.extend([Answer.REJECT, Answer.NOT_BOOKED_UNKNOWN])
+    await world.exporter().export(_request())
+    (result,) = (await world.exporter().export(_request(request_id="r2", series="A"))).results
+    assert (result.outcome, result.series) == (Outcome.CREATED, "A")
+    assert world.fortnox.lookups == [(3, "A")]
+
+
 # -- lost answers ----------------------------------------------------------------------------
 
 async def test_a_lost_answer_is_looked_up_by_marker_and_not_posted_again(world: World) -> None:
