@@ -1,18 +1,23 @@
-"""The unit tests' in-memory export history (``tests/harness/fakes/exports.py``) answers as the
-stores do: the same random sequences of requests, claims (live and run-out leases), renewals
-and fenced writes (with the holder's token and with stale ones) go to the fake and to each
-store backend, and every answer and every record after it must agree. A unit test over the
-fake proves only what holds of the real stores too."""
+"""The unit tests' in-memory histories (``tests/harness/fakes``) answer as the stores do.
+
+Export history: the same random sequences of requests, claims (live and run-out leases),
+renewals and fenced writes (with the holder's token and with stale ones) go to the fake and to
+each store backend, and every answer and every record after it must agree. Import history: the
+same random imports (digests staged, years compared, ended each way, superseded digests
+dropped, abandoned ones swept) must give the same change counts and records. A unit test over
+a fake thus proves only what holds of the real stores too."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from core.errors import RequestIdReused
+from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus
 from core.stores import Stores
 from core.voucher_export.history import (
     ClaimLost,
@@ -22,7 +27,9 @@ from core.voucher_export.history import (
     Fence,
 )
 from core.voucher_export.model import VoucherResult
+from tests.adapters.stores.conftest import ManualClock
 from tests.harness.fakes.exports import MemoryExportHistory
+from tests.harness.fakes.imports import MemoryImportHistory
 
 SEQUENCES = 40
 STEPS = 14
@@ -116,3 +123,55 @@ async def test_the_fake_export_history_answers_as_the_store_does(stores: Stores,
         for request_id in (rid + "1", rid + "2"):
             assert await fake.request_digest("t1", request_id) == await store.request_digest(
                 "t1", request_id)
+
+
+#: Voucher keys (``~`` ones are not vouchers) and the digests they may have.
+_KEYS = ("A:1", "A:2", "A:3", "B:1", "~balances")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+async def test_the_fake_import_history_answers_as_the_store_does(
+    stores: Stores, clock: ManualClock, seed: int,
+) -> None:
+    store: ImportHistory = stores.imports
+    fake = MemoryImportHistory(clock)
+    rng = random.Random(seed)
+    ids: dict[str, str] = {}  # the store's import id -> the fake's
+    tenant = f"t{seed}"
+    for step in range(40):
+        clock.advance(1)
+        real, faked = (await store.start(tenant, ImportKind.SIE, "me"),
+                       await fake.start(tenant, ImportKind.SIE, "me"))
+        ids[real.import_id] = faked.import_id
+        for year in rng.sample((1, 2), rng.randint(1, 2)):
+            digests = [(k, rng.choice("xyz")) for k in _KEYS if rng.random() < 0.7]
+            sha = rng.choice(("s1", "s2", f"new{step}"))
+            if rng.random() < 0.9:  # else an import from before vouchers had digests
+                for pairs in (digests[:2], digests[2:]):
+                    await store.stage_voucher_digests(real.import_id, year, pairs)
+                    await fake.stage_voucher_digests(faked.import_id, year, pairs)
+            changes = await store.compare_year(tenant, real.import_id, year, sha)
+            faked_changes = await fake.compare_year(tenant, faked.import_id, year, sha)
+            previous = changes.previous_import_id
+            assert faked_changes == replace(
+                changes, previous_import_id=ids[previous] if previous else None), (
+                f"step {step} year {year}")
+            year_record = ImportedYear(financial_year_id=year, sha256=sha)
+            await store.add_year(real.import_id, year_record)
+            await fake.add_year(faked.import_id, year_record)
+        ending = rng.choice((ImportStatus.SUCCEEDED, ImportStatus.SUCCEEDED,
+                             ImportStatus.FAILED, ImportStatus.CANCELLED, None))
+        if ending is not None:
+            await store.finish(real.import_id, ending, "WHY", "why")
+            await fake.finish(faked.import_id, ending, "WHY", "why")
+        if ending is ImportStatus.SUCCEEDED and rng.random() < 0.7:
+            await store.drop_superseded(real.import_id)
+            await fake.drop_superseded(faked.import_id)
+        if rng.random() < 0.3:  # the unfinished ones' workers died, some too lately to tell
+            clock.advance(rng.choice((30, 120)))
+            assert await fake.fail_abandoned() == await store.fail_abandoned()
+        for real_id, fake_id in ids.items():
+            stored, kept = await store.get(tenant, real_id), await fake.get(tenant, fake_id)
+            assert stored is not None and kept is not None
+            assert (kept.status, kept.error_reason, kept.years, kept.finished_at) == (
+                stored.status, stored.error_reason, stored.years, stored.finished_at)
