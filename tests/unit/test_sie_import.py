@@ -70,7 +70,7 @@ Voucher = tuple[str, int, str]  # series, number, the amount in kronor (debit 19
 
 def sie(year: int, vouchers: Sequence[Voucher] = (("A", 1, "100.00"),), *, org: str = ORG,
         rar: int | None = None, head: str = "#FLAGGA 0\r\n", closing: str | None = None,
-        unbalanced: bool = False) -> bytes:
+        unbalanced: bool = False, no_rar: bool = False) -> bytes:
     """A small SIE 4 file of ``year`` (its ``#RAR 0`` says ``rar`` if given)."""
     rar = rar or year
     total = sum(float(a) for _, _, a in vouchers)
@@ -84,6 +84,8 @@ def sie(year: int, vouchers: Sequence[Voucher] = (("A", 1, "100.00"),), *, org: 
     for series, number, amount in vouchers:
         lines += [f'#VER {series} {number} {year}0115 "Sale {number}"', "{",
                   f"#TRANS 1910 {{}} {amount}", f"#TRANS 3000 {{}} -{amount}", "}"]
+    if no_rar:
+        lines.remove(f"#RAR 0 {rar}0101 {rar}1231")
     if unbalanced:  # an error of the file: its rows do not sum to zero
         lines += [f'#VER B 1 {year}0116 "Bad"', "{", "#TRANS 1910 {} 10.00",
                   "#TRANS 3000 {} -5.00", "}"]
@@ -259,6 +261,21 @@ async def test_a_file_that_is_no_sie_is_refused_whatever_the_policy(
     assert _raw(events, 6) == [] and world.last().error_reason == "SIE_NOT_SIE"
 
 
+async def test_a_file_that_names_no_year_is_not_refused_for_it(world: World) -> None:
+    world.fortnox.sie_files[6] = sie(2026, no_rar=True)
+    events = await world.run((6,))
+    (summary,) = _summaries(events)
+    assert summary.read.financial_years == () and summary.read.vouchers == 1
+
+
+async def test_empty_chunks_from_fortnox_are_passed_over(world: World) -> None:
+    data = world.fortnox.sie_files[6]
+    world.fortnox.sie_chunks[6] = [b"", data[:100], b"", data[100:], b""]
+    events = await world.run((6,))
+    assert b"".join(c.data for c in _raw(events, 6)) == data
+    assert all(c.data for c in _raw(events, 6))
+
+
 async def test_only_the_head_is_searched_for_the_sie_mark(world: World) -> None:
     """A mark past the head's bytes does not count: the file is judged on its head."""
     world.fortnox.sie_files[6] = b"#KONTO 1910 x\r\n" * 5000 + sie(2026)
@@ -303,6 +320,19 @@ async def test_stated_balances_changed_alone_are_a_change(world: World) -> None:
     assert changed.change_kind is ChangeKind.CHANGED and changed.changes.other_changed
 
 
+async def test_a_year_of_many_vouchers_is_compared_whole(world: World) -> None:
+    """Digests are written in batches while the file streams; every batch counts."""
+    many = [("A", n, "1.00") for n in range(1, 6002)]
+    world.fortnox.sie_files[6] = sie(2026, many)
+    await world.run((6,))
+    many[-1] = ("A", 6001, "2.00")
+    many[0] = ("A", 1, "3.00")
+    world.fortnox.sie_files[6] = sie(2026, many)
+    (summary,) = _summaries(await world.run((6,)))
+    assert (summary.changes.changed, summary.changes.added, summary.changes.removed) == (
+        2, 0, 0)
+
+
 async def test_a_failed_import_is_no_reference_for_the_next(world: World) -> None:
     await world.run((6,))
     world.fortnox.sie_files[6] = sie(2026, [("A", 1, "100.00"), ("A", 2, "5.00")])
@@ -345,6 +375,7 @@ async def test_a_success_is_recorded_with_its_years_and_on_the_connection(world:
     connection = world.connections.connections[TENANT]
     assert connection.last_sie_import_at == started
     assert isinstance(events[-1], ImportSummary) and world.parsers.open == 0
+    assert summary.controls_passed and summary.errors == 0
 
 
 async def test_a_connection_that_must_log_in_again_starts_no_import(world: World) -> None:

@@ -140,6 +140,7 @@ class ScriptedFortnox:
     #: Each year's SIE file, the size of the chunks it arrives in, and failures part-way.
     sie_files: dict[int, bytes] = field(default_factory=dict)
     chunk_bytes: int = 4096
+    sie_chunks: dict[int, list[bytes]] = field(default_factory=dict)  # as sent, where given
     sie_failures: dict[int, Exception] = field(default_factory=dict)
     sie_stall_after: dict[int, int] = field(default_factory=dict)
     sie_stalled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -236,7 +237,9 @@ class ScriptedFortnox:
                               deadline: float | None = None) -> _Stream:
         data = self.sie_files[financial_year_id]
         size = self.chunk_bytes
-        stream = _Stream([data[i:i + size] for i in range(0, len(data), size)],
+        chunks = self.sie_chunks.get(financial_year_id) or [
+            data[i:i + size] for i in range(0, len(data), size)]
+        stream = _Stream(chunks,
                          self.sie_failures.get(financial_year_id),
                          self.sie_stall_after.get(financial_year_id), self.sie_stalled)
         self.downloads.append(stream)
