@@ -135,7 +135,10 @@ class MemoryImportHistory:
     async def stage_voucher_digests(self, import_id: str, financial_year_id: int,
                                     digests: Iterable[tuple[str, str]]) -> None:
         self._enter("stage_voucher_digests")
-        pairs = list(digests)
+        # Pairs, or a batch that gives them (the port's form once fingerprints travel in
+        # batches): the comparison below reads keys and digests alike either way.
+        batch_pairs = getattr(digests, "pairs", None)
+        pairs = list(batch_pairs() if callable(batch_pairs) else digests)
         if pairs:
             self.digests.setdefault((import_id, financial_year_id), {}).update(pairs)
 
