@@ -246,8 +246,3 @@ class MemoryExportHistory:
         row = self.rows.get((tenant, external_id))
         return row.record() if row is not None else None
 
-    def expire(self, tenant: str, external_id: str) -> None:
-        """Ends the record's lease now (by the fake database's clock)."""
-        row = self.rows[(tenant, external_id)]
-        row.lease_expires_at = self.clock()
-
