@@ -72,3 +72,16 @@ async def test_a_failed_renewal_does_not_end_the_work_the_proof_decides() -> Non
         await asyncio.wait_for(renewals.reached.wait(), 30)
     renewals.failing = None
     await held.still_held()
+
+
+async def test_a_claim_found_lost_in_the_background_is_renewed_no_more() -> None:
+    renewals = Renewals(target=1)
+    renewals.held = False
+    held = _held(renewals, 0.15)
+    async with held.kept():
+        await asyncio.wait_for(renewals.reached.wait(), 30)
+        await asyncio.sleep(0.2)  # several renewal periods
+        assert held.lost and renewals.calls == 1
+    with pytest.raises(ClaimLost):
+        await held.still_held()
+    assert renewals.calls == 1
