@@ -19,12 +19,14 @@ import pytest
 from core.errors import RequestIdReused
 from core.imports import ImportedYear, ImportHistory, ImportKind, ImportStatus
 from core.stores import Stores
+from core.voucher_digest import DigestBatch, voucher_digest
 from core.voucher_export.history import (
     ClaimLost,
     ExportClaim,
     ExportHistory,
     ExportRecord,
     Fence,
+    Refusal,
 )
 from core.voucher_export.model import VoucherResult
 from tests.adapters.stores.conftest import ManualClock
@@ -92,8 +94,8 @@ def _step(rng: random.Random, ext: str, rid: str, fences: dict[str, Fence]
                 lambda h: h.mark_created("t1", ext, "I", number, 3, fence))
     if kind == "rejected":
         return (f"rejected {fence}", lambda h: h.mark_rejected(
-            "t1", ext, "FORTNOX_REJECTED", "refused", "2000423", "Kan inte hitta kontot.",
-            fence))
+            "t1", ext, Refusal("FORTNOX_REJECTED", "refused", "2000423",
+                               "Kan inte hitta kontot."), fence))
     if kind == "open":
         request_id, digest = rid + rng.choice("12"), rng.choice(("x", "y"))
         return (f"open {request_id} {digest}",
@@ -144,12 +146,13 @@ async def test_the_fake_import_history_answers_as_the_store_does(
                        await fake.start(tenant, ImportKind.SIE, "me"))
         ids[real.import_id] = faked.import_id
         for year in rng.sample((1, 2), rng.randint(1, 2)):
-            digests = [(k, rng.choice("xyz")) for k in _KEYS if rng.random() < 0.7]
+            digests = [(k, voucher_digest(rng.choice("xyz"))) for k in _KEYS
+                       if rng.random() < 0.7]
             sha = rng.choice(("s1", "s2", f"new{step}"))
             if rng.random() < 0.9:  # else an import from before vouchers had digests
-                for pairs in (digests[:2], digests[2:]):
-                    await store.stage_voucher_digests(real.import_id, year, pairs)
-                    await fake.stage_voucher_digests(faked.import_id, year, pairs)
+                for batch in (DigestBatch.of(digests[:2]), DigestBatch.of(digests[2:], 2)):
+                    await store.stage_voucher_digests(real.import_id, year, batch)
+                    await fake.stage_voucher_digests(faked.import_id, year, batch)
             changes = await store.compare_year(tenant, real.import_id, year, sha)
             faked_changes = await fake.compare_year(tenant, faked.import_id, year, sha)
             previous = changes.previous_import_id
@@ -167,9 +170,8 @@ async def test_the_fake_import_history_answers_as_the_store_does(
         if ending is ImportStatus.SUCCEEDED and rng.random() < 0.7:
             await store.drop_superseded(real.import_id)
             await fake.drop_superseded(faked.import_id)
-        if rng.random() < 0.3:  # the unfinished ones' workers died, some too lately to tell
-            clock.advance(rng.choice((30, 120)))
-            assert await fake.fail_abandoned() == await store.fail_abandoned()
+        # The sweep of abandoned imports is not compared here: the stores judge it by the
+        # database's clock, which a test cannot move (test_imports.py sweeps on real time).
         for real_id, fake_id in ids.items():
             stored, kept = await store.get(tenant, real_id), await fake.get(tenant, fake_id)
             assert stored is not None and kept is not None

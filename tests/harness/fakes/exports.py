@@ -29,6 +29,7 @@ from core.voucher_export.history import (
     ExportStatus,
     Fence,
     Place,
+    Refusal,
     claimed,
     decided_claim,
     parse_places,
@@ -216,16 +217,15 @@ class MemoryExportHistory:
         return row.record().result
 
     async def mark_rejected(
-        self, tenant: str, external_id: str, reason: str, message: str, fortnox_code: str,
-        fortnox_message: str, fence: Fence,
+        self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         await self._enter("mark_rejected")
         row = self._fenced(tenant, external_id, fence)
         if row is None:
             raise ClaimLost
         row.status = ExportStatus.REJECTED
-        row.reason, row.message = reason, message
-        row.fortnox_code, row.fortnox_message = fortnox_code, fortnox_message
+        row.reason, row.message = refusal.reason, refusal.message
+        row.fortnox_code, row.fortnox_message = refusal.fortnox_code, refusal.fortnox_message
         row.lease_expires_at = None
         return row.record().result
 

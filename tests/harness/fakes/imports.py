@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +36,7 @@ from core.imports import (
     VoucherChanges,
 )
 from core.sie_parse import Parsed, ParseOptions, YearParse, YearParsed
+from core.voucher_digest import DigestBatch
 
 
 @dataclass
@@ -56,7 +57,7 @@ class MemoryImportHistory:
                        else stale_after.total_seconds() / 4)
         self.imports: dict[str, _Import] = {}
         #: (import id, year id) -> voucher key -> digest
-        self.digests: dict[tuple[str, int], dict[str, str]] = {}
+        self.digests: dict[tuple[str, int], dict[str, bytes]] = {}
         self.failing: dict[str, Exception] = {}
         self.heartbeats = 0
         self.beaten = asyncio.Event()  # set by each heartbeat recorded
@@ -80,13 +81,15 @@ class MemoryImportHistory:
         self.imports[record.import_id] = _Import(record, now, next(self._order))
         return record
 
-    async def heartbeat(self, import_id: str) -> None:
+    async def heartbeat(self, import_id: str) -> bool:
         self._enter("heartbeat")
         found = self.imports.get(import_id)
-        if found is not None and found.record.status is ImportStatus.RUNNING:
-            found.heartbeat_at = self.clock()
-            self.heartbeats += 1
-            self.beaten.set()
+        if found is None or found.record.status is not ImportStatus.RUNNING:
+            return False
+        found.heartbeat_at = self.clock()
+        self.heartbeats += 1
+        self.beaten.set()
+        return True
 
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         self._enter("add_year")
@@ -94,15 +97,16 @@ class MemoryImportHistory:
         found.record = replace(found.record, years=(*found.record.years, year))
 
     async def finish(self, import_id: str, status: ImportStatus, reason: str = "",
-                     message: str = "") -> None:
+                     message: str = "") -> bool:
         self._enter("finish")
         found = self.imports.get(import_id)
         if found is None or found.record.status is not ImportStatus.RUNNING:
-            return
+            return False
         found.record = replace(found.record, status=status, finished_at=self.clock(),
                                error_reason=reason, error_message=message)
         if status is not ImportStatus.SUCCEEDED:
             self._drop(import_id)
+        return True
 
     def _drop(self, import_id: str) -> None:
         for key in [k for k in self.digests if k[0] == import_id]:
@@ -133,12 +137,9 @@ class MemoryImportHistory:
         return ImportPage(tuple(i.record for i in found[:limit]), "")
 
     async def stage_voucher_digests(self, import_id: str, financial_year_id: int,
-                                    digests: Iterable[tuple[str, str]]) -> None:
+                                    digests: DigestBatch) -> None:
         self._enter("stage_voucher_digests")
-        # Pairs, or a batch that gives them (the port's form once fingerprints travel in
-        # batches): the comparison below reads keys and digests alike either way.
-        batch_pairs = getattr(digests, "pairs", None)
-        pairs = list(batch_pairs() if callable(batch_pairs) else digests)
+        pairs = list(digests.pairs())  # in file order: a later fingerprint of a key wins
         if pairs:
             self.digests.setdefault((import_id, financial_year_id), {}).update(pairs)
 
@@ -160,7 +161,7 @@ class MemoryImportHistory:
         if not before:
             return VoucherChanges(old, year.sha256, 0, 0, 0, counted=False)
 
-        def vouchers(d: dict[str, str], pseudo: bool) -> dict[str, str]:
+        def vouchers(d: dict[str, bytes], pseudo: bool) -> dict[str, bytes]:
             return {k: v for k, v in d.items() if k.startswith("~") == pseudo}
 
         old_v, new_v = vouchers(before, False), vouchers(after, False)
