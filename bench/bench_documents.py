@@ -23,13 +23,11 @@ import base64
 import hashlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,12 +35,14 @@ from urllib.parse import parse_qs, urlsplit
 import grpc
 import httpx
 
+from bench.children import child
+from bench.size import tiny
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 from spiris.skattbokslut.fortnox.v1 import voucher_documents_pb2 as doc_pb
 
-TINY = os.environ.get("BENCH_SIZE") == "tiny"
+TINY = tiny()
 BIN = Path(sys.executable).parent / "fortnox-bridge"
 REDIRECT_URI = "http://localhost:8080/callback"
 LIMIT, WINDOW_S = 25, 5.0
@@ -53,25 +53,8 @@ FLAT_MIB = 16
 TARGET_SHARE = 0.9
 
 
-@contextmanager
-def _process(args: list[str], ready: str, env: dict[str, str]) -> Iterator[tuple[int, str]]:
-    """Starts a child, waits for the line matching ``ready``; yields (pid, captured group)."""
-    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            match = re.search(ready, line)
-            if match:
-                yield child.pid, match.group(1)
-                return
-        raise RuntimeError(f"{args[1]} exited with {child.wait()}")
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
-
-
 def _sandbox() -> AbstractContextManager[tuple[int, str]]:
-    return _process([str(BIN), "sandbox", "--listen", "127.0.0.1:0", "--vouchers-per-year",
+    return child([str(BIN), "sandbox", "--listen", "127.0.0.1:0", "--vouchers-per-year",
                      str(VOUCHERS_PER_YEAR), "--rate-limit", str(LIMIT), "--rate-window",
                      str(WINDOW_S)], r"sandbox listening on (http://\S+)", dict(os.environ))
 
@@ -87,7 +70,7 @@ def _service(sandbox_url: str, db: Path) -> AbstractContextManager[tuple[int, st
         "FORTNOX_BRIDGE_LOG_LEVEL": "warning", "FORTNOX_BRIDGE_SIE_PARSERS": "1",
         "TMPDIR": str(db.parent),
     }
-    return _process([str(BIN), "serve"], r"serving on (\S+)", env)
+    return child([str(BIN), "serve"], r"serving on (\S+)", env)
 
 
 def _rss_mib(pid: int, key: str = "VmRSS") -> float:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
+from bench.size import tiny
 from sandbox.testing import SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import book_changes_pb2 as bc
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
@@ -38,7 +38,7 @@ from tests.harness.connect import complete, log_in, start
 from tests.harness.processes import serving
 from tests.harness.service import replica_env
 
-TINY = os.environ.get("BENCH_SIZE") == "tiny"
+TINY = tiny()
 PER_STREAM = 100  # StreamBookChanges takes at most 100 tenants
 WAIT_S = 600.0
 

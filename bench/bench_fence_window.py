@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ import httpx
 from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
 from adapters.store import SqliteStores
+from bench.size import sized
 from core.fortnox_api import NewVoucher, VoucherRow
 from core.stores import Stores
 from core.voucher_export.held_claim import HeldClaim
@@ -115,7 +115,7 @@ async def _measure(sb: SandboxHandle, backend: str, count: int, tmp: Path) -> di
 
 
 async def main() -> None:
-    count = 16 if os.environ.get("BENCH_SIZE") == "tiny" else 400
+    count = sized(400, 16)
     with running_sandbox(**SMALL_SEED) as sb, tempfile.TemporaryDirectory() as tmp:
         for backend in ("sqlite", "postgres"):
             folder = Path(tmp) / backend

@@ -21,12 +21,10 @@ import base64
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +33,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.children import child
 from bench.size import sized
 from sie import SieReader
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
@@ -56,25 +55,8 @@ TARGET_TENANTS_MB_S = 2 * 8.5
 CHUNK = 64 * 1024
 
 
-@contextmanager
-def _process(args: list[str], ready: str, env: dict[str, str]) -> Iterator[tuple[int, str]]:
-    """Starts a child, waits for the line matching ``ready``; yields (pid, captured group)."""
-    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            match = re.search(ready, line)
-            if match:
-                yield child.pid, match.group(1)
-                return
-        raise RuntimeError(f"{args[1]} exited with {child.wait()}")
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
-
-
 def _sandbox(*flags: str) -> AbstractContextManager[tuple[int, str]]:
-    return _process([str(BIN), "sandbox", "--listen", "127.0.0.1:0", *flags],
+    return child([str(BIN), "sandbox", "--listen", "127.0.0.1:0", *flags],
                     r"sandbox listening on (http://\S+)", dict(os.environ))
 
 
@@ -87,7 +69,7 @@ def _service(sandbox_url: str, db: Path) -> AbstractContextManager[tuple[int, st
         "FORTNOX_TOKEN_KEY": base64.b64encode(os.urandom(32)).decode(),
         "FORTNOX_BRIDGE_LOG_LEVEL": "warning",
     }
-    return _process([str(BIN), "serve"], r"serving on (\S+)", env)
+    return child([str(BIN), "serve"], r"serving on (\S+)", env)
 
 
 def _children(pid: int) -> list[int]:

@@ -12,7 +12,6 @@ Run: `.venv/bin/python -m bench.bench_token_fence`.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from adapters.fortnox.adapter import FortnoxAdapter, retry_policy
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.tokens import TokenManager
 from adapters.store.connections import SqliteTokenStore
+from bench.size import sized
 from sandbox.testing import running_sandbox
 from tests.harness.connect import connect_adapter
 from tests.harness.service import sandbox_settings
@@ -91,7 +91,7 @@ def _summary(values: list[float]) -> str:
 
 def main() -> None:
     """Renews a connection's tokens over and over; prints the window and the proof's time."""
-    renewals = 5 if os.environ.get("BENCH_SIZE") == "tiny" else 300
+    renewals = sized(300, 5)
     with tempfile.TemporaryDirectory(prefix="bench-fence-") as tmp:
         windows, proofs = asyncio.run(measure(renewals, Path(tmp)))
     print(f"{renewals} token renewals on SQLite against the sandbox")

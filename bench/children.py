@@ -1,0 +1,26 @@
+"""Benchmark children: a ``fortnox-bridge`` process started and waited for until it says where
+it listens, so a benchmark measures it from outside as a caller would."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def child(args: list[str], ready: str, env: dict[str, str]) -> Iterator[tuple[int, str]]:
+    """Starts a child, waits for the line matching ``ready``; yields (pid, captured group)."""
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = re.search(ready, line)
+            if match:
+                yield process.pid, match.group(1)
+                return
+        raise RuntimeError(f"{args[1]} exited with {process.wait()}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
