@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from core.errors import ImportNotFound
-from core.feed.model import WatchState
+from core.feed.changes import changed_since_imports
 from core.feed.ports import FeedStore
 from core.imports import (
     ChangeKind,
@@ -105,9 +105,7 @@ class SieRpcs:
         if record is None:
             raise ImportNotFound("No import with that id exists for the tenant.",
                                  metadata={"import_id": request.import_id})
-        message = import_message(record)
-        await self._changed_since(record, message)
-        return pb.GetImportResponse(import_record=message)
+        return pb.GetImportResponse(import_record=(await self._messages([record]))[0])
 
     async def ListImports(
         self, request: pb.ListImportsRequest, context: Context
@@ -116,27 +114,24 @@ class SieRpcs:
                 history_pb.Import.KIND_LEDGERS: ImportKind.LEDGERS}.get(request.kind)
         page = await self._history.list_imports(
             request.tenant, kind, page_size(request), request.page_token)
-        messages = [import_message(r) for r in page.imports]
-        for record, message in zip(page.imports, messages, strict=True):
-            await self._changed_since(record, message)
-        return pb.ListImportsResponse(imports=messages, next_page_token=page.next_cursor)
+        return pb.ListImportsResponse(imports=await self._messages(page.imports),
+                                      next_page_token=page.next_cursor)
 
-    async def _changed_since(self, record: ImportRecord, message: history_pb.Import) -> None:
-        """Fills each year's ``changed_since`` when the change feed has followed the tenant
-        since the import started (its watch runs and began before); else leaves it unset."""
-        if self._changes is None or record.kind is not ImportKind.SIE or not record.years:
-            return
-        watch = await self._changes.get_watch(record.tenant)
-        if (watch is None or watch.state is not WatchState.WATCHING
-                or watch.started_at > record.started_at):
-            return
-        found = {y.financial_year_id: y for y in await self._changes.year_changes(
-            record.tenant, record.started_at, [y.financial_year_id for y in record.years])}
-        for year in message.years:
-            changed = found.get(year.financial_year_id)
-            year.changed_since.CopyFrom(history_pb.BooksChangedSince(
-                books_changed=changed is not None,
-                vouchers_changed=changed.changed_vouchers if changed else 0))
+    async def _messages(self, records: Sequence[ImportRecord]) -> list[history_pb.Import]:
+        """The history entries, each year with ``changed_since`` where the feed knows it."""
+        messages = [import_message(r) for r in records]
+        if self._changes is None:
+            return messages
+        known = await changed_since_imports(self._changes, records)
+        for message, changes in zip(messages, known, strict=True):
+            if changes is None:
+                continue
+            for year in message.years:
+                changed = changes.get(year.financial_year_id)
+                year.changed_since.CopyFrom(history_pb.BooksChangedSince(
+                    books_changed=changed is not None,
+                    vouchers_changed=changed.changed_vouchers if changed else 0))
+        return messages
 
 
 def import_message(record: ImportRecord) -> history_pb.Import:

@@ -12,16 +12,42 @@ recorded or its claim is older than ``export_settles_within``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 
 from core.clock import Clock
 from core.errors import CursorExpired
-from core.feed.model import BookChange
-from core.feed.ports import ChangeStore
+from core.feed.model import BookChange, Watch, WatchState, YearChanges
+from core.feed.ports import ChangeStore, FeedStore
+from core.imports import ImportKind, ImportRecord
 
 #: How many changes one read fetches.
 PAGE = 500
+
+
+async def changed_since_imports(
+    store: FeedStore, records: Sequence[ImportRecord]
+) -> list[Mapping[int, YearChanges] | None]:
+    """Per import, what the feed recorded in each of its years since it started (a year that is
+    absent did not change), where that is known: a SIE import whose tenant has been watched
+    since before it started; ``None`` elsewhere."""
+    watches: dict[str, Watch | None] = {}
+    known: list[Mapping[int, YearChanges] | None] = []
+    for record in records:
+        if record.kind is not ImportKind.SIE or not record.years:
+            known.append(None)
+            continue
+        if record.tenant not in watches:
+            watches[record.tenant] = await store.get_watch(record.tenant)
+        watch = watches[record.tenant]
+        if (watch is None or watch.state is not WatchState.WATCHING
+                or watch.started_at > record.started_at):
+            known.append(None)
+            continue
+        found = await store.year_changes(
+            record.tenant, record.started_at, [y.financial_year_id for y in record.years])
+        known.append({y.financial_year_id: y for y in found})
+    return known
 
 
 class BookChanges:
