@@ -5,7 +5,8 @@ and Fortnox's login.
 states the contract): a state is spent by ``consume_state``, which judges it with the same
 core rule every store calls (``require_unused_state``: unknown, used, then expired); a saved
 connection replaces the tenant's tokens and keeps its import history; ``revoke`` deletes the
-tokens. ``tests/unit/test_connecting.py`` checks it against the SQLite store for the states.
+tokens. ``tests/adapters/stores/test_connection_fake_agrees.py`` runs the same lifecycle over
+it and over each real store and compares every answer.
 
 ``ScriptedLogin`` is Fortnox's side: each code's grant and company are set by the test, and
 every revocation and forgetting is recorded.
