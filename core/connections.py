@@ -1,19 +1,26 @@
-"""The Fortnox connection of a tenant, and the port that connects, reads and disconnects it.
+"""The Fortnox connection of a tenant, the port the use cases read it through, and the rules
+every use case applies to one (which company a login must reach, whether calls may be made).
 
 A tenant is the caller's company id (an opaque string). Its connection holds the OAuth tokens
-(only ever inside the adapter) and what the use cases may show: state, reason, scopes, expiries
-and the Fortnox company it is linked to.
+(only ever inside the token store and the Fortnox adapter) and what the use cases may show:
+state, reason, scopes, expiries and the Fortnox company it is linked to. Connecting and
+disconnecting are ``core.connecting``'s.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.errors import ConnectionRevoked, FieldViolation, InvalidRequest, ReconnectRequired
+from core.errors import (
+    ConnectionNotFound,
+    ConnectionRevoked,
+    FieldViolation,
+    InvalidRequest,
+    ReconnectRequired,
+)
 from core.imports import ImportKind
 from sie.values import org_number_digits
 
@@ -86,55 +93,12 @@ class AuthorizationRequest:
     expires_at: datetime
 
 
-class FortnoxConnections(Protocol):
-    """Connect, inspect and disconnect tenants (the OAuth side of the Fortnox adapter).
+class ConnectionRecords(Protocol):
+    """Where the use cases read a tenant's connection and note its imports: the token store,
+    read straight (``core.token_store.TokenStore`` has both methods; tokens stay in it)."""
 
-    ``deadline`` is a ``time.monotonic()`` instant (the RPC's deadline): no retry starts after
-    it. Errors are the domain errors of ``core.errors``.
-    """
-
-    async def begin_connect(
-        self,
-        tenant: str,
-        redirect_uri: str,
-        scopes: Sequence[str] = (),
-        expected_organisation_number: str = "",
-        account_type: AccountType = AccountType.USER,
-    ) -> AuthorizationRequest:
-        """Creates a 10-minute single-use state and the authorization URL.
-
-        Empty ``scopes`` means the configured default scopes. A redirect URI outside the
-        configured list raises ``InvalidRequest``. A tenant already connected stays connected
-        as it is until the new login completes.
-        """
-        ...
-
-    async def complete_connect(
-        self, state: str, code: str, *, error: str = "", error_description: str = "",
-        deadline: float | None = None,
-    ) -> Connection:
-        """Consumes ``state``, exchanges ``code``, stores the tokens, reads the company, and
-        only then replaces the tenant's earlier connection (its history stays).
-
-        Raises ``OAuthStateInvalid`` (unknown, expired, used, or used by a completion that
-        made no connection), ``ConsentRefused`` when Fortnox sent ``error`` instead of a code,
-        ``CodeExchangeRefused``, or ``WrongFortnoxCompany`` when an expected organisation
-        number was given and differs (the fresh tokens are then revoked and nothing changes).
-        """
-        ...
-
-    async def list_connections(
-        self, which: ConnectionFilter, page_size: int, after: str | None
-    ) -> ConnectionPage:
-        """The connections matching ``which`` with tenants after ``after``, in tenant order."""
-        ...
-
-    async def get_connection(self, tenant: str) -> Connection:
-        """The tenant's connection; ``ConnectionNotFound`` if it never connected."""
-        ...
-
-    async def disconnect(self, tenant: str, *, deadline: float | None = None) -> Connection:
-        """Revokes the tokens at Fortnox (best effort), deletes them, marks ``REVOKED``."""
+    async def connection(self, tenant: str) -> Connection | None:
+        """The tenant's connection, or ``None`` if it never connected."""
         ...
 
     async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
@@ -172,8 +136,17 @@ def same_organisation(expected: str, actual: str) -> bool:
     return digits is not None and digits == org_number_digits(actual)
 
 
-def require_connected(connection: Connection) -> Connection:
-    """Returns a connected connection; else raises the error that tells the caller what to do."""
+def require_found(connection: Connection | None) -> Connection:
+    """The connection a tenant has; ``ConnectionNotFound`` if it never connected."""
+    if connection is None:
+        raise ConnectionNotFound("The tenant is not connected to Fortnox.")
+    return connection
+
+
+def require_connected(connection: Connection | None) -> Connection:
+    """Returns a connected connection; else raises the error that tells the caller what to do
+    (``ConnectionNotFound`` when there is none)."""
+    connection = require_found(connection)
     if connection.state is ConnectionState.REVOKED:
         raise ConnectionRevoked(
             "The tenant was disconnected from Fortnox; connect it again.",

@@ -19,7 +19,7 @@ from datetime import datetime
 from opentelemetry import trace
 
 from core.chunks import CHUNK_BYTES, pieces
-from core.connections import FortnoxConnections, require_connected
+from core.connections import ConnectionRecords, require_connected
 from core.errors import FortnoxScopeMissing, SieInvalid
 from core.fortnox_api import FinancialYear, FortnoxApi
 from core.imports import (
@@ -155,7 +155,7 @@ class SieImport:
     def __init__(
         self,
         api: FortnoxApi,
-        connections: FortnoxConnections,
+        connections: ConnectionRecords,
         history: ImportHistory,
         parsers: SieParsers,
         clock: Callable[[], datetime],
@@ -177,7 +177,7 @@ class SieImport:
         """Imports the years; the last event is an ``ImportSummary`` unless an error is raised."""
         span = trace.get_current_span()
         span.set_attribute("skattbokslut.tenant", request.tenant)
-        connection = require_connected(await self._connections.get_connection(request.tenant))
+        connection = require_connected(await self._connections.connection(request.tenant))
         yield Progress(Stage.AUTHORIZING, message="the Fortnox connection is usable")
         record = await self._history.start(request.tenant, ImportKind.SIE, request.requested_by)
         span.set_attribute("import.id", record.import_id)

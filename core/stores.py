@@ -18,7 +18,7 @@ class Stores(Protocol):
 
     @property
     def tokens(self) -> TokenStore:
-        """Connections, tokens and OAuth states (for the Fortnox adapter only)."""
+        """Connections, tokens and OAuth states (tokens for the Fortnox adapter only)."""
         ...
 
     @property

@@ -1,7 +1,10 @@
-"""The port where the Fortnox adapter keeps connections, their tokens and the OAuth states.
+"""The port where connections, their tokens and the OAuth states are kept.
 
-Only the Fortnox adapter uses it (tokens never reach the use cases); it lives in the core so
-that every storage backend implements the same contract without importing the adapter.
+``core.connecting`` spends the states and stores, replaces and revokes connections through it;
+the Fortnox adapter's token machinery reads and renews the tokens; the other use cases read a
+connection through its ``core.connections.ConnectionRecords`` side, which holds no token. It
+lives in the core so that every storage backend implements the same contract without
+importing the adapter.
 
 Refresh tokens rotate and each works once, so presenting one is claimed before it is sent:
 ``claim_refresh`` marks the current generation used in one transaction, and whoever finds it

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from opentelemetry import trace
 
-from core.connections import Connection, FortnoxConnections, require_connected
+from core.connections import Connection, ConnectionRecords, require_connected
 from core.document_spool import spool_file
 from core.errors import (
     FILE_FAILURES,
@@ -150,7 +150,7 @@ def require_scopes(connection: Connection) -> None:
 class VoucherDocuments:
     """The two use cases: one voucher's documents, and a year's."""
 
-    def __init__(self, api: FortnoxApi, connections: FortnoxConnections, *,
+    def __init__(self, api: FortnoxApi, connections: ConnectionRecords, *,
                  rate_limit: RateLimit = RateLimit(),
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._api = api
@@ -162,7 +162,7 @@ class VoucherDocuments:
                       deadline: float | None = None) -> AsyncIterator[DocumentEvent]:
         """A voucher's documents; none is an empty stream, not an error."""
         trace.get_current_span().set_attribute("skattbokslut.tenant", tenant)
-        require_scopes(require_connected(await self._connections.get_connection(tenant)))
+        require_scopes(require_connected(await self._connections.connection(tenant)))
         found = await self._year(tenant, year, deadline)
         # One filter (the rarest match) and the rest here: Fortnox may honour only one.
         listed = self._api.voucher_file_connections(tenant, number=number, deadline=deadline)
@@ -177,7 +177,7 @@ class VoucherDocuments:
         last event is ``YearDone``."""
         tenant, deadline = request.tenant, request.deadline
         trace.get_current_span().set_attribute("skattbokslut.tenant", tenant)
-        require_scopes(require_connected(await self._connections.get_connection(tenant)))
+        require_scopes(require_connected(await self._connections.connection(tenant)))
         found = await self._year(tenant, request.year, deadline)
         listed = [c async for c in self._api.voucher_file_connections(
             tenant, financial_year_id=found.id, deadline=deadline)

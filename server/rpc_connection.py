@@ -1,14 +1,14 @@
-"""Connect, CompleteConnect, GetConnection, Disconnect and ListConnections: protobuf in, port
-call, protobuf out."""
+"""Connect, CompleteConnect, GetConnection, Disconnect and ListConnections: protobuf in, the
+``core.connecting`` use case, protobuf out."""
 
 from __future__ import annotations
 
+from core.connecting import Connecting
 from core.connections import (
     AccountType,
     Connection,
     ConnectionFilter,
     ConnectionState,
-    FortnoxConnections,
     require_company_guard,
 )
 from core.errors import FieldViolation, InvalidRequest
@@ -78,7 +78,7 @@ def _filters(which: ConnectionFilter) -> tuple[str, str]:
 class ConnectionRpcs:
     """Serves the connection lifecycle."""
 
-    def __init__(self, connections: FortnoxConnections) -> None:
+    def __init__(self, connections: Connecting) -> None:
         self._connections = connections
 
     async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.ConnectResponse:

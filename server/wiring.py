@@ -39,6 +39,7 @@ from adapters.store.feed import SqliteFeedStore
 from adapters.store.job_leases import SqliteJobLeases
 from adapters.store.rate_window import SqliteRateWindow
 from core.clock import Clock, utc_now
+from core.connecting import Connecting
 from core.errors import StorageUnavailable
 from core.feed.changes import BookChanges
 from core.feed.holder import FeedHolder, HolderSettings
@@ -148,25 +149,34 @@ async def build_servicer(
             opened.push_async_callback(parsers.aclose)
             await opened.enter_async_context(_in_background(parsers.warm()))
         history, exports = backend.stores.imports, MeteredExportHistory(backend.stores.exports)
-        sie_import = SieImport(fortnox.api, fortnox.connections, history, parsers, clock,
-                               provider)
+        records = backend.stores.tokens  # connections read straight from their store
+        sie_import = SieImport(fortnox.api, records, history, parsers, clock, provider)
         opened.push_async_callback(sie_import.aclose)
         lease = export_lease(settings)
         yield assemble(
-            ConnectionRpcs(fortnox.connections),
+            ConnectionRpcs(connecting(settings, backend, fortnox)),
             SieRpcs(sie_import, history, backend.feed),
-            LedgerRpcs(LedgerImport(fortnox.api, history, fortnox.connections)),
+            LedgerRpcs(LedgerImport(fortnox.api, history, records)),
             ExportRpcs(
                 VoucherExporter(fortnox.api, exports, settings.closing_series, lease=lease),
                 exports,
             ),
-            DocumentRpcs(VoucherDocuments(fortnox.api, fortnox.connections, rate_limit=RateLimit(
+            DocumentRpcs(VoucherDocuments(fortnox.api, records, rate_limit=RateLimit(
                 settings.rate_limit_requests, settings.rate_limit_window_s))),
             FeedRpcs(
-                Watching(backend.feed, fortnox.connections, clock, watch_limits(settings)),
+                Watching(backend.feed, records, clock, watch_limits(settings)),
                 book_changes(settings, backend, clock),
             ),
         )
+
+
+def connecting(settings: Settings, backend: Backend, fortnox: FortnoxAdapter) -> Connecting:
+    """The connection lifecycle over the backend's token store and Fortnox's login, its states
+    and connections dated by the database's time as the Fortnox client's tokens are."""
+    return Connecting(backend.stores.tokens, fortnox.login,
+                      default_scopes=settings.default_scopes,
+                      allowed_redirect_uris=settings.allowed_redirect_uris,
+                      clock=backend.database_clock)
 
 
 def watch_limits(settings: Settings) -> WatchLimits:

@@ -2,6 +2,6 @@
 
 from adapters.fortnox.adapter import FortnoxAdapter, FortnoxSettings
 from adapters.fortnox.api import FortnoxClient
-from adapters.fortnox.connector import FortnoxConnector
+from adapters.fortnox.login import FortnoxLogin
 
-__all__ = ["FortnoxAdapter", "FortnoxClient", "FortnoxConnector", "FortnoxSettings"]
+__all__ = ["FortnoxAdapter", "FortnoxClient", "FortnoxLogin", "FortnoxSettings"]

@@ -12,13 +12,14 @@ from opentelemetry import trace
 from adapters.fortnox import tracing
 from adapters.fortnox.api import FortnoxClient
 from adapters.fortnox.bodies import ACCEPT_ENCODING
-from adapters.fortnox.connector import FortnoxConnector
 from adapters.fortnox.limiter import RateWindow, SlidingWindowLimiter
+from adapters.fortnox.login import FortnoxLogin
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
 from core.clock import Clock, utc_now
+from core.connecting import Connecting
 from core.token_store import TokenStore
 
 #: Idle connections are closed by us well before a server would close them (uvicorn's default
@@ -86,8 +87,10 @@ def retry_policy(settings: FortnoxSettings) -> RetryPolicy:
 
 
 class FortnoxAdapter:
-    """The Fortnox side of the service: ``api`` (``FortnoxApi``) and ``connections``
-    (``FortnoxConnections``). Close it (``aclose`` or ``async with``) to release the client."""
+    """The Fortnox side of the service: ``api`` (``FortnoxApi``), ``login`` (``FortnoxOAuth``)
+    and ``tokens``; ``connections`` is ``core.connecting.Connecting`` over ``login`` and the
+    store given, for tests and tools that hold only an adapter (the service's own is built by
+    ``server.wiring``). Close it (``aclose`` or ``async with``) to release the client."""
 
     def __init__(
         self,
@@ -151,17 +154,11 @@ class FortnoxAdapter:
             max_download_bytes=settings.max_download_bytes,
         )
         self.api = FortnoxClient(transport)
-        self.connections = FortnoxConnector(
-            store,
-            self.oauth,
-            self.tokens,
-            transport,
-            default_scopes=settings.default_scopes,
-            allowed_redirect_uris=settings.allowed_redirect_uris,
-            clock=clock,
-            state_ttl=STATE_TTL,
-            limiter=self.limiter,
-        )
+        self.login = FortnoxLogin(self.oauth, self.tokens, transport, state_lifetime=STATE_TTL,
+                                  limiter=self.limiter)
+        self.connections = Connecting(store, self.login, default_scopes=settings.default_scopes,
+                                      allowed_redirect_uris=settings.allowed_redirect_uris,
+                                      clock=clock)
 
     async def aclose(self) -> None:
         """Closes the shared HTTP client, once the rate window knows of every answer."""

@@ -1,5 +1,6 @@
 """Fortnox's OAuth2 endpoints: authorization URL, code exchange, refresh, client credentials
-(service accounts), revoke; and what an error sent back to the redirect URI means.
+(service accounts), revoke. What an error sent back to the redirect URI means is
+``core.connecting``'s.
 
 Codes and refresh tokens are single use, so a token request is a write to ``retry.decide``:
 repeated only when it certainly never left (connection refused); any other failure is
@@ -28,7 +29,7 @@ from adapters.fortnox.errors import (
     grant_request_error,
 )
 from adapters.fortnox.retry import Retries, RetryPolicy, remaining_s
-from core.errors import CodeExchangeRefused, ConsentRefused, FortnoxAuthRejected
+from core.errors import CodeExchangeRefused, FortnoxAuthRejected
 from core.token_store import TokenGrant
 
 log = logging.getLogger(__name__)
@@ -221,23 +222,6 @@ def _revoked(content: bytes) -> bool:
     except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and body.get("revoked") is True
-
-
-def consent_refused(error: str, description: str, *, service: bool) -> ConsentRefused:
-    """What an ``error`` sent to the redirect URI instead of a code means for the caller.
-
-    Fortnox's wording for a service-account consent refused to a user who is not a system
-    administrator is not documented; the sandbox's mentions "administrator", and so does
-    this check (Swedish "administratör" included).
-    """
-    if service and error == "access_denied" and "administrat" in description.lower():
-        return ConsentRefused(
-            "Only a system administrator of the Fortnox company can consent to a service"
-            " account; ask the administrator to log in, or connect as a user instead.",
-            reason="SERVICE_ACCOUNT_NOT_ADMIN", metadata={"oauth_error": error})
-    return ConsentRefused(
-        "The customer did not grant access in Fortnox; start Connect again.",
-        metadata={"oauth_error": error[:64]})
 
 
 def _client_rejected(refusal: OAuthRefusal) -> FortnoxAuthRejected:

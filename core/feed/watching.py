@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.clock import Clock
-from core.connections import FortnoxConnections, require_connected
+from core.connections import ConnectionRecords, require_connected
 from core.errors import FieldViolation, InvalidRequest, WatchLimitReached, WatchNotFound
 from core.feed.model import Watch
 from core.feed.ports import WatchStore
@@ -27,7 +27,7 @@ class WatchLimits:
 class Watching:
     """The watch RPCs' use case."""
 
-    def __init__(self, store: WatchStore, connections: FortnoxConnections, clock: Clock,
+    def __init__(self, store: WatchStore, connections: ConnectionRecords, clock: Clock,
                  limits: WatchLimits) -> None:
         self._store = store
         self._connections = connections
@@ -40,7 +40,7 @@ class Watching:
             days = self._limits.max_duration.total_seconds() / 86400
             raise InvalidRequest("duration is out of range.", violations=(FieldViolation(
                 "duration", f"must be more than 0 and at most {days:g} days"),))
-        require_connected(await self._connections.get_connection(tenant))
+        require_connected(await self._connections.connection(tenant))
         now = self._clock()
         watch = await self._store.start_watch(tenant, now + duration, now,
                                               self._limits.max_watched)

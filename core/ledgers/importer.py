@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from core.chunks import pieces, whole_pieces
 from core.clock import Clock, utc_now
-from core.connections import FortnoxConnections
+from core.connections import ConnectionRecords
 from core.errors import (
     FILE_FAILURES,
     FieldViolation,
@@ -129,14 +129,14 @@ class LedgerImport:
     Args:
         api: The Fortnox port.
         history: The import history (kind ``LEDGERS``, one entry per ledger).
-        connections: Told of each successful import, when given.
+        connections: Where each successful import is noted (the token store), when given.
     """
 
     def __init__(
         self,
         api: FortnoxApi,
         history: ImportHistory,
-        connections: FortnoxConnections | None = None,
+        connections: ConnectionRecords | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._api = api

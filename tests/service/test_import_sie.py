@@ -411,8 +411,7 @@ async def test_closing_the_import_waits_for_its_clean_up(
             code = sandbox.consent_code(sandbox.tenants[0].id, sandbox.redirect_uri,
                                         state=start.state)
             await adapter.connections.complete_connect(start.state, code)
-            imports = SieImport(adapter.api, adapter.connections, history,
-                                parsers, utc_now)
+            imports = SieImport(adapter.api, store, history, parsers, utc_now)
             request = SieImportRequest(tenant="acme", stream_raw=False)
             first = [e async for e in imports.run(request)][-1]
             assert isinstance(first, ImportSummary)

@@ -17,7 +17,7 @@ from adapters.sie_parsing import ProcessParsers
 from adapters.store.connections import SqliteTokenStore
 from adapters.store.imports import SqliteImportHistory
 from core.clock import utc_now
-from core.connections import Connection, FortnoxConnections
+from core.connections import Connection, ConnectionRecords, require_found
 from core.errors import SieInvalid
 from core.imports import ImportStatus
 from core.sie_import import ImportSummary, RawChunk, SieImport, SieImportRequest
@@ -60,15 +60,15 @@ async def test_a_file_of_another_year_fails_that_year_before_any_byte_of_it_is_s
 
 
 class ConnectedAs:
-    """The connections port of a tenant whose company was recorded with ``number`` when it
+    """The connection records of a tenant whose company was recorded with ``number`` when it
     connected: a fake of the port, so that Fortnox's file can name another company."""
 
-    def __init__(self, connections: FortnoxConnections, number: str) -> None:
+    def __init__(self, connections: ConnectionRecords, number: str) -> None:
         self._connections = connections
         self._number = number
 
-    async def get_connection(self, tenant: str) -> Connection:
-        found = await self._connections.get_connection(tenant)
+    async def connection(self, tenant: str) -> Connection:
+        found = require_found(await self._connections.connection(tenant))
         return replace(found, organisation_number=self._number)
 
     def __getattr__(self, name: str) -> Any:
@@ -96,7 +96,7 @@ async def test_a_file_of_another_company_fails_its_year_before_any_byte_of_it_is
             start = await adapter.connections.begin_connect("acme", sandbox.redirect_uri)
             await adapter.connections.complete_connect(start.state, sandbox.consent_code(
                 fortnox.id, sandbox.redirect_uri, state=start.state))
-            connections = ConnectedAs(adapter.connections, number)
+            connections = ConnectedAs(store, number)
             imports = SieImport(adapter.api, connections, history, parsers, utc_now)
             request = SieImportRequest(tenant="acme")
             if number != "559999-9999":  # the same company, however its number is written

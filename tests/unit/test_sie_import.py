@@ -14,7 +14,7 @@ from typing import cast
 
 import pytest
 
-from core.connections import ConnectionState, FortnoxConnections
+from core.connections import ConnectionRecords, ConnectionState
 from core.errors import (
     DeadlineExceeded,
     DomainError,
@@ -103,7 +103,7 @@ class World:
         self.history = MemoryImportHistory(self.clock)
         self.parsers = InlineParsers()
         self.use_case = SieImport(cast(FortnoxApi, self.fortnox),
-                                  cast(FortnoxConnections, self.connections),
+                                  cast(ConnectionRecords, self.connections),
                                   cast(ImportHistory, self.history),
                                   cast(SieParsers, self.parsers), self.clock)
 
@@ -455,7 +455,7 @@ async def test_a_running_import_signals_and_survives_a_lost_signal() -> None:
     world.history.failing["heartbeat"] = StorageUnavailable("The database is away.")
     gate = asyncio.Event()
     world.use_case = SieImport(cast(FortnoxApi, world.fortnox),
-                               cast(FortnoxConnections, world.connections),
+                               cast(ConnectionRecords, world.connections),
                                cast(ImportHistory, world.history),
                                cast(SieParsers, world.parsers), world.clock)
     events = world.use_case.run(SieImportRequest(TENANT, (6,)))

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from core.chunks import CHUNK_BYTES
-from core.connections import Connection, ConnectionState, FortnoxConnections
+from core.connections import Connection, ConnectionRecords, ConnectionState
 from core.document_spool import SpooledFile
 from core.errors import FortnoxScopeMissing
 from core.fortnox_api import FileConnection, FileSource, FinancialYear, FortnoxApi
@@ -78,7 +78,7 @@ class _Connections:
     def __init__(self, scopes: tuple[str, ...]) -> None:
         self.scopes = scopes
 
-    async def get_connection(self, tenant: str) -> Connection:
+    async def connection(self, tenant: str) -> Connection:
         return Connection(tenant, ConnectionState.CONNECTED, "", self.scopes, "", "", "",
                           datetime(2026, 1, 1), None, None, None, None, None)
 
@@ -88,7 +88,7 @@ def _use_case(connections: list[FileConnection], clock: list[float],
               ) -> tuple[VoucherDocuments, _Api]:
     api = _Api(connections, clock)
     use_case = VoucherDocuments(cast(FortnoxApi, api),
-                                cast(FortnoxConnections, _Connections(scopes)),
+                                cast(ConnectionRecords, _Connections(scopes)),
                                 rate_limit=RateLimit(25, 5.0), monotonic=lambda: clock[0])
     return use_case, api
 

@@ -11,7 +11,8 @@ are failed by ``fail_abandoned`` (``IMPORT_INTERRUPTED``). ``failing`` makes a m
 (``StorageUnavailable``, as a database gone away).
 
 ``InlineParsers`` runs ``core.sie_parse.YearParse``, what the parser processes run, in this
-process. ``MemoryConnections`` answers ``get_connection`` and ``record_import`` only.
+process. ``MemoryConnections`` answers ``connection`` and ``record_import`` (the token store's
+``ConnectionRecords`` side).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from core.clock import Clock, utc_now
 from core.connections import Connection, ConnectionState
-from core.errors import ConnectionNotFound
 from core.imports import (
     ImportedYear,
     ImportKind,
@@ -196,18 +196,14 @@ def connected(tenant: str, organisation_number: str = "556677-8899",
 
 
 class MemoryConnections:
-    """``FortnoxConnections`` as far as the imports use it: a connection per tenant, and the
+    """``ConnectionRecords`` as the imports use it: a connection per tenant, and the
     time of its last successful import of each kind."""
 
     def __init__(self, *connections: Connection) -> None:
         self.connections = {c.tenant: c for c in connections}
 
-    async def get_connection(self, tenant: str) -> Connection:
-        found = self.connections.get(tenant)
-        if found is None:
-            raise ConnectionNotFound("The tenant never connected.",
-                                     metadata={"tenant": tenant})
-        return found
+    async def connection(self, tenant: str) -> Connection | None:
+        return self.connections.get(tenant)
 
     async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
         found = self.connections[tenant]

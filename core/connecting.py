@@ -1,7 +1,11 @@
-"""The core's ``FortnoxConnections``: connect (OAuth), inspect, list and disconnect tenants.
+"""Connecting a tenant to Fortnox: start a login, complete it, disconnect, read connections.
 
-A tenant already connected keeps its connection until a new login completes; only then is it
-replaced (the old refresh token revoked at Fortnox), so a failed move changes nothing.
+Every rule of a connection's life is here, over two ports: the token store (which keeps the
+connection, its tokens and the single-use OAuth states) and ``FortnoxOAuth`` (Fortnox's login,
+its token endpoint and the company look-up, over HTTP in the adapter). A tenant already
+connected keeps its connection until a new login completes; only then is it replaced (the old
+refresh token revoked at Fortnox), so a failed move, between companies or between a user and
+a service account, changes nothing.
 """
 
 from __future__ import annotations
@@ -11,30 +15,24 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from adapters.fortnox import parse
-from adapters.fortnox.errors import malformed
-from adapters.fortnox.jwt_claims import jwt_tenant_id
-from adapters.fortnox.limiter import SlidingWindowLimiter
-from adapters.fortnox.oauth import OAuthClient, consent_refused
-from adapters.fortnox.tokens import TokenManager
-from adapters.fortnox.transport import Transport
 from core.connections import (
     AccountType,
     AuthorizationRequest,
     Connection,
     ConnectionFilter,
     ConnectionPage,
+    require_found,
     same_organisation,
 )
 from core.errors import (
     CodeExchangeRefused,
-    ConnectionNotFound,
+    ConsentRefused,
     FieldViolation,
     InvalidRequest,
     WrongFortnoxCompany,
 )
-from core.imports import ImportKind
 from core.token_store import CompanyLink, OAuthStateRecord, TokenGrant, TokenStore
 
 log = logging.getLogger(__name__)
@@ -47,35 +45,61 @@ DISCONNECTED_SERVICE = (
 )
 
 
+class FortnoxOAuth(Protocol):
+    """Fortnox's side of a login, as the connection rules need it (HTTP, and what its errors
+    mean, stay in the adapter). ``deadline`` is a ``time.monotonic()`` instant: no retry
+    starts after it."""
+
+    @property
+    def state_lifetime(self) -> timedelta:
+        """How long a login may take: Fortnox's authorization codes live this long."""
+        ...
+
+    def authorization_url(
+        self, redirect_uri: str, scopes: Sequence[str], state: str, *, service: bool = False
+    ) -> str:
+        """Where the customer's browser logs in and consents (``service``: a service-account
+        consent)."""
+        ...
+
+    async def exchange_code(
+        self, code: str, redirect_uri: str, deadline: float | None
+    ) -> TokenGrant:
+        """The first tokens of a new connection; ``CodeExchangeRefused`` on refusal."""
+        ...
+
+    async def company(self, tenant: str, grant: TokenGrant, deadline: float | None
+                      ) -> CompanyLink:
+        """The Fortnox company the fresh ``grant`` reaches."""
+        ...
+
+    async def revoke(self, refresh_token: str, deadline: float | None) -> bool:
+        """Revokes the grant behind a refresh token; ``False`` if Fortnox could not be told."""
+        ...
+
+    def forget_tokens(self, tenant: str) -> None:
+        """Drops whatever the adapter keeps in memory of the tenant's earlier tokens."""
+        ...
 
 
-class FortnoxConnector:
-    """Implements ``core.connections.FortnoxConnections``."""
+class Connecting:
+    """Connect (OAuth), inspect, list and disconnect tenants."""
 
     def __init__(
         self,
         store: TokenStore,
-        oauth: OAuthClient,
-        tokens: TokenManager,
-        transport: Transport,
+        oauth: FortnoxOAuth,
         *,
         default_scopes: Sequence[str],
         allowed_redirect_uris: Sequence[str],
         clock: Callable[[], datetime],
-        state_ttl: timedelta,
-        limiter: SlidingWindowLimiter | None = None,
     ) -> None:
-        """``limiter`` is charged for a company look-up whose token named no company (the
-        look-up then went out under the tenant's window)."""
+        """``clock`` dates the OAuth states (and judges their expiry) and the connections."""
         self._store = store
-        self._limiter = limiter
         self._oauth = oauth
-        self._tokens = tokens
-        self._transport = transport
         self._default_scopes = tuple(default_scopes)
         self._redirect_uris = tuple(allowed_redirect_uris)
         self._clock = clock
-        self._state_ttl = state_ttl
 
     async def begin_connect(
         self,
@@ -85,6 +109,12 @@ class FortnoxConnector:
         expected_organisation_number: str = "",
         account_type: AccountType = AccountType.USER,
     ) -> AuthorizationRequest:
+        """Creates a single-use state and the authorization URL.
+
+        Empty ``scopes`` means the configured default scopes. A redirect URI outside the
+        configured list raises ``InvalidRequest``. A tenant already connected stays connected
+        as it is until the new login completes.
+        """
         if not tenant:
             raise InvalidRequest("A tenant is required.",
                                  violations=(FieldViolation("tenant", "must not be empty"),))
@@ -101,7 +131,7 @@ class FortnoxConnector:
             scopes=tuple(dict.fromkeys(scopes)) or self._default_scopes,
             expected_organisation_number=expected_organisation_number.strip(),
             created_at=now,
-            expires_at=now + self._state_ttl,
+            expires_at=now + self._oauth.state_lifetime,
             account_type=account_type,
         )
         await self._store.create_state(record)
@@ -113,6 +143,14 @@ class FortnoxConnector:
         self, state: str, code: str, *, error: str = "", error_description: str = "",
         deadline: float | None = None,
     ) -> Connection:
+        """Spends ``state``, exchanges ``code``, reads the company, and only then replaces the
+        tenant's earlier connection (its history stays).
+
+        Raises ``OAuthStateInvalid`` (unknown, expired, used, or used by a completion that
+        made no connection), ``ConsentRefused`` when Fortnox sent ``error`` instead of a code,
+        ``CodeExchangeRefused``, or ``WrongFortnoxCompany`` when an expected organisation
+        number was given and differs (the fresh tokens are then revoked and nothing changes).
+        """
         record = await self._store.consume_state(state, self._clock())
         try:
             if error:
@@ -133,8 +171,8 @@ class FortnoxConnector:
             # that could end the consent).
             grant = dataclasses.replace(grant, refresh_token=None, refresh_expires_at=None)
         try:
-            link = await self._company(record.tenant, grant, deadline)
-            self._check_company(record, link)
+            link = await self._oauth.company(record.tenant, grant, deadline)
+            check_company(record, link)
         except BaseException:
             if grant.refresh_token is not None:
                 await self._oauth.revoke(grant.refresh_token, deadline)
@@ -142,7 +180,7 @@ class FortnoxConnector:
         replaced = await self._store.refresh_token_for_revocation(record.tenant)
         connection = await self._store.save_connection(
             record.tenant, grant, link, record.account_type, record.state, self._clock())
-        self._tokens.forget(record.tenant)
+        self._oauth.forget_tokens(record.tenant)
         if replaced is not None:  # a reconnect or a move: the old grant must not linger
             await self._oauth.revoke(replaced, deadline)
         log.info("fortnox connected", extra={
@@ -150,55 +188,19 @@ class FortnoxConnector:
             "account_type": record.account_type.value, "replaced": replaced is not None})
         return connection
 
-    @staticmethod
-    def _check_company(record: OAuthStateRecord, link: CompanyLink) -> None:
-        """The login must reach the expected company, and a service account needs its id."""
-        expected = record.expected_organisation_number
-        if expected and not same_organisation(expected, link.organisation_number):
-            raise WrongFortnoxCompany(
-                "The Fortnox login belongs to another company than expected.",
-                metadata={
-                    "expected_organisation_number": record.expected_organisation_number,
-                    "organisation_number": link.organisation_number,
-                },
-            )
-        if record.account_type is AccountType.SERVICE and not link.fortnox_tenant_id:
-            raise CodeExchangeRefused(
-                "Fortnox did not say which company the service account is for (no TenantId).",
-                reason="SERVICE_ACCOUNT_TENANT_UNKNOWN")
-
-    async def _company(
-        self, tenant: str, grant: TokenGrant, deadline: float | None
-    ) -> CompanyLink:
-        data = await self._transport.get_json(
-            tenant, "/companyinformation", deadline=deadline, access_token=grant.access_token)
-        try:
-            company = parse.record(data, "CompanyInformation", parse.company_information)
-        except parse.ShapeError as exc:
-            raise malformed(self._transport.template("/companyinformation"), str(exc)) from None
-        tenant_id = jwt_tenant_id(grant.access_token)  # the window the look-up counted in
-        if not tenant_id and company.database_number is not None:
-            tenant_id = str(company.database_number)
-            if self._limiter is not None:  # known only now: the look-up counts in its window
-                await (await self._limiter.acquire(tenant_id)).done()
-        return CompanyLink(
-            fortnox_tenant_id=tenant_id,
-            company_name=company.company_name,
-            organisation_number=company.organisation_number,
-        )
-
     async def get_connection(self, tenant: str) -> Connection:
-        connection = await self._store.connection(tenant)
-        if connection is None:
-            raise ConnectionNotFound("The tenant is not connected to Fortnox.")
-        return connection
+        """The tenant's connection; ``ConnectionNotFound`` if it never connected."""
+        return require_found(await self._store.connection(tenant))
 
     async def list_connections(
         self, which: ConnectionFilter, page_size: int, after: str | None
     ) -> ConnectionPage:
+        """The connections matching ``which`` with tenants after ``after``, in tenant order."""
         return await self._store.list_connections(which, page_size, after)
 
     async def disconnect(self, tenant: str, *, deadline: float | None = None) -> Connection:
+        """Revokes the refresh token at Fortnox (best effort), deletes the tokens, marks the
+        connection ``REVOKED`` with a reason that says whether Fortnox confirmed it."""
         current = await self.get_connection(tenant)
         token = await self._store.refresh_token_for_revocation(tenant)
         confirmed = token is not None and await self._oauth.revoke(token, deadline)
@@ -207,9 +209,40 @@ class FortnoxConnector:
         else:
             reason = DISCONNECTED_REASON if confirmed or token is None else DISCONNECTED_UNCONFIRMED
         connection = await self._store.revoke(tenant, reason, self._clock())
-        self._tokens.forget(tenant)
+        self._oauth.forget_tokens(tenant)
         log.info("fortnox disconnected", extra={"tenant": tenant, "confirmed": confirmed})
         return connection
 
-    async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
-        await self._store.record_import(tenant, kind, at)
+
+def check_company(record: OAuthStateRecord, link: CompanyLink) -> None:
+    """The login must reach the expected company, and a service account needs its id."""
+    expected = record.expected_organisation_number
+    if expected and not same_organisation(expected, link.organisation_number):
+        raise WrongFortnoxCompany(
+            "The Fortnox login belongs to another company than expected.",
+            metadata={
+                "expected_organisation_number": record.expected_organisation_number,
+                "organisation_number": link.organisation_number,
+            },
+        )
+    if record.account_type is AccountType.SERVICE and not link.fortnox_tenant_id:
+        raise CodeExchangeRefused(
+            "Fortnox did not say which company the service account is for (no TenantId).",
+            reason="SERVICE_ACCOUNT_TENANT_UNKNOWN")
+
+
+def consent_refused(error: str, description: str, *, service: bool) -> ConsentRefused:
+    """What an ``error`` sent to the redirect URI instead of a code means for the caller.
+
+    Fortnox's wording for a service-account consent refused to a user who is not a system
+    administrator is not documented; the sandbox's mentions "administrator", and so does
+    this check (Swedish "administratör" included).
+    """
+    if service and error == "access_denied" and "administrat" in description.lower():
+        return ConsentRefused(
+            "Only a system administrator of the Fortnox company can consent to a service"
+            " account; ask the administrator to log in, or connect as a user instead.",
+            reason="SERVICE_ACCOUNT_NOT_ADMIN", metadata={"oauth_error": error})
+    return ConsentRefused(
+        "The customer did not grant access in Fortnox; start Connect again.",
+        metadata={"oauth_error": error[:64]})
