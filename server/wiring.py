@@ -33,11 +33,11 @@ from adapters.postgres.job_leases import PostgresJobLeases
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.stores import PostgresStores
 from adapters.sie_parsing import ProcessParsers
-from adapters.store import SqliteStores
-from adapters.store.clock import SqliteClock
-from adapters.store.feed import SqliteFeedStore
-from adapters.store.job_leases import SqliteJobLeases
-from adapters.store.rate_window import SqliteRateWindow
+from adapters.sqlite import SqliteStores
+from adapters.sqlite.clock import SqliteClock
+from adapters.sqlite.feed import SqliteFeedStore
+from adapters.sqlite.job_leases import SqliteJobLeases
+from adapters.sqlite.rate_window import SqliteRateWindow
 from core.clock import Clock, utc_now
 from core.errors import StorageUnavailable
 from core.feed.changes import BookChanges

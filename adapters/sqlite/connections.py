@@ -16,11 +16,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from adapters import store_sql
-from adapters.store.crypto import TokenCipher
-from adapters.store.database import SqliteThread, database_now, immediate
-from adapters.store.rows import iso, select, select_one
-from adapters.store_rows import (
+from adapters.sql import statements
+from adapters.sql.crypto import TokenCipher
+from adapters.sql.rows import (
     OAUTH_STATE_COLUMNS,
     SELECT_CONNECTION,
     ConnectionRow,
@@ -33,6 +31,8 @@ from adapters.store_rows import (
     token_digest,
     usable_tokens,
 )
+from adapters.sqlite.database import SqliteThread, database_now, immediate
+from adapters.sqlite.rows import iso, select, select_one
 from core.connections import (
     AccountType,
     Connection,
@@ -231,7 +231,7 @@ class _SyncTokens:
                 (iso(now), tenant),
             )
             conn.execute(
-                store_sql.SAVE_CONNECTION,
+                statements.SAVE_CONNECTION,
                 (
                     tenant,
                     ConnectionState.CONNECTED.value,
@@ -284,7 +284,7 @@ class _SyncTokens:
                              ) -> list[str]:
         """Connected user connections with a refresh token older than ``issued_before``."""
         rows = db.conn.execute(
-            store_sql.STALE_REFRESH_TOKENS,
+            statements.STALE_REFRESH_TOKENS,
             (AccountType.USER.value, ConnectionState.CONNECTED.value, iso(issued_before),
              limit),
         ).fetchall()
@@ -304,12 +304,12 @@ class _SyncTokens:
             if tokens.generation != stale_generation:
                 return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
             now = database_now(db)
-            claimed = select_one(db, RefreshTokenRow, store_sql.REFRESH_TOKEN_USE,
+            claimed = select_one(db, RefreshTokenRow, statements.REFRESH_TOKEN_USE,
                                  [tenant, tokens.generation])
             if claimed is not None and claimed.busy(now):
                 return RefreshClaim(ClaimOutcome.BUSY, tokens)
             claim_id = uuid.uuid4().hex
-            db.conn.execute(store_sql.CLAIM_REFRESH, (iso(now), claim_id, iso(now + lease),
+            db.conn.execute(statements.CLAIM_REFRESH, (iso(now), claim_id, iso(now + lease),
                                                       tenant, tokens.generation))
         took_over = claimed is not None and claimed.used_at is not None
         return RefreshClaim(ClaimOutcome.CLAIMED, tokens, claim_id, took_over)
@@ -320,14 +320,14 @@ class _SyncTokens:
         """Proves the claim is still ``claim_id``'s and renews its lease; ``ClaimLost``."""
         with immediate(db):
             self._require_claim(db, tenant, generation, claim_id)
-            db.conn.execute(store_sql.RENEW_CLAIM, (iso(database_now(db) + lease), tenant,
+            db.conn.execute(statements.RENEW_CLAIM, (iso(database_now(db) + lease), tenant,
                                                     generation, claim_id))
 
     def _require_claim(self, db: Database, tenant: str, generation: int, claim_id: str) -> None:
         """``ClaimLost`` unless ``claim_id`` owns the claim on the connection's current
         generation (inside the caller's write transaction)."""
         row = _row(db, tenant)
-        claimed = select_one(db, RefreshTokenRow, store_sql.REFRESH_TOKEN_USE,
+        claimed = select_one(db, RefreshTokenRow, statements.REFRESH_TOKEN_USE,
                              [tenant, generation])
         if (row is None or row.token_generation != generation
                 or row.state != ConnectionState.CONNECTED.value
@@ -337,7 +337,7 @@ class _SyncTokens:
     def release_claim(self, db: Database, tenant: str, generation: int, claim_id: str) -> None:
         """Gives a claim back when its refresh request certainly never reached Fortnox."""
         with immediate(db):
-            db.conn.execute(store_sql.RELEASE_CLAIM, (tenant, generation, claim_id, tenant))
+            db.conn.execute(statements.RELEASE_CLAIM, (tenant, generation, claim_id, tenant))
 
     def complete_refresh(
         self, db: Database, tenant: str, generation: int, claim_id: str, grant: TokenGrant
@@ -353,7 +353,7 @@ class _SyncTokens:
                 (iso(now), tenant, generation),
             )
             updated = conn.execute(
-                store_sql.STORE_REFRESHED,
+                statements.STORE_REFRESHED,
                 (
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
                     encrypted_refresh_token(self._cipher, grant, tenant),
@@ -381,7 +381,7 @@ class _SyncTokens:
             self._require_claim(db, tenant, generation, claim_id)
             now = iso(database_now(db))
             db.conn.execute(
-                store_sql.REQUIRE_RECONNECT,
+                statements.REQUIRE_RECONNECT,
                 (ConnectionState.RECONNECT_REQUIRED.value, reason, now, now, tenant, generation,
                  ConnectionState.CONNECTED.value),
             )
@@ -394,7 +394,7 @@ class _SyncTokens:
             self._require_claim(db, tenant, generation, claim_id)
             now = iso(database_now(db))
             db.conn.execute(
-                store_sql.CONSENT_REVOKED,
+                statements.CONSENT_REVOKED,
                 (ConnectionState.REVOKED.value, reason, now, now, tenant,
                  generation, ConnectionState.CONNECTED.value),
             )
@@ -410,7 +410,7 @@ class _SyncTokens:
             if _row(db, tenant) is None:
                 raise ConnectionNotFound("The tenant is not connected to Fortnox.")
             conn.execute(
-                store_sql.REVOKE,
+                statements.REVOKE,
                 (ConnectionState.REVOKED.value, reason, iso(now), iso(now), tenant),
             )
             conn.execute(

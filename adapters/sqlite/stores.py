@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.store.connections import SqliteTokenStore
-from adapters.store.exports import SqliteExportHistory
-from adapters.store.imports import STALE_AFTER, SqliteImportHistory
+from adapters.sqlite.connections import SqliteTokenStore
+from adapters.sqlite.exports import SqliteExportHistory
+from adapters.sqlite.imports import STALE_AFTER, SqliteImportHistory
 from core.clock import Clock, utc_now
 
 

@@ -22,7 +22,7 @@ from core.voucher_export.history import ExportRecord, ExportStatus, Fence, parse
 from core.voucher_export.model import Outcome, VoucherResult
 
 if TYPE_CHECKING:  # the SQLite package imports this module: no cycle at run time
-    from adapters.store.crypto import TokenCipher
+    from adapters.sql.crypto import TokenCipher
 
 _OUTCOMES = {ExportStatus.CREATED: Outcome.CREATED, ExportStatus.REJECTED: Outcome.REJECTED}
 _UNSETTLED_TEXT = {
@@ -32,7 +32,7 @@ _UNSETTLED_TEXT = {
 
 
 class ExportRow(NamedTuple):
-    """A row of ``voucher_exports``. A claim writes it whole (``adapters.store_sql.CLAIM_EXPORT``),
+    """A row of ``voucher_exports``. A claim writes it whole (``adapters.statements.CLAIM_EXPORT``),
     the outcome's columns, those with a default, at their default; a result's field is read
     from the column of the same name (``export_record``)."""
 
@@ -132,7 +132,7 @@ def import_record(row: ImportRow, years: tuple[ImportedYear, ...]) -> ImportReco
 
 class PreviousYear(NamedTuple):
     """The year of the tenant's last successful SIE import that a new import is compared with
-    (``adapters.store_sql.PREVIOUS_YEAR``)."""
+    (``adapters.statements.PREVIOUS_YEAR``)."""
 
     import_id: str
     sha256: str
@@ -154,7 +154,7 @@ class PreviousYear(NamedTuple):
 
 
 class DigestRow(NamedTuple):
-    """A row of ``voucher_digest_batches`` (``adapters.store_sql.DIGESTS_OF_YEAR``)."""
+    """A row of ``voucher_digest_batches`` (``adapters.statements.DIGESTS_OF_YEAR``)."""
 
     first_index: int
     voucher_keys: str

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from sqlite_utils import Database
 
-from adapters.store.migrations import MIGRATIONS
+from adapters.sqlite.migrations import MIGRATIONS
 from core.errors import StorageUnavailable
 
 #: How long a writer waits for another process's write lock before giving up.

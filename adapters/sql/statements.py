@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, LiteralString
 
-from adapters.store_rows import ExportRow
+from adapters.sql.rows import ExportRow
 from core.imports import ImportKind, ImportRecord
 from core.paging import encode_page_token
 from core.voucher_export.history import ExportRecord, Refusal
@@ -193,7 +193,7 @@ FAIL_ABANDONED: LiteralString = (
     " import.' WHERE status = 'running' AND heartbeat_at < ? RETURNING import_id")
 
 # -- exports -------------------------------------------------------------------------------
-#: A voucher's export claimed: a new row, or the old one replaced whole (``store_rows.claim_row``:
+#: A voucher's export claimed: a new row, or the old one replaced whole (``rows.claim_row``:
 #: its outcome wiped for another attempt) under the next generation (the claim's fencing
 #: token). Written from ``ExportRow``'s fields, so a new column needs no change here.
 CLAIM_EXPORT: LiteralString = _upsert("voucher_exports", ExportRow._fields,
