@@ -24,7 +24,7 @@ from adapters.postgres.database import (
 )
 from adapters.sql import statements
 from adapters.sql.rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
-from adapters.sqlite.imports import STALE_AFTER
+from adapters.sql.statements import STALE_AFTER
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,

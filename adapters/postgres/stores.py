@@ -8,7 +8,7 @@ from adapters.postgres.database import PostgresDatabase, open_postgres
 from adapters.postgres.exports import PostgresExportHistory
 from adapters.postgres.imports import PostgresImportHistory
 from adapters.postgres.tokens import PostgresTokenStore
-from adapters.sqlite.imports import STALE_AFTER
+from adapters.sql.statements import STALE_AFTER
 from core.clock import Clock, utc_now
 
 

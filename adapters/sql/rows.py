@@ -12,17 +12,15 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import fields
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, LiteralString, NamedTuple
+from typing import Any, LiteralString, NamedTuple
 
+from adapters.sql.crypto import TokenCipher
 from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
 from core.token_store import CurrentTokens, OAuthStateRecord, TokenGrant, require_usable
 from core.voucher_digest import DigestBatch, compare
 from core.voucher_export.history import ExportRecord, ExportStatus, Fence, parse_places
 from core.voucher_export.model import Outcome, VoucherResult
-
-if TYPE_CHECKING:  # the SQLite package imports this module: no cycle at run time
-    from adapters.sql.crypto import TokenCipher
 
 _OUTCOMES = {ExportStatus.CREATED: Outcome.CREATED, ExportStatus.REJECTED: Outcome.REJECTED}
 _UNSETTLED_TEXT = {

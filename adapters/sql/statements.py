@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
+from datetime import timedelta
 from typing import Any, LiteralString
 
 from adapters.sql.rows import ExportRow
@@ -180,6 +181,9 @@ def import_page_token(record: ImportRecord) -> str:
     """The token of the imports page after ``record``."""
     return encode_page_token(record.started_at, record.import_id)
 
+
+#: An import whose worker has not signalled for this long is taken to have died with it.
+STALE_AFTER = timedelta(seconds=60)
 
 #: A running import's worker signals it is alive, at the database's time.
 HEARTBEAT: LiteralString = (

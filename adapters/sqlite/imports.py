@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from adapters.sql import statements
 from adapters.sql.rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
+from adapters.sql.statements import STALE_AFTER
 from adapters.sqlite.database import SqliteThread, database_now, immediate
 from adapters.sqlite.rows import iso, iso_day, select, select_one
 from core.clock import Clock, utc_now
@@ -32,9 +33,6 @@ from core.imports import (
 )
 from core.paging import decode_page_token, split_page
 from core.voucher_digest import DigestBatch
-
-#: An import whose worker has not signalled for this long is taken to have died with it.
-STALE_AFTER = timedelta(seconds=60)
 
 
 class SqliteImportHistory:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from adapters.sql.statements import STALE_AFTER
 from adapters.sqlite.connections import SqliteTokenStore
 from adapters.sqlite.exports import SqliteExportHistory
-from adapters.sqlite.imports import STALE_AFTER, SqliteImportHistory
+from adapters.sqlite.imports import SqliteImportHistory
 from core.clock import Clock, utc_now
 
 
