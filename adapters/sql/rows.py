@@ -30,9 +30,10 @@ _UNSETTLED_TEXT = {
 
 
 class ExportRow(NamedTuple):
-    """A row of ``voucher_exports``. A claim writes it whole (``adapters.statements.CLAIM_EXPORT``),
-    the outcome's columns, those with a default, at their default; a result's field is read
-    from the column of the same name (``export_record``)."""
+    """A row of ``voucher_exports``. A claim writes it whole
+    (``adapters.sql.statements.CLAIM_EXPORT``), the outcome's columns, those with a default, at
+    their default; a result's field is read from the column of the same name
+    (``export_record``)."""
 
     tenant: str
     external_id: str
@@ -130,7 +131,7 @@ def import_record(row: ImportRow, years: tuple[ImportedYear, ...]) -> ImportReco
 
 class PreviousYear(NamedTuple):
     """The year of the tenant's last successful SIE import that a new import is compared with
-    (``adapters.statements.PREVIOUS_YEAR``)."""
+    (``adapters.sql.statements.PREVIOUS_YEAR``)."""
 
     import_id: str
     sha256: str
@@ -152,7 +153,7 @@ class PreviousYear(NamedTuple):
 
 
 class DigestRow(NamedTuple):
-    """A row of ``voucher_digest_batches`` (``adapters.statements.DIGESTS_OF_YEAR``)."""
+    """A row of ``voucher_digest_batches`` (``adapters.sql.statements.DIGESTS_OF_YEAR``)."""
 
     first_index: int
     voucher_keys: str
