@@ -1,11 +1,13 @@
 """The export history, counted for operators: claims this process holds, lease take-overs and
 claims lost to one.
 
-A wrapper rather than a line in each store, so both backends are counted the same way. A claim
-is held from ``TAKEN`` until the voucher is marked (created, rejected or unknown); one taken
-from another owner whose unsettled record it replaced is a take-over (that owner's lease ran
-out: it died or hung); one whose renewal, proof or write is refused because another took it
-over is lost (this process was the one that hung), and held no longer.
+A wrapper rather than a line in each store, so both backends are counted the same way; the
+methods it does not count pass through to the store untouched (a new store method needs
+nothing here). A claim is held from ``TAKEN`` until the voucher is marked (created, rejected
+or unknown); one taken from another owner whose unsettled record it replaced is a take-over
+(that owner's lease ran out: it died or hung); one whose renewal, proof or write is refused
+because another took it over is lost (this process was the one that hung), and held no
+longer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from adapters import metrics
 from adapters.metrics import ClaimKind
@@ -21,8 +24,6 @@ from core.voucher_export.history import (
     ClaimStatus,
     ExportClaim,
     ExportHistory,
-    ExportPage,
-    ExportRecord,
     Fence,
     Refusal,
 )
@@ -38,19 +39,11 @@ class MeteredExportHistory:
         self._inner = inner
         self._held: set[tuple[str, str]] = set()
 
-    async def open_request(
-        self, tenant: str, request_id: str, payload_sha256: str, requested_by: str
-    ) -> bool:
-        return await self._inner.open_request(tenant, request_id, payload_sha256, requested_by)
-
-    async def request_digest(self, tenant: str, request_id: str) -> str | None:
-        return await self._inner.request_digest(tenant, request_id)
-
-    async def finish_request(self, tenant: str, request_id: str) -> None:
-        await self._inner.finish_request(tenant, request_id)
-
-    async def get(self, tenant: str, external_id: str) -> ExportRecord | None:
-        return await self._inner.get(tenant, external_id)
+    def __getattr__(self, name: str) -> Any:
+        """Every method not counted here is the inner history's, as it is."""
+        if name.startswith("_"):  # not the inner's private parts (nor itself, before set)
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
     async def claim(
         self, tenant: str, external_id: str, request_id: str, payload_sha256: str, marker: str,
@@ -98,11 +91,6 @@ class MeteredExportHistory:
             result = await self._inner.mark_rejected(tenant, external_id, refusal, fence)
         self._release(tenant, external_id)
         return result
-
-    async def list_exports(
-        self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
-    ) -> ExportPage:
-        return await self._inner.list_exports(tenant, request_id, external_id, limit, cursor)
 
     @contextlib.contextmanager
     def _fenced(self, tenant: str, external_id: str) -> Iterator[None]:

@@ -1,16 +1,17 @@
 """The feed's holder store, counted and traced: events received and recorded, take-overs, and
-a span around each batch stored (the store itself is either backend's)."""
+a span around each batch stored (the store itself is either backend's; what is not counted
+passes through to it untouched)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from typing import Any
 
 from opentelemetry import trace
 
 from adapters import metrics
-from core.feed.model import FeedEvent, WatchTarget
+from core.feed.model import FeedEvent
 from core.feed.ports import HolderStore, Holding
 
 TRACER_NAME = "fortnox_bridge.adapters.feed"
@@ -23,20 +24,17 @@ class MeteredHolderStore:
         self._store = store
         self._tracer = trace.get_tracer(TRACER_NAME, tracer_provider=provider)
 
+    def __getattr__(self, name: str) -> Any:
+        """Every method not counted here is the inner store's, as it is."""
+        if name.startswith("_"):  # not the inner's private parts (nor itself, before set)
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
     async def take_holder(self, owner: str, lease_s: float) -> Holding | None:
         holding = await self._store.take_holder(owner, lease_s)
         if holding is not None and holding.took_over:
             metrics.feed_taken_over()
         return holding
-
-    async def renew_holder(self, holding: Holding, lease_s: float) -> bool:
-        return await self._store.renew_holder(holding, lease_s)
-
-    async def release_holder(self, holding: Holding) -> None:
-        await self._store.release_holder(holding)
-
-    async def offsets(self) -> dict[str, str]:
-        return await self._store.offsets()
 
     async def record(self, holding: Holding, events: Sequence[FeedEvent]) -> int:
         with self._tracer.start_as_current_span("fortnox_bridge.feed.record") as span:
@@ -52,19 +50,3 @@ class MeteredHolderStore:
             metrics.feed_events(topic, received, share)
             left -= share
         return recorded
-
-    async def watch_targets(self, now: datetime) -> list[WatchTarget]:
-        return await self._store.watch_targets(now)
-
-    async def end_expired_watches(self, now: datetime) -> list[str]:
-        return await self._store.end_expired_watches(now)
-
-    async def watch_added(self, tenant: str, feed_tenant_id: int,
-                          token_expires_at: datetime | None, now: datetime) -> None:
-        await self._store.watch_added(tenant, feed_tenant_id, token_expires_at, now)
-
-    async def end_watch(self, tenant: str, reason: str, now: datetime) -> None:
-        await self._store.end_watch(tenant, reason, now)
-
-    async def note_watch(self, tenant: str, reason: str) -> None:
-        await self._store.note_watch(tenant, reason)

@@ -31,7 +31,7 @@ import httpx
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
-from adapters.store import SqliteStores
+from adapters.sqlite import SqliteStores
 from bench.size import sized
 from core.fortnox_api import NewVoucher, VoucherRow
 from core.stores import Stores

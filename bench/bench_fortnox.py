@@ -37,8 +37,8 @@ import httpx
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import Claim, RateWindow
-from adapters.store.connections import SqliteTokenStore
-from adapters.store.rate_window import SqliteRateWindow
+from adapters.sqlite.connections import SqliteTokenStore
+from adapters.sqlite.rate_window import SqliteRateWindow
 from bench.size import sized
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from server.config import Settings

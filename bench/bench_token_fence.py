@@ -24,7 +24,7 @@ from opentelemetry import trace
 from adapters.fortnox.adapter import FortnoxAdapter, retry_policy
 from adapters.fortnox.oauth import OAuthClient
 from adapters.fortnox.tokens import TokenManager
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from bench.size import sized
 from sandbox.testing import running_sandbox
 from tests.harness.connect import connect_adapter

@@ -10,7 +10,7 @@ import signal
 import sys
 
 from adapters import metrics as adapter_metrics
-from adapters.store import StoreError
+from adapters.sqlite import StoreError
 from server.app import start_server
 from server.config import ConfigError, Settings, load_settings, parse_address
 from server.logs import configure_logging

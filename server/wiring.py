@@ -14,43 +14,32 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from adapters.clock_skew import ClockSkewWatch, DatabaseClock, DatabaseTime
+from adapters.backend import Backend
+from adapters.clock_skew import ClockSkewWatch
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.feed import SharedFeedTokens, TopicsClient
-from adapters.fortnox.limiter import RateWindow
 from adapters.fortnox.retry import RetryPolicy
 from adapters.metered_exports import MeteredExportHistory
 from adapters.metered_feed import MeteredHolderStore
-from adapters.postgres.clock import PostgresClock
-from adapters.postgres.feed import PostgresFeedStore
-from adapters.postgres.job_leases import PostgresJobLeases
-from adapters.postgres.rate_window import PostgresRateWindow
-from adapters.postgres.stores import PostgresStores
+from adapters.postgres import PostgresStores
 from adapters.sie_parsing import ProcessParsers
-from adapters.store import SqliteStores
-from adapters.store.clock import SqliteClock
-from adapters.store.feed import SqliteFeedStore
-from adapters.store.job_leases import SqliteJobLeases
-from adapters.store.rate_window import SqliteRateWindow
+from adapters.sqlite import SqliteStores
 from core.clock import Clock, utc_now
 from core.connecting import Connecting
 from core.errors import StorageUnavailable
 from core.feed.changes import BookChanges
 from core.feed.holder import FeedHolder, HolderSettings
-from core.feed.ports import FeedStore
 from core.feed.watching import Watching, WatchLimits
-from core.jobs import Job, JobLeases, JobRunner, housekeeping_jobs
+from core.jobs import Job, JobRunner, housekeeping_jobs
 from core.keepalive import JOB_NAME, KeepAlive
 from core.ledgers.importer import LedgerImport
 from core.sie_import import SieImport
 from core.sie_parse import SieParsers
-from core.stores import Stores
 from core.voucher_documents import RateLimit, VoucherDocuments
 from core.voucher_export.exporter import VoucherExporter
 from server.config import ConfigError, Settings
@@ -64,57 +53,33 @@ from server.servicer import assemble
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 
-@dataclass(frozen=True)
-class Backend:
-    """The stores, the rate-limit window, the job leases and the change feed, all on the
-    configured database, so that every replica sharing it shares them."""
-
-    stores: Stores
-    rate_window: RateWindow
-    leases: JobLeases
-    feed: FeedStore
-    database_time: DatabaseTime
-    #: The database's time as this replica reckons it (kept by the clock watch).
-    database_clock: DatabaseClock = field(default_factory=DatabaseClock)
-
-
 @asynccontextmanager
 async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
-    """PostgreSQL at ``database_url`` when set, else the SQLite file at ``db_path``; closed
-    when the block ends."""
+    """The stores bundle on PostgreSQL at ``database_url`` when set, else on the SQLite file at
+    ``db_path``; closed when the block ends."""
     stale = timedelta(seconds=settings.import_stale_s)
-    async with contextlib.AsyncExitStack() as opened:
-        if settings.database_url:
-            try:
-                pg = await PostgresStores.open(settings.database_url, settings.token_key,
-                                               pool_size=settings.db_pool_size, stale_after=stale)
-            except StorageUnavailable as exc:  # the server's reason; libpq never repeats a password
-                reason = str(exc.__cause__ or exc).strip().splitlines()[0]
-                raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: "
-                                  f"{reason}") from None
-            opened.push_async_callback(pg.aclose)
-            backend = Backend(pg, PostgresRateWindow(pg.db), PostgresJobLeases(pg.db),
-                              PostgresFeedStore(pg.db), PostgresClock(pg.db))
-        else:
-            stores = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
-                                  stale_after=stale)
-            opened.push_async_callback(stores.aclose)
-            window = SqliteRateWindow(settings.db_path)
-            opened.push_async_callback(window.aclose)
-            leases = SqliteJobLeases(settings.db_path)
-            opened.push_async_callback(leases.aclose)
-            feed = SqliteFeedStore(settings.db_path)
-            opened.push_async_callback(feed.aclose)
-            database_time = SqliteClock(settings.db_path)
-            opened.push_async_callback(database_time.aclose)
-            backend = Backend(stores, window, leases, feed, database_time)
+    backend: Backend
+    if settings.database_url:
+        try:
+            backend = await PostgresStores.open(settings.database_url, settings.token_key,
+                                                pool_size=settings.db_pool_size, stale_after=stale)
+        except StorageUnavailable as exc:  # the server's reason; libpq never repeats a password
+            reason = str(exc.__cause__ or exc).strip().splitlines()[0]
+            raise ConfigError(f"FORTNOX_BRIDGE_DATABASE_URL: cannot open the database: "
+                              f"{reason}") from None
+    else:
+        backend = SqliteStores(settings.db_path, settings.token_key, clock=utc_now,
+                               stale_after=stale)
+    try:
         yield backend
+    finally:
+        await backend.aclose()
 
 
 def fortnox_adapter(settings: Settings, backend: Backend, provider: TracerProvider, *,
                     retry: RetryPolicy | None = None) -> FortnoxAdapter:
     """The Fortnox client on the backend's tokens and rate window (``async with`` closes it)."""
-    return FortnoxAdapter(settings, backend.stores.tokens,
+    return FortnoxAdapter(settings, backend.tokens,
                           tracer_provider=provider, retry=retry, rate_window=backend.rate_window,
                           clock=backend.database_clock)
 
@@ -148,8 +113,8 @@ async def build_servicer(
             parsers = ProcessParsers(settings.sie_parsers, PARSER_RECORD_ENCODER)
             opened.push_async_callback(parsers.aclose)
             await opened.enter_async_context(_in_background(parsers.warm()))
-        history, exports = backend.stores.imports, MeteredExportHistory(backend.stores.exports)
-        records = backend.stores.tokens  # connections read straight from their store
+        history, exports = backend.imports, MeteredExportHistory(backend.exports)
+        records = backend.tokens  # connections read straight from their store
         sie_import = SieImport(fortnox.api, records, history, parsers, clock, provider)
         opened.push_async_callback(sie_import.aclose)
         lease = export_lease(settings)
@@ -173,7 +138,7 @@ async def build_servicer(
 def connecting(settings: Settings, backend: Backend, fortnox: FortnoxAdapter) -> Connecting:
     """The connection lifecycle over the backend's token store and Fortnox's login, its states
     and connections dated by the database's time as the Fortnox client's tokens are."""
-    return Connecting(backend.stores.tokens, fortnox.login,
+    return Connecting(backend.tokens, fortnox.login,
                       default_scopes=settings.default_scopes,
                       allowed_redirect_uris=settings.allowed_redirect_uris,
                       clock=backend.database_clock)
@@ -234,7 +199,7 @@ async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAda
 
     async def sweep_changes() -> None:
         await changes.sweep()
-    jobs = [*housekeeping_jobs(backend.stores.imports, backend.stores.tokens, utc_now,
+    jobs = [*housekeeping_jobs(backend.imports, backend.tokens, utc_now,
                                settings.import_stale_s / 2),
             Job(JOB_NAME, settings.keepalive_interval_s, keepalive.run),
             Job(SWEEP_CHANGES_JOB, SWEEP_CHANGES_EVERY_S, sweep_changes)]

@@ -20,7 +20,7 @@ R = TypeVar("R")
 
 
 def sql(statement: LiteralString) -> LiteralString:
-    """A statement written with ``?`` placeholders (``adapters.store_sql``) in psycopg's."""
+    """A statement written with ``?`` placeholders (``adapters.sql.statements``) in psycopg's."""
     return statement.replace("?", "%s")
 
 

@@ -1,6 +1,6 @@
 """The voucher export record in PostgreSQL: ``export_requests`` and ``voucher_exports``.
 
-The same rules as ``adapters.store.exports``: every write commits before the caller goes on,
+The same rules as ``adapters.sqlite.exports``: every write commits before the caller goes on,
 and a claim reads and writes the voucher's row in one transaction, under an advisory lock on
 (tenant, external id) that every replica serialises on, whether or not the row exists yet.
 Claims, leases and their renewals are dated by PostgreSQL's ``clock_timestamp()`` (read after
@@ -14,9 +14,9 @@ from typing import Any
 
 from psycopg import AsyncCursor
 
-from adapters import store_sql
 from adapters.postgres.database import Conn, PostgresDatabase, page_start, select, select_one, sql
-from adapters.store_rows import EXPORT_COLUMNS, ExportRow, claim_row, export_record
+from adapters.sql import statements
+from adapters.sql.rows import EXPORT_COLUMNS, ExportRow, claim_row, export_record
 from core.clock import Clock, utc_now
 from core.paging import split_page
 from core.voucher_export.history import (
@@ -95,7 +95,7 @@ class PostgresExportHistory:
             if decided is not None:
                 return decided
             fence, places = claimed(found, owner, Place(series, financial_year_id))
-            await conn.execute(sql(store_sql.CLAIM_EXPORT), claim_row(
+            await conn.execute(sql(statements.CLAIM_EXPORT), claim_row(
                 tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
                 requested_by, now, owner, now + lease, fence, places))
             return ExportClaim(ClaimStatus.TAKEN, found, fence=fence)
@@ -125,25 +125,25 @@ class PostgresExportHistory:
         self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         async with self._db.connection() as conn:
-            _held(await conn.execute(sql(store_sql.MARK_REJECTED), (
-                *store_sql.refused(refusal), tenant, external_id, *fence)))
+            _held(await conn.execute(sql(statements.MARK_REJECTED), (
+                *statements.refused(refusal), tenant, external_id, *fence)))
             return await _result(conn, tenant, external_id)
 
     async def list_exports(
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
-        clause, params = store_sql.exports_page(
+        clause, params = statements.exports_page(
             tenant, request_id, external_id, page_start(cursor), limit)
         async with self._db.connection() as conn:
             rows = await select(conn, ExportRow, sql(
                 "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports " + clause), params)
         return ExportPage(*split_page([export_record(row) for row in rows], limit,
-                                      store_sql.export_page_token))
+                                      statements.export_page_token))
 
 
-_RENEW = store_sql.renew_export("clock_timestamp() + make_interval(secs => ?)")
-_MARK_CREATED = store_sql.mark_created("clock_timestamp()")
-_MARK_UNKNOWN = store_sql.mark_unknown("clock_timestamp()")
+_RENEW = statements.renew_export("clock_timestamp() + make_interval(secs => ?)")
+_MARK_CREATED = statements.mark_created("clock_timestamp()")
+_MARK_UNKNOWN = statements.mark_unknown("clock_timestamp()")
 
 
 async def _database_now(conn: Conn) -> datetime:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from adapters.feed_rows import (
+from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
+from adapters.sql.feed_rows import (
     CHANGE_COLUMNS,
     HOLDER,
     OURS,
@@ -25,7 +26,6 @@ from adapters.feed_rows import (
     kind_of,
     last_offsets,
 )
-from adapters.postgres.database import Conn, PostgresDatabase, select, select_one, sql
 from core.clock import Clock, utc_now
 from core.feed.model import BookChange, FeedEvent, Watch, WatchTarget, YearChanges
 from core.feed.ports import HolderLost, Holding

@@ -1,6 +1,6 @@
 """The import history in PostgreSQL, with the voucher digests that tell what changed.
 
-The same rules as ``adapters.store.imports`` (see there): a year is compared with the same
+The same rules as ``adapters.sqlite.imports`` (see there): a year is compared with the same
 year's digests of the tenant's last successful import; once an import succeeds, older digests
 of its years are dropped, a failed import's at once. Digests are kept in batches, a row per
 thousands of vouchers; both imports' batches of a year are compared off the event loop.
@@ -13,7 +13,6 @@ import uuid
 from datetime import date, timedelta
 from typing import Any, LiteralString
 
-from adapters import store_sql
 from adapters.postgres.database import (
     Conn,
     PostgresDatabase,
@@ -23,8 +22,9 @@ from adapters.postgres.database import (
     select_one,
     sql,
 )
-from adapters.store.imports import STALE_AFTER
-from adapters.store_rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
+from adapters.sql import statements
+from adapters.sql.rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
+from adapters.sql.statements import STALE_AFTER
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,
@@ -61,7 +61,7 @@ class PostgresImportHistory:
         import_id = str(uuid.uuid4())
         async with self._db.connection() as conn:
             await conn.execute(
-                sql(store_sql.START_IMPORT),
+                sql(statements.START_IMPORT),
                 (import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
                  await database_now(conn), self._worker_id, balance_date),
             )
@@ -81,7 +81,7 @@ class PostgresImportHistory:
             await conn.execute("SELECT 1 FROM imports WHERE import_id = %s FOR UPDATE",
                                (import_id,))
             await conn.execute(
-                sql(store_sql.ADD_YEAR),
+                sql(statements.ADD_YEAR),
                 (import_id, year.financial_year_id, year.start_date, year.end_date, year.sha256,
                  year.byte_size, year.voucher_count, year.error_count, year.warning_count,
                  year.ledger, year.open_item_count, import_id),
@@ -97,13 +97,13 @@ class PostgresImportHistory:
                 (status.value, self._clock(), reason, message, import_id),
             )
             if cursor.rowcount and status is not ImportStatus.SUCCEEDED:
-                await conn.execute(sql(store_sql.DROP_DIGESTS),
+                await conn.execute(sql(statements.DROP_DIGESTS),
                                    (import_id,))
         return bool(cursor.rowcount)
 
     async def drop_superseded(self, import_id: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.DROP_SUPERSEDED), (import_id, import_id))
+            await conn.execute(sql(statements.DROP_SUPERSEDED), (import_id, import_id))
 
     async def get(self, tenant: str, import_id: str) -> ImportRecord | None:
         async with self._db.connection() as conn:
@@ -114,10 +114,10 @@ class PostgresImportHistory:
     async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        clause, params = store_sql.imports_page(tenant, kind, page_start(cursor), limit)
+        clause, params = statements.imports_page(tenant, kind, page_start(cursor), limit)
         async with self._db.connection() as conn:
             rows = await _select(conn, sql(clause), params)
-        return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
+        return ImportPage(*split_page(rows, limit, statements.import_page_token))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: DigestBatch
@@ -125,7 +125,7 @@ class PostgresImportHistory:
         if not len(digests):
             return
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.STAGE_DIGESTS), (
+            await conn.execute(sql(statements.STAGE_DIGESTS), (
                 import_id, financial_year_id, digests.start, digests.keys, digests.digests))
 
     async def compare_year(
@@ -138,7 +138,7 @@ class PostgresImportHistory:
         async with self._db.transaction() as conn:
             now = await database_now(conn)  # never this replica's clock: see the port
             cursor = await conn.execute(
-                sql(store_sql.FAIL_ABANDONED), (now, now - self._stale_after))
+                sql(statements.FAIL_ABANDONED), (now, now - self._stale_after))
             failed = [row["import_id"] for row in await cursor.fetchall()]
             await conn.execute(
                 "DELETE FROM voucher_digest_batches WHERE import_id = ANY(%s)", (failed,))
@@ -149,19 +149,19 @@ async def _select(conn: Conn, clause: LiteralString, params: list[Any]) -> list[
     rows = await select(conn, ImportRow, "SELECT " + IMPORT_COLUMNS + " FROM imports " + clause,
                         params)
     return [import_record(row, tuple(await select(
-        conn, ImportedYear, sql(store_sql.YEARS_OF_IMPORT), (row.import_id,)))) for row in rows]
+        conn, ImportedYear, sql(statements.YEARS_OF_IMPORT), (row.import_id,)))) for row in rows]
 
 
 async def _compare_year(
     conn: Conn, tenant: str, import_id: str, financial_year_id: int, sha256: str
 ) -> VoucherChanges:
-    previous = await select_one(conn, PreviousYear, sql(store_sql.PREVIOUS_YEAR),
+    previous = await select_one(conn, PreviousYear, sql(statements.PREVIOUS_YEAR),
                                 (tenant, financial_year_id))
     if previous is None:
         return VoucherChanges(None, None, 0, 0, 0)
     if previous.sha256 == sha256:  # the same bytes: nothing to count
         return previous.unchanged()
-    query = sql(store_sql.DIGESTS_OF_YEAR)
+    query = sql(statements.DIGESTS_OF_YEAR)
     old = await select(conn, DigestRow, query, (previous.import_id, financial_year_id))
     new = await select(conn, DigestRow, query, (import_id, financial_year_id))
     # Hundreds of thousands of vouchers take a while to compare: not on the event loop.

@@ -1,8 +1,8 @@
 """The PostgreSQL schema as ordered migrations; never edit one that has shipped, add one.
 
-The tables are those of ``adapters.store.migrations`` in PostgreSQL's types: times are
+The tables are those of ``adapters.sqlite.migrations`` in PostgreSQL's types: times are
 ``timestamptz``, dates ``date``, money ``bigint`` öre, tokens ``bytea`` encrypted as in SQLite
-(``adapters.store.crypto``). Replicas starting at once apply each migration once: the whole
+(``adapters.sql.crypto``). Replicas starting at once apply each migration once: the whole
 run holds a transaction-scoped advisory lock.
 """
 
@@ -193,7 +193,7 @@ ALTER TABLE voucher_exports ADD COLUMN places text NOT NULL DEFAULT '';
 """
 
 #: A refresh claim's fencing token (a take-over replaces it) and its lease's end by the
-#: database's clock (``adapters.store.migrations.m009_token_claim_fence``).
+#: database's clock (``adapters.sqlite.migrations.m009_token_claim_fence``).
 _M006_TOKEN_CLAIM_FENCE: LiteralString = """
 ALTER TABLE refresh_tokens ADD COLUMN claim_owner text NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN lease_expires_at timestamptz;

@@ -1,19 +1,25 @@
-"""``core.stores.Stores`` on one PostgreSQL database: three stores sharing one pool."""
+"""``adapters.backend.Backend`` on one PostgreSQL database: every store sharing one pool."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from adapters.clock_skew import DatabaseClock
+from adapters.postgres.clock import PostgresClock
 from adapters.postgres.database import PostgresDatabase, open_postgres
 from adapters.postgres.exports import PostgresExportHistory
+from adapters.postgres.feed import PostgresFeedStore
 from adapters.postgres.imports import PostgresImportHistory
+from adapters.postgres.job_leases import PostgresJobLeases
+from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.postgres.tokens import PostgresTokenStore
-from adapters.store.imports import STALE_AFTER
+from adapters.sql.statements import STALE_AFTER
 from core.clock import Clock, utc_now
 
 
 class PostgresStores:
-    """The token store, the import history and the export history on one pool."""
+    """The token store, the import and export histories, the rate-limit window, the job
+    leases, the change feed's store and the database's clock on one pool."""
 
     def __init__(
         self,
@@ -27,6 +33,11 @@ class PostgresStores:
         self.tokens = PostgresTokenStore(db, token_key)
         self.imports = PostgresImportHistory(db, clock, stale_after)
         self.exports = PostgresExportHistory(db, clock)
+        self.rate_window = PostgresRateWindow(db)
+        self.leases = PostgresJobLeases(db)
+        self.feed = PostgresFeedStore(db, clock)
+        self.database_time = PostgresClock(db)
+        self.database_clock = DatabaseClock()
 
     @classmethod
     async def open(

@@ -3,7 +3,7 @@
 Implements ``core.token_store.TokenStore``. Every change to a tenant's tokens first locks the
 tenant's ``connections`` row (``SELECT ... FOR UPDATE``), so a refresh claim is single-flight
 across every replica: whoever finds the generation already claimed waits for the next one.
-Tokens are AES-GCM encrypted at rest exactly as in SQLite (``adapters.store.crypto``).
+Tokens are AES-GCM encrypted at rest exactly as in SQLite (``adapters.sql.crypto``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import LiteralString
 
-from adapters import store_sql
 from adapters.postgres.database import (
     Conn,
     PostgresDatabase,
@@ -21,8 +20,9 @@ from adapters.postgres.database import (
     select_one,
     sql,
 )
-from adapters.store.crypto import TokenCipher
-from adapters.store_rows import (
+from adapters.sql import statements
+from adapters.sql.crypto import TokenCipher
+from adapters.sql.rows import (
     OAUTH_STATE_COLUMNS,
     SELECT_CONNECTION,
     ConnectionRow,
@@ -129,7 +129,7 @@ class PostgresTokenStore:
                 (now, tenant),
             )
             await conn.execute(
-                sql(store_sql.SAVE_CONNECTION),
+                sql(statements.SAVE_CONNECTION),
                 (
                     tenant, _CONNECTED, link.fortnox_tenant_id, link.company_name,
                     link.organisation_number, " ".join(grant.scopes),
@@ -169,7 +169,7 @@ class PostgresTokenStore:
     async def stale_refresh_tokens(self, issued_before: datetime, limit: int) -> list[str]:
         async with self._db.connection() as conn:
             cursor = await conn.execute(
-                sql(store_sql.STALE_REFRESH_TOKENS),
+                sql(statements.STALE_REFRESH_TOKENS),
                 (AccountType.USER.value, _CONNECTED, issued_before, limit),
             )
             return [str(row["tenant"]) for row in await cursor.fetchall()]
@@ -187,12 +187,12 @@ class PostgresTokenStore:
             if tokens.generation != stale_generation:
                 return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
             now = await database_now(conn)
-            claimed = await select_one(conn, RefreshTokenRow, sql(store_sql.REFRESH_TOKEN_USE),
+            claimed = await select_one(conn, RefreshTokenRow, sql(statements.REFRESH_TOKEN_USE),
                                        (tenant, tokens.generation))
             if claimed is not None and claimed.busy(now):
                 return RefreshClaim(ClaimOutcome.BUSY, tokens)
             claim_id = uuid.uuid4().hex
-            await conn.execute(sql(store_sql.CLAIM_REFRESH),
+            await conn.execute(sql(statements.CLAIM_REFRESH),
                                (now, claim_id, now + lease, tenant, tokens.generation))
         took_over = claimed is not None and claimed.used_at is not None
         return RefreshClaim(ClaimOutcome.CLAIMED, tokens, claim_id, took_over)
@@ -203,12 +203,12 @@ class PostgresTokenStore:
         async with self._db.transaction() as conn:
             await _require_claim(conn, tenant, generation, claim_id)
             now = await database_now(conn)
-            await conn.execute(sql(store_sql.RENEW_CLAIM),
+            await conn.execute(sql(statements.RENEW_CLAIM),
                                (now + lease, tenant, generation, claim_id))
 
     async def release_claim(self, tenant: str, generation: int, claim_id: str) -> None:
         async with self._db.connection() as conn:
-            await conn.execute(sql(store_sql.RELEASE_CLAIM),
+            await conn.execute(sql(statements.RELEASE_CLAIM),
                                (tenant, generation, claim_id, tenant))
 
     async def complete_refresh(
@@ -223,7 +223,7 @@ class PostgresTokenStore:
                 (now, tenant, generation),
             )
             cursor = await conn.execute(
-                sql(store_sql.STORE_REFRESHED),
+                sql(statements.STORE_REFRESHED),
                 (
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
                     encrypted_refresh_token(self._cipher, grant, tenant),
@@ -244,7 +244,7 @@ class PostgresTokenStore:
             await _require_claim(conn, tenant, generation, claim_id)
             now = await database_now(conn)
             await conn.execute(
-                sql(store_sql.REQUIRE_RECONNECT),
+                sql(statements.REQUIRE_RECONNECT),
                 (ConnectionState.RECONNECT_REQUIRED.value, reason, now, now, tenant, generation,
                  _CONNECTED),
             )
@@ -256,7 +256,7 @@ class PostgresTokenStore:
             await _require_claim(conn, tenant, generation, claim_id)
             now = await database_now(conn)
             await conn.execute(
-                sql(store_sql.CONSENT_REVOKED),
+                sql(statements.CONSENT_REVOKED),
                 (ConnectionState.REVOKED.value, reason, now, now, tenant, generation,
                  _CONNECTED),
             )
@@ -271,7 +271,7 @@ class PostgresTokenStore:
             if await _row(conn, tenant, lock=True) is None:
                 raise ConnectionNotFound("The tenant is not connected to Fortnox.")
             await conn.execute(
-                sql(store_sql.REVOKE),
+                sql(statements.REVOKE),
                 (ConnectionState.REVOKED.value, reason, now, now, tenant),
             )
             await conn.execute(
@@ -296,7 +296,7 @@ async def _require_claim(conn: Conn, tenant: str, generation: int, claim_id: str
     """``ClaimLost`` unless ``claim_id`` owns the claim on the connection's current generation
     (the connection's row stays locked until the caller's transaction ends)."""
     row = await _row(conn, tenant, lock=True)
-    claimed = await select_one(conn, RefreshTokenRow, sql(store_sql.REFRESH_TOKEN_USE),
+    claimed = await select_one(conn, RefreshTokenRow, sql(statements.REFRESH_TOKEN_USE),
                                (tenant, generation))
     if (row is None or row.token_generation != generation or row.state != _CONNECTED
             or claimed is None or claimed.claim_owner != claim_id):

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.sie_parsing import ProcessParsers
-from adapters.store import open_database
-from adapters.store.connections import SqliteTokenStore
-from adapters.store.imports import SqliteImportHistory
+from adapters.sqlite import open_database
+from adapters.sqlite.connections import SqliteTokenStore
+from adapters.sqlite.imports import SqliteImportHistory
 from core.clock import utc_now
 from core.sie_import import ImportSummary, SieImport, SieImportRequest
 from sandbox.testing import SandboxHandle

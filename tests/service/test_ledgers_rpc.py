@@ -15,7 +15,7 @@ import httpx
 import pytest
 from google.type import date_pb2
 
-from adapters.store.imports import SqliteImportHistory
+from adapters.sqlite.imports import SqliteImportHistory
 from core.imports import ImportRecord, ImportStatus
 from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb

@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from adapters import metrics as adapter_metrics
 from adapters.metrics import CLAIM_KIND, ClaimKind
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from core import errors
 from core.voucher_export.model import Outcome
 from sandbox.testing import SandboxHandle

@@ -14,8 +14,8 @@ import pytest
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.sie_parsing import ProcessParsers
-from adapters.store.connections import SqliteTokenStore
-from adapters.store.imports import SqliteImportHistory
+from adapters.sqlite.connections import SqliteTokenStore
+from adapters.sqlite.imports import SqliteImportHistory
 from core.clock import utc_now
 from core.connections import Connection, ConnectionRecords, require_found
 from core.errors import SieInvalid

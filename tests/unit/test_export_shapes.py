@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import date
 
-from adapters import store_sql
-from adapters.store_rows import ExportRow as StoredRow
+from adapters.sql import statements
+from adapters.sql.rows import ExportRow as StoredRow
 from core.voucher_export.history import Refusal
 from core.voucher_export.model import ExportRequest, ExportRow, ExportVoucher
 from server.rpc_exports import _voucher
@@ -41,12 +41,12 @@ def test_every_field_of_a_request_row_reaches_the_voucher_row() -> None:
 
 
 def test_a_claim_writes_every_column_and_a_refusal_its_own() -> None:
-    claim = store_sql.CLAIM_EXPORT
+    claim = statements.CLAIM_EXPORT
     for column in StoredRow._fields:
         assert f"{column} = excluded.{column}" in claim or column in ("tenant", "external_id")
     assert claim.count("?") == len(StoredRow._fields)
     for column in (f.name for f in fields(Refusal)):
-        assert f"{column} = ?" in store_sql.MARK_REJECTED
+        assert f"{column} = ?" in statements.MARK_REJECTED
     refusal = Refusal("FORTNOX_REJECTED", "refused", "2000423", "Kontot finns inte")
-    assert store_sql.refused(refusal) == [
+    assert statements.refused(refusal) == [
         "FORTNOX_REJECTED", "refused", "2000423", "Kontot finns inte"]

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from sandbox.testing import SandboxHandle, running_sandbox
 from server.config import Settings
 from tests.harness.sandbox import FAST_RETRY, fresh

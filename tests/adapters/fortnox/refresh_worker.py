@@ -17,7 +17,7 @@ from pathlib import Path
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
-from adapters.store import SqliteStores
+from adapters.sqlite import SqliteStores
 from core.stores import Stores
 from core.token_store import TokenStore
 from server.config import Settings

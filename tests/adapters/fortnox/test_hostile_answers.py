@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter, bodies
 from adapters.fortnox.errors import GrantAnswerLost
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from core.errors import (
     FortnoxAnswerMalformed,
     FortnoxAnswerTooLarge,

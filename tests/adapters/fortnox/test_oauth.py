@@ -13,7 +13,7 @@ from opentelemetry import trace
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.oauth import OAuthClient, OAuthRefusal
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from core.clock import utc_now
 from core.connections import ConnectionState
 from core.errors import (

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import SlidingWindowLimiter
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from core.connections import Connection
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for

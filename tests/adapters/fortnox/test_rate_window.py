@@ -13,8 +13,8 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import LocalWindow, RateWindow, SlidingWindowLimiter
 from adapters.postgres import open_postgres
 from adapters.postgres.rate_window import PostgresRateWindow
-from adapters.store.connections import SqliteTokenStore
-from adapters.store.rate_window import SqliteRateWindow
+from adapters.sqlite.connections import SqliteTokenStore
+from adapters.sqlite.rate_window import SqliteRateWindow
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
 from tests.harness.connect import REDIRECT_URI, connect_adapter, log_in

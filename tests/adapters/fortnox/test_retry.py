@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.retry import GiveUp, Outcome, RetryAfter, RetryPolicy, decide
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from core.errors import FortnoxRateLimited
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for

@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.connections import SqliteTokenStore
 from core.errors import DomainError, ReconnectRequired
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, MovableClock

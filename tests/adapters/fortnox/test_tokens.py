@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from adapters.clock_skew import ClockSkewWatch, DatabaseClock
 from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.tokens import LOST_ANSWER_REASON, TokenManager
-from adapters.store.clock import SqliteClock
-from adapters.store.connections import SqliteTokenStore
+from adapters.sqlite.clock import SqliteClock
+from adapters.sqlite.connections import SqliteTokenStore
 from core.connections import AccountType, ConnectionState
 from core.errors import ReconnectRequired
 from core.token_store import TokenStore

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from adapters.postgres.stores import PostgresStores
-from adapters.store import SqliteStores
-from adapters.store.imports import STALE_AFTER
+from adapters.sql.statements import STALE_AFTER
+from adapters.sqlite import SqliteStores
 from core.clock import Clock, utc_now
 from core.stores import Stores
 from tests.harness.postgres import shared_server

@@ -13,7 +13,7 @@ import pytest
 from adapters.clock_skew import ClockSkewWatch, DatabaseClock, DatabaseTime
 from adapters.postgres import open_postgres
 from adapters.postgres.clock import PostgresClock
-from adapters.store.clock import SqliteClock
+from adapters.sqlite.clock import SqliteClock
 from core.clock import utc_now
 from tests.harness.metrics import points, recording_metrics, total
 from tests.harness.postgres import PostgresServer

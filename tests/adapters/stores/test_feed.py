@@ -13,7 +13,7 @@ import pytest
 
 from adapters.postgres import open_postgres
 from adapters.postgres.feed import PostgresFeedStore
-from adapters.store.feed import SqliteFeedStore
+from adapters.sqlite.feed import SqliteFeedStore
 from core.feed.model import ChangeKind, FeedEvent, WatchState
 from core.feed.ports import FeedStore, HolderLost
 from tests.adapters.stores.conftest import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from adapters.store import SqliteStores
+from adapters.sqlite import SqliteStores
 
 KEY = bytes(range(32))
 

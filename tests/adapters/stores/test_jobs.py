@@ -14,7 +14,7 @@ import pytest
 
 from adapters.postgres import open_postgres
 from adapters.postgres.job_leases import PostgresJobLeases
-from adapters.store.job_leases import SqliteJobLeases
+from adapters.sqlite.job_leases import SqliteJobLeases
 from core.jobs import Job, JobLeases, JobRunner
 from tests.harness.postgres import PostgresServer
 

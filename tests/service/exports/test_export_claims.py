@@ -19,7 +19,7 @@ import pytest
 
 from adapters.fortnox import FortnoxAdapter
 from adapters.postgres.stores import PostgresStores
-from adapters.store import SqliteStores
+from adapters.sqlite import SqliteStores
 from core.errors import FortnoxOutcomeUnknown, FortnoxUnavailable
 from core.stores import Stores
 from core.voucher_export.exporter import VoucherExporter

@@ -9,7 +9,7 @@ import grpc
 
 from adapters.postgres import open_postgres
 from adapters.postgres.feed import PostgresFeedStore
-from adapters.store.feed import SqliteFeedStore
+from adapters.sqlite.feed import SqliteFeedStore
 from sandbox.testing import SandboxHandle
 from spiris.skattbokslut.fortnox.v1 import book_changes_pb2 as bc
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc

@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from adapters.store import open_database
+from adapters.sqlite import open_database
 from sandbox.options import DEMO_REDIRECT_URIS
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc

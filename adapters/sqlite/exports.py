@@ -12,10 +12,10 @@ from typing import LiteralString
 
 from sqlite_utils import Database
 
-from adapters import store_sql
-from adapters.store.database import SqliteThread, immediate
-from adapters.store.rows import iso, select, select_one, written
-from adapters.store_rows import EXPORT_COLUMNS, ExportRow, claim_row, export_record
+from adapters.sql import statements
+from adapters.sql.rows import EXPORT_COLUMNS, ExportRow, claim_row, export_record
+from adapters.sqlite.database import SqliteThread, immediate
+from adapters.sqlite.rows import iso, select, select_one, written
 from core.clock import Clock, utc_now
 from core.paging import decode_page_token, split_page
 from core.voucher_export.history import (
@@ -99,7 +99,7 @@ class SqliteExportHistory:
                 if decided is not None:
                     return decided
                 fence, places = claimed(found, owner, Place(series, financial_year_id))
-                db.execute(store_sql.CLAIM_EXPORT, written(claim_row(
+                db.execute(statements.CLAIM_EXPORT, written(claim_row(
                     tenant, external_id, request_id, payload_sha256, marker, financial_year_id,
                     requested_by, now, owner, now + lease, fence, places)))
                 return ExportClaim(ClaimStatus.TAKEN, found, fence=fence)
@@ -132,28 +132,28 @@ class SqliteExportHistory:
         self, tenant: str, external_id: str, refusal: Refusal, fence: Fence
     ) -> VoucherResult:
         def write(db: Database) -> VoucherResult:
-            _held(db.execute(store_sql.MARK_REJECTED, [
-                *store_sql.refused(refusal), tenant, external_id, *fence]).rowcount)
+            _held(db.execute(statements.MARK_REJECTED, [
+                *statements.refused(refusal), tenant, external_id, *fence]).rowcount)
             return _result(db, tenant, external_id)
         return await self._thread.run(write)
 
     async def list_exports(
         self, tenant: str, request_id: str, external_id: str, limit: int, cursor: str
     ) -> ExportPage:
-        clause, params = store_sql.exports_page(
+        clause, params = statements.exports_page(
             tenant, request_id, external_id, decode_page_token(cursor) if cursor else None, limit)
         rows = await self._thread.run(lambda db: select(
             db, ExportRow, f"SELECT {EXPORT_COLUMNS} FROM voucher_exports {clause}", params))
         return ExportPage(*split_page([export_record(row) for row in rows], limit,
-                                      store_sql.export_page_token))
+                                      statements.export_page_token))
 
 
 #: SQLite's clock as the store keeps times (``rows.iso``: UTC, microseconds), optionally moved
 #: by a modifier such as ``'+65.0 seconds'``.
 _NOW: LiteralString = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
-_RENEW = store_sql.renew_export("strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', ?)")
-_MARK_CREATED = store_sql.mark_created(_NOW)
-_MARK_UNKNOWN = store_sql.mark_unknown(_NOW)
+_RENEW = statements.renew_export("strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', ?)")
+_MARK_CREATED = statements.mark_created(_NOW)
+_MARK_UNKNOWN = statements.mark_unknown(_NOW)
 
 
 def _database_now(db: Database) -> datetime:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from adapters.feed_rows import (
+from adapters.sql.feed_rows import (
     CHANGE_COLUMNS,
     HOLDER,
     OURS,
@@ -26,8 +26,8 @@ from adapters.feed_rows import (
     kind_of,
     last_offsets,
 )
-from adapters.store.database import SqliteThread, immediate
-from adapters.store.rows import iso, select, select_one
+from adapters.sqlite.database import SqliteThread, immediate
+from adapters.sqlite.rows import iso, select, select_one
 from core.clock import Clock, utc_now
 from core.feed.model import BookChange, FeedEvent, Watch, WatchTarget, YearChanges
 from core.feed.ports import HolderLost, Holding

@@ -1,7 +1,7 @@
 """The schema, as an ordered set of migrations; never edit one that has shipped, add a new one.
 
 Times are ISO 8601 UTC strings, dates ISO strings, money integer öre. Tokens are stored only
-encrypted (AES-GCM, see ``adapters.store.crypto``).
+encrypted (AES-GCM, see ``adapters.sql.crypto``).
 """
 
 from __future__ import annotations

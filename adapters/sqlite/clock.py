@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from adapters.store.database import SqliteThread, database_now
+from adapters.sqlite.database import SqliteThread, database_now
 
 
 class SqliteClock:

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from adapters.fortnox.limiter import Claim, wait_for_free_slot
-from adapters.store.database import SqliteThread, immediate
+from adapters.sqlite.database import SqliteThread, immediate
 
 
 class SqliteRateWindow:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from adapters.store.database import SqliteThread
+from adapters.sqlite.database import SqliteThread
 
 
 class SqliteJobLeases:

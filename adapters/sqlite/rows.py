@@ -2,7 +2,7 @@
 
 Times are written as UTC with microseconds, so text order is time order and a page token's
 instant compares with the stored one. A row is read into the type the caller names (one of
-``adapters.store_rows``), its ``date`` and ``datetime`` fields parsed from that text.
+``adapters.sql.rows``), its ``date`` and ``datetime`` fields parsed from that text.
 """
 
 from __future__ import annotations

@@ -12,17 +12,15 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import fields
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, LiteralString, NamedTuple
+from typing import Any, LiteralString, NamedTuple
 
+from adapters.sql.crypto import TokenCipher
 from core.connections import AccountType, Connection, ConnectionState
 from core.imports import ImportedYear, ImportKind, ImportRecord, ImportStatus, VoucherChanges
 from core.token_store import CurrentTokens, OAuthStateRecord, TokenGrant, require_usable
 from core.voucher_digest import DigestBatch, compare
 from core.voucher_export.history import ExportRecord, ExportStatus, Fence, parse_places
 from core.voucher_export.model import Outcome, VoucherResult
-
-if TYPE_CHECKING:  # the SQLite package imports this module: no cycle at run time
-    from adapters.store.crypto import TokenCipher
 
 _OUTCOMES = {ExportStatus.CREATED: Outcome.CREATED, ExportStatus.REJECTED: Outcome.REJECTED}
 _UNSETTLED_TEXT = {
@@ -32,9 +30,10 @@ _UNSETTLED_TEXT = {
 
 
 class ExportRow(NamedTuple):
-    """A row of ``voucher_exports``. A claim writes it whole (``adapters.store_sql.CLAIM_EXPORT``),
-    the outcome's columns, those with a default, at their default; a result's field is read
-    from the column of the same name (``export_record``)."""
+    """A row of ``voucher_exports``. A claim writes it whole
+    (``adapters.sql.statements.CLAIM_EXPORT``), the outcome's columns, those with a default, at
+    their default; a result's field is read from the column of the same name
+    (``export_record``)."""
 
     tenant: str
     external_id: str
@@ -132,7 +131,7 @@ def import_record(row: ImportRow, years: tuple[ImportedYear, ...]) -> ImportReco
 
 class PreviousYear(NamedTuple):
     """The year of the tenant's last successful SIE import that a new import is compared with
-    (``adapters.store_sql.PREVIOUS_YEAR``)."""
+    (``adapters.sql.statements.PREVIOUS_YEAR``)."""
 
     import_id: str
     sha256: str
@@ -154,7 +153,7 @@ class PreviousYear(NamedTuple):
 
 
 class DigestRow(NamedTuple):
-    """A row of ``voucher_digest_batches`` (``adapters.store_sql.DIGESTS_OF_YEAR``)."""
+    """A row of ``voucher_digest_batches`` (``adapters.sql.statements.DIGESTS_OF_YEAR``)."""
 
     first_index: int
     voucher_keys: str

@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from adapters import store_sql
-from adapters.store.database import SqliteThread, database_now, immediate
-from adapters.store.rows import iso, iso_day, select, select_one
-from adapters.store_rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
+from adapters.sql import statements
+from adapters.sql.rows import IMPORT_COLUMNS, DigestRow, ImportRow, PreviousYear, import_record
+from adapters.sql.statements import STALE_AFTER
+from adapters.sqlite.database import SqliteThread, database_now, immediate
+from adapters.sqlite.rows import iso, iso_day, select, select_one
 from core.clock import Clock, utc_now
 from core.imports import (
     ImportedYear,
@@ -32,9 +33,6 @@ from core.imports import (
 )
 from core.paging import decode_page_token, split_page
 from core.voucher_digest import DigestBatch
-
-#: An import whose worker has not signalled for this long is taken to have died with it.
-STALE_AFTER = timedelta(seconds=60)
 
 
 class SqliteImportHistory:
@@ -65,7 +63,7 @@ class SqliteImportHistory:
 
         def write(db: Database) -> ImportRecord:
             db.execute(
-                store_sql.START_IMPORT,
+                statements.START_IMPORT,
                 [import_id, tenant, kind.value, ImportStatus.RUNNING.value, requested_by, now,
                  iso(database_now(db)), self._worker_id, iso_day(balance_date)],
             )
@@ -76,13 +74,13 @@ class SqliteImportHistory:
     async def heartbeat(self, import_id: str) -> bool:
         def write(db: Database) -> bool:
             with immediate(db):
-                return db.execute(store_sql.HEARTBEAT, [iso(database_now(db)), import_id]
+                return db.execute(statements.HEARTBEAT, [iso(database_now(db)), import_id]
                                   ).rowcount == 1
         return await self._thread.run(write)
 
     async def add_year(self, import_id: str, year: ImportedYear) -> None:
         await self._thread.run(lambda db: db.execute(
-            store_sql.ADD_YEAR,
+            statements.ADD_YEAR,
             [import_id, year.financial_year_id, iso_day(year.start_date),
              iso_day(year.end_date), year.sha256, year.byte_size, year.voucher_count,
              year.error_count, year.warning_count, year.ledger, year.open_item_count,
@@ -105,14 +103,14 @@ class SqliteImportHistory:
                     [status.value, iso(self._clock()), reason, message, import_id],
                 )
                 if status is not ImportStatus.SUCCEEDED:
-                    db.execute(store_sql.DROP_DIGESTS, [import_id])
+                    db.execute(statements.DROP_DIGESTS, [import_id])
             return True
         return await self._thread.run(write)
 
     async def drop_superseded(self, import_id: str) -> None:
         def write(db: Database) -> None:
             with immediate(db):
-                db.execute(store_sql.DROP_SUPERSEDED, [import_id, import_id])
+                db.execute(statements.DROP_SUPERSEDED, [import_id, import_id])
         await self._thread.run(write)
 
     async def get(self, tenant: str, import_id: str) -> ImportRecord | None:
@@ -123,10 +121,10 @@ class SqliteImportHistory:
     async def list_imports(
         self, tenant: str, kind: ImportKind | None, limit: int, cursor: str
     ) -> ImportPage:
-        clause, params = store_sql.imports_page(
+        clause, params = statements.imports_page(
             tenant, kind, decode_page_token(cursor) if cursor else None, limit)
         rows = await self._thread.run(lambda db: _select(db, clause, params))
-        return ImportPage(*split_page(rows, limit, store_sql.import_page_token))
+        return ImportPage(*split_page(rows, limit, statements.import_page_token))
 
     async def stage_voucher_digests(
         self, import_id: str, financial_year_id: int, digests: DigestBatch
@@ -134,7 +132,7 @@ class SqliteImportHistory:
         if not len(digests):
             return
         row = [import_id, financial_year_id, digests.start, digests.keys, digests.digests]
-        await self._thread.run(lambda db: db.execute(store_sql.STAGE_DIGESTS, row))
+        await self._thread.run(lambda db: db.execute(statements.STAGE_DIGESTS, row))
 
     async def compare_year(
         self, tenant: str, import_id: str, financial_year_id: int, sha256: str
@@ -149,27 +147,27 @@ class SqliteImportHistory:
             with immediate(db):
                 now = database_now(db)  # never this replica's clock: see the port
                 cursor = db.execute(
-                    store_sql.FAIL_ABANDONED, [iso(now), iso(now - stale_after)])
+                    statements.FAIL_ABANDONED, [iso(now), iso(now - stale_after)])
                 failed = [import_id for (import_id,) in cursor.fetchall()]
-                db.conn.executemany(store_sql.DROP_DIGESTS, [(i,) for i in failed])
+                db.conn.executemany(statements.DROP_DIGESTS, [(i,) for i in failed])
             return len(failed)
         return await self._thread.run(write)
 
 
 def _select(db: Database, clause: str, params: list[Any]) -> list[ImportRecord]:
     rows = select(db, ImportRow, f"SELECT {IMPORT_COLUMNS} FROM imports {clause}", params)
-    return [import_record(row, tuple(select(db, ImportedYear, store_sql.YEARS_OF_IMPORT,
+    return [import_record(row, tuple(select(db, ImportedYear, statements.YEARS_OF_IMPORT,
                                             [row.import_id]))) for row in rows]
 
 
 def _compare_year(
     db: Database, tenant: str, import_id: str, financial_year_id: int, sha256: str
 ) -> VoucherChanges:
-    previous = select_one(db, PreviousYear, store_sql.PREVIOUS_YEAR, [tenant, financial_year_id])
+    previous = select_one(db, PreviousYear, statements.PREVIOUS_YEAR, [tenant, financial_year_id])
     if previous is None:
         return VoucherChanges(None, None, 0, 0, 0)
     if previous.sha256 == sha256:  # the same bytes: nothing to count
         return previous.unchanged()
     return previous.changes(
-        select(db, DigestRow, store_sql.DIGESTS_OF_YEAR, [previous.import_id, financial_year_id]),
-        select(db, DigestRow, store_sql.DIGESTS_OF_YEAR, [import_id, financial_year_id]))
+        select(db, DigestRow, statements.DIGESTS_OF_YEAR, [previous.import_id, financial_year_id]),
+        select(db, DigestRow, statements.DIGESTS_OF_YEAR, [import_id, financial_year_id]))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
+from datetime import timedelta
 from typing import Any, LiteralString
 
-from adapters.store_rows import ExportRow
+from adapters.sql.rows import ExportRow
 from core.imports import ImportKind, ImportRecord
 from core.paging import encode_page_token
 from core.voucher_export.history import ExportRecord, Refusal
@@ -181,6 +182,9 @@ def import_page_token(record: ImportRecord) -> str:
     return encode_page_token(record.started_at, record.import_id)
 
 
+#: An import whose worker has not signalled for this long is taken to have died with it.
+STALE_AFTER = timedelta(seconds=60)
+
 #: A running import's worker signals it is alive, at the database's time.
 HEARTBEAT: LiteralString = (
     "UPDATE imports SET heartbeat_at = ? WHERE import_id = ? AND status = 'running'")
@@ -193,7 +197,7 @@ FAIL_ABANDONED: LiteralString = (
     " import.' WHERE status = 'running' AND heartbeat_at < ? RETURNING import_id")
 
 # -- exports -------------------------------------------------------------------------------
-#: A voucher's export claimed: a new row, or the old one replaced whole (``store_rows.claim_row``:
+#: A voucher's export claimed: a new row, or the old one replaced whole (``rows.claim_row``:
 #: its outcome wiped for another attempt) under the next generation (the claim's fencing
 #: token). Written from ``ExportRow``'s fields, so a new column needs no change here.
 CLAIM_EXPORT: LiteralString = _upsert("voucher_exports", ExportRow._fields,

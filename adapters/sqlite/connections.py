@@ -16,11 +16,9 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from adapters import store_sql
-from adapters.store.crypto import TokenCipher
-from adapters.store.database import SqliteThread, database_now, immediate
-from adapters.store.rows import iso, select, select_one
-from adapters.store_rows import (
+from adapters.sql import statements
+from adapters.sql.crypto import TokenCipher
+from adapters.sql.rows import (
     OAUTH_STATE_COLUMNS,
     SELECT_CONNECTION,
     ConnectionRow,
@@ -33,6 +31,8 @@ from adapters.store_rows import (
     token_digest,
     usable_tokens,
 )
+from adapters.sqlite.database import ThreadedStore, database_now, immediate, on_thread
+from adapters.sqlite.rows import iso, select, select_one
 from core.connections import (
     AccountType,
     Connection,
@@ -66,104 +66,16 @@ def _row(db: Database, tenant: str) -> ConnectionRow | None:
     return select_one(db, ConnectionRow, f"{SELECT_CONNECTION} WHERE c.tenant = ?", [tenant])
 
 
-class SqliteTokenStore:
-    """``core.token_store.TokenStore`` in SQLite: tokens AES-GCM encrypted at rest."""
+class SqliteTokenStore(ThreadedStore):
+    """``core.token_store.TokenStore`` in SQLite: tokens AES-GCM encrypted at rest. Each
+    public method is one call on the store's SQLite thread (``on_thread``)."""
 
     def __init__(self, path: Path, token_key: bytes) -> None:
-        self._thread = SqliteThread(path)
-        self._sync = _SyncTokens(token_key)
-
-    async def aclose(self) -> None:
-        """Closes the connection after the calls already queued."""
-        await self._thread.aclose()
-
-    async def create_state(self, record: OAuthStateRecord) -> None:
-        await self._thread.run(lambda db: self._sync.create_state(db, record))
-
-    async def consume_state(self, state: str, now: datetime) -> OAuthStateRecord:
-        return await self._thread.run(lambda db: self._sync.consume_state(db, state, now))
-
-    async def fail_state(self, state: str, outcome: str) -> None:
-        await self._thread.run(lambda db: self._sync.fail_state(db, state, outcome))
-
-    async def purge_expired_states(self, now: datetime) -> int:
-        return await self._thread.run(lambda db: self._sync.purge_expired_states(db, now))
-
-    async def save_connection(
-        self, tenant: str, grant: TokenGrant, link: CompanyLink, account_type: AccountType,
-        state: str, now: datetime,
-    ) -> Connection:
-        return await self._thread.run(lambda db: self._sync.save_connection(
-            db, tenant, grant, link, account_type, state, now))
-
-    async def list_connections(
-        self, which: ConnectionFilter, limit: int, after: str | None
-    ) -> ConnectionPage:
-        return await self._thread.run(
-            lambda db: self._sync.list_connections(db, which, limit, after))
-
-    async def stale_refresh_tokens(self, issued_before: datetime, limit: int) -> list[str]:
-        return await self._thread.run(
-            lambda db: self._sync.stale_refresh_tokens(db, issued_before, limit))
-
-    async def connection(self, tenant: str) -> Connection | None:
-        return await self._thread.run(lambda db: self._sync.connection(db, tenant))
-
-    async def current_tokens(self, tenant: str) -> CurrentTokens:
-        return await self._thread.run(lambda db: self._sync.current_tokens(db, tenant))
-
-    async def claim_refresh(
-        self, tenant: str, stale_generation: int, lease: timedelta
-    ) -> RefreshClaim:
-        return await self._thread.run(
-            lambda db: self._sync.claim_refresh(db, tenant, stale_generation, lease))
-
-    async def hold_claim(
-        self, tenant: str, generation: int, claim_id: str, lease: timedelta
-    ) -> None:
-        await self._thread.run(
-            lambda db: self._sync.hold_claim(db, tenant, generation, claim_id, lease))
-
-    async def release_claim(self, tenant: str, generation: int, claim_id: str) -> None:
-        await self._thread.run(
-            lambda db: self._sync.release_claim(db, tenant, generation, claim_id))
-
-    async def complete_refresh(
-        self, tenant: str, generation: int, claim_id: str, grant: TokenGrant
-    ) -> CurrentTokens:
-        return await self._thread.run(
-            lambda db: self._sync.complete_refresh(db, tenant, generation, claim_id, grant))
-
-    async def require_reconnect(
-        self, tenant: str, generation: int, claim_id: str, reason: str
-    ) -> None:
-        await self._thread.run(
-            lambda db: self._sync.require_reconnect(db, tenant, generation, claim_id, reason))
-
-    async def consent_revoked(
-        self, tenant: str, generation: int, claim_id: str, reason: str
-    ) -> None:
-        await self._thread.run(
-            lambda db: self._sync.consent_revoked(db, tenant, generation, claim_id, reason))
-
-    async def refresh_token_for_revocation(self, tenant: str) -> str | None:
-        return await self._thread.run(
-            lambda db: self._sync.refresh_token_for_revocation(db, tenant))
-
-    async def revoke(self, tenant: str, reason: str, now: datetime) -> Connection:
-        return await self._thread.run(lambda db: self._sync.revoke(db, tenant, reason, now))
-
-    async def record_import(self, tenant: str, kind: ImportKind, at: datetime) -> None:
-        await self._thread.run(lambda db: self._sync.record_import(db, tenant, kind, at))
-
-
-class _SyncTokens:
-    """The store's statements, run on its SQLite thread (each public method is one call)."""
-
-    def __init__(self, token_key: bytes) -> None:
+        super().__init__(path)
         self._cipher = TokenCipher(token_key)
 
     # -- OAuth states ------------------------------------------------------------------
+    @on_thread
     def create_state(self, db: Database, record: OAuthStateRecord) -> None:
         """Stores a new pending authorization."""
         with immediate(db):
@@ -184,6 +96,7 @@ class _SyncTokens:
                 ),
             )
 
+    @on_thread
     def consume_state(self, db: Database, state: str, now: datetime) -> OAuthStateRecord:
         """Marks a state used and returns it; ``OAuthStateInvalid`` if unknown, used, expired."""
         with immediate(db):
@@ -201,12 +114,14 @@ class _SyncTokens:
                          (iso(now), state))
         return oauth_state_record(row)
 
+    @on_thread
     def fail_state(self, db: Database, state: str, outcome: str) -> None:
         """Records why the completion that used ``state`` made no connection."""
         with immediate(db):
             db.conn.execute("UPDATE oauth_states SET outcome = ? WHERE state = ?",
                             (outcome, state))
 
+    @on_thread
     def purge_expired_states(self, db: Database, now: datetime) -> int:
         """Deletes the states that expired before ``now``."""
         with immediate(db):
@@ -216,6 +131,7 @@ class _SyncTokens:
         return deleted
 
     # -- connections -------------------------------------------------------------------
+    @on_thread
     def save_connection(
         self, db: Database, tenant: str, grant: TokenGrant, link: CompanyLink,
         account_type: AccountType, state: str, now: datetime,
@@ -231,7 +147,7 @@ class _SyncTokens:
                 (iso(now), tenant),
             )
             conn.execute(
-                store_sql.SAVE_CONNECTION,
+                statements.SAVE_CONNECTION,
                 (
                     tenant,
                     ConnectionState.CONNECTED.value,
@@ -258,11 +174,13 @@ class _SyncTokens:
         assert row is not None
         return connection_of(row)
 
+    @on_thread
     def connection(self, db: Database, tenant: str) -> Connection | None:
         """The tenant's connection, or ``None`` if it never connected."""
         row = _row(db, tenant)
         return None if row is None else connection_of(row)
 
+    @on_thread
     def list_connections(
         self, db: Database, which: ConnectionFilter, limit: int, after: str | None
     ) -> ConnectionPage:
@@ -280,21 +198,24 @@ class _SyncTokens:
         page = tuple(connection_of(row) for row in rows[:limit])
         return ConnectionPage(page, page[-1].tenant if len(rows) > limit else None)
 
+    @on_thread
     def stale_refresh_tokens(self, db: Database, issued_before: datetime, limit: int
                              ) -> list[str]:
         """Connected user connections with a refresh token older than ``issued_before``."""
         rows = db.conn.execute(
-            store_sql.STALE_REFRESH_TOKENS,
+            statements.STALE_REFRESH_TOKENS,
             (AccountType.USER.value, ConnectionState.CONNECTED.value, iso(issued_before),
              limit),
         ).fetchall()
         return [str(tenant) for (tenant,) in rows]
 
+    @on_thread
     def current_tokens(self, db: Database, tenant: str) -> CurrentTokens:
         """The usable tokens; raises if the tenant is not (or no longer) connected."""
         row = _row(db, tenant)
         return usable_tokens(self._cipher, tenant, row)
 
+    @on_thread
     def claim_refresh(
         self, db: Database, tenant: str, stale_generation: int, lease: timedelta
     ) -> RefreshClaim:
@@ -304,41 +225,44 @@ class _SyncTokens:
             if tokens.generation != stale_generation:
                 return RefreshClaim(ClaimOutcome.REFRESHED_ELSEWHERE, tokens)
             now = database_now(db)
-            claimed = select_one(db, RefreshTokenRow, store_sql.REFRESH_TOKEN_USE,
+            claimed = select_one(db, RefreshTokenRow, statements.REFRESH_TOKEN_USE,
                                  [tenant, tokens.generation])
             if claimed is not None and claimed.busy(now):
                 return RefreshClaim(ClaimOutcome.BUSY, tokens)
             claim_id = uuid.uuid4().hex
-            db.conn.execute(store_sql.CLAIM_REFRESH, (iso(now), claim_id, iso(now + lease),
+            db.conn.execute(statements.CLAIM_REFRESH, (iso(now), claim_id, iso(now + lease),
                                                       tenant, tokens.generation))
         took_over = claimed is not None and claimed.used_at is not None
         return RefreshClaim(ClaimOutcome.CLAIMED, tokens, claim_id, took_over)
 
+    @on_thread
     def hold_claim(
         self, db: Database, tenant: str, generation: int, claim_id: str, lease: timedelta
     ) -> None:
         """Proves the claim is still ``claim_id``'s and renews its lease; ``ClaimLost``."""
         with immediate(db):
             self._require_claim(db, tenant, generation, claim_id)
-            db.conn.execute(store_sql.RENEW_CLAIM, (iso(database_now(db) + lease), tenant,
+            db.conn.execute(statements.RENEW_CLAIM, (iso(database_now(db) + lease), tenant,
                                                     generation, claim_id))
 
     def _require_claim(self, db: Database, tenant: str, generation: int, claim_id: str) -> None:
         """``ClaimLost`` unless ``claim_id`` owns the claim on the connection's current
         generation (inside the caller's write transaction)."""
         row = _row(db, tenant)
-        claimed = select_one(db, RefreshTokenRow, store_sql.REFRESH_TOKEN_USE,
+        claimed = select_one(db, RefreshTokenRow, statements.REFRESH_TOKEN_USE,
                              [tenant, generation])
         if (row is None or row.token_generation != generation
                 or row.state != ConnectionState.CONNECTED.value
                 or claimed is None or claimed.claim_owner != claim_id):
             raise ClaimLost(f"the refresh claim of generation {generation} is not held")
 
+    @on_thread
     def release_claim(self, db: Database, tenant: str, generation: int, claim_id: str) -> None:
         """Gives a claim back when its refresh request certainly never reached Fortnox."""
         with immediate(db):
-            db.conn.execute(store_sql.RELEASE_CLAIM, (tenant, generation, claim_id, tenant))
+            db.conn.execute(statements.RELEASE_CLAIM, (tenant, generation, claim_id, tenant))
 
+    @on_thread
     def complete_refresh(
         self, db: Database, tenant: str, generation: int, claim_id: str, grant: TokenGrant
     ) -> CurrentTokens:
@@ -353,7 +277,7 @@ class _SyncTokens:
                 (iso(now), tenant, generation),
             )
             updated = conn.execute(
-                store_sql.STORE_REFRESHED,
+                statements.STORE_REFRESHED,
                 (
                     self._cipher.encrypt(grant.access_token, tenant, "access_token"),
                     encrypted_refresh_token(self._cipher, grant, tenant),
@@ -373,6 +297,7 @@ class _SyncTokens:
             row = _row(db, tenant)
         return usable_tokens(self._cipher, tenant, row)
 
+    @on_thread
     def require_reconnect(
         self, db: Database, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
@@ -381,11 +306,12 @@ class _SyncTokens:
             self._require_claim(db, tenant, generation, claim_id)
             now = iso(database_now(db))
             db.conn.execute(
-                store_sql.REQUIRE_RECONNECT,
+                statements.REQUIRE_RECONNECT,
                 (ConnectionState.RECONNECT_REQUIRED.value, reason, now, now, tenant, generation,
                  ConnectionState.CONNECTED.value),
             )
 
+    @on_thread
     def consent_revoked(
         self, db: Database, tenant: str, generation: int, claim_id: str, reason: str
     ) -> None:
@@ -394,15 +320,17 @@ class _SyncTokens:
             self._require_claim(db, tenant, generation, claim_id)
             now = iso(database_now(db))
             db.conn.execute(
-                store_sql.CONSENT_REVOKED,
+                statements.CONSENT_REVOKED,
                 (ConnectionState.REVOKED.value, reason, now, now, tenant,
                  generation, ConnectionState.CONNECTED.value),
             )
 
+    @on_thread
     def refresh_token_for_revocation(self, db: Database, tenant: str) -> str | None:
         """The stored refresh token whatever the state (to revoke it), or ``None``."""
         return stored_refresh_token(self._cipher, tenant, _row(db, tenant))
 
+    @on_thread
     def revoke(self, db: Database, tenant: str, reason: str, now: datetime) -> Connection:
         """Deletes the tokens and marks the connection ``REVOKED``."""
         with immediate(db):
@@ -410,7 +338,7 @@ class _SyncTokens:
             if _row(db, tenant) is None:
                 raise ConnectionNotFound("The tenant is not connected to Fortnox.")
             conn.execute(
-                store_sql.REVOKE,
+                statements.REVOKE,
                 (ConnectionState.REVOKED.value, reason, iso(now), iso(now), tenant),
             )
             conn.execute(
@@ -421,6 +349,7 @@ class _SyncTokens:
         assert row is not None
         return connection_of(row)
 
+    @on_thread
     def record_import(self, db: Database, tenant: str, kind: ImportKind, at: datetime) -> None:
         """Remembers the time of the last successful import of ``kind``."""
         column = {ImportKind.SIE: "last_sie_import_at",

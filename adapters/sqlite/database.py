@@ -13,16 +13,16 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sqlite_utils import Database
 
-from adapters.store.migrations import MIGRATIONS
+from adapters.sqlite.migrations import MIGRATIONS
 from core.errors import StorageUnavailable
 
 #: How long a writer waits for another process's write lock before giving up.
@@ -36,6 +36,8 @@ _PROGRAM_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.Int
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
+S = TypeVar("S", bound="ThreadedStore")
 
 
 class StoreError(Exception):
@@ -153,3 +155,40 @@ class SqliteThread:
         except sqlite3.Error as exc:  # a full disk may refuse the last checkpoint: WAL keeps it
             _log.warning("closing the database failed", extra={"error": str(exc)})
         self._executor.shutdown(wait=True)
+
+
+class ThreadedStore:
+    """A store whose connection lives on a ``SqliteThread`` of its own, and whose methods are
+    written synchronously, each marked :func:`on_thread`."""
+
+    def __init__(self, path: Path) -> None:
+        self._thread = SqliteThread(path)
+
+    async def aclose(self) -> None:
+        """Closes the connection after the calls already queued."""
+        await self._thread.aclose()
+
+
+class on_thread(Generic[S, P, T]):  # a decorator, named like one
+    """Makes ``def method(self, db, ...) -> T`` of a ``ThreadedStore`` the store's ``async def
+    method(...) -> T``, run with the connection on the store's thread: a store method is
+    written once, with no forwarder in front of it."""
+
+    def __init__(self, method: Callable[Concatenate[S, Database, P], T]) -> None:
+        self._method = method
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, store: None, owner: type[S]) -> on_thread[S, P, T]: ...
+
+    @overload
+    def __get__(self, store: S, owner: type[S]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, store: S | None, owner: type[S]) -> Any:
+        if store is None:
+            return self
+        method = self._method
+
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await store._thread.run(lambda db: method(store, db, *args, **kwargs))
+        return run
