@@ -19,7 +19,6 @@ Run: ``.venv/bin/python -m bench.bench_documents``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import os
 import re
@@ -41,6 +40,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 from spiris.skattbokslut.fortnox.v1 import voucher_documents_pb2 as doc_pb
+from tests.harness.service import service_env
 
 TINY = tiny()
 BIN = Path(sys.executable).parent / "fortnox-bridge"
@@ -60,16 +60,10 @@ def _sandbox() -> AbstractContextManager[tuple[int, str]]:
 
 
 def _service(sandbox_url: str, db: Path) -> AbstractContextManager[tuple[int, str]]:
-    env = dict(os.environ) | {
-        "FORTNOX_BRIDGE_ENV": "development", "FORTNOX_BRIDGE_LISTEN": "127.0.0.1:0",
-        "FORTNOX_BRIDGE_DB_PATH": str(db), "FORTNOX_CLIENT_ID": "sandbox-client",
-        "FORTNOX_CLIENT_SECRET": "sandbox-secret", "FORTNOX_API_BASE_URL": f"{sandbox_url}/3",
-        "FORTNOX_AUTH_BASE_URL": f"{sandbox_url}/oauth-v1", "FORTNOX_REDIRECT_URIS": REDIRECT_URI,
-        "FORTNOX_TOKEN_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "FORTNOX_RATE_LIMIT_REQUESTS": str(LIMIT), "FORTNOX_RATE_LIMIT_WINDOW_S": str(WINDOW_S),
-        "FORTNOX_BRIDGE_LOG_LEVEL": "warning", "FORTNOX_BRIDGE_SIE_PARSERS": "1",
-        "TMPDIR": str(db.parent),
-    }
+    env = service_env(sandbox_url, db, FORTNOX_RATE_LIMIT_REQUESTS=str(LIMIT),
+                      FORTNOX_RATE_LIMIT_WINDOW_S=str(WINDOW_S),
+                      FORTNOX_BRIDGE_LOG_LEVEL="warning", FORTNOX_BRIDGE_SIE_PARSERS="1",
+                      TMPDIR=str(db.parent))
     return child([str(BIN), "serve"], r"serving on (\S+)", env)
 
 

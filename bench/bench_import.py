@@ -17,7 +17,6 @@ Measured in one run, each against a baseline taken in the same run:
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import re
 import statistics
@@ -41,7 +40,7 @@ from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 from tests.harness.postgres import running_postgres
 from tests.harness.processes import replicas
-from tests.harness.service import replica_env
+from tests.harness.service import replica_env, service_env
 
 BIN = Path(sys.executable).parent / "fortnox-bridge"
 REDIRECT_URI = "http://localhost:8080/callback"
@@ -61,14 +60,8 @@ def _sandbox(*flags: str) -> AbstractContextManager[tuple[int, str]]:
 
 
 def _service(sandbox_url: str, db: Path) -> AbstractContextManager[tuple[int, str]]:
-    env = dict(os.environ) | {
-        "FORTNOX_BRIDGE_ENV": "development", "FORTNOX_BRIDGE_LISTEN": "127.0.0.1:0",
-        "FORTNOX_BRIDGE_DB_PATH": str(db), "FORTNOX_CLIENT_ID": "sandbox-client",
-        "FORTNOX_CLIENT_SECRET": "sandbox-secret", "FORTNOX_API_BASE_URL": f"{sandbox_url}/3",
-        "FORTNOX_AUTH_BASE_URL": f"{sandbox_url}/oauth-v1", "FORTNOX_REDIRECT_URIS": REDIRECT_URI,
-        "FORTNOX_TOKEN_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "FORTNOX_BRIDGE_LOG_LEVEL": "warning",
-    }
+    env = service_env(sandbox_url, db, FORTNOX_RATE_LIMIT_REQUESTS="25",
+                      FORTNOX_RATE_LIMIT_WINDOW_S="5", FORTNOX_BRIDGE_LOG_LEVEL="warning")
     return child([str(BIN), "serve"], r"serving on (\S+)", env)
 
 
