@@ -43,12 +43,17 @@ class Claim:
 
 @dataclass(frozen=True)
 class Answered:
-    """A slot whose answer arrived ``age_s`` seconds before the window is told: the window
-    dates it by its own clock less that age (never earlier than the answer came)."""
+    """A slot whose answer arrived at ``at`` (``time.monotonic()`` of this process). The
+    window dates it by its own clock less the answer's age, taken right before it reads that
+    clock: never earlier than the answer came, and not later for waiting in a queue."""
 
     key: str
     slot_id: int
-    age_s: float
+    at: float
+
+    def age_s(self) -> float:
+        """Seconds since the answer came; read it before the window's clock."""
+        return max(0.0, time.monotonic() - self.at)
 
 
 class RateWindow(Protocol):
@@ -108,11 +113,11 @@ class LocalWindow:
                      wait_for_free_slot(now, min(done_times, default=None), window_s))
 
     async def finish(self, answered: Sequence[Answered]) -> None:
-        now = self._clock()
         for one in answered:
             slots = self._slots.get(one.key, {})
             if one.slot_id in slots:
-                slots[one.slot_id] = (slots[one.slot_id][0], now - max(0.0, one.age_s))
+                age_s = one.age_s()
+                slots[one.slot_id] = (slots[one.slot_id][0], self._clock() - age_s)
 
 
 @dataclass
@@ -171,7 +176,7 @@ class SlidingWindowLimiter:
         self._window = window if window is not None else LocalWindow()
         self._stale_after_s = stale_after_s
         self._waiters: dict[str, _Waiters] = {}
-        self._answers: list[tuple[str, int, float]] = []  # key, slot, when (monotonic)
+        self._answers: list[Answered] = []
         self._dating: asyncio.Task[None] | None = None
 
     async def acquire(self, key: str) -> Slot:
@@ -249,7 +254,7 @@ class SlidingWindowLimiter:
     def _answered(self, key: str, slot_id: int) -> None:
         """Notes the answer's time; the window is told by the dating task, with every other
         answer that arrived meanwhile."""
-        self._answers.append((key, slot_id, time.monotonic()))
+        self._answers.append(Answered(key, slot_id, time.monotonic()))
         if self._dating is None:
             self._dating = asyncio.create_task(self._date_answers())
 
@@ -257,16 +262,14 @@ class SlidingWindowLimiter:
         try:
             while self._answers:
                 batch, self._answers = self._answers, []
-                now = time.monotonic()
                 try:
-                    await self._window.finish(
-                        [Answered(key, slot_id, now - at) for key, slot_id, at in batch])
+                    await self._window.finish(batch)
                 except StorageUnavailable:
                     # The slots keep counting until they are stale: slower, never over the
                     # limit.
                     _log.warning("could not date rate-limit slots",
                                  extra={"slots": len(batch)})
-                for key in {key for key, _, _ in batch}:
+                for key in {one.key for one in batch}:
                     waiters = self._waiters.get(key)
                     if waiters is not None:
                         waiters.changed.set()

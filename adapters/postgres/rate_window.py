@@ -34,14 +34,14 @@ class PostgresRateWindow:
         return Claim(taken, wait_for_free_slot(row["now_s"], row["oldest_done_s"], window_s))
 
     async def finish(self, answered: Sequence[Answered]) -> None:
-        """Dates each slot by the database's clock less how long ago its answer came (so a
-        slot is never dated earlier than its answer, whatever the replica's clock)."""
+        """Dates each slot by the database's clock less how long ago its answer came, taken
+        once the connection is ours (so a slot is never dated earlier than its answer,
+        whatever the replica's clock, nor later for waiting for a connection)."""
         async with self._db.connection() as conn:
             await conn.execute(
                 "UPDATE rate_limit_slots AS s"
                 " SET done_at = clock_timestamp() - make_interval(secs => a.age_s)"
                 " FROM unnest(%s::bigint[], %s::float8[]) AS a(slot_id, age_s)"
                 " WHERE s.slot_id = a.slot_id",
-                ([one.slot_id for one in answered],
-                 [max(0.0, one.age_s) for one in answered]),
+                ([one.slot_id for one in answered], [one.age_s() for one in answered]),
             )

@@ -58,9 +58,11 @@ class SqliteRateWindow:
     async def finish(self, answered: Sequence[Answered]) -> None:
         def date(db: Database) -> None:
             with immediate(db):
+                ages = [one.age_s() for one in answered]  # before the clock: the safe side
                 now = self._clock()
                 db.conn.executemany(
                     "UPDATE rate_limit_slots SET done_at = ? WHERE slot_id = ?",
-                    [(now - max(0.0, one.age_s), one.slot_id) for one in answered],
+                    [(now - age_s, one.slot_id) for one, age_s in zip(answered, ages,
+                                                                       strict=True)],
                 )
         await self._thread.run(date)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -67,7 +68,7 @@ async def test_a_full_window_says_how_long_until_a_slot_frees(windows: WindowFac
     (_second,) = (await window.claim("c", 1, 2, 0.5, 60)).slot_ids
     full = await window.claim("c", 1, 2, 0.5, 60)
     assert full.slot_ids == () and full.wait_s == pytest.approx(0.5)  # both still in flight
-    await window.finish([Answered("c", first, 0.0)])
+    await window.finish([Answered("c", first, time.monotonic())])
     assert len((await window.claim("other", 1, 2, 0.5, 60)).slot_ids) == 1  # per company
     answered = await window.claim("c", 1, 2, 0.5, 60)
     assert answered.slot_ids == () and 0.3 < answered.wait_s <= 0.5
@@ -85,7 +86,7 @@ async def test_one_claim_takes_what_fits_and_says_when_the_rest_may(
     assert len(second.slot_ids) == 2 and not set(second.slot_ids) & set(first.slot_ids)
     assert second.wait_s == pytest.approx(0.5)  # none answered yet: a whole window
     assert (await window.claim("c", 1, 5, 0.5, 60)).slot_ids == ()
-    await window.finish([Answered("c", slot_id, 0.0) for slot_id in first.slot_ids])
+    await window.finish([Answered("c", slot_id, time.monotonic()) for slot_id in first.slot_ids])
     third = await window.claim("c", 2, 5, 0.5, 60)
     assert third.slot_ids == () and 0.3 < third.wait_s <= 0.5
     await asyncio.sleep(third.wait_s + 0.01)  # the three answered slots leave the window
@@ -99,7 +100,7 @@ async def test_an_answer_is_dated_when_it_came_not_when_the_window_is_told(
     leaves the window a window after the answer, not after the write."""
     window = await windows()
     (slot,) = (await window.claim("c", 1, 1, 2.0, 60)).slot_ids
-    await window.finish([Answered("c", slot, 1.5)])  # answered 1.5 s before it was told
+    await window.finish([Answered("c", slot, time.monotonic() - 1.5)])  # 1.5 s before told
     full = await window.claim("c", 1, 1, 2.0, 60)
     assert full.slot_ids == () and 0.0 < full.wait_s <= 0.5 + 0.05
 
