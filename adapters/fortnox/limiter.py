@@ -228,9 +228,11 @@ class SlidingWindowLimiter:
                 # No slot answered yet: the first answer (here) says when one frees.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiters.changed.wait(), timeout=claim.wait_s)
-        except asyncio.CancelledError:  # the limiter closes: its waiting callers stop too
+        except asyncio.CancelledError:  # the limiter closes: its waiting callers fail
             for turn in waiters.pending:
-                turn.cancel()
+                if not turn.done():
+                    turn.set_exception(StorageUnavailable(
+                        "The rate-limit window is closed; the service is stopping."))
             waiters.pending.clear()
             raise
         except Exception as exc:  # the window failed (StorageUnavailable): so do its callers

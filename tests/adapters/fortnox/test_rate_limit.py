@@ -127,3 +127,13 @@ async def test_a_window_that_fails_fails_its_waiting_callers_and_recovers() -> N
     window.broken = False
     await (await asyncio.wait_for(limiter.acquire("a"), 5.0)).done()
     await limiter.aclose()
+
+
+async def test_callers_still_waiting_when_the_limiter_closes_fail_plainly() -> None:
+    limiter = SlidingWindowLimiter(1, 60.0)
+    await limiter.acquire("a")
+    waiting = asyncio.ensure_future(limiter.acquire("a"))
+    await asyncio.sleep(0.05)
+    await limiter.aclose()
+    with pytest.raises(StorageUnavailable):
+        await asyncio.wait_for(waiting, 5.0)
