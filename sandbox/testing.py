@@ -213,10 +213,14 @@ class SandboxHandle:
         return response.content
 
     # -- the change feed (/topics-v1) -----------------------------------------------------
-    def add_companies(self, count: int, vouchers_per_year: int = 0) -> list[SandboxTenant]:
-        """``count`` more plain companies (calendar years, no invoices), until the reset."""
-        made = self._control("POST", "/tenants", {"count": count,
-                                                  "vouchers_per_year": vouchers_per_year})
+    def add_companies(self, count: int, vouchers_per_year: int = 0,
+                      first_id: int | None = None) -> list[SandboxTenant]:
+        """``count`` more plain companies (calendar years, no invoices; ids from ``first_id``
+        on, else after the highest), until the reset."""
+        body: dict[str, int] = {"count": count, "vouchers_per_year": vouchers_per_year}
+        if first_id is not None:
+            body["first_id"] = first_id
+        made = self._control("POST", "/tenants", body)
         return [SandboxTenant(**t) for t in made["tenants"]]
 
     def book_voucher(self, tenant_id: int, body: dict[str, Any],

@@ -28,6 +28,8 @@ from sandbox.topics_log import TOPICS, decode_offset, encode_offset
 MAX_BURST = 200_000
 #: At most this many companies per ``POST /_sandbox/tenants``.
 MAX_COMPANIES = 5_000
+#: The highest company id ``POST /_sandbox/tenants`` gives (Fortnox's ids fit 32 bits).
+MAX_COMPANY_ID = 2**31 - 1
 
 
 async def _json(request: Request) -> Any:
@@ -211,16 +213,25 @@ def routes(state: SandboxState) -> list[Route]:
                              "to": year.to_date.isoformat()}, status_code=201)
 
     async def add_companies(request: Request) -> Response:
-        """``{"count": N}`` more companies (ids after the highest), so a test or bench can
-        watch many tenants; gone again on reset."""
+        """``{"count": N}`` more companies (ids after the highest, or from ``first_id`` on:
+        sandboxes started side by side then hold distinct companies, as Fortnox's ids are),
+        so a test or bench can watch many tenants; gone again on reset."""
         data = await _json(request)
-        count = data.get("count") if isinstance(data, dict) else None
-        vouchers = data.get("vouchers_per_year", 0) if isinstance(data, dict) else 0
+        if not isinstance(data, dict):
+            return _bad("expected {\"count\": N, \"first_id\"?: id}")
+        count = data.get("count")
+        vouchers = data.get("vouchers_per_year", 0)
+        first = data.get("first_id", max(state.books) + 1)
         if not _is_id(count) or not 1 <= count <= MAX_COMPANIES:
             return _bad(f"count must be 1..{MAX_COMPANIES}")
         if not _is_id(vouchers) or not 0 <= vouchers <= 1000:
             return _bad("vouchers_per_year must be 0..1000")
-        made = extra_companies(state.options, max(state.books) + 1, count, vouchers)
+        if not _is_id(first) or not 1 <= first <= MAX_COMPANY_ID - count + 1:
+            return _bad(f"first_id must be 1..{MAX_COMPANY_ID} with room for count ids")
+        taken = sorted(set(range(first, first + count)) & set(state.books))
+        if taken:
+            return _bad(f"company {taken[0]} exists already", 409)
+        made = extra_companies(state.options, first, count, vouchers)
         state.books.update({b.tenant.id: b for b in made})
         return JSONResponse({"tenants": [tenant_json(b.tenant) for b in made]}, status_code=201)
 

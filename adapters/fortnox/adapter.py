@@ -15,6 +15,7 @@ from adapters.fortnox.bodies import ACCEPT_ENCODING
 from adapters.fortnox.limiter import RateWindow, SlidingWindowLimiter
 from adapters.fortnox.login import FortnoxLogin
 from adapters.fortnox.oauth import OAuthClient
+from adapters.fortnox.pools import SplitPools
 from adapters.fortnox.retry import RetryPolicy
 from adapters.fortnox.tokens import TokenManager
 from adapters.fortnox.transport import Transport
@@ -107,9 +108,7 @@ class FortnoxAdapter:
         daily rule (tests: shorter waits, an earlier renewal)."""
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
-                                max_keepalive_connections=MAX_CONNECTIONS,
-                                keepalive_expiry=KEEPALIVE_EXPIRY_S),
+            transport=SplitPools(MAX_CONNECTIONS, KEEPALIVE_EXPIRY_S),
             follow_redirects=False,
             # Only what ``bodies`` decompresses within its bound.
             headers={"Accept-Encoding": ACCEPT_ENCODING},

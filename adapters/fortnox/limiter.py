@@ -19,7 +19,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,21 +34,41 @@ _MARGIN_S = 0.002
 
 @dataclass(frozen=True)
 class Claim:
-    """A slot taken (``slot_id``), or none free and how long until one may be."""
+    """The slots taken (``slot_ids``, at most as many as were wanted) and, when fewer than
+    wanted were free, how long until one may be (``wait_s``)."""
 
-    slot_id: int | None
+    slot_ids: tuple[int, ...]
     wait_s: float = 0.0
 
 
-class RateWindow(Protocol):
-    """Where the slots of every company's window are kept, and claimed one at a time."""
+@dataclass(frozen=True)
+class Answered:
+    """A slot whose answer arrived at ``at`` (``time.monotonic()`` of this process). The
+    window dates it by its own clock less the answer's age, taken right before it reads that
+    clock: never earlier than the answer came, and not later for waiting in a queue."""
 
-    async def claim(self, key: str, limit: int, window_s: float, stale_after_s: float) -> Claim:
-        """Takes a slot of ``key``'s window if fewer than ``limit`` count in it."""
+    key: str
+    slot_id: int
+    at: float
+
+    def age_s(self) -> float:
+        """Seconds since the answer came; read it before the window's clock."""
+        return max(0.0, time.monotonic() - self.at)
+
+
+class RateWindow(Protocol):
+    """Where the slots of every company's window are kept: claimed several at a time, one
+    transaction for every caller of a company waiting in this process, and dated in batches."""
+
+    async def claim(
+        self, key: str, wanted: int, limit: int, window_s: float, stale_after_s: float
+    ) -> Claim:
+        """Takes up to ``wanted`` slots of ``key``'s window, as many as keep it within
+        ``limit``."""
         ...
 
-    async def finish(self, key: str, slot_id: int) -> None:
-        """Dates the slot by now: its answer arrived."""
+    async def finish(self, answered: Sequence[Answered]) -> None:
+        """Dates each slot by when its answer arrived."""
         ...
 
 
@@ -70,7 +91,9 @@ class LocalWindow:
         # key -> slot id -> (sent, done or None)
         self._slots: dict[str, dict[int, tuple[float, float | None]]] = {}
 
-    async def claim(self, key: str, limit: int, window_s: float, stale_after_s: float) -> Claim:
+    async def claim(
+        self, key: str, wanted: int, limit: int, window_s: float, stale_after_s: float
+    ) -> Claim:
         now = self._clock()
         slots = self._slots.setdefault(key, {})
         for slot_id, (sent, done) in list(slots.items()):
@@ -78,17 +101,23 @@ class LocalWindow:
                 done is None and sent <= now - stale_after_s
             ):
                 del slots[slot_id]
-        if len(slots) < limit:
+        taken = []
+        for _ in range(max(0, min(wanted, limit - len(slots)))):
             slot_id = next(self._ids)
             slots[slot_id] = (now, None)
-            return Claim(slot_id)
+            taken.append(slot_id)
+        if len(taken) == wanted:
+            return Claim(tuple(taken))
         done_times = [done for _, done in slots.values() if done is not None]
-        return Claim(None, wait_for_free_slot(now, min(done_times, default=None), window_s))
+        return Claim(tuple(taken),
+                     wait_for_free_slot(now, min(done_times, default=None), window_s))
 
-    async def finish(self, key: str, slot_id: int) -> None:
-        slots = self._slots.get(key, {})
-        if slot_id in slots:
-            slots[slot_id] = (slots[slot_id][0], self._clock())
+    async def finish(self, answered: Sequence[Answered]) -> None:
+        for one in answered:
+            slots = self._slots.get(one.key, {})
+            if one.slot_id in slots:
+                age_s = one.age_s()
+                slots[one.slot_id] = (slots[one.slot_id][0], self._clock() - age_s)
 
 
 @dataclass
@@ -102,20 +131,22 @@ class Slot:
 
     async def done(self) -> None:
         """Marks the answer as received now. The window is told beside the caller, who need
-        not wait for it (a shared window's write); until then the slot counts on, the safe
-        side."""
+        not wait for it (a shared window's write, batched with the other answers meanwhile);
+        until then the slot counts on, the safe side."""
         if not self._finished:
             self._finished = True
-            self._limiter._finish_soon(self._key, self._slot_id)
+            self._limiter._answered(self._key, self._slot_id)
 
 
 class _Waiters:
-    """This process's callers of one company: served first come, first served, and woken
-    when one of their own slots is answered."""
+    """This process's callers of one company, served first come, first served: one task
+    (``pump``) claims slots for all of them at once, and is woken when one of the company's
+    slots is answered."""
 
     def __init__(self) -> None:
-        self.queue = asyncio.Lock()
+        self.pending: deque[asyncio.Future[int]] = deque()
         self.changed = asyncio.Event()
+        self.pump: asyncio.Task[None] | None = None
 
 
 class SlidingWindowLimiter:
@@ -123,6 +154,11 @@ class SlidingWindowLimiter:
 
     The window is widened by ``_MARGIN_S`` for clock granularity; ``stale_after_s`` is how
     long an unanswered slot counts (longer than any request may take).
+
+    What the window costs does not grow with the callers: the callers of a company waiting in
+    this process are given their slots by one claim (a burst of 25 is one transaction, not
+    25), and answers that arrive while the window is being written to are dated together in
+    the next write.
     """
 
     def __init__(
@@ -140,21 +176,49 @@ class SlidingWindowLimiter:
         self._window = window if window is not None else LocalWindow()
         self._stale_after_s = stale_after_s
         self._waiters: dict[str, _Waiters] = {}
-        self._finishing: set[asyncio.Task[None]] = set()  # held, so they are not collected
+        self._answers: list[Answered] = []
+        self._dating: asyncio.Task[None] | None = None
 
     async def acquire(self, key: str) -> Slot:
         """Waits until a request to ``key`` may be sent; ``await done()`` on its answer."""
         waiters = self._waiters.get(key)
         if waiters is None:
             waiters = self._waiters[key] = _Waiters()
-        async with waiters.queue:
+        turn: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        waiters.pending.append(turn)
+        if waiters.pump is None:
+            waiters.pump = asyncio.create_task(self._pump(key, waiters))
+        try:
+            slot_id = await asyncio.shield(turn)
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
+                self._answered(key, turn.result())  # given as we gave up: never sent
+            turn.cancel()
+            raise
+        return Slot(self, key, slot_id)
+
+    async def _pump(self, key: str, waiters: _Waiters) -> None:
+        """Claims slots for the company's waiting callers until none waits."""
+        try:
             while True:
+                while waiters.pending and waiters.pending[0].done():
+                    waiters.pending.popleft()  # gave up waiting
+                wanted = sum(not turn.done() for turn in waiters.pending)
+                if not wanted:
+                    return
                 waiters.changed.clear()
                 claim = await self._window.claim(
-                    key, self.limit, self.window_s + _MARGIN_S, self._stale_after_s
+                    key, wanted, self.limit, self.window_s + _MARGIN_S, self._stale_after_s
                 )
-                if claim.slot_id is not None:
-                    return Slot(self, key, claim.slot_id)
+                given = list(claim.slot_ids)
+                while given and waiters.pending:
+                    turn = waiters.pending.popleft()
+                    if not turn.done():
+                        turn.set_result(given.pop(0))
+                for slot_id in given:  # its caller gave up meanwhile: never sent
+                    self._answered(key, slot_id)
+                if len(claim.slot_ids) == wanted:
+                    continue  # everyone asked for was served; others may have come since
                 if claim.wait_s < self.window_s:
                     # A slot frees only as time passes (an answer dates a slot, it frees
                     # none), so the wait is exact: claiming again at each answer meanwhile
@@ -164,23 +228,52 @@ class SlidingWindowLimiter:
                 # No slot answered yet: the first answer (here) says when one frees.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiters.changed.wait(), timeout=claim.wait_s)
+        except asyncio.CancelledError:  # the limiter closes: its waiting callers fail
+            for turn in waiters.pending:
+                if not turn.done():
+                    turn.set_exception(StorageUnavailable(
+                        "The rate-limit window is closed; the service is stopping."))
+            waiters.pending.clear()
+            raise
+        except Exception as exc:  # the window failed (StorageUnavailable): so do its callers
+            for turn in waiters.pending:
+                if not turn.done():
+                    turn.set_exception(exc)
+            waiters.pending.clear()
+        finally:
+            waiters.pump = None
 
     async def aclose(self) -> None:
-        """Waits for the answers still being dated, so a stopping process leaves no slot of
-        its own counting until it is stale."""
-        await asyncio.gather(*self._finishing, return_exceptions=True)
+        """Stops claiming, and waits for the answers still being dated, so a stopping process
+        leaves no slot of its own counting until it is stale."""
+        pumps = [w.pump for w in self._waiters.values() if w.pump is not None]
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        while self._dating is not None:
+            await asyncio.gather(self._dating, return_exceptions=True)
 
-    def _finish_soon(self, key: str, slot_id: int) -> None:
-        task = asyncio.create_task(self._finish(key, slot_id))
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
+    def _answered(self, key: str, slot_id: int) -> None:
+        """Notes the answer's time; the window is told by the dating task, with every other
+        answer that arrived meanwhile."""
+        self._answers.append(Answered(key, slot_id, time.monotonic()))
+        if self._dating is None:
+            self._dating = asyncio.create_task(self._date_answers())
 
-    async def _finish(self, key: str, slot_id: int) -> None:
+    async def _date_answers(self) -> None:
         try:
-            await self._window.finish(key, slot_id)
-        except StorageUnavailable:
-            # The slot keeps counting until it is stale: slower, never over the limit.
-            _log.warning("could not date a rate-limit slot", extra={"company": key})
-        waiters = self._waiters.get(key)
-        if waiters is not None:
-            waiters.changed.set()
+            while self._answers:
+                batch, self._answers = self._answers, []
+                try:
+                    await self._window.finish(batch)
+                except StorageUnavailable:
+                    # The slots keep counting until they are stale: slower, never over the
+                    # limit.
+                    _log.warning("could not date rate-limit slots",
+                                 extra={"slots": len(batch)})
+                for key in {one.key for one in batch}:
+                    waiters = self._waiters.get(key)
+                    if waiters is not None:
+                        waiters.changed.set()
+        finally:
+            self._dating = None

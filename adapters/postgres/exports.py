@@ -9,6 +9,7 @@ the lock is held), never by the replica's clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +72,18 @@ class PostgresExportHistory:
     async def get(self, tenant: str, external_id: str) -> ExportRecord | None:
         async with self._db.connection() as conn:
             return await _get(conn, tenant, external_id)
+
+    async def get_many(
+        self, tenant: str, external_ids: Sequence[str]
+    ) -> list[ExportRecord | None]:
+        async with self._db.connection() as conn:
+            rows = await select(
+                conn, ExportRow,
+                "SELECT " + EXPORT_COLUMNS + " FROM voucher_exports"
+                " WHERE tenant = %s AND external_id = ANY(%s)",
+                (tenant, list(external_ids)))
+        found = {record.external_id: record for record in map(export_record, rows)}
+        return [found.get(external_id) for external_id in external_ids]
 
     async def claim(
         self,

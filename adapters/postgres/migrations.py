@@ -164,6 +164,37 @@ BEGIN
 END $$;
 """
 
+# Several slots of a company's window in one round trip: a replica claims for every caller of
+# the company waiting in it at once (a burst of 25 is one call, not 25). claim_rate_slot stays
+# for replicas of an older release during a rolling update; both take the same lock.
+_M010_RATE_SLOT_BATCHES = """
+CREATE FUNCTION claim_rate_slots(
+    p_key text, p_wanted integer, p_limit integer, p_window_s float8, p_stale_s float8,
+    OUT slot_ids bigint[], OUT now_s float8, OUT oldest_done_s float8
+) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ts timestamptz;
+    used integer;
+    oldest timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1382118501, hashtext(p_key));
+    now_ts := clock_timestamp();
+    DELETE FROM rate_limit_slots AS s WHERE s.company_key = p_key AND (
+        s.done_at <= now_ts - make_interval(secs => p_window_s)
+        OR (s.done_at IS NULL AND s.sent_at <= now_ts - make_interval(secs => p_stale_s)));
+    SELECT count(*), min(s.done_at) INTO used, oldest
+        FROM rate_limit_slots AS s WHERE s.company_key = p_key;
+    now_s := extract(epoch FROM now_ts);
+    oldest_done_s := extract(epoch FROM oldest);
+    WITH made AS (
+        INSERT INTO rate_limit_slots (company_key, sent_at)
+            SELECT p_key, now_ts FROM generate_series(1, LEAST(p_wanted, p_limit - used))
+            RETURNING rate_limit_slots.slot_id
+    ) SELECT coalesce(array_agg(made.slot_id ORDER BY made.slot_id), '{}') INTO slot_ids
+        FROM made;
+END $$;
+"""
+
 # Background jobs: the replica holding a job's lease is the one that runs it.
 _M003_JOB_LEASES = """
 CREATE TABLE job_leases (
@@ -286,6 +317,7 @@ MIGRATIONS: tuple[tuple[str, LiteralString], ...] = (
     ("006_token_claim_fence", _M006_TOKEN_CLAIM_FENCE),
     ("007_change_feed", _M007_CHANGE_FEED),
     ("008_voucher_digest_batches", _M008_VOUCHER_DIGEST_BATCHES),
+    ("010_rate_slot_batches", _M010_RATE_SLOT_BATCHES),
 )
 
 

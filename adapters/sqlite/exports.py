@@ -6,6 +6,7 @@ machine every process sharing the file runs on, never by a time the caller passe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import LiteralString
@@ -76,6 +77,24 @@ class SqliteExportHistory:
 
     async def get(self, tenant: str, external_id: str) -> ExportRecord | None:
         return await self._thread.run(lambda db: _get(db, tenant, external_id))
+
+    async def get_many(
+        self, tenant: str, external_ids: Sequence[str]
+    ) -> list[ExportRecord | None]:
+        def read(db: Database) -> list[ExportRecord | None]:
+            found: dict[str, ExportRecord] = {}
+            ids = list(dict.fromkeys(external_ids))
+            for start in range(0, len(ids), _IDS_PER_READ):
+                part = ids[start:start + _IDS_PER_READ]
+                for row in select(
+                        db, ExportRow,
+                        f"SELECT {EXPORT_COLUMNS} FROM voucher_exports WHERE tenant = ?"
+                        f" AND external_id IN ({', '.join('?' * len(part))})",
+                        [tenant, *part]):
+                    record = export_record(row)
+                    found[record.external_id] = record
+            return [found.get(external_id) for external_id in external_ids]
+        return await self._thread.run(read)
 
     async def claim(
         self,
@@ -148,6 +167,8 @@ class SqliteExportHistory:
                                       statements.export_page_token))
 
 
+#: Ids in one ``IN (...)`` of ``get_many`` (well within SQLite's bound on parameters).
+_IDS_PER_READ = 500
 #: SQLite's clock as the store keeps times (``rows.iso``: UTC, microseconds), optionally moved
 #: by a modifier such as ``'+65.0 seconds'``.
 _NOW: LiteralString = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"

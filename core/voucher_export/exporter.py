@@ -134,8 +134,8 @@ class VoucherExporter:
             known = await self._history.request_digest(request.tenant, request.request_id)
             if known is not None and known != digest:
                 raise request_id_reused(request.request_id)
-            records = [await self._history.get(request.tenant, v.external_id)
-                       for v in request.vouchers]
+            records = await self._history.get_many(
+                request.tenant, [v.external_id for v in request.vouchers])
             todo = [(i, v) for i, (v, r) in enumerate(zip(request.vouchers, records, strict=True))
                     if not _settled_for(r, request.request_id)]
             facts = await self._facts(request.tenant, todo, request.deadline) if todo else None

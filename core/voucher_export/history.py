@@ -19,6 +19,7 @@ claimed with. A take-over raises the generation, so the old holder's proof and w
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
@@ -211,6 +212,13 @@ class ExportHistory(Protocol):
 
     async def get(self, tenant: str, external_id: str) -> ExportRecord | None:
         """The record of a voucher, if it was ever attempted."""
+        ...
+
+    async def get_many(
+        self, tenant: str, external_ids: Sequence[str]
+    ) -> list[ExportRecord | None]:
+        """The records of many vouchers at once, in the order asked (``None``: never
+        attempted): a request's look-up before it posts, one read, not one per voucher."""
         ...
 
     async def claim(

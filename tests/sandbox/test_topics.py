@@ -381,6 +381,11 @@ async def test_a_revoked_grant_stops_its_tenant(sandbox: SandboxHandle) -> None:
     ("POST", "/topics/burst", {"count": 5, "tenants": [["x"]]}),
     ("POST", "/topics/drop", {"connection": "all"}),
     ("POST", "/tenants", {"count": 100_000}),
+    ("POST", "/tenants", ["count", 2]),
+    ("POST", "/tenants", {"count": 2, "first_id": 0}),
+    ("POST", "/tenants", {"count": 2, "first_id": "2000000"}),
+    ("POST", "/tenants", {"count": 2, "first_id": True}),
+    ("POST", "/tenants", {"count": 2, "first_id": 2**31 - 1}),
     ("POST", "/tenants/1000001/vouchers", ["not", "a", "voucher"]),
     ("GET", "/topics/events?after=17", None),
     ("GET", "/topics/events?tenant=x", None),
@@ -406,6 +411,25 @@ async def test_many_events_across_tenants_all_arrive_in_order(sandbox: SandboxHa
     assert {e["tenantId"] for e in got} == set(tenants)
     assert [e["offset"] for e in got] == sorted(e["offset"] for e in got)
     assert len({e["offset"] for e in got}) == 1000
+
+
+def test_companies_are_added_from_a_given_id_and_never_over_one_that_exists(
+        sandbox: SandboxHandle) -> None:
+    added = sandbox.add_companies(3, first_id=2_000_000)
+    assert [t.id for t in added] == [2_000_000, 2_000_001, 2_000_002]
+    assert {t.id for t in sandbox.tenants} >= {2_000_000, 2_000_001, 2_000_002}
+    token = sandbox.tokens(2_000_001)["access_token"]
+    company = httpx.get(f"{sandbox.api_url}/companyinformation",
+                        headers={"Authorization": f"Bearer {token}"}).json()
+    assert company["CompanyInformation"]["CompanyName"] == "Bolag 2000001 AB"
+    for first in (2_000_002, 1_999_999, sandbox.tenants[0].id):
+        clash = control(sandbox, "POST", "/tenants", {"count": 2, "first_id": first})
+        assert clash.status_code == 409, clash.text
+        assert "exists already" in clash.json()["error"]
+    after = sandbox.add_companies(1)  # without an id: after the highest
+    assert [t.id for t in after] == [2_000_003]
+    sandbox.reset()
+    assert not {t.id for t in sandbox.tenants} & {2_000_000, 2_000_001, 2_000_002, 2_000_003}
 
 
 async def test_the_customer_adding_a_financial_year_is_an_event(sandbox: SandboxHandle,

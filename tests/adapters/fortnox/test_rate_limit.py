@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.fortnox.limiter import SlidingWindowLimiter
+from adapters.fortnox.limiter import Claim, LocalWindow, SlidingWindowLimiter
 from adapters.sqlite.connections import SqliteTokenStore
 from core.connections import Connection
+from core.errors import StorageUnavailable
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
 from tests.harness.connect import REDIRECT_URI, connect_adapter, log_in
@@ -91,3 +93,47 @@ async def test_a_slot_counts_until_its_answer_arrives() -> None:
     await asyncio.sleep(0.02)
     assert not waiting.done()  # the window starts at the answer, not at the send
     await (await asyncio.wait_for(waiting, 1.0)).done()
+
+
+async def test_a_caller_that_gives_up_waiting_leaves_no_slot_counting() -> None:
+    limiter = SlidingWindowLimiter(1, 0.2, stale_after_s=600.0)
+    first = await limiter.acquire("a")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(limiter.acquire("a"), 0.05)  # its deadline passes
+    await first.done()
+    # The one who gave up holds nothing: the next caller waits one window, not until stale.
+    await (await asyncio.wait_for(limiter.acquire("a"), 5.0)).done()
+    await limiter.aclose()
+
+
+class BrokenWindow(LocalWindow):
+    """This process's window, whose storage fails while ``broken``."""
+
+    broken = True
+
+    async def claim(self, key: str, wanted: int, limit: int, window_s: float,
+                    stale_after_s: float) -> Claim:
+        if self.broken:
+            raise StorageUnavailable("the database is down")
+        return await super().claim(key, wanted, limit, window_s, stale_after_s)
+
+
+async def test_a_window_that_fails_fails_its_waiting_callers_and_recovers() -> None:
+    window = BrokenWindow()
+    limiter = SlidingWindowLimiter(5, 1.0, window=window)
+    results = await asyncio.gather(*(limiter.acquire("a") for _ in range(3)),
+                                   return_exceptions=True)
+    assert [type(r) for r in results] == [StorageUnavailable] * 3
+    window.broken = False
+    await (await asyncio.wait_for(limiter.acquire("a"), 5.0)).done()
+    await limiter.aclose()
+
+
+async def test_callers_still_waiting_when_the_limiter_closes_fail_plainly() -> None:
+    limiter = SlidingWindowLimiter(1, 60.0)
+    await limiter.acquire("a")
+    waiting = asyncio.ensure_future(limiter.acquire("a"))
+    await asyncio.sleep(0.05)
+    await limiter.aclose()
+    with pytest.raises(StorageUnavailable):
+        await asyncio.wait_for(waiting, 5.0)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from adapters.fortnox import FortnoxAdapter
-from adapters.fortnox.limiter import LocalWindow, RateWindow, SlidingWindowLimiter
+from adapters.fortnox.limiter import (
+    Answered,
+    Claim,
+    LocalWindow,
+    RateWindow,
+    SlidingWindowLimiter,
+)
 from adapters.postgres import open_postgres
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.sqlite.connections import SqliteTokenStore
@@ -57,25 +64,53 @@ async def windows(
 
 async def test_a_full_window_says_how_long_until_a_slot_frees(windows: WindowFactory) -> None:
     window = await windows()
-    first = await window.claim("c", 2, 0.5, 60)
-    second = await window.claim("c", 2, 0.5, 60)
-    assert first.slot_id is not None and second.slot_id is not None
-    full = await window.claim("c", 2, 0.5, 60)
-    assert full.slot_id is None and full.wait_s == pytest.approx(0.5)  # both still in flight
-    await window.finish("c", first.slot_id)
-    assert (await window.claim("other", 2, 0.5, 60)).slot_id is not None  # per company
-    answered = await window.claim("c", 2, 0.5, 60)
-    assert answered.slot_id is None and 0.3 < answered.wait_s <= 0.5
+    (first,) = (await window.claim("c", 1, 2, 0.5, 60)).slot_ids
+    (_second,) = (await window.claim("c", 1, 2, 0.5, 60)).slot_ids
+    full = await window.claim("c", 1, 2, 0.5, 60)
+    assert full.slot_ids == () and full.wait_s == pytest.approx(0.5)  # both still in flight
+    await window.finish([Answered("c", first, time.monotonic())])
+    assert len((await window.claim("other", 1, 2, 0.5, 60)).slot_ids) == 1  # per company
+    answered = await window.claim("c", 1, 2, 0.5, 60)
+    assert answered.slot_ids == () and 0.3 < answered.wait_s <= 0.5
     await asyncio.sleep(answered.wait_s + 0.01)
-    assert (await window.claim("c", 2, 0.5, 60)).slot_id is not None
+    assert len((await window.claim("c", 1, 2, 0.5, 60)).slot_ids) == 1
+
+
+async def test_one_claim_takes_what_fits_and_says_when_the_rest_may(
+    windows: WindowFactory,
+) -> None:
+    window = await windows()
+    first = await window.claim("c", 3, 5, 0.5, 60)
+    assert len(set(first.slot_ids)) == 3 and first.wait_s == 0
+    second = await window.claim("c", 4, 5, 0.5, 60)  # two fit, two wait
+    assert len(second.slot_ids) == 2 and not set(second.slot_ids) & set(first.slot_ids)
+    assert second.wait_s == pytest.approx(0.5)  # none answered yet: a whole window
+    assert (await window.claim("c", 1, 5, 0.5, 60)).slot_ids == ()
+    await window.finish([Answered("c", slot_id, time.monotonic()) for slot_id in first.slot_ids])
+    third = await window.claim("c", 2, 5, 0.5, 60)
+    assert third.slot_ids == () and 0.3 < third.wait_s <= 0.5
+    await asyncio.sleep(third.wait_s + 0.01)  # the three answered slots leave the window
+    assert len((await window.claim("c", 5, 5, 0.5, 60)).slot_ids) == 3
+
+
+async def test_an_answer_is_dated_when_it_came_not_when_the_window_is_told(
+    windows: WindowFactory,
+) -> None:
+    """A batch of answers reaches the window late: each is dated by its age, so its slot
+    leaves the window a window after the answer, not after the write."""
+    window = await windows()
+    (slot,) = (await window.claim("c", 1, 1, 2.0, 60)).slot_ids
+    await window.finish([Answered("c", slot, time.monotonic() - 1.5)])  # 1.5 s before told
+    full = await window.claim("c", 1, 1, 2.0, 60)
+    assert full.slot_ids == () and 0.0 < full.wait_s <= 0.5 + 0.05
 
 
 async def test_a_slot_never_answered_stops_counting_when_stale(windows: WindowFactory) -> None:
     window = await windows()
-    assert (await window.claim("c", 1, 0.1, 0.3)).slot_id is not None  # its process dies
-    assert (await window.claim("c", 1, 0.1, 0.3)).slot_id is None
+    assert len((await window.claim("c", 1, 1, 0.1, 0.3)).slot_ids) == 1  # its process dies
+    assert (await window.claim("c", 1, 1, 0.1, 0.3)).slot_ids == ()
     await asyncio.sleep(0.35)
-    assert (await window.claim("c", 1, 0.1, 0.3)).slot_id is not None
+    assert len((await window.claim("c", 1, 1, 0.1, 0.3)).slot_ids) == 1
 
 
 async def test_two_limiters_on_one_window_admit_the_limit_together(
@@ -87,6 +122,47 @@ async def test_two_limiters_on_one_window_admit_the_limit_together(
     assert sum(task.done() for task in admitted) == 5
     for task in admitted:
         task.cancel()
+
+
+class CountingWindow:
+    """A window that counts the transactions the limiter asks of it."""
+
+    def __init__(self, window: RateWindow) -> None:
+        self.window = window
+        self.claims = 0
+        self.datings = 0
+
+    async def claim(self, key: str, wanted: int, limit: int, window_s: float,
+                    stale_after_s: float) -> Claim:
+        self.claims += 1
+        return await self.window.claim(key, wanted, limit, window_s, stale_after_s)
+
+    async def finish(self, answered: Sequence[Answered]) -> None:
+        self.datings += 1
+        await self.window.finish(answered)
+
+
+async def test_a_burst_costs_the_window_a_claim_not_one_per_call(
+    windows: WindowFactory,
+) -> None:
+    """Twenty-five callers of one company waiting at once take their slots in one claim, and
+    their answers are dated together; the twenty-sixth waits for the window."""
+    counted = CountingWindow(await windows())
+    limiter = SlidingWindowLimiter(25, 60.0, window=counted)
+    slots = await asyncio.wait_for(asyncio.gather(*(limiter.acquire("c") for _ in range(25))),
+                                   30)
+    assert len({slot._slot_id for slot in slots}) == 25
+    assert counted.claims <= 2
+    extra = asyncio.ensure_future(limiter.acquire("c"))
+    await asyncio.sleep(0.3)
+    assert not extra.done()
+    extra.cancel()
+    for slot in slots:
+        await slot.done()
+    await limiter.aclose()
+    assert 1 <= counted.datings <= 2
+    after = await counted.window.claim("c", 1, 25, 60.0, 120.0)
+    assert after.slot_ids == () and after.wait_s < 60.0  # the answers were dated
 
 
 async def _burst(

@@ -267,3 +267,18 @@ async def test_listing_pages_newest_first_and_filters(
     assert [r.external_id for r in by_request.records] == ["v4", "v3"]
     by_voucher = await history.list_exports("t1", "", "v1", 10, "")
     assert [r.external_id for r in by_voucher.records] == ["v1"]
+
+
+async def test_many_records_are_read_at_once_in_the_order_asked(history: ExportHistory) -> None:
+    for n in range(3):
+        await _claim(history, "a", external_id=f"v{n}")
+    created = await _fence(history, "a", external_id="v9")
+    await history.mark_created("t1", "v9", "I", 7, 3, created)
+    await history.claim("t2", "v1", "r1", "d", "m", 3, "me", series="I", owner="a",
+                        lease=LEASE)  # another tenant's voucher of the same id
+    ids = ["v2", "none", "v9", "v0", "v2"] + [f"x{n}" for n in range(1200)]
+    many = await history.get_many("t1", ids)
+    assert many == [await history.get("t1", external_id) for external_id in ids]
+    assert [r.external_id if r else None for r in many[:5]] == ["v2", None, "v9", "v0", "v2"]
+    assert many[2] is not None and many[2].status is ExportStatus.CREATED
+    assert (await history.get_many("t1", [])) == []

@@ -15,7 +15,7 @@ release or a dead worker left it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -146,6 +146,13 @@ class MemoryExportHistory:
         await self._enter("get")
         row = self.rows.get((tenant, external_id))
         return row.record() if row is not None else None
+
+    async def get_many(
+        self, tenant: str, external_ids: Sequence[str]
+    ) -> list[ExportRecord | None]:
+        await self._enter("get_many")
+        rows = [self.rows.get((tenant, external_id)) for external_id in external_ids]
+        return [row.record() if row is not None else None for row in rows]
 
     async def claim(
         self,
