@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Final
 
 from sie.codes import Code
@@ -26,11 +27,10 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import DECIMAL, parse_date, parse_ore, parse_quantity
+from sie.values import DECIMAL, NO_ORE, ore_value, parse_date, parse_ore, parse_quantity
 
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
-_NO_TAIL: Final[RowTail] = (None, "", None, "")
 _UNKNOWN_YEAR: Final = -(10**9)
 _new: Final = tuple.__new__
 """Builds a row or voucher from all its fields, skipping the Python-level `__new__` that
@@ -238,10 +238,24 @@ class VoucherHandlers(ReaderBase):
         if end < 0:
             end = len(text)
         amount_text = text[start:end]
-        ore = parse_ore(amount_text)
-        tail = self._tail(text, end + 1) if ore is not None else None
-        if tail is None or ore is None:
+        ore = ore_value(amount_text)
+        if ore == NO_ORE:
             return False
+        # What follows the amount: rows mostly end alike, so the previous row's tail is
+        # recognised by comparing the row's end, before any copy or lookup.
+        day: date | None = None
+        row_text = ""
+        quantity: Decimal | None = None
+        sign = ""
+        size = len(text) - end - 1
+        if size > 0:
+            last = self._last_tail
+            if not (size == len(last) and text.endswith(last)) and not self._new_tail(
+                text[end + 1 :]
+            ):
+                return False
+            day, row_text = self._tail_day, self._tail_text
+            quantity, sign = self._tail_quantity, self._tail_sign
         kind, account, objects = head
         if kind is _TRANS:
             self._ore += ore
@@ -256,7 +270,6 @@ class VoucherHandlers(ReaderBase):
             self._row_heads[prefix] = head
         if not here:
             self._keep_place(place, prefix, head)
-        day, row_text, quantity, sign = tail
         amount = DECIMAL(amount_text)
         self._rows.append(
             _new(_ROW, (kind, account, amount, objects, day, row_text, quantity, sign, line))
@@ -271,29 +284,20 @@ class VoucherHandlers(ReaderBase):
             self._prefix_at.append(prefix)
             self._head_at.append(head)
 
-    def _tail(self, row: str, start: int) -> RowTail | None:
-        """Date, text, quantity and sign from `row[start:]`; None unless they read cleanly.
-
-        Rows mostly end alike, so the previous row's tail is recognised by comparing the
-        row's end, before any copy or lookup.
-        """
-        size = len(row) - start
-        if size <= 0:
-            return _NO_TAIL
-        last = self._last_tail
-        if size == len(last) and row.endswith(last):
-            return self._last_tail_value
-        tail = row[start:]
+    def _new_tail(self, tail: str) -> bool:
+        """Make `tail` (a row's text after its amount) the last one read, its date, text,
+        quantity and sign in the `_tail_*` fields; False unless they read cleanly."""
         cached = self._tails.get(tail)
         if cached is None:
             cached = self._read_tail(tail)
             if cached is None:
-                return None
-        self._last_tail, self._last_tail_value = tail, cached
-        return cached
+                return False
+        self._last_tail = tail
+        self._tail_day, self._tail_text, self._tail_quantity, self._tail_sign = cached
+        return True
 
     def _read_tail(self, tail: str) -> RowTail | None:
-        """`_tail` of a tail not seen yet (now kept)."""
+        """What `_new_tail` reads of a tail not seen yet (now kept)."""
         fields = tokenize(tail)
         if len(fields) > 4:
             return None
