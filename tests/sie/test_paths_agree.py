@@ -20,7 +20,8 @@ from tests.harness.sie_files import ROOT, corpus_files, fixture_files, requires_
 from tests.sie.results_dump import describe, generated
 
 compiled_only = pytest.mark.skipif(
-    not native.active(), reason="the reader is not compiled (SIE_PURE_PYTHON=1, or no C compiler at make install)"
+    not native.active(),
+    reason="the reader is not compiled (SIE_PURE_PYTHON=1, or no C compiler at make install)",
 )
 
 _PURE = "import sys; from pathlib import Path; from tests.sie.results_dump import describe; " \
