@@ -396,7 +396,8 @@ class VoucherHandlers(ReaderBase):
         """Emit the current voucher after its checks."""
         source = ""
         if self._source is not None:
-            source = "\n".join(self._source) + "\n"
+            self._source.append("")  # so that the joined text ends with a newline, unjoined
+            source = "\n".join(self._source)
             self._source = []
         head = self._head
         assert head is not None
