@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from sie.codes import Code
 from sie.findings import Severity
@@ -29,16 +29,12 @@ from sie.records import (
 from sie.tokens import Field, tokenize
 from sie.values import DECIMAL, NO_ORE, ore_value, parse_date, parse_ore, parse_quantity
 
-if TYPE_CHECKING:  # mypyc compiles an `i64` as a machine integer; interpreted, it is an int
-    from mypy_extensions import i64
-
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
 _UNKNOWN_YEAR: Final = -(10**9)
 _new: Final = tuple.__new__
 """Builds a row or voucher from all its fields, skipping the Python-level `__new__` that
 the NamedTuple constructor runs first (125 against 215 ns a row)."""
-_COMPILED: Final = not __file__.endswith(".py")
 _ROW: Final = TransRow  # constants mypyc keeps in C, not looked up per row
 _VOUCHER: Final = Voucher
 
@@ -63,21 +59,6 @@ def _object_list(listed: str) -> ObjectList | None:
     if not isinstance(words, tuple) or len(words) % 2:
         return None
     return tuple(zip(words[::2], words[1::2], strict=True))
-
-
-def _space(text: str, start: int) -> int:
-    """The index of the first space at or after `start`, -1 if none: compiled, a loop over
-    the few characters of a voucher's series, number or a row's amount costs a tenth of a
-    `find` call."""
-    if not _COMPILED:
-        return text.find(" ", start)
-    size: i64 = len(text)
-    index: i64 = start
-    while index < size:
-        if ord(text[index]) == 32:
-            return index
-        index += 1
-    return -1
 
 
 def _name(series: str, number: str) -> str:
@@ -153,8 +134,8 @@ class VoucherHandlers(ReaderBase):
         quote) and both dates valid; a brace inside the text is only text, as `tokenize`
         reads it. Anything else is left to the rest of `_fast_ver`.
         """
-        first = _space(text, 5)  # after "#VER "
-        second = _space(text, first + 1) if first > 5 else -1
+        first = text.find(" ", 5)  # after "#VER "
+        second = text.find(" ", first + 1) if first > 5 else -1
         opening = second + 10  # after the date and a space
         if second < 0 or opening >= len(text) or text[opening] != '"':
             return False
@@ -311,7 +292,7 @@ class VoucherHandlers(ReaderBase):
         start = closing + 1
         if start < len(text) and text[start] == " ":
             start += 1
-        end = _space(text, start)
+        end = text.find(" ", start)
         if end < 0:
             end = len(text)
         amount_text = text[start:end]
