@@ -313,11 +313,12 @@ def main() -> None:
                 print(f"pysie-accounting: not run ({failed})")
                 return
             versus_rounds.append(peer["cpu"] / ours_there["cpu"])
+            peer_rate, our_rate = peer_mb / peer["cpu"], peer_mb / ours_there["cpu"]
+            peer_peak, peer_vouchers = peer["peak_mb"], peer["vouchers"]
         versus = statistics.median(versus_rounds)
-        peer_rate, our_rate = peer_mb / peer["cpu"], peer_mb / ours_there["cpu"]
         print(
             f"pysie-accounting on the quoted UTF-8 variant ({peer_mb:.1f} MB): {peer_rate:.1f} MB/s"
-            f"  peak {peer['peak_mb']:.0f} MB ({peer['vouchers']:.0f} vouchers); sie there: "
+            f"  peak {peer_peak:.0f} MB ({peer_vouchers:.0f} vouchers); sie there: "
             f"{our_rate:.1f} MB/s (last round); sie/pysie per round "
             f"{', '.join(f'{v:.2f}' for v in versus_rounds)}, median {versus:.2f} "
             f"(target >= {TARGET_PEER:.1f}: {'met' if versus >= TARGET_PEER else 'NOT met'})"
