@@ -61,6 +61,26 @@ def _object_list(listed: str) -> ObjectList | None:
     return tuple(zip(words[::2], words[1::2], strict=True))
 
 
+def _plain_word(text: str, start: int) -> tuple[str, int]:
+    """The alphanumeric word at `start`, bare or quoted (`A` or `"A"`, as programs write a
+    voucher's series and number), and the index of the single space after it; ("", -1)
+    for anything else."""
+    if start < len(text) and text[start] == '"':
+        end = text.find('"', start + 1)
+        if end < 0:
+            return "", -1
+        word = text[start + 1 : end]
+        end += 1
+    else:
+        end = text.find(" ", start)
+        if end < 0:
+            return "", -1
+        word = text[start:end]
+    if end >= len(text) or text[end] != " " or not word.isalnum():
+        return "", -1
+    return word, end
+
+
 def _name(series: str, number: str) -> str:
     """How a voucher is named in messages."""
     return f"{series} {number}".strip() or "(unnumbered)"
@@ -127,23 +147,20 @@ class VoucherHandlers(ReaderBase):
 
     def _plain_ver(self, text: str, line: int) -> bool:
         """`_fast_ver` for the shape nearly every program writes, `#VER series number date
-        "text"` and at most a registration date, one space apart: read with a few finds,
+        "text"` and at most a registration date, one space apart, series and number bare
+        (Fortnox) or quoted (`"A" "1"`, as many others write them): read with a few finds,
         no split, and dates that repeat from voucher to voucher not parsed again.
 
         Series and number must be alphanumeric (so neither holds a space, a brace or a
         quote) and both dates valid; a brace inside the text is only text, as `tokenize`
         reads it. Anything else is left to the rest of `_fast_ver`.
         """
-        first = text.find(" ", 5)  # after "#VER "
-        second = text.find(" ", first + 1) if first > 5 else -1
+        series, first = _plain_word(text, 5)  # after "#VER "
+        number, second = _plain_word(text, first + 1) if first > 0 else ("", -1)
         opening = second + 10  # after the date and a space
         if second < 0 or opening >= len(text) or text[opening] != '"':
             return False
         if text[opening - 1] != " ":
-            return False
-        series = text[5:first]
-        number = text[first + 1 : second]
-        if not series.isalnum() or not number.isalnum():
             return False
         day_text = text[second + 1 : opening - 1]
         if day_text == self._day_text:
