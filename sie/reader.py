@@ -7,6 +7,8 @@ streams in constant memory. Nothing raises on bad input: every problem is a `Fin
 
 from __future__ import annotations
 
+from typing import Final
+
 from sie import rules
 from sie.charset import CP437, UTF8, needs_repair
 from sie.checksum import crc_update
@@ -34,6 +36,8 @@ from sie.summary import ChecksumStatus, ReadSummary
 from sie.tokens import Field, tokenize
 
 _BOM = b"\xef\xbb\xbf"
+_OTHER_BREAKS: Final = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+"""The bytes other than CR and LF at which `str.splitlines` ends an ASCII or CP437 line."""
 
 
 class SieReader(RecordHandlers):
@@ -119,12 +123,10 @@ class SieReader(RecordHandlers):
 
     def _decode(self, block: bytes) -> str:
         """Decode a block of whole lines, at once when its encoding is already settled."""
-        if block.isascii():
-            return block.decode("ascii")
-        encoding = self._decoder.encoding
-        if encoding == CP437 and not needs_repair(block):
-            return block.decode(CP437)
-        if encoding == UTF8:
+        text = self._settled(block)
+        if text is not None:
+            return text
+        if self._decoder.encoding == UTF8:
             try:
                 return block.decode(UTF8)
             except UnicodeDecodeError:
@@ -135,18 +137,39 @@ class SieReader(RecordHandlers):
             for number, raw in enumerate(block.split(b"\n"), self._line + 1)
         )
 
+    def _settled(self, block: bytes) -> str | None:
+        """`block` decoded, when it is ASCII or plain CP437 in a CP437 file; else None."""
+        if block.isascii():
+            return block.decode("ascii")
+        if self._decoder.encoding == CP437 and not needs_repair(block):
+            return block.decode(CP437)
+        return None
+
     def _lines(self, block: bytes) -> None:
-        if b"\r" in block:
-            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self._line == 0 and block.startswith(_BOM):
             block = block[3:]
             self._decoder.encoding = UTF8
-        self._scan(self._decode(block))
+        if b"\r" not in block:
+            self._scan(self._decode(block).split("\n"))
+            return
+        text = self._settled(block)
+        if text is None or any(other in block for other in _OTHER_BREAKS):
+            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            self._scan(self._decode(block).split("\n"))
+            return
+        # CRLF (or CR) lines, as Fortnox writes them: split where the line ends, without
+        # copying the block to LF twice first. `splitlines` also ends a line at the few
+        # characters in `_OTHER_BREAKS` (none here: neither ASCII nor CP437 decodes to its
+        # Unicode-only breaks) and, unlike `split`, keeps no empty last line.
+        lines = text.splitlines()
+        if not text or text[-1] in "\r\n":
+            lines.append("")
+        self._scan(lines)
 
-    def _scan(self, text: str) -> None:
-        """Read every line of `text` (whole lines, joined by newlines)."""
+    def _scan(self, lines: list[str]) -> None:
+        """Read every line of a block of whole lines."""
         source = self._source
-        for raw in text.split("\n"):
+        for raw in lines:
             self._line += 1
             if source is None:
                 self._one_line(raw)

@@ -121,8 +121,17 @@ class ReaderBase:
         self._head_at: list[RowHead] = []  # by row place: what that text read as
         self._year_of: dict[date, int | None] = {}
         self._tails: dict[str, RowTail] = {}
+        # The last voucher date and registration date read, and their dates (`_plain_ver`).
+        self._day_text = ""
+        self._day_value: date | None = None
+        self._reg_text = ""
+        self._reg_value: date | None = None
+        # The last row tail read (see `_fast_row`) and what it reads as.
         self._last_tail = ""
-        self._last_tail_value: RowTail = (None, "", None, "")
+        self._tail_day: date | None = None
+        self._tail_text = ""
+        self._tail_quantity: Decimal | None = None
+        self._tail_sign = ""
         # checksum
         self._crc_state = CRC_OFF
         self._crc = 0

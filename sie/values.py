@@ -40,8 +40,19 @@ def parse_amount(text: str) -> Decimal | None:
     return None if parse_ore(text) is None else DECIMAL(text)
 
 
+NO_ORE: Final = -(1 << 62)
+"""What `ore_value` gives for text that is not an amount (no amount comes near it)."""
+
+
 def parse_ore(text: str) -> int | None:
-    """The öre of an amount `parse_amount` reads (`"-35.8"` is -3580); else None.
+    """The öre of an amount `parse_amount` reads (`"-35.8"` is -3580); else None."""
+    value = ore_value(text)
+    return None if value == NO_ORE else value
+
+
+def ore_value(text: str) -> i64:
+    """`parse_ore` as a machine integer, `NO_ORE` for an invalid amount: compiled, the
+    reader's rows take their öre without an integer object being made and freed per row.
 
     The reader sums a voucher's rows in öre: an integer sum is exact and a fraction of the
     cost of a `Decimal` sum. Compiled, the text is checked and its value taken character
@@ -53,7 +64,7 @@ def parse_ore(text: str) -> int | None:
     if _BY_CHARACTER:
         size: i64 = len(text)
         if size > _LONGEST:  # also keeps `value` within 64 bits
-            return None
+            return NO_ORE
         start: i64 = 1 if size and ord(text[0]) == 45 else 0  # "-"
         dot: i64 = -1
         value: i64 = 0
@@ -68,12 +79,12 @@ def parse_ore(text: str) -> int | None:
         else:
             if dot < 0:
                 if not 0 < size - start <= MAX_INTEGER_DIGITS:
-                    return None
+                    return NO_ORE
                 value *= 100
             else:
                 cents = size - dot - 1
                 if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
-                    return None
+                    return NO_ORE
                 if cents == 1:
                     value *= 10
             return -value if start else value
@@ -82,13 +93,13 @@ def parse_ore(text: str) -> int | None:
     if dot < 0:
         digits = len(text) - start
         if not 0 < digits <= MAX_INTEGER_DIGITS or not (text[1:] if start else text).isdecimal():
-            return None
+            return NO_ORE
         return int(text) * 100
     cents = len(text) - dot - 1
     if dot - start > MAX_INTEGER_DIGITS or not 0 < cents < 3:
-        return None
+        return NO_ORE
     if not text[dot + 1 :].isdecimal() or not (dot == start or text[start:dot].isdecimal()):
-        return None
+        return NO_ORE
     return int(text.replace(".", "", 1)) * (10 if cents == 1 else 1)  # "-.5" reads -5 tens
 
 

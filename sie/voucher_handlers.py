@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Final
 
 from sie.codes import Code
@@ -26,11 +27,10 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import DECIMAL, parse_date, parse_ore, parse_quantity
+from sie.values import DECIMAL, NO_ORE, ore_value, parse_date, parse_ore, parse_quantity
 
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
-_NO_TAIL: Final[RowTail] = (None, "", None, "")
 _UNKNOWN_YEAR: Final = -(10**9)
 _new: Final = tuple.__new__
 """Builds a row or voucher from all its fields, skipping the Python-level `__new__` that
@@ -59,6 +59,26 @@ def _object_list(listed: str) -> ObjectList | None:
     if not isinstance(words, tuple) or len(words) % 2:
         return None
     return tuple(zip(words[::2], words[1::2], strict=True))
+
+
+def _plain_word(text: str, start: int) -> tuple[str, int]:
+    """The alphanumeric word at `start`, bare or quoted (`A` or `"A"`, as programs write a
+    voucher's series and number), and the index of the single space after it; ("", -1)
+    for anything else."""
+    if start < len(text) and text[start] == '"':
+        end = text.find('"', start + 1)
+        if end < 0:
+            return "", -1
+        word = text[start + 1 : end]
+        end += 1
+    else:
+        end = text.find(" ", start)
+        if end < 0:
+            return "", -1
+        word = text[start:end]
+    if end >= len(text) or text[end] != " " or not word.isalnum():
+        return "", -1
+    return word, end
 
 
 def _name(series: str, number: str) -> str:
@@ -97,6 +117,8 @@ class VoucherHandlers(ReaderBase):
         and both dates valid. Such a line reads exactly as `tokenize` and `_on_ver` read it
         and has no finding.
         """
+        if self._plain_ver(text, line):
+            return True
         opening = text.find('"')
         if opening < 0 or "{" in text or "}" in text:
             return False
@@ -123,13 +145,63 @@ class VoucherHandlers(ReaderBase):
         self._head = VoucherHead(words[0], words[1], day, title, reg_date, sign, line)
         return True
 
+    def _plain_ver(self, text: str, line: int) -> bool:
+        """`_fast_ver` for the shape nearly every program writes, `#VER series number date
+        "text"` and at most a registration date, one space apart, series and number bare
+        (Fortnox) or quoted (`"A" "1"`, as many others write them): read with a few finds,
+        no split, and dates that repeat from voucher to voucher not parsed again.
+
+        Series and number must be alphanumeric (so neither holds a space, a brace or a
+        quote) and both dates valid; a brace inside the text is only text, as `tokenize`
+        reads it. Anything else is left to the rest of `_fast_ver`.
+        """
+        series, first = _plain_word(text, 5)  # after "#VER "
+        number, second = _plain_word(text, first + 1) if first > 0 else ("", -1)
+        opening = second + 10  # after the date and a space
+        if second < 0 or opening >= len(text) or text[opening] != '"':
+            return False
+        if text[opening - 1] != " ":
+            return False
+        day_text = text[second + 1 : opening - 1]
+        if day_text == self._day_text:
+            day = self._day_value
+        else:
+            day = parse_date(day_text)
+            if day is None:
+                return False
+            self._day_text, self._day_value = day_text, day
+        closing = text.find('"', opening + 1)
+        while closing > 0 and text[closing - 1] == "\\":  # \" does not end the text
+            closing = text.find('"', closing + 1)
+        if closing < 0:
+            return False
+        after = len(text) - closing - 1
+        reg_date: date | None = None
+        if after == 9 and text[closing + 1] == " ":
+            reg_text = text[closing + 2 :]
+            if reg_text == self._reg_text:
+                reg_date = self._reg_value
+            else:
+                reg_date = parse_date(reg_text)
+                if reg_date is None:
+                    return False
+                self._reg_text, self._reg_value = reg_text, reg_date
+        elif after:
+            return False
+        title = text[opening + 1 : closing]
+        if "\\" in title:
+            title = title.replace('\\"', '"')
+        self._new_voucher(line)
+        self._head = VoucherHead(series, number, day, title, reg_date, "", line)
+        return True
+
     def _new_voucher(self, line: int) -> None:
         """Start the voucher a `#VER` at `line` opens (ending any still open)."""
         self._seen("#VER", line)
         if self._block != NO_BLOCK:
             self._abandon_voucher(line)
         self._block = AWAIT_OPEN
-        self._rows = []
+        self._rows.clear()
         self._ore = 0
         self._damaged = False
 
@@ -216,14 +288,17 @@ class VoucherHandlers(ReaderBase):
         kind repeat their rows' accounts in order, so the row at the same place in an
         earlier voucher is tried first, by comparing the row's start: no copy, no hash.
         """
-        closing = text.find("}")
         place = len(self._rows)
         earlier = self._prefix_at[place] if place < len(self._prefix_at) else ""
         head: RowHead | None
-        here = closing >= 0 and len(earlier) == closing + 1 and text.startswith(earlier)
+        # `earlier` ends at its first "}", so a row that starts with it has its first "}"
+        # there too: no search for it.
+        here = bool(earlier) and text.startswith(earlier)
         if here:
+            closing = len(earlier) - 1
             prefix, head, fresh = earlier, self._head_at[place], False
         else:
+            closing = text.find("}")
             prefix = text[: closing + 1]
             head = self._row_heads.get(prefix)
             fresh = head is None
@@ -238,10 +313,24 @@ class VoucherHandlers(ReaderBase):
         if end < 0:
             end = len(text)
         amount_text = text[start:end]
-        ore = parse_ore(amount_text)
-        tail = self._tail(text, end + 1) if ore is not None else None
-        if tail is None or ore is None:
+        ore = ore_value(amount_text)
+        if ore == NO_ORE:
             return False
+        # What follows the amount: rows mostly end alike, so the previous row's tail is
+        # recognised by comparing the row's end, before any copy or lookup.
+        day: date | None = None
+        row_text = ""
+        quantity: Decimal | None = None
+        sign = ""
+        size = len(text) - end - 1
+        if size > 0:
+            last = self._last_tail
+            if not (size == len(last) and text.endswith(last)) and not self._new_tail(
+                text[end + 1 :]
+            ):
+                return False
+            day, row_text = self._tail_day, self._tail_text
+            quantity, sign = self._tail_quantity, self._tail_sign
         kind, account, objects = head
         if kind is _TRANS:
             self._ore += ore
@@ -256,7 +345,6 @@ class VoucherHandlers(ReaderBase):
             self._row_heads[prefix] = head
         if not here:
             self._keep_place(place, prefix, head)
-        day, row_text, quantity, sign = tail
         amount = DECIMAL(amount_text)
         self._rows.append(
             _new(_ROW, (kind, account, amount, objects, day, row_text, quantity, sign, line))
@@ -271,29 +359,20 @@ class VoucherHandlers(ReaderBase):
             self._prefix_at.append(prefix)
             self._head_at.append(head)
 
-    def _tail(self, row: str, start: int) -> RowTail | None:
-        """Date, text, quantity and sign from `row[start:]`; None unless they read cleanly.
-
-        Rows mostly end alike, so the previous row's tail is recognised by comparing the
-        row's end, before any copy or lookup.
-        """
-        size = len(row) - start
-        if size <= 0:
-            return _NO_TAIL
-        last = self._last_tail
-        if size == len(last) and row.endswith(last):
-            return self._last_tail_value
-        tail = row[start:]
+    def _new_tail(self, tail: str) -> bool:
+        """Make `tail` (a row's text after its amount) the last one read, its date, text,
+        quantity and sign in the `_tail_*` fields; False unless they read cleanly."""
         cached = self._tails.get(tail)
         if cached is None:
             cached = self._read_tail(tail)
             if cached is None:
-                return None
-        self._last_tail, self._last_tail_value = tail, cached
-        return cached
+                return False
+        self._last_tail = tail
+        self._tail_day, self._tail_text, self._tail_quantity, self._tail_sign = cached
+        return True
 
     def _read_tail(self, tail: str) -> RowTail | None:
-        """`_tail` of a tail not seen yet (now kept)."""
+        """What `_new_tail` reads of a tail not seen yet (now kept)."""
         fields = tokenize(tail)
         if len(fields) > 4:
             return None
@@ -315,14 +394,16 @@ class VoucherHandlers(ReaderBase):
         """Emit the current voucher after its checks."""
         source = ""
         if self._source is not None:
-            source = "\n".join(self._source) + "\n"
+            self._source.append("")  # so that the joined text ends with a newline, unjoined
+            source = "\n".join(self._source)
             self._source = []
         head = self._head
         assert head is not None
         self._block = NO_BLOCK
         self._head = None
         series, number, day, line = head.series, head.number, head.day, head.line
-        rows, self._rows = tuple(self._rows), []
+        rows = tuple(self._rows)
+        self._rows.clear()  # the same list again: one list, not one a voucher
         if day is None:
             return
         year = self._year_of.get(day, _UNKNOWN_YEAR)

@@ -5,13 +5,15 @@ they were skipped."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "sie"
-CORPUS = ROOT.parent / "shared" / "sie-corpus"
+CORPUS = Path(os.environ.get("SIE_CORPUS") or ROOT.parent / "shared" / "sie-corpus")
+"""Beside the clone, or where `SIE_CORPUS` says (a git worktree is one level deeper)."""
 CORPUS_SKIP_REASON = f"shared SIE corpus not found at {CORPUS}: third-party conformance skipped"
 
 requires_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=CORPUS_SKIP_REASON)
