@@ -36,6 +36,7 @@ from core.imports import (
 )
 from core.sie_parse import (
     EncodedRecords,
+    Parsed,
     ParseOptions,
     RecordBatch,
     SieParsers,
@@ -73,6 +74,9 @@ STAGE_EVERY = 20_000
 RAW_AT_LEAST_EVERY_S = 0.1
 #: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
 YEAR_CHECK_BYTES = 64 * 1024
+#: How often (seconds) progress is sent while the file is in and the records wait for the
+#: listing of the vouchers' documents.
+LISTING_PROGRESS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -226,8 +230,10 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
+            # With records, the vouchers' document counts are listed beside the download
+            # (``_CountListing``); the parser holds the record batches until they come.
             options = ParseOptions(year.id, request.allow_unbalanced, request.include_records,
-                                   await self._document_counts(request, year))
+                                   counts_to_come=request.include_records)
             if self._parsers.busy():
                 yield Progress(Stage.DOWNLOADING, year.id,
                                message="waiting for a free SIE parser (other imports run)")
@@ -266,19 +272,6 @@ class SieImport:
                     metadata={"financial_year_id": str(year.id), "errors": str(summary.errors)},
                 )
 
-    async def _document_counts(
-        self, request: SieImportRequest, year: FinancialYear
-    ) -> Counter[tuple[str, int]] | None:
-        """Each voucher's number of documents, for the records (one listing; ``None`` when
-        records are not asked for, or the connection may not read file connections)."""
-        if not request.include_records:
-            return None
-        try:
-            return await document_counts(self._api, request.tenant, year.id,
-                                         deadline=request.deadline)
-        except FortnoxScopeMissing:
-            return None
-
     async def _download(
         self,
         request: SieImportRequest,
@@ -307,6 +300,9 @@ class SieImport:
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
         )
+        # Started once the download is (not before: the file is what the caller waits for).
+        listing = (_CountListing(self._api, request.tenant, year.id, request.deadline)
+                   if request.include_records else None)
         total = stream.content_length or 0
         yield Progress(Stage.DOWNLOADING, year.id, 0, total,
                        message=f"downloading financial year {year.from_date.year}")
@@ -318,6 +314,8 @@ class SieImport:
                     # The parser is the bottleneck: it gets the chunk before the caller, whose
                     # send may wait for flow control.
                     parsed_meanwhile = await parsing.feed(chunk)
+                    if listing is not None and listing.ready():
+                        parsed_meanwhile += await listing.hand_over(parsing)
                     sha.update(chunk)
                     check.feed(chunk)
                     if request.stream_raw:
@@ -352,7 +350,15 @@ class SieImport:
             if request.stream_raw:
                 for piece in pieces(b"".join(held), size - held_size, last=True):
                     yield RawChunk(year.id, *piece)
-            rest, received.year = await parsing.close()
+            rest = []
+            if listing is not None:  # the records wait for it: Fortnox's rate bounds it
+                while not await listing.wait(LISTING_PROGRESS_EVERY_S):
+                    yield Progress(Stage.FETCHING_DOCUMENTS, year.id, size, size, vouchers,
+                                   message=f"listing the vouchers' documents for the records: "
+                                           f"{listing.listed} so far")
+                rest += await listing.hand_over(parsing)
+            closing, received.year = await parsing.close()
+            rest += closing
             for parsed in rest:
                 digests.append(parsed.digests)
                 fingerprints += len(parsed.digests)
@@ -362,6 +368,8 @@ class SieImport:
                                           start=fingerprints))
             staging.append(self._stage(import_id, year.id, digests))
         finally:  # no write of this import may land after it is finished
+            if listing is not None:
+                await listing.aclose()
             await asyncio.gather(*staging, return_exceptions=True)
         for future in staging:
             future.result()
@@ -373,6 +381,50 @@ class SieImport:
         """Writes digests while the download goes on (the history writes off the loop)."""
         return asyncio.ensure_future(self._history.stage_voucher_digests(
             import_id, year_id, DigestBatch.joined(digests)))
+
+
+class _CountListing:
+    """A year's voucher file connections listed beside its download, for the document counts
+    of its records. Fortnox lists connections in no stated order, so no voucher's count is
+    known before the listing ends: the parser holds the records until then, while the file is
+    downloaded, parsed, fingerprinted and streamed on."""
+
+    def __init__(self, api: FortnoxApi, tenant: str, year_id: int,
+                 deadline: float | None) -> None:
+        self.listed = 0  # connections so far
+        self._handed_over = False
+        self._task = asyncio.ensure_future(self._counts(api, tenant, year_id, deadline))
+
+    async def _counts(self, api: FortnoxApi, tenant: str, year_id: int,
+                      deadline: float | None) -> Counter[tuple[str, int]] | None:
+        def listed() -> None:
+            self.listed += 1
+        try:
+            return await document_counts(api, tenant, year_id, deadline=deadline,
+                                         listed=listed)
+        except FortnoxScopeMissing:  # the records say nothing of documents
+            return None
+
+    def ready(self) -> bool:
+        """Whether the listing ended (or failed) and its counts are not handed over yet."""
+        return not self._handed_over and self._task.done()
+
+    async def wait(self, seconds: float) -> bool:
+        """Waits at most ``seconds`` for the listing; whether it ended."""
+        await asyncio.wait({self._task}, timeout=seconds)
+        return self._task.done()
+
+    async def hand_over(self, parsing: YearParsing) -> list[Parsed]:
+        """Gives the ended listing's counts to the parser (raises what failed the listing);
+        returns what the parser produced meanwhile."""
+        counts = self._task.result()
+        self._handed_over = True
+        return await parsing.counts(counts)
+
+    async def aclose(self) -> None:
+        """Stops the listing if it still runs (the import failed or was cancelled)."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 class _YearCheck:

@@ -29,6 +29,7 @@ class Kind(enum.IntEnum):
     PARSED = 4  # parser -> service: a Parsed (``parsed_frame``), what a DATA frame produced
     DONE = 5  # parser -> service: pickled (Parsed, YearParsed), the file's result
     FAILED = 6  # parser -> service: the parser broke; the payload is its traceback
+    COUNTS = 7  # service -> parser: pickled document counts (or None), answered by a PARSED
 
 
 def frame(kind: Kind, payload: bytes) -> bytes:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import pickle
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from adapters.sie_parsing.frames import HEADER, Kind, frame, read_parsed
@@ -84,6 +84,14 @@ class _YearParsing:
         parsed, self._parsed = self._parsed, []
         return parsed
 
+    async def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+                     ) -> list[Parsed]:
+        self._raise_if_failed()
+        await self._worker.send(Kind.COUNTS, pickle.dumps(
+            None if document_counts is None else dict(document_counts), 5))
+        parsed, self._parsed = self._parsed, []
+        return parsed
+
     async def close(self) -> tuple[list[Parsed], YearParsed]:
         self._raise_if_failed()
         await self._worker.send(Kind.CLOSE, b"")
@@ -119,7 +127,7 @@ class _YearParsing:
 
 class ProcessParsers:
     """At most ``size`` parser processes, started when first needed and then reused; with
-    ``encoder`` (``module:function``, a ``RecordEncoder``) they encode record batches."""
+    ``encoder`` (``module:name``, a ``RecordEncoder``) they encode record batches."""
 
     def __init__(self, size: int, encoder: str = "") -> None:
         self._slots = asyncio.Semaphore(size)

@@ -1,7 +1,7 @@
 """A parser process: reads frames on stdin, runs ``YearParse`` and answers on stdout.
 
 It ends when stdin closes, so it never outlives the service, even one killed with SIGKILL.
-Its one argument, if given, names the ``RecordEncoder`` (``module:function``) that encodes
+Its one argument, if given, names the ``RecordEncoder`` (``module:name``) that encodes
 record batches here, as the caller's messages (the service's, which this layer cannot import).
 """
 
@@ -27,9 +27,9 @@ def _read(source: BinaryIO, size: int) -> bytes | None:
 
 
 def encoder(name: str) -> RecordEncoder:
-    """The function ``module:function`` names."""
-    module, _, function = name.partition(":")
-    return cast(RecordEncoder, getattr(importlib.import_module(module), function))
+    """The encoder ``module:name`` names."""
+    module, _, attribute = name.partition(":")
+    return cast(RecordEncoder, getattr(importlib.import_module(module), attribute))
 
 
 def serve(source: BinaryIO, sink: BinaryIO, encode: RecordEncoder | None = None) -> int:
@@ -47,6 +47,8 @@ def serve(source: BinaryIO, sink: BinaryIO, encode: RecordEncoder | None = None)
             assert parse is not None, "a file's bytes came before its OPEN frame"
             if kind == Kind.DATA:
                 answer = parsed_frame(parse.feed(payload))
+            elif kind == Kind.COUNTS:
+                answer = parsed_frame(parse.counts(pickle.loads(payload)))
             else:
                 answer = frame(Kind.DONE, pickle.dumps(parse.close(), 5))
                 parse = None
