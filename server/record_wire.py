@@ -13,7 +13,7 @@ listing of Fortnox that may end long after the voucher was read (``core.sie_pars
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -179,40 +179,55 @@ class RecordWriter:
             _BALANCE_LINE + varint(balance.line) if balance.line else b"",
         ))
 
-    def _row(self, tag: bytes, row: TransRow) -> bytes:
-        """A row as its field of the voucher (``tag``)."""
-        key = (row.account, row.objects)
-        body = self._row_heads.get(key)
-        if body is None:
-            if len(self._row_heads) >= _CACHE_MOST:
-                self._row_heads.clear()
-            body = self._row_heads[key] = (self._string(_ROW_ACCOUNT, row.account)
-                                           + self._object_refs(_ROW_OBJECTS, row.objects))
-        amount = _ore(row.amount)
-        if amount:
-            body += _ROW_AMOUNT + varint(amount)
-        if row.date is not None:
-            body += self._date(_ROW_DATE, row.date)
-        if row.text:
-            body += _length_delimited(_ROW_TEXT, row.text.encode())
-        size = len(body)
-        return tag + (_VARINTS[size] if size < 1 << 14 else varint(size)) + body
+    def _row_head(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> bytes:
+        """A row's account and objects, written and kept."""
+        if len(self._row_heads) >= _CACHE_MOST:
+            self._row_heads.clear()
+        written = self._row_heads[key] = (self._string(_ROW_ACCOUNT, key[0])
+                                          + self._object_refs(_ROW_OBJECTS, key[1]))
+        return written
+
+    def _rows(self, tag: bytes, rows: Iterable[TransRow]) -> list[bytes]:
+        """Rows as fields ``tag`` of their voucher (the hot loop: a year has millions)."""
+        heads = self._row_heads
+        written = []
+        for row in rows:
+            key = (row.account, row.objects)
+            body = heads.get(key) or self._row_head(key)
+            amount = row.amount
+            numerator, denominator = amount.as_integer_ratio()  # _ore, inlined
+            ore = (numerator * 100 if denominator == 1
+                   else numerator * (100 // denominator) if 100 % denominator == 0
+                   else to_ore(amount))
+            if ore:
+                body += _ROW_AMOUNT + (_VARINTS[ore] if 0 < ore < 1 << 14 else varint(ore))
+            if row.date is not None:
+                body += self._date(_ROW_DATE, row.date)
+            if row.text:
+                body += _length_delimited(_ROW_TEXT, row.text.encode())
+            size = len(body)
+            written.append(tag + (_VARINTS[size] if size < 1 << 14 else varint(size)) + body)
+        return written
 
     def _voucher(self, voucher: Voucher) -> bytes:
         rows = voucher.rows
-        if all(r.kind is _TRANS for r in rows):
-            tag = _VOUCHER_ROWS[_TRANS]
-            row = self._row
-            written = [row(tag, r) for r in rows]
-        else:  # posted rows first, then the added, then the struck, each in file order
-            written = [self._row(_VOUCHER_ROWS[kind], r)
-                       for kind in (_TRANS, _RTRANS, _BTRANS) for r in rows if r.kind is kind]
+        for row in rows:
+            if row.kind is not _TRANS:  # posted rows first, then the added, then the struck
+                written = [*self._rows(_VOUCHER_ROWS[_TRANS], (r for r in rows
+                                                               if r.kind is _TRANS)),
+                           *self._rows(_VOUCHER_ROWS[_RTRANS], (r for r in rows
+                                                                if r.kind is _RTRANS)),
+                           *self._rows(_VOUCHER_ROWS[_BTRANS], (r for r in rows
+                                                                if r.kind is _BTRANS))]
+                break
+        else:
+            written = self._rows(_VOUCHER_ROWS[_TRANS], rows)
+        number, text = voucher.number, voucher.text
         return b"".join((
             self._string(_VOUCHER_SERIES, voucher.series),
-            _length_delimited(_VOUCHER_NUMBER, voucher.number.encode()) if voucher.number
-            else b"",
+            _length_delimited(_VOUCHER_NUMBER, number.encode()) if number else b"",
             self._date(_VOUCHER_DATE, voucher.date),
-            _length_delimited(_VOUCHER_TEXT, voucher.text.encode()) if voucher.text else b"",
+            _length_delimited(_VOUCHER_TEXT, text.encode()) if text else b"",
             self._date(_VOUCHER_REG_DATE, voucher.reg_date),
             *written,
             _VOUCHER_LINE + varint(voucher.line) if voucher.line else b"",
