@@ -153,6 +153,7 @@ class _Imported:
     vouchers = 0  # records
     counted = 0  # records with a document count
     documents = 0  # the counts' sum
+    first_records = 0.0  # seconds from the call to the first record batch
 
 
 async def _import(
@@ -173,6 +174,7 @@ async def _import(
         elif kind == "chunk":
             received += len(message.chunk.data)
         elif kind == "records" and seen is not None:
+            seen.first_records = seen.first_records or time.perf_counter() - started
             for voucher in message.records.vouchers:
                 seen.vouchers += 1
                 seen.counted += voucher.HasField("document_count")
@@ -349,12 +351,17 @@ async def _large_year_with_documents(work: Path) -> None:
             _, seconds, received = await _import(stub, "documents", [year_id], True, seen)
             requests = await asyncio.to_thread(_requests, sandbox_url) - before
     limit = 25 / 5
-    share = requests / seconds / limit
+    # The first record batch leaves once the listing has ended (the file, parsed long before,
+    # waits for it): up to then, the import's time is the listing's.
+    listing = seen.first_records
+    share = requests / listing / limit
     assert seen.vouchers and seen.counted == seen.vouchers, "a voucher without its count"
     print(f"large year with its documents: {received / 1e6:.1f} MB, {seen.vouchers} vouchers "
-          f"with {seen.documents} documents, imported with records in {seconds:.1f} s")
-    print(f"  Fortnox requests of the import {requests} ({requests / seconds:.2f} per s), "
-          f"{share:.2f} of Fortnox's 25 per 5 s (target >= 0.90: {_met(share >= 0.9)})")
+          f"with {seen.documents} documents, imported with records in {seconds:.1f} s "
+          f"(first records after {listing:.1f} s, once the listing ended)")
+    print(f"  Fortnox requests of the import {requests}, {requests / listing:.2f} per s up to "
+          f"the first records = {share:.2f} of Fortnox's 25 per 5 s (target >= 0.90: "
+          f"{_met(share >= 0.9)}); over the whole import {requests / seconds / limit:.2f}")
 
 
 def main() -> int:

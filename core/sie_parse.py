@@ -135,12 +135,12 @@ class _Batch:
     vouchers: list[Voucher] = field(default_factory=list)
     size: int = 0  # about the bytes of the file its records came from
 
-    def full_before(self, event: SieEvent) -> bool:
-        """Whether the batch holds records and ``event`` would take it over its size."""
-        return bool(self.size) and self.size + _size(event) > RECORD_BATCH_BYTES
+    def full_before(self, size: int) -> bool:
+        """Whether the batch holds records and one of ``size`` would take it over its size."""
+        return bool(self.size) and self.size + size > RECORD_BATCH_BYTES
 
-    def add(self, event: SieEvent) -> bool:
-        """Keeps a record worth sending; tells whether the batch is full."""
+    def add(self, event: SieEvent, size: int) -> bool:
+        """Keeps a record worth sending (of ``_size``); tells whether the batch is full."""
         if isinstance(event, Account):
             self.accounts.append(event)
         elif isinstance(event, Balance):
@@ -149,7 +149,7 @@ class _Batch:
             self.vouchers.append(event if self.keep_source else event._replace(source=""))
         else:
             return False
-        self.size += _size(event)
+        self.size += size
         return (len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
                 or self.size >= RECORD_BATCH_BYTES)
 
@@ -284,6 +284,7 @@ class YearParse:
         keys: list[str] = []
         digests: list[bytes] = []
         blank = self._blank
+        batch = self._batch
         for event in events:
             kind = type(event)
             if kind is Finding:
@@ -300,16 +301,17 @@ class YearParse:
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
-            if include_records:
-                if self._batch.full_before(event):
+            if include_records and (size := _size(event)):
+                if batch.full_before(size):
                     self._take(out)
-                if self._batch.add(event):
+                if batch.add(event, size):
                     self._take(out)
         if last:
             self._take(out)
-        batch = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys), b"".join(digests))
+        fingerprints = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys),
+                                   b"".join(digests))
         self._fingerprinted += len(keys)
-        return Parsed(tuple(out), batch, self._reader.summary().vouchers)
+        return Parsed(tuple(out), fingerprints, self._reader.summary().vouchers)
 
 
     def _take(self, out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
