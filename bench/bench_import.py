@@ -211,7 +211,7 @@ async def _large_year(work: Path) -> None:
         ) as channel:
             stub = pb_grpc.FortnoxServiceStub(channel)
             await _connect(stub, "large")
-            service_cpu = parsers_cpu = records_parsers_cpu = 0.0
+            service_cpu = parsers_cpu = records_parsers_cpu = records_service_cpu = 0.0
             for _ in range(RUNS):  # interleaved, so both see the same machine
                 readers.append(_reader_throughput(sie_file))
                 before = {pid: _cpu_seconds(pid) for pid in _children(service_pid)}
@@ -225,7 +225,9 @@ async def _large_year(work: Path) -> None:
                 imports.append(size_mb / seconds)
                 firsts.append(first)
                 before = {pid: _cpu_seconds(pid) for pid in _children(service_pid)}
+                service_before = _cpu_seconds(service_pid)
                 with_records.append(size_mb / (await _import(stub, "large", [year_id], True))[1])
+                records_service_cpu += _cpu_seconds(service_pid) - service_before
                 records_parsers_cpu += sum(
                     _cpu_seconds(pid) - before.get(pid, 0.0) for pid in _children(service_pid))
         ratios = [i / r for i, r in zip(imports, readers, strict=True)]
@@ -249,8 +251,9 @@ async def _large_year(work: Path) -> None:
         print(f"  CPU per MB imported          {service_cpu * per_mb:6.1f} ms in the service "
               f"process (target <= 20: {_met(service_cpu * per_mb <= 20)}), "
               f"{parsers_cpu * per_mb:.1f} ms in its parsers (target <= 49, before issue 24: "
-              f"{_met(parsers_cpu * per_mb <= 49)}); with records "
-              f"{records_parsers_cpu * per_mb:.1f} ms in its parsers")
+              f"{_met(parsers_cpu * per_mb <= 49)})")
+        print(f"  with records                 {records_service_cpu * per_mb:6.1f} ms in the "
+              f"service, {records_parsers_cpu * per_mb:.1f} ms in its parsers")
         print(f"  service peak memory (VmHWM)  {_peak_rss_mib(service_pid):6.0f} MiB")
         parsers = ", ".join(f"{_peak_rss_mib(pid):.0f}" for pid in _children(service_pid))
         print(f"  parser processes' peaks      {parsers} MiB")
