@@ -283,12 +283,9 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         """Streams the year's file to the caller and the parser; digests go to the history."""
         sha = hashlib.sha256()
-        digests: list[DigestBatch] = []
-        pending = 0  # fingerprints in ``digests``
-        fingerprints = 0  # of the whole file so far
+        taken = _Taken()
         staging: list[asyncio.Future[None]] = []  # SQLite writes beside the download
         size = 0
-        vouchers = 0
         next_progress = 0
         # The newest bytes, sent once we know the year, that they are not the last, and (so
         # that a message carries as much as it may) that they fill whole pieces.
@@ -314,8 +311,6 @@ class SieImport:
                     # The parser is the bottleneck: it gets the chunk before the caller, whose
                     # send may wait for flow control.
                     parsed_meanwhile = await parsing.feed(chunk)
-                    if listing is not None and listing.ready():
-                        parsed_meanwhile += await listing.hand_over(parsing)
                     sha.update(chunk)
                     check.feed(chunk)
                     if request.stream_raw:
@@ -333,40 +328,38 @@ class SieImport:
                         held.append(chunk)
                         held_size += len(chunk)
                     size += len(chunk)
-                    for parsed in parsed_meanwhile:
-                        vouchers = parsed.vouchers
-                        digests.append(parsed.digests)
-                        pending += len(parsed.digests)
-                        fingerprints += len(parsed.digests)
-                        for event in parsed.events:
-                            yield event
-                    if pending >= STAGE_EVERY:
-                        staging.append(self._stage(import_id, year.id, digests))
-                        digests, pending = [], 0
+                    for event in taken.events(parsed_meanwhile):
+                        yield event
+                    if listing is not None and listing.ready():
+                        async for released in listing.hand_over(parsing):
+                            for event in taken.events(released):
+                                yield event
+                    if taken.pending >= STAGE_EVERY:
+                        staging.append(self._stage(import_id, year.id, taken.digests))
+                        taken.digests, taken.pending = [], 0
                     if size >= next_progress:
                         next_progress = size + PROGRESS_EVERY_BYTES
-                        yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
+                        yield Progress(Stage.DOWNLOADING, year.id, size, total, taken.vouchers)
             check.feed(b"", last=True)
             if request.stream_raw:
                 for piece in pieces(b"".join(held), size - held_size, last=True):
                     yield RawChunk(year.id, *piece)
-            rest = []
-            if listing is not None:  # the records wait for it: Fortnox's rate bounds it
+            if listing is not None and not listing.handed_over:
+                # The records wait for the listing: Fortnox's rate bounds it.
                 while not await listing.wait(LISTING_PROGRESS_EVERY_S):
-                    yield Progress(Stage.FETCHING_DOCUMENTS, year.id, size, size, vouchers,
+                    yield Progress(Stage.FETCHING_DOCUMENTS, year.id, size, size,
+                                   taken.vouchers,
                                    message=f"listing the vouchers' documents for the records: "
                                            f"{listing.listed} so far")
-                rest += await listing.hand_over(parsing)
-            closing, received.year = await parsing.close()
-            rest += closing
-            for parsed in rest:
-                digests.append(parsed.digests)
-                fingerprints += len(parsed.digests)
-                for event in parsed.events:
-                    yield event
-            digests.append(DigestBatch.of([(BALANCES_KEY, received.year.balances_digest)],
-                                          start=fingerprints))
-            staging.append(self._stage(import_id, year.id, digests))
+                async for released in listing.hand_over(parsing):
+                    for event in taken.events(released):
+                        yield event
+            rest, received.year = await parsing.close()
+            for event in taken.events(rest):
+                yield event
+            taken.digests.append(DigestBatch.of(
+                [(BALANCES_KEY, received.year.balances_digest)], start=taken.fingerprints))
+            staging.append(self._stage(import_id, year.id, taken.digests))
         finally:  # no write of this import may land after it is finished
             if listing is not None:
                 await listing.aclose()
@@ -381,6 +374,28 @@ class SieImport:
         """Writes digests while the download goes on (the history writes off the loop)."""
         return asyncio.ensure_future(self._history.stage_voucher_digests(
             import_id, year_id, DigestBatch.joined(digests)))
+
+
+@dataclass
+class _Taken:
+    """What the parser's answers of a year brought so far: fingerprints not yet staged, and
+    how many vouchers it has read."""
+
+    digests: list[DigestBatch] = field(default_factory=list)
+    pending: int = 0  # fingerprints in ``digests``
+    fingerprints: int = 0  # of the whole file so far
+    vouchers: int = 0
+
+    def events(self, answers: list[Parsed]) -> list[RecordBatch | EncodedRecords | YearFinding]:
+        """Takes the answers' fingerprints; returns their events for the caller."""
+        events: list[RecordBatch | EncodedRecords | YearFinding] = []
+        for parsed in answers:
+            self.vouchers = parsed.vouchers
+            self.digests.append(parsed.digests)
+            self.pending += len(parsed.digests)
+            self.fingerprints += len(parsed.digests)
+            events += parsed.events
+        return events
 
 
 class _CountListing:
@@ -405,6 +420,11 @@ class _CountListing:
         except FortnoxScopeMissing:  # the records say nothing of documents
             return None
 
+    @property
+    def handed_over(self) -> bool:
+        """Whether the parser has the counts."""
+        return self._handed_over
+
     def ready(self) -> bool:
         """Whether the listing ended (or failed) and its counts are not handed over yet."""
         return not self._handed_over and self._task.done()
@@ -414,12 +434,13 @@ class _CountListing:
         await asyncio.wait({self._task}, timeout=seconds)
         return self._task.done()
 
-    async def hand_over(self, parsing: YearParsing) -> list[Parsed]:
+    async def hand_over(self, parsing: YearParsing) -> AsyncIterator[list[Parsed]]:
         """Gives the ended listing's counts to the parser (raises what failed the listing);
-        returns what the parser produced meanwhile."""
+        yields what it sends back, the held records piece by piece."""
         counts = self._task.result()
         self._handed_over = True
-        return await parsing.counts(counts)
+        async for parsed in parsing.counts(counts):
+            yield parsed
 
     async def aclose(self) -> None:
         """Stops the listing if it still runs (the import failed or was cancelled)."""

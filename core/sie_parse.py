@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import IO, Protocol
@@ -38,8 +38,10 @@ RECORD_BATCH_BYTES = 512 * 1024
 #: What a record of the file counts for, beside its text, in ``RECORD_BATCH_BYTES``.
 _RECORD_OVERHEAD = 64
 #: Record batches waiting for their vouchers' document counts are kept in memory up to this
-#: many bytes, and beyond on disk (a very large year's whole records may wait).
+#: many bytes, and beyond on disk (a very large year's whole records may wait)...
 HELD_IN_MEMORY_BYTES = 16 << 20
+#: ...and once the counts come, handed on in pieces of about this many bytes.
+RELEASE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -192,13 +194,12 @@ class _Held:
                             "\n".join(f"{s}\x1f{n}" for s, n in keys)))
 
     def release(self, encoder: RecordEncoder,
-                document_counts: Mapping[tuple[str, int], int] | None) -> list[bytes]:
+                document_counts: Mapping[tuple[str, int], int] | None) -> Iterator[bytes]:
         """Every held batch as its whole message, in the order they came."""
         if self._spool is None:
-            return []
+            return
         spool, index = self._spool, self._index
         self._spool, self._index = None, []
-        out = []
         with spool:
             spool.seek(0)
             for head_size, sizes, keys in index:
@@ -211,8 +212,7 @@ class _Held:
                 counts = None if document_counts is None or not sizes else _counts(
                     document_counts,
                     (tuple(k.split("\x1f", 1)) for k in keys.split("\n")))  # type: ignore[misc]
-                out.append(encoder.message(head, vouchers, counts))
-        return out
+                yield encoder.message(head, vouchers, counts)
 
 
 def _size(event: SieEvent) -> int:
@@ -248,21 +248,31 @@ class YearParse:
         """Reads a chunk; returns what it completed."""
         return self._consume(self._reader.feed(chunk), last=False)
 
-    def counts(self, document_counts: Mapping[tuple[str, int], int] | None) -> Parsed:
+    def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+               ) -> Iterator[Parsed]:
         """Takes the vouchers' document counts (``None``: they cannot be known) that
-        ``ParseOptions.counts_to_come`` promised; returns the record batches held for them."""
+        ``ParseOptions.counts_to_come`` promised; yields the record batches held for them, in
+        pieces of about ``RELEASE_BYTES`` (at least one piece)."""
         self._document_counts, self._waiting = document_counts, False
         year_id = self._options.financial_year_id
-        released: list[RecordBatch | EncodedRecords | YearFinding] = []
+        piece: list[RecordBatch | EncodedRecords | YearFinding] = []
+        size = 0
         if self._encode is not None:
-            released += [EncodedRecords(year_id, m)
-                         for m in self._held.release(self._encode, document_counts)]
+            for message in self._held.release(self._encode, document_counts):
+                piece.append(EncodedRecords(year_id, message))
+                size += len(message)
+                if size >= RELEASE_BYTES:
+                    yield self._piece(piece)
+                    piece, size = [], 0
         for batch in self._held_batches:
-            released.append(replace(batch, document_counts=None if document_counts is None
-                                    else _counts(document_counts,
-                                                 ((v.series, v.number) for v in batch.vouchers))))
+            piece.append(replace(batch, document_counts=None if document_counts is None
+                                 else _counts(document_counts,
+                                              ((v.series, v.number) for v in batch.vouchers))))
         self._held_batches = []
-        return Parsed(tuple(released), DigestBatch(self._fingerprinted, "", b""),
+        yield self._piece(piece)
+
+    def _piece(self, events: list[RecordBatch | EncodedRecords | YearFinding]) -> Parsed:
+        return Parsed(tuple(events), DigestBatch(self._fingerprinted, "", b""),
                       self._reader.summary().vouchers)
 
     def close(self) -> tuple[Parsed, YearParsed]:
@@ -270,8 +280,8 @@ class YearParse:
         counts still to come, the records held for them go without: ``counts`` comes first)."""
         parsed = self._consume(self._reader.close(), last=True)
         if self._waiting:
-            held = self.counts(None)
-            parsed = replace(parsed, events=held.events + parsed.events)
+            held = tuple(e for piece in self.counts(None) for e in piece.events)
+            parsed = replace(parsed, events=held + parsed.events)
         year = YearParsed(self._reader.summary(), self._controls.finish(),
                           self._balances.digest())
         return parsed, year
@@ -341,10 +351,11 @@ class YearParsing(Protocol):
         """Hands a chunk over (waiting only while the parser is too far behind)."""
         ...
 
-    async def counts(self, document_counts: Mapping[tuple[str, int], int] | None
-                     ) -> list[Parsed]:
-        """Hands over the vouchers' document counts (``YearParse.counts``); returns what
-        earlier chunks produced meanwhile."""
+    def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+               ) -> AsyncIterator[list[Parsed]]:
+        """Hands over the vouchers' document counts (``YearParse.counts``); yields what
+        earlier chunks produced meanwhile, then the records held for the counts, a piece at a
+        time (the next is asked for once the caller took the last)."""
         ...
 
     async def close(self) -> tuple[list[Parsed], YearParsed]:

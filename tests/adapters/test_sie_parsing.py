@@ -267,10 +267,10 @@ def test_records_held_for_counts_that_come_later_are_those_of_counts_known_at_on
         parsed = []
         for index, start in enumerate(range(0, len(data), 512)):
             if index == counts_after:
-                parsed.append(parse.counts(COUNTS))
+                parsed += parse.counts(COUNTS)
             parsed.append(parse.feed(data[start:start + 512]))
         if counts_after is not None and counts_after >= index:
-            parsed.append(parse.counts(COUNTS))
+            parsed += parse.counts(COUNTS)
         return [*parsed, parse.close()[0]]
 
     at_once = parse(ParseOptions(7, include_records=True, document_counts=COUNTS), None)
@@ -297,13 +297,14 @@ def test_held_records_without_counts_by_the_end_go_without() -> None:
 async def test_a_worker_takes_the_counts_mid_file() -> None:
     options = ParseOptions(7, include_records=True, counts_to_come=True)
     here = YearParse(options, RecordWriter())
-    expected = [here.feed(chunks()[0]), here.counts(COUNTS),
+    expected = [here.feed(chunks()[0]), *here.counts(COUNTS),
                 *(here.feed(chunk) for chunk in chunks()[1:]), here.close()[0]]
     pool = ProcessParsers(1, PARSER_RECORD_ENCODER)
     try:
         async with pool.parse(options) as parsing:
             got = await parsing.feed(chunks()[0])
-            got += await parsing.counts(COUNTS)
+            async for released in parsing.counts(COUNTS):
+                got += released
             for chunk in chunks()[1:]:
                 got += await parsing.feed(chunk)
             rest, _ = await parsing.close()
@@ -313,3 +314,42 @@ async def test_a_worker_takes_the_counts_mid_file() -> None:
     counted = [v.document_count for e in flat(expected)[0] if isinstance(e, EncodedRecords)
                for v in pb.ImportSieResponse.FromString(e.data).records.vouchers]
     assert counted == [2, 0, 1]
+
+
+def test_held_records_come_back_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = long_vouchers(40, 4)
+    monkeypatch.setattr("core.sie_parse.RECORD_BATCH", 2)
+    monkeypatch.setattr("core.sie_parse.RELEASE_BYTES", 2_000)  # a piece holds about 2 batches
+    here = YearParse(ParseOptions(7, include_records=True, counts_to_come=True), RecordWriter())
+    for i in range(0, len(data), 4096):
+        assert not [e for e in here.feed(data[i:i + 4096]).events
+                    if isinstance(e, EncodedRecords)]
+    pieces = list(here.counts({("A", 5): 4}))
+    assert len(pieces) >= 5 and all(p.events for p in pieces)
+    counts = [v.document_count for p in [*pieces, here.close()[0]] for e in p.events
+              if isinstance(e, EncodedRecords)
+              for v in pb.ImportSieResponse.FromString(e.data).records.vouchers]
+    assert counts == [4 if n == 5 else 0 for n in range(1, 41)]
+
+
+async def test_a_worker_sends_the_held_records_a_piece_at_a_time() -> None:
+    """Each piece (about ``RELEASE_BYTES``) is asked for once the last is taken, so neither
+    process holds a large year's records at once."""
+    data = long_vouchers(600, 20)  # about 2.6 MB of records
+    options = ParseOptions(7, include_records=True, counts_to_come=True)
+    here = YearParse(options, RecordWriter())
+    expected = [here.feed(data[i:i + 65536]) for i in range(0, len(data), 65536)]
+    expected += here.counts({("A", 5): 4})
+    expected.append(here.close()[0])
+    pool = ProcessParsers(1, PARSER_RECORD_ENCODER)
+    try:
+        async with pool.parse(options) as parsing:
+            got = []
+            for i in range(0, len(data), 65536):
+                got += await parsing.feed(data[i:i + 65536])
+            released = [piece async for piece in parsing.counts({("A", 5): 4})]
+            rest, _ = await parsing.close()
+    finally:
+        await pool.aclose()
+    assert len(released) >= 2
+    assert flat([*got, *(p for piece in released for p in piece), *rest]) == flat(expected)

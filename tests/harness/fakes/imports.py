@@ -221,8 +221,9 @@ class _InlineParsing:
         return [self._parse.feed(chunk)]
 
     async def counts(self, document_counts: Mapping[tuple[str, int], int] | None
-                     ) -> list[Parsed]:
-        return [self._parse.counts(document_counts)]
+                     ) -> AsyncIterator[list[Parsed]]:
+        for piece in self._parse.counts(document_counts):
+            yield [piece]
 
     async def close(self) -> tuple[list[Parsed], YearParsed]:
         self.closed = True
