@@ -72,6 +72,10 @@ STAGE_EVERY = 20_000
 #: (seconds) while a slow download has not filled one: a message costs the service the same
 #: whether it carries 32 KiB or 1 MiB.
 RAW_AT_LEAST_EVERY_S = 0.1
+#: The parser process is handed at least this many bytes at a time (or what came within
+#: ``RAW_AT_LEAST_EVERY_S``): each hand-over costs both processes a frame, whatever its size,
+#: and downloads arrive in pieces of a few KiB.
+PARSE_AT_LEAST_BYTES = 256 * 1024
 #: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
 YEAR_CHECK_BYTES = 64 * 1024
 #: How often (seconds) progress is sent while the file is in and the records wait for the
@@ -291,8 +295,10 @@ class SieImport:
         # that a message carries as much as it may) that they fill whole pieces.
         held: list[bytes] = []
         held_size = 0
+        unparsed: list[bytes] = []  # not yet handed to the parser
+        unparsed_size = 0
         loop = asyncio.get_running_loop()
-        flush_at = loop.time() + RAW_AT_LEAST_EVERY_S
+        flush_at = parse_at = loop.time() + RAW_AT_LEAST_EVERY_S
         check = _YearCheck(year, organisation_number)
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
@@ -310,7 +316,13 @@ class SieImport:
                         continue
                     # The parser is the bottleneck: it gets the chunk before the caller, whose
                     # send may wait for flow control.
-                    parsed_meanwhile = await parsing.feed(chunk)
+                    unparsed.append(chunk)
+                    unparsed_size += len(chunk)
+                    parsed_meanwhile: list[Parsed] = []
+                    if unparsed_size >= PARSE_AT_LEAST_BYTES or loop.time() >= parse_at:
+                        parse_at = loop.time() + RAW_AT_LEAST_EVERY_S
+                        parsed_meanwhile = await parsing.feed(b"".join(unparsed))
+                        unparsed, unparsed_size = [], 0
                     sha.update(chunk)
                     check.feed(chunk)
                     if request.stream_raw:
@@ -341,6 +353,9 @@ class SieImport:
                         next_progress = size + PROGRESS_EVERY_BYTES
                         yield Progress(Stage.DOWNLOADING, year.id, size, total, taken.vouchers)
             check.feed(b"", last=True)
+            if unparsed:
+                for event in taken.events(await parsing.feed(b"".join(unparsed))):
+                    yield event
             if request.stream_raw:
                 for piece in pieces(b"".join(held), size - held_size, last=True):
                     yield RawChunk(year.id, *piece)
