@@ -2,7 +2,9 @@
 
 A ``PARSED`` answer, one per chunk of the file, is framed by hand rather than pickled: the
 fingerprints go as one text and one byte string, which the service stores as they are, and
-only findings and record batches (rare, or asked for) are pickled.
+only findings and record batches (rare, or asked for) are pickled. Record batches held for
+their vouchers' document counts go back after ``COUNTS`` a piece at a time (``RELEASED``), the
+next piece asked for (``MORE``) once the service has taken the last.
 """
 
 from __future__ import annotations
