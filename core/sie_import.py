@@ -36,6 +36,7 @@ from core.imports import (
 )
 from core.sie_parse import (
     EncodedRecords,
+    Parsed,
     ParseOptions,
     RecordBatch,
     SieParsers,
@@ -71,8 +72,15 @@ STAGE_EVERY = 20_000
 #: (seconds) while a slow download has not filled one: a message costs the service the same
 #: whether it carries 32 KiB or 1 MiB.
 RAW_AT_LEAST_EVERY_S = 0.1
+#: The parser process is handed at least this many bytes at a time (or what came within
+#: ``RAW_AT_LEAST_EVERY_S``): each hand-over costs both processes a frame, whatever its size,
+#: and downloads arrive in pieces of a few KiB.
+PARSE_AT_LEAST_BYTES = 256 * 1024
 #: How far into a file its ``#RAR 0`` is looked for before the caller gets any byte of it.
 YEAR_CHECK_BYTES = 64 * 1024
+#: How often (seconds) progress is sent while the file is in and the records wait for the
+#: listing of the vouchers' documents.
+LISTING_PROGRESS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -226,8 +234,10 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         with self._tracer.start_as_current_span("sie.import_year") as span:
             span.set_attribute("fortnox.financial_year_id", year.id)
+            # With records, the vouchers' document counts are listed beside the download
+            # (``_CountListing``); the parser holds the record batches until they come.
             options = ParseOptions(year.id, request.allow_unbalanced, request.include_records,
-                                   await self._document_counts(request, year))
+                                   counts_to_come=request.include_records)
             if self._parsers.busy():
                 yield Progress(Stage.DOWNLOADING, year.id,
                                message="waiting for a free SIE parser (other imports run)")
@@ -266,19 +276,6 @@ class SieImport:
                     metadata={"financial_year_id": str(year.id), "errors": str(summary.errors)},
                 )
 
-    async def _document_counts(
-        self, request: SieImportRequest, year: FinancialYear
-    ) -> Counter[tuple[str, int]] | None:
-        """Each voucher's number of documents, for the records (one listing; ``None`` when
-        records are not asked for, or the connection may not read file connections)."""
-        if not request.include_records:
-            return None
-        try:
-            return await document_counts(self._api, request.tenant, year.id,
-                                         deadline=request.deadline)
-        except FortnoxScopeMissing:
-            return None
-
     async def _download(
         self,
         request: SieImportRequest,
@@ -290,23 +287,25 @@ class SieImport:
     ) -> AsyncIterator[ImportEvent]:
         """Streams the year's file to the caller and the parser; digests go to the history."""
         sha = hashlib.sha256()
-        digests: list[DigestBatch] = []
-        pending = 0  # fingerprints in ``digests``
-        fingerprints = 0  # of the whole file so far
+        taken = _Taken()
         staging: list[asyncio.Future[None]] = []  # SQLite writes beside the download
         size = 0
-        vouchers = 0
         next_progress = 0
         # The newest bytes, sent once we know the year, that they are not the last, and (so
         # that a message carries as much as it may) that they fill whole pieces.
         held: list[bytes] = []
         held_size = 0
+        unparsed: list[bytes] = []  # not yet handed to the parser
+        unparsed_size = 0
         loop = asyncio.get_running_loop()
-        flush_at = loop.time() + RAW_AT_LEAST_EVERY_S
+        flush_at = parse_at = loop.time() + RAW_AT_LEAST_EVERY_S
         check = _YearCheck(year, organisation_number)
         stream = await self._api.open_sie_export(
             request.tenant, year.id, request.sie_type, deadline=request.deadline
         )
+        # Started once the download is (not before: the file is what the caller waits for).
+        listing = (_CountListing(self._api, request.tenant, year.id, request.deadline)
+                   if request.include_records else None)
         total = stream.content_length or 0
         yield Progress(Stage.DOWNLOADING, year.id, 0, total,
                        message=f"downloading financial year {year.from_date.year}")
@@ -317,7 +316,13 @@ class SieImport:
                         continue
                     # The parser is the bottleneck: it gets the chunk before the caller, whose
                     # send may wait for flow control.
-                    parsed_meanwhile = await parsing.feed(chunk)
+                    unparsed.append(chunk)
+                    unparsed_size += len(chunk)
+                    parsed_meanwhile: list[Parsed] = []
+                    if unparsed_size >= PARSE_AT_LEAST_BYTES or loop.time() >= parse_at:
+                        parse_at = loop.time() + RAW_AT_LEAST_EVERY_S
+                        parsed_meanwhile = await parsing.feed(b"".join(unparsed))
+                        unparsed, unparsed_size = [], 0
                     sha.update(chunk)
                     check.feed(chunk)
                     if request.stream_raw:
@@ -335,33 +340,44 @@ class SieImport:
                         held.append(chunk)
                         held_size += len(chunk)
                     size += len(chunk)
-                    for parsed in parsed_meanwhile:
-                        vouchers = parsed.vouchers
-                        digests.append(parsed.digests)
-                        pending += len(parsed.digests)
-                        fingerprints += len(parsed.digests)
-                        for event in parsed.events:
-                            yield event
-                    if pending >= STAGE_EVERY:
-                        staging.append(self._stage(import_id, year.id, digests))
-                        digests, pending = [], 0
+                    for event in taken.events(parsed_meanwhile):
+                        yield event
+                    if listing is not None and listing.ready():
+                        async for released in listing.hand_over(parsing):
+                            for event in taken.events(released):
+                                yield event
+                    if taken.pending >= STAGE_EVERY:
+                        staging.append(self._stage(import_id, year.id, taken.digests))
+                        taken.digests, taken.pending = [], 0
                     if size >= next_progress:
                         next_progress = size + PROGRESS_EVERY_BYTES
-                        yield Progress(Stage.DOWNLOADING, year.id, size, total, vouchers)
+                        yield Progress(Stage.DOWNLOADING, year.id, size, total, taken.vouchers)
             check.feed(b"", last=True)
+            if unparsed:
+                for event in taken.events(await parsing.feed(b"".join(unparsed))):
+                    yield event
             if request.stream_raw:
                 for piece in pieces(b"".join(held), size - held_size, last=True):
                     yield RawChunk(year.id, *piece)
+            if listing is not None and not listing.handed_over:
+                # The records wait for the listing: Fortnox's rate bounds it.
+                while not await listing.wait(LISTING_PROGRESS_EVERY_S):
+                    yield Progress(Stage.FETCHING_DOCUMENTS, year.id, size, size,
+                                   taken.vouchers,
+                                   message=f"listing the vouchers' documents for the records: "
+                                           f"{listing.listed} so far")
+                async for released in listing.hand_over(parsing):
+                    for event in taken.events(released):
+                        yield event
             rest, received.year = await parsing.close()
-            for parsed in rest:
-                digests.append(parsed.digests)
-                fingerprints += len(parsed.digests)
-                for event in parsed.events:
-                    yield event
-            digests.append(DigestBatch.of([(BALANCES_KEY, received.year.balances_digest)],
-                                          start=fingerprints))
-            staging.append(self._stage(import_id, year.id, digests))
+            for event in taken.events(rest):
+                yield event
+            taken.digests.append(DigestBatch.of(
+                [(BALANCES_KEY, received.year.balances_digest)], start=taken.fingerprints))
+            staging.append(self._stage(import_id, year.id, taken.digests))
         finally:  # no write of this import may land after it is finished
+            if listing is not None:
+                await listing.aclose()
             await asyncio.gather(*staging, return_exceptions=True)
         for future in staging:
             future.result()
@@ -373,6 +389,78 @@ class SieImport:
         """Writes digests while the download goes on (the history writes off the loop)."""
         return asyncio.ensure_future(self._history.stage_voucher_digests(
             import_id, year_id, DigestBatch.joined(digests)))
+
+
+@dataclass
+class _Taken:
+    """What the parser's answers of a year brought so far: fingerprints not yet staged, and
+    how many vouchers it has read."""
+
+    digests: list[DigestBatch] = field(default_factory=list)
+    pending: int = 0  # fingerprints in ``digests``
+    fingerprints: int = 0  # of the whole file so far
+    vouchers: int = 0
+
+    def events(self, answers: list[Parsed]) -> list[RecordBatch | EncodedRecords | YearFinding]:
+        """Takes the answers' fingerprints; returns their events for the caller."""
+        events: list[RecordBatch | EncodedRecords | YearFinding] = []
+        for parsed in answers:
+            self.vouchers = parsed.vouchers
+            self.digests.append(parsed.digests)
+            self.pending += len(parsed.digests)
+            self.fingerprints += len(parsed.digests)
+            events += parsed.events
+        return events
+
+
+class _CountListing:
+    """A year's voucher file connections listed beside its download, for the document counts
+    of its records. Fortnox lists connections in no stated order, so no voucher's count is
+    known before the listing ends: the parser holds the records until then, while the file is
+    downloaded, parsed, fingerprinted and streamed on."""
+
+    def __init__(self, api: FortnoxApi, tenant: str, year_id: int,
+                 deadline: float | None) -> None:
+        self.listed = 0  # connections so far
+        self._handed_over = False
+        self._task = asyncio.ensure_future(self._counts(api, tenant, year_id, deadline))
+
+    async def _counts(self, api: FortnoxApi, tenant: str, year_id: int,
+                      deadline: float | None) -> Counter[tuple[str, int]] | None:
+        def listed() -> None:
+            self.listed += 1
+        try:
+            return await document_counts(api, tenant, year_id, deadline=deadline,
+                                         listed=listed)
+        except FortnoxScopeMissing:  # the records say nothing of documents
+            return None
+
+    @property
+    def handed_over(self) -> bool:
+        """Whether the parser has the counts."""
+        return self._handed_over
+
+    def ready(self) -> bool:
+        """Whether the listing ended (or failed) and its counts are not handed over yet."""
+        return not self._handed_over and self._task.done()
+
+    async def wait(self, seconds: float) -> bool:
+        """Waits at most ``seconds`` for the listing; whether it ended."""
+        await asyncio.wait({self._task}, timeout=seconds)
+        return self._task.done()
+
+    async def hand_over(self, parsing: YearParsing) -> AsyncIterator[list[Parsed]]:
+        """Gives the ended listing's counts to the parser (raises what failed the listing);
+        yields what it sends back, the held records piece by piece."""
+        counts = self._task.result()
+        self._handed_over = True
+        async for parsed in parsing.counts(counts):
+            yield parsed
+
+    async def aclose(self) -> None:
+        """Stops the listing if it still runs (the import failed or was cancelled)."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 class _YearCheck:

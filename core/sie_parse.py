@@ -10,10 +10,11 @@ about what sending the text over would, and the service nothing at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import IO, Protocol
 
 from core.voucher_digest import DIGEST_SIZE, KEY_SEPARATOR, BalanceDigest, DigestBatch
 from sie import (
@@ -36,6 +37,11 @@ RECORD_BATCH = 500
 RECORD_BATCH_BYTES = 512 * 1024
 #: What a record of the file counts for, beside its text, in ``RECORD_BATCH_BYTES``.
 _RECORD_OVERHEAD = 64
+#: Record batches waiting for their vouchers' document counts are kept in memory up to this
+#: many bytes, and beyond on disk (a very large year's whole records may wait)...
+HELD_IN_MEMORY_BYTES = 16 << 20
+#: ...and once the counts come, handed on in pieces of about this many bytes.
+RELEASE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class ParseOptions:
     #: Documents Fortnox has connected to each voucher (series, number), for the records
     #: (``None``: not known, the records say nothing of them).
     document_counts: Mapping[tuple[str, int], int] | None = None
+    #: Whether the counts come later (``YearParse.counts``): record batches are held until
+    #: they do, while the file is read on.
+    counts_to_come: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,24 @@ class EncodedRecords:
     data: bytes
 
 
-#: Encodes a record batch as the caller's message, in the parser process.
-RecordEncoder = Callable[[RecordBatch], bytes]
+class RecordEncoder(Protocol):
+    """Encodes record batches as the caller's messages, in the parser process. A batch is
+    encoded in parts (each voucher apart) so that its vouchers' document counts can be added
+    once they are known, without encoding it again."""
+
+    def parts(self, batch: RecordBatch) -> tuple[bytes, list[bytes]]:
+        """The batch but its vouchers, and each voucher without its document count."""
+        ...
+
+    def message(self, head: bytes, vouchers: Sequence[bytes],
+                counts: Sequence[int] | None) -> bytes:
+        """The batch's whole message from its parts, each voucher with its count (``None``:
+        not known)."""
+        ...
+
+    def __call__(self, batch: RecordBatch) -> bytes:
+        """The batch's whole message, with the counts it holds."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -104,26 +129,29 @@ class YearParsed:
 
 @dataclass
 class _Batch:
+    #: Whether a voucher's lines go with it (an encoder leaves them out itself; a batch that
+    #: is pickled must not carry them).
+    keep_source: bool = False
     accounts: list[Account] = field(default_factory=list)
     balances: list[Balance] = field(default_factory=list)
     vouchers: list[Voucher] = field(default_factory=list)
     size: int = 0  # about the bytes of the file its records came from
 
-    def full_before(self, event: SieEvent) -> bool:
-        """Whether the batch holds records and ``event`` would take it over its size."""
-        return bool(self.size) and self.size + _size(event) > RECORD_BATCH_BYTES
+    def full_before(self, size: int) -> bool:
+        """Whether the batch holds records and one of ``size`` would take it over its size."""
+        return bool(self.size) and self.size + size > RECORD_BATCH_BYTES
 
-    def add(self, event: SieEvent) -> bool:
-        """Keeps a record worth sending; tells whether the batch is full."""
+    def add(self, event: SieEvent, size: int) -> bool:
+        """Keeps a record worth sending (of ``_size``); tells whether the batch is full."""
         if isinstance(event, Account):
             self.accounts.append(event)
         elif isinstance(event, Balance):
             self.balances.append(event)
         elif isinstance(event, Voucher):
-            self.vouchers.append(event._replace(source=""))
+            self.vouchers.append(event if self.keep_source else event._replace(source=""))
         else:
             return False
-        self.size += _size(event)
+        self.size += size
         return (len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
                 or self.size >= RECORD_BATCH_BYTES)
 
@@ -131,13 +159,60 @@ class _Batch:
              ) -> RecordBatch | None:
         if not (self.accounts or self.balances or self.vouchers):
             return None
-        counts = None if document_counts is None else tuple(
-            document_counts.get((v.series, int(v.number)), 0) if v.number.isdigit() else 0
-            for v in self.vouchers)
+        counts = None if document_counts is None else _counts(
+            document_counts, ((v.series, v.number) for v in self.vouchers))
         batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
                             tuple(self.vouchers), counts)
         self.accounts, self.balances, self.vouchers, self.size = [], [], [], 0
         return batch
+
+
+def _counts(document_counts: Mapping[tuple[str, int], int],
+            vouchers: Iterable[tuple[str, str]]) -> tuple[int, ...]:
+    """Each voucher's (series, number) number of documents; one numbered otherwise has none."""
+    return tuple(document_counts.get((series, int(number)), 0) if number.isdigit() else 0
+                 for series, number in vouchers)
+
+
+class _Held:
+    """Encoded record batches waiting for their vouchers' document counts: the bytes in a
+    spool (memory, then disk), each batch's sizes and voucher keys beside."""
+
+    def __init__(self) -> None:
+        self._spool: IO[bytes] | None = None
+        self._index: list[tuple[int, list[int], str]] = []  # head, voucher sizes, keys
+
+    def __bool__(self) -> bool:
+        return bool(self._index)
+
+    def add(self, head: bytes, vouchers: list[bytes], keys: Iterable[tuple[str, str]]) -> None:
+        if self._spool is None:
+            self._spool = tempfile.SpooledTemporaryFile(HELD_IN_MEMORY_BYTES)  # noqa: SIM115 (closed by release)
+        self._spool.write(head)
+        self._spool.write(b"".join(vouchers))
+        self._index.append((len(head), [len(v) for v in vouchers],
+                            "\n".join(f"{s}\x1f{n}" for s, n in keys)))
+
+    def release(self, encoder: RecordEncoder,
+                document_counts: Mapping[tuple[str, int], int] | None) -> Iterator[bytes]:
+        """Every held batch as its whole message, in the order they came."""
+        if self._spool is None:
+            return
+        spool, index = self._spool, self._index
+        self._spool, self._index = None, []
+        with spool:
+            spool.seek(0)
+            for head_size, sizes, keys in index:
+                head = spool.read(head_size)
+                data = memoryview(spool.read(sum(sizes)))
+                vouchers, at = [], 0
+                for size in sizes:
+                    vouchers.append(bytes(data[at:at + size]))
+                    at += size
+                counts = None if document_counts is None or not sizes else _counts(
+                    document_counts,
+                    (tuple(k.split("\x1f", 1)) for k in keys.split("\n")))  # type: ignore[misc]
+                yield encoder.message(head, vouchers, counts)
 
 
 def _size(event: SieEvent) -> int:
@@ -161,7 +236,11 @@ class YearParse:
                                             keep_voucher_source=True))
         self._controls = YearEndControls()
         self._balances = BalanceDigest()
-        self._batch = _Batch()
+        self._batch = _Batch(keep_source=encode is not None)
+        self._document_counts = options.document_counts
+        self._waiting = options.include_records and options.counts_to_come
+        self._held = _Held()  # encoded batches waiting for counts
+        self._held_batches: list[RecordBatch] = []  # the same, where nothing encodes them
         self._fingerprinted = 0
         self._blank = hashlib.blake2b(digest_size=DIGEST_SIZE)
 
@@ -169,9 +248,40 @@ class YearParse:
         """Reads a chunk; returns what it completed."""
         return self._consume(self._reader.feed(chunk), last=False)
 
+    def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+               ) -> Iterator[Parsed]:
+        """Takes the vouchers' document counts (``None``: they cannot be known) that
+        ``ParseOptions.counts_to_come`` promised; yields the record batches held for them, in
+        pieces of about ``RELEASE_BYTES`` (at least one piece)."""
+        self._document_counts, self._waiting = document_counts, False
+        year_id = self._options.financial_year_id
+        piece: list[RecordBatch | EncodedRecords | YearFinding] = []
+        size = 0
+        if self._encode is not None:
+            for message in self._held.release(self._encode, document_counts):
+                piece.append(EncodedRecords(year_id, message))
+                size += len(message)
+                if size >= RELEASE_BYTES:
+                    yield self._piece(piece)
+                    piece, size = [], 0
+        for batch in self._held_batches:
+            piece.append(replace(batch, document_counts=None if document_counts is None
+                                 else _counts(document_counts,
+                                              ((v.series, v.number) for v in batch.vouchers))))
+        self._held_batches = []
+        yield self._piece(piece)
+
+    def _piece(self, events: list[RecordBatch | EncodedRecords | YearFinding]) -> Parsed:
+        return Parsed(tuple(events), DigestBatch(self._fingerprinted, "", b""),
+                      self._reader.summary().vouchers)
+
     def close(self) -> tuple[Parsed, YearParsed]:
-        """Reads the end of the file; returns what it completed and the year's result."""
+        """Reads the end of the file; returns what it completed and the year's result (with
+        counts still to come, the records held for them go without: ``counts`` comes first)."""
         parsed = self._consume(self._reader.close(), last=True)
+        if self._waiting:
+            held = tuple(e for piece in self.counts(None) for e in piece.events)
+            parsed = replace(parsed, events=held + parsed.events)
         year = YearParsed(self._reader.summary(), self._controls.finish(),
                           self._balances.digest())
         return parsed, year
@@ -184,6 +294,7 @@ class YearParse:
         keys: list[str] = []
         digests: list[bytes] = []
         blank = self._blank
+        batch = self._batch
         for event in events:
             kind = type(event)
             if kind is Finding:
@@ -200,25 +311,33 @@ class YearParse:
             elif kind is Balance:
                 assert isinstance(event, Balance)
                 self._balances.add(event)
-            if include_records:
-                if self._batch.full_before(event):
+            if include_records and (size := _size(event)):
+                if batch.full_before(size):
                     self._take(out)
-                if self._batch.add(event):
+                if batch.add(event, size):
                     self._take(out)
         if last:
             self._take(out)
-        batch = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys), b"".join(digests))
+        fingerprints = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys),
+                                   b"".join(digests))
         self._fingerprinted += len(keys)
-        return Parsed(tuple(out), batch, self._reader.summary().vouchers)
+        return Parsed(tuple(out), fingerprints, self._reader.summary().vouchers)
 
 
     def _take(self, out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
         """Ends the record batch (encoded, where there is an encoder) if it holds any."""
         year_id = self._options.financial_year_id
-        batch = self._batch.take(year_id, self._options.document_counts)
-        if batch is not None:
+        batch = self._batch.take(year_id, None if self._waiting else self._document_counts)
+        if batch is None:
+            return
+        if not self._waiting:
             out.append(batch if self._encode is None
                        else EncodedRecords(year_id, self._encode(batch)))
+        elif self._encode is None:
+            self._held_batches.append(batch)
+        else:
+            self._held.add(*self._encode.parts(batch),
+                           ((v.series, v.number) for v in batch.vouchers))
 
 
 class YearParsing(Protocol):
@@ -230,6 +349,13 @@ class YearParsing(Protocol):
 
     async def feed(self, chunk: bytes) -> list[Parsed]:
         """Hands a chunk over (waiting only while the parser is too far behind)."""
+        ...
+
+    def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+               ) -> AsyncIterator[list[Parsed]]:
+        """Hands over the vouchers' document counts (``YearParse.counts``); yields what
+        earlier chunks produced meanwhile, then the records held for the counts, a piece at a
+        time (the next is asked for once the caller took the last)."""
         ...
 
     async def close(self) -> tuple[list[Parsed], YearParsed]:

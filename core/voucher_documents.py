@@ -262,12 +262,16 @@ def _unique(connections: Collection[FileConnection]) -> list[FileConnection]:
 
 
 async def document_counts(api: FortnoxApi, tenant: str, year_id: int, *,
-                          deadline: float | None = None) -> Counter[tuple[str, int]]:
+                          deadline: float | None = None,
+                          listed: Callable[[], None] | None = None,
+                          ) -> Counter[tuple[str, int]]:
     """How many files each voucher of a year has, by (series, number), from one paged listing
-    of the year's connections."""
+    of the year's connections; ``listed`` is called for each connection as it arrives."""
     counts: Counter[tuple[str, int]] = Counter()
     async for c in api.voucher_file_connections(tenant, financial_year_id=year_id,
                                                 deadline=deadline):
+        if listed is not None:
+            listed()
         if c.voucher_year in (None, year_id):
             counts[(c.voucher_series, c.voucher_number or 0)] += 1
     return counts

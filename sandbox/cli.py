@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="supplier invoices per company and year (default %(default)s)")
     p.add_argument("--large-year-vouchers", type=int, default=d.large_year_vouchers,
                    help="vouchers in the big year of --seed large (default %(default)s)")
+    p.add_argument("--no-voucher-files", dest="voucher_files", action="store_false",
+                   help="no documents connected to the general vouchers (the same books and "
+                        "SIE files otherwise)")
     p.add_argument("--client-id", default=d.client_id, help="demo OAuth client id")
     p.add_argument("--client-secret", default=d.client_secret, help="demo OAuth client secret")
     p.add_argument("--redirect-uri", action="append", dest="redirect_uris",
@@ -68,6 +71,7 @@ def options_from(args: argparse.Namespace) -> SandboxOptions:
         "invoices_per_year": args.invoices_per_year,
         "supplier_invoices_per_year": args.supplier_invoices_per_year,
         "large_year_vouchers": args.large_year_vouchers,
+        "voucher_files": args.voucher_files,
         "client_id": args.client_id, "client_secret": args.client_secret,
         "rate_limit": args.rate_limit, "rate_window_seconds": args.rate_window,
         "access_token_seconds": args.access_token_seconds,

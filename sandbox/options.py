@@ -21,6 +21,9 @@ class SandboxOptions:
     invoices_per_year: int = 40
     supplier_invoices_per_year: int = 30
     large_year_vouchers: int = LARGE_SEED_VOUCHERS
+    #: Whether general vouchers get documents (file connections); without, the same books
+    #: and SIE files, no connection to list.
+    voucher_files: bool = True
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = DEMO_CLIENT_SECRET
     redirect_uris: tuple[str, ...] = DEMO_REDIRECT_URIS

@@ -230,7 +230,8 @@ class _CompanyBuilder:
                               day + timedelta(days=rng.randint(0, 3)),
                               last_modified=self.stamp(day))
             self.books.add_voucher(voucher)
-            self._receipts(voucher, index)
+            if self.options.voucher_files:
+                self._receipts(voucher, index)
 
     def _receipts(self, voucher: Voucher, index: int) -> None:
         """Attach documents to some vouchers: a PDF to every tenth, a photographed receipt

@@ -237,18 +237,9 @@ def _summary(summary: ImportSummary) -> sie_pb.ImportSieSummary:
     )
 
 
-def encode_records(batch: RecordBatch) -> bytes:
-    """A record batch as its ``ImportSieResponse``, serialised: run in the SIE parser
-    processes (``PARSER_RECORD_ENCODER``), where building a message per record costs the event
-    loop nothing."""
-    return pb.ImportSieResponse(records=_records(batch)).SerializeToString()
-
-
-#: ``encode_records`` as the parser processes import it.
-PARSER_RECORD_ENCODER = f"{__name__}:encode_records"
-
-
 def _records(batch: RecordBatch) -> sie_pb.SieRecordBatch:
+    """A batch parsed in this process (the parser processes write theirs with
+    ``server.record_wire``, which the tests hold to this)."""
     counts = batch.document_counts
     return sie_pb.SieRecordBatch(
         financial_year_id=batch.financial_year_id,

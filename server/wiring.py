@@ -43,12 +43,13 @@ from core.sie_parse import SieParsers
 from core.voucher_documents import RateLimit, VoucherDocuments
 from core.voucher_export.exporter import VoucherExporter
 from server.config import ConfigError, Settings
+from server.record_wire import PARSER_RECORD_ENCODER
 from server.rpc_connection import ConnectionRpcs
 from server.rpc_documents import DocumentRpcs
 from server.rpc_exports import ExportRpcs
 from server.rpc_feed import FeedRpcs
 from server.rpc_ledgers import LedgerRpcs
-from server.rpc_sie import PARSER_RECORD_ENCODER, SieRpcs
+from server.rpc_sie import SieRpcs
 from server.servicer import assemble
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 

@@ -2,7 +2,9 @@
 
 A ``PARSED`` answer, one per chunk of the file, is framed by hand rather than pickled: the
 fingerprints go as one text and one byte string, which the service stores as they are, and
-only findings and record batches (rare, or asked for) are pickled.
+only findings and record batches (rare, or asked for) are pickled. Record batches held for
+their vouchers' document counts go back after ``COUNTS`` a piece at a time (``RELEASED``), the
+next piece asked for (``MORE``) once the service has taken the last.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class Kind(enum.IntEnum):
     PARSED = 4  # parser -> service: a Parsed (``parsed_frame``), what a DATA frame produced
     DONE = 5  # parser -> service: pickled (Parsed, YearParsed), the file's result
     FAILED = 6  # parser -> service: the parser broke; the payload is its traceback
+    COUNTS = 7  # service -> parser: pickled document counts (or None), answered by RELEASED
+    MORE = 8  # service -> parser: the next piece of the held records, answered by RELEASED
+    RELEASED = 9  # parser -> service: whether more are held (1 byte), then a PARSED payload
 
 
 def frame(kind: Kind, payload: bytes) -> bytes:
@@ -45,6 +50,17 @@ def parsed_frame(parsed: Parsed) -> bytes:
                         len(events))
     size = len(head) + len(keys) + len(digests) + len(events)
     return b"".join((HEADER.pack(size, Kind.PARSED), head, keys, digests, events))
+
+
+def released_frame(parsed: Parsed, more: bool) -> bytes:
+    """A whole ``RELEASED`` frame: a piece of the records held for their counts."""
+    inner = parsed_frame(parsed)[HEADER.size:]
+    return HEADER.pack(len(inner) + 1, Kind.RELEASED) + (b"\x01" if more else b"\x00") + inner
+
+
+def read_released(payload: bytes) -> tuple[Parsed, bool]:
+    """The piece of held records a ``RELEASED`` frame's payload holds, and whether more are."""
+    return read_parsed(payload[1:]), payload[0] == 1
 
 
 def read_parsed(payload: bytes) -> Parsed:

@@ -13,10 +13,10 @@ import asyncio
 import logging
 import pickle
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from adapters.sie_parsing.frames import HEADER, Kind, frame, read_parsed
+from adapters.sie_parsing.frames import HEADER, Kind, frame, read_parsed, read_released
 from core.errors import SieParserFailed
 from core.sie_parse import Parsed, ParseOptions, YearParsed
 
@@ -75,6 +75,8 @@ class _YearParsing:
     def __init__(self, worker: _Worker) -> None:
         self._worker = worker
         self._parsed: list[Parsed] = []
+        self._released = asyncio.Event()  # a piece of the held records came
+        self._more = False  # and more are held
         self._answers = asyncio.ensure_future(self._receive())
         self.ended = False
 
@@ -83,6 +85,27 @@ class _YearParsing:
         await self._worker.send(Kind.DATA, chunk)
         parsed, self._parsed = self._parsed, []
         return parsed
+
+    async def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+                     ) -> AsyncIterator[list[Parsed]]:
+        self._raise_if_failed()
+        await self._worker.send(Kind.COUNTS, pickle.dumps(
+            None if document_counts is None else dict(document_counts), 5))
+        while True:  # a piece at a time: the next is asked for once this one is taken
+            released = asyncio.ensure_future(self._released.wait())
+            try:
+                await asyncio.wait({released, self._answers},
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                released.cancel()
+            if not self._released.is_set():
+                self._raise_if_failed()
+            self._released.clear()
+            parsed, self._parsed = self._parsed, []
+            yield parsed
+            if not self._more:
+                return
+            await self._worker.send(Kind.MORE, b"")
 
     async def close(self) -> tuple[list[Parsed], YearParsed]:
         self._raise_if_failed()
@@ -108,6 +131,10 @@ class _YearParsing:
             kind, payload = await self._worker.receive()
             if kind == Kind.PARSED:
                 self._parsed.append(read_parsed(payload))
+            elif kind == Kind.RELEASED:
+                piece, self._more = read_released(payload)
+                self._parsed.append(piece)
+                self._released.set()
             elif kind == Kind.DONE:
                 done: tuple[Parsed, YearParsed] = pickle.loads(payload)
                 return done
@@ -119,7 +146,7 @@ class _YearParsing:
 
 class ProcessParsers:
     """At most ``size`` parser processes, started when first needed and then reused; with
-    ``encoder`` (``module:function``, a ``RecordEncoder``) they encode record batches."""
+    ``encoder`` (``module:name``, a ``RecordEncoder``) they encode record batches."""
 
     def __init__(self, size: int, encoder: str = "") -> None:
         self._slots = asyncio.Semaphore(size)

@@ -1,7 +1,7 @@
 """A parser process: reads frames on stdin, runs ``YearParse`` and answers on stdout.
 
 It ends when stdin closes, so it never outlives the service, even one killed with SIGKILL.
-Its one argument, if given, names the ``RecordEncoder`` (``module:function``) that encodes
+Its one argument, if given, names the ``RecordEncoder`` (``module:name``) that encodes
 record batches here, as the caller's messages (the service's, which this layer cannot import).
 """
 
@@ -11,10 +11,11 @@ import importlib
 import pickle
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import BinaryIO, cast
 
-from adapters.sie_parsing.frames import HEADER, Kind, frame, parsed_frame
-from core.sie_parse import RecordEncoder, YearParse
+from adapters.sie_parsing.frames import HEADER, Kind, frame, parsed_frame, released_frame
+from core.sie_parse import Parsed, RecordEncoder, YearParse
 from sie.collector import streaming_collector
 
 
@@ -27,14 +28,24 @@ def _read(source: BinaryIO, size: int) -> bytes | None:
 
 
 def encoder(name: str) -> RecordEncoder:
-    """The function ``module:function`` names."""
-    module, _, function = name.partition(":")
-    return cast(RecordEncoder, getattr(importlib.import_module(module), function))
+    """The encoder ``module:name`` names."""
+    module, _, attribute = name.partition(":")
+    return cast(RecordEncoder, getattr(importlib.import_module(module), attribute))
+
+
+def _ahead(pieces: Iterator[Parsed]) -> Iterator[tuple[Parsed, bool]]:
+    """Each piece, and whether another follows."""
+    current = next(pieces)
+    for following in pieces:
+        yield current, True
+        current = following
+    yield current, False
 
 
 def serve(source: BinaryIO, sink: BinaryIO, encode: RecordEncoder | None = None) -> int:
     """Parses files until the input ends."""
     parse: YearParse | None = None
+    release: Iterator[tuple[Parsed, bool]] | None = None  # the held records, piece by piece
     while (header := _read(source, HEADER.size)) is not None:
         size, kind = HEADER.unpack(header)
         payload = _read(source, size)
@@ -47,6 +58,12 @@ def serve(source: BinaryIO, sink: BinaryIO, encode: RecordEncoder | None = None)
             assert parse is not None, "a file's bytes came before its OPEN frame"
             if kind == Kind.DATA:
                 answer = parsed_frame(parse.feed(payload))
+            elif kind == Kind.COUNTS:
+                release = _ahead(parse.counts(pickle.loads(payload)))
+                answer = released_frame(*next(release))
+            elif kind == Kind.MORE:
+                assert release is not None, "MORE before COUNTS"
+                answer = released_frame(*next(release))
             else:
                 answer = frame(Kind.DONE, pickle.dumps(parse.close(), 5))
                 parse = None

@@ -23,7 +23,7 @@ from core.sie_parse import (
     YearParsing,
 )
 from core.voucher_digest import voucher_digest, voucher_key
-from server.rpc_sie import PARSER_RECORD_ENCODER, encode_records
+from server.record_wire import PARSER_RECORD_ENCODER, RecordWriter
 from sie import ReadPolicy, SieReader, Voucher
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from tests.harness.processes import parser_pids
@@ -217,7 +217,7 @@ def test_record_batches_are_cut_by_size_as_well_as_by_count() -> None:
     # about 0.9 MB, larger than a batch's size on its own.
     data = long_vouchers(80, 100) + b"\r\n" + long_vouchers(1, 4000).split(b"\r\n", 5)[5].replace(
         b"#VER A 1 ", b"#VER A 81 ")
-    parse = YearParse(ParseOptions(7, include_records=True), encode_records)
+    parse = YearParse(ParseOptions(7, include_records=True), RecordWriter())
     parsed = [parse.feed(data[start:start + 65536]) for start in range(0, len(data), 65536)]
     last, year = parse.close()
     assert year.read.vouchers == 81 and year.read.errors == 0
@@ -234,7 +234,7 @@ def test_record_batches_are_cut_by_size_as_well_as_by_count() -> None:
 
 
 async def test_a_worker_with_an_encoder_sends_the_encoded_batches() -> None:
-    here = YearParse(OPTIONS, encode_records)
+    here = YearParse(OPTIONS, RecordWriter())
     expected = [*(here.feed(chunk) for chunk in chunks()), here.close()[0]]
     pool = ProcessParsers(1, PARSER_RECORD_ENCODER)
     try:
@@ -244,3 +244,112 @@ async def test_a_worker_with_an_encoder_sends_the_encoded_batches() -> None:
         await pool.aclose()
     assert flat(got) == flat(expected)
     assert any(isinstance(e, EncodedRecords) for e in flat(got)[0])
+
+
+COUNTS = {("A", 1): 2, ("A", 3): 1}
+
+
+def _records_of(parsed: list[Parsed]) -> list[object]:
+    return [e for p in parsed for e in p.events if not hasattr(e, "finding")]
+
+
+@pytest.mark.parametrize("in_memory", [16 << 20, 64])  # held in memory; spilled to disk
+@pytest.mark.parametrize("encoded", [True, False])
+def test_records_held_for_counts_that_come_later_are_those_of_counts_known_at_once(
+        monkeypatch: pytest.MonkeyPatch, in_memory: int, encoded: bool) -> None:
+    monkeypatch.setattr("core.sie_parse.HELD_IN_MEMORY_BYTES", in_memory)
+    monkeypatch.setattr("core.sie_parse.RECORD_BATCH", 1)  # a batch per voucher
+    data = long_vouchers(12, 3)
+    writer = RecordWriter() if encoded else None
+
+    def parse(options: ParseOptions, counts_after: int | None) -> list[Parsed]:
+        parse = YearParse(options, writer)
+        parsed = []
+        for index, start in enumerate(range(0, len(data), 512)):
+            if index == counts_after:
+                parsed += parse.counts(COUNTS)
+            parsed.append(parse.feed(data[start:start + 512]))
+        if counts_after is not None and counts_after >= index:
+            parsed += parse.counts(COUNTS)
+        return [*parsed, parse.close()[0]]
+
+    at_once = parse(ParseOptions(7, include_records=True, document_counts=COUNTS), None)
+    expected = _records_of(at_once)
+    assert len(expected) == 12  # a batch per voucher (the chart goes with the first)
+    for counts_after in (0, 3, 10_000):  # before the first chunk, mid-file, after the last
+        later = parse(ParseOptions(7, include_records=True, counts_to_come=True), counts_after)
+        assert _records_of(later) == expected
+        assert flat(later)[1] == flat(at_once)[1]  # the same fingerprints
+
+
+def test_held_records_without_counts_by_the_end_go_without() -> None:
+    parse = YearParse(ParseOptions(7, include_records=True, counts_to_come=True),
+                      RecordWriter())
+    parsed = [parse.feed(chunk) for chunk in chunks()]
+    assert not [e for p in parsed for e in p.events if isinstance(e, EncodedRecords)]
+    last, _ = parse.close()
+    batches = [e for e in last.events if isinstance(e, EncodedRecords)]
+    vouchers = [v for b in batches for v in pb.ImportSieResponse.FromString(b.data)
+                .records.vouchers]
+    assert len(vouchers) == 3 and not any(v.HasField("document_count") for v in vouchers)
+
+
+async def test_a_worker_takes_the_counts_mid_file() -> None:
+    options = ParseOptions(7, include_records=True, counts_to_come=True)
+    here = YearParse(options, RecordWriter())
+    expected = [here.feed(chunks()[0]), *here.counts(COUNTS),
+                *(here.feed(chunk) for chunk in chunks()[1:]), here.close()[0]]
+    pool = ProcessParsers(1, PARSER_RECORD_ENCODER)
+    try:
+        async with pool.parse(options) as parsing:
+            got = await parsing.feed(chunks()[0])
+            async for released in parsing.counts(COUNTS):
+                got += released
+            for chunk in chunks()[1:]:
+                got += await parsing.feed(chunk)
+            rest, _ = await parsing.close()
+    finally:
+        await pool.aclose()
+    assert flat([*got, *rest]) == flat(expected)
+    counted = [v.document_count for e in flat(expected)[0] if isinstance(e, EncodedRecords)
+               for v in pb.ImportSieResponse.FromString(e.data).records.vouchers]
+    assert counted == [2, 0, 1]
+
+
+def test_held_records_come_back_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = long_vouchers(40, 4)
+    monkeypatch.setattr("core.sie_parse.RECORD_BATCH", 2)
+    monkeypatch.setattr("core.sie_parse.RELEASE_BYTES", 2_000)  # a piece holds about 2 batches
+    here = YearParse(ParseOptions(7, include_records=True, counts_to_come=True), RecordWriter())
+    for i in range(0, len(data), 4096):
+        assert not [e for e in here.feed(data[i:i + 4096]).events
+                    if isinstance(e, EncodedRecords)]
+    pieces = list(here.counts({("A", 5): 4}))
+    assert len(pieces) >= 5 and all(p.events for p in pieces)
+    counts = [v.document_count for p in [*pieces, here.close()[0]] for e in p.events
+              if isinstance(e, EncodedRecords)
+              for v in pb.ImportSieResponse.FromString(e.data).records.vouchers]
+    assert counts == [4 if n == 5 else 0 for n in range(1, 41)]
+
+
+async def test_a_worker_sends_the_held_records_a_piece_at_a_time() -> None:
+    """Each piece (about ``RELEASE_BYTES``) is asked for once the last is taken, so neither
+    process holds a large year's records at once."""
+    data = long_vouchers(600, 20)  # about 2.6 MB of records
+    options = ParseOptions(7, include_records=True, counts_to_come=True)
+    here = YearParse(options, RecordWriter())
+    expected = [here.feed(data[i:i + 65536]) for i in range(0, len(data), 65536)]
+    expected += here.counts({("A", 5): 4})
+    expected.append(here.close()[0])
+    pool = ProcessParsers(1, PARSER_RECORD_ENCODER)
+    try:
+        async with pool.parse(options) as parsing:
+            got = []
+            for i in range(0, len(data), 65536):
+                got += await parsing.feed(data[i:i + 65536])
+            released = [piece async for piece in parsing.counts({("A", 5): 4})]
+            rest, _ = await parsing.close()
+    finally:
+        await pool.aclose()
+    assert len(released) >= 2
+    assert flat([*got, *(p for piece in released for p in piece), *rest]) == flat(expected)

@@ -8,6 +8,10 @@ from collections import Counter
 import httpx
 import pytest
 
+from sandbox.cli import _parser, options_from
+from sandbox.options import SandboxOptions
+from sandbox.seed import build_all
+from sandbox.sie_export import SieExport
 from sandbox.testing import SandboxHandle
 
 ANY = {"Accept": "*/*"}
@@ -94,3 +98,16 @@ def test_an_attached_large_file_is_served_and_a_drop_cuts_it(
     with pytest.raises(httpx.HTTPError):
         api.get("archive", params={"fileid": file_id}, headers=ANY)
     assert api.get("archive", params={"fileid": file_id}, headers=ANY).content == whole
+
+
+def test_a_seed_without_voucher_files_has_the_same_books_and_no_connections() -> None:
+    with_files, without = (build_all(SandboxOptions(seed="minimal", voucher_files=files))[0]
+                           for files in (True, False))
+    assert with_files.voucher_files and not without.voucher_files
+    year = with_files.tenant.years[1]
+    exported, exported_without = (b"".join(SieExport(books, year, 4, year.to_date, 4096)
+                                           .chunks()) for books in (with_files, without))
+    assert exported == exported_without and b"#VER" in exported
+    args = _parser().parse_args(["--no-voucher-files"])
+    assert options_from(args).voucher_files is False
+    assert options_from(_parser().parse_args([])).voucher_files is True

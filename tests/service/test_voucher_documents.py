@@ -18,6 +18,7 @@ from core.errors import FortnoxScopeMissing
 from core.fortnox_api import FileSource
 from sandbox.testing import ALL_SCOPES, SandboxHandle, running_sandbox
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
+from spiris.skattbokslut.fortnox.v1 import import_history_pb2 as history_pb
 from spiris.skattbokslut.fortnox.v1 import sie_import_pb2 as sie_pb
 from spiris.skattbokslut.fortnox.v1 import voucher_documents_pb2 as doc_pb
 from tests.harness.bridge import TENANT, Bridge, serving_bridge
@@ -303,6 +304,32 @@ async def test_import_sie_records_count_each_vouchers_documents(
     # financial years, SIE and one page of connections: no call per voucher
     used = sandbox.stats()["requests"][str(company.id)]["200"] - before
     assert used <= 4
+
+
+async def test_import_sie_records_wait_for_a_slow_listing_while_the_file_goes_on(
+        bridge: Bridge, sandbox: SandboxHandle) -> None:
+    """The listing is slowed far beyond the small file's download: the whole file reaches
+    the caller first (the parse did not wait), then the records, every one with its count."""
+    company = sandbox.tenants[0]
+    await connect(bridge.stub, TENANT, company)
+    fault = sandbox.add_fault("latency", path="/3/voucherfileconnections", latency_ms=8_000,
+                              count=1)
+    call = bridge.stub.ImportSie(pb.ImportSieRequest(
+        tenant=TENANT, years=[_year()], include_records=True))
+    messages = [m async for m in call]
+    kinds = [m.WhichOneof("event") for m in messages]
+    last_chunk = max(i for i, m in enumerate(messages)
+                     if m.HasField("chunk") and m.chunk.last)
+    assert last_chunk < kinds.index("records")
+    assert any(m.HasField("progress") and m.progress.stage
+               == history_pb.ImportProgress.STAGE_FETCHING_DOCUMENTS for m in messages)
+    vouchers = [v for m in messages if m.HasField("records") for v in m.records.vouchers]
+    expected = Counter({f"{s}{n}": len(ids) for (s, n), ids in _files(sandbox,
+                                                                      company.id).items()})
+    assert vouchers and all(v.HasField("document_count") for v in vouchers)
+    assert {f"{v.series}{v.number}": v.document_count for v in vouchers
+            if v.document_count} == expected
+    assert fault not in [f["id"] for f in sandbox.faults()]  # the slow page was the one
 
 
 async def test_many_tenants_at_once_stay_within_the_rate_limit(tmp_path: Path) -> None:

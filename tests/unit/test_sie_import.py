@@ -494,6 +494,91 @@ async def test_records_carry_each_vouchers_number_of_documents(world: World) -> 
     assert [b.document_counts for b in batches if b.vouchers] == [(2,)]
 
 
+async def test_the_documents_are_listed_beside_the_download_and_hold_up_only_the_records(
+        world: World) -> None:
+    world.fortnox.sie_files[6] = sie(2026, [("A", n, "10.00") for n in range(1, 400)])
+    world.fortnox.file_connections[6] = [
+        FileConnection("f1", voucher_series="A", voucher_number=3, voucher_year=6),
+        FileConnection("f2", voucher_series="A", voucher_number=3, voucher_year=6),
+        FileConnection("f3", voucher_series="A", voucher_number=7, voucher_year=6)]
+    world.fortnox.file_connections_gate = gate = asyncio.Event()
+    run = world.use_case.run(SieImportRequest(TENANT, (6,), include_records=True))
+    before: list[ImportEvent] = []
+    async for event in run:  # the listing stands still after its first connection...
+        before.append(event)
+        if isinstance(event, RawChunk) and event.last:
+            break
+    # ...while the whole file was downloaded, sent and parsed, and no record went without
+    # its count
+    assert b"".join(e.data for e in _raw(before, 6)) == world.fortnox.sie_files[6]
+    assert not [e for e in before if isinstance(e, RecordBatch)]
+    gate.set()
+    after = [e async for e in run]
+    await world.use_case.aclose()
+    batches = [e for e in after if isinstance(e, RecordBatch) and e.vouchers]
+    counts = {v.number: c for b in batches
+              for v, c in zip(b.vouchers, b.document_counts or (), strict=True)}
+    assert len(counts) == 399 and all(b.document_counts is not None for b in batches)
+    assert {n: c for n, c in counts.items() if c} == {"3": 2, "7": 1}
+    assert isinstance(after[-1], ImportSummary)
+    assert world.fortnox.calls == ["sie 6", "connections 6"]  # listed once the file came
+
+
+async def test_the_listing_is_waited_for_with_progress_once_the_file_is_in(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("core.sie_import.LISTING_PROGRESS_EVERY_S", 0.01)
+    world.fortnox.file_connections[6] = [
+        FileConnection("f1", voucher_series="A", voucher_number=1, voucher_year=6),
+        FileConnection("f2", voucher_series="A", voucher_number=1, voucher_year=6)]
+    world.fortnox.file_connections_gate = gate = asyncio.Event()
+    run = world.use_case.run(SieImportRequest(TENANT, (6,), include_records=True))
+    async for event in run:
+        if isinstance(event, Progress) and event.stage.value == "fetching_documents":
+            assert "1 so far" in event.message
+            break
+    gate.set()
+    rest = [e async for e in run]
+    await world.use_case.aclose()
+    assert [b.document_counts for b in rest if isinstance(b, RecordBatch) and b.vouchers] == [
+        (2,)]
+
+
+async def test_a_listing_that_fails_fails_the_import(world: World) -> None:
+    world.fortnox.file_connections_failure = FortnoxUnavailable("Fortnox is down.")
+    _, error = await world.failing((6,), include_records=True)
+    assert error.reason == "FORTNOX_UNAVAILABLE"
+    assert world.last().status is ImportStatus.FAILED
+
+
+async def test_a_caller_that_goes_away_mid_listing_leaves_no_listing_running(
+        world: World) -> None:
+    world.fortnox.file_connections[6] = [
+        FileConnection("f1", voucher_series="A", voucher_number=1, voucher_year=6),
+        FileConnection("f2", voucher_series="A", voucher_number=1, voucher_year=6)]
+    world.fortnox.file_connections_gate = asyncio.Event()  # never set
+    waiting = asyncio.Event()
+
+    async def call() -> None:
+        async for event in world.use_case.run(SieImportRequest(TENANT, (6,),
+                                                               include_records=True)):
+            if isinstance(event, Progress) and event.stage.value == "fetching_documents":
+                waiting.set()
+
+    task = asyncio.create_task(call())
+    await asyncio.wait_for(waiting.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await world.use_case.aclose()
+    assert world.last().status is ImportStatus.CANCELLED
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_without_records_no_documents_are_listed(world: World) -> None:
+    await world.run((6,))
+    assert world.fortnox.calls == ["sie 6"]
+
+
 async def test_without_the_scope_for_documents_their_numbers_are_unknown(world: World) -> None:
     world.fortnox.file_connections_failure = FortnoxScopeMissing("No connectfile scope.")
     events = await world.run((6,), include_records=True)

@@ -147,6 +147,10 @@ class ScriptedFortnox:
     #: Each year's file connections (documents), for ImportSie's records.
     file_connections: dict[int, list[FileConnection]] = field(default_factory=dict)
     file_connections_failure: Exception | None = None
+    #: Where given, the listing of connections waits for it after its first connection.
+    file_connections_gate: asyncio.Event | None = None
+    #: The calls ImportSie's downloads and listings made, in order ("sie 6", "connections 6").
+    calls: list[str] = field(default_factory=list)
     #: What happened: vouchers booked, POSTs sent (year, voucher), look-ups (year, series).
     booked: list[Voucher] = field(default_factory=list)
     posts: list[tuple[int, NewVoucher]] = field(default_factory=list)
@@ -228,13 +232,17 @@ class ScriptedFortnox:
                                        series: str | None = None, number: int | None = None,
                                        deadline: float | None = None
                                        ) -> AsyncIterator[FileConnection]:
+        self.calls.append(f"connections {financial_year_id}")
         if self.file_connections_failure is not None:
             raise self.file_connections_failure
-        for connection in self.file_connections.get(financial_year_id or 0, []):
+        for index, connection in enumerate(self.file_connections.get(financial_year_id or 0, [])):
+            if index == 1 and self.file_connections_gate is not None:
+                await self.file_connections_gate.wait()
             yield connection
 
     async def open_sie_export(self, tenant: str, financial_year_id: int, sie_type: int = 4, *,
                               deadline: float | None = None) -> _Stream:
+        self.calls.append(f"sie {financial_year_id}")
         data = self.sie_files[financial_year_id]
         size = self.chunk_bytes
         chunks = self.sie_chunks.get(financial_year_id) or [

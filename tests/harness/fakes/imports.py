@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -219,6 +219,11 @@ class _InlineParsing:
 
     async def feed(self, chunk: bytes) -> list[Parsed]:
         return [self._parse.feed(chunk)]
+
+    async def counts(self, document_counts: Mapping[tuple[str, int], int] | None
+                     ) -> AsyncIterator[list[Parsed]]:
+        for piece in self._parse.counts(document_counts):
+            yield [piece]
 
     async def close(self) -> tuple[list[Parsed], YearParsed]:
         self.closed = True
