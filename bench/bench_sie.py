@@ -14,12 +14,13 @@ RSS belongs to that measurement alone):
   against our reader on the same variant in up to 3 interleaved rounds (median ratio), and
   on the Fortnox file itself, where it finds no vouchers.
 
-Each child reports wall and CPU seconds from after its imports; ratios use CPU time (the machine is shared, and
-every measurement is single-threaded), wall ratios are shown beside them. The floor and
-both readers run in `--repeat` interleaved rounds (default 5). The target is judged on the
-median of the rounds' ratios (each round's reader against that round's floor, so a load
-that comes and goes touches both sides of one ratio); every round's ratio and the fastest
-runs' ratio are printed beside it: on a loaded machine one run's ratio moved by a third.
+Each child reports wall and CPU seconds from after its imports; ratios use CPU time (the
+machine is shared, and every measurement is single-threaded), wall ratios are shown beside
+them. The floor and both readers run in `--repeat` interleaved rounds (default 5). The target
+is judged on the median of the rounds' ratios (each round's reader against that round's floor,
+so a load that comes and goes touches both sides of one ratio); every round's ratio and the
+fastest runs' ratio are printed beside it: on a loaded machine one run's ratio moved by a
+third.
 Targets: sie >= 0.25 of the floor's throughput, median of the rounds (it was 0.12-0.18 when
 ImportSie's own costs fell below the reader's), >= 2 times pysie-accounting's, peak memory < 30 MB.
 Run: `.venv/bin/python -m bench.bench_sie [--mb 50] [--repeat 5] [--profile]` (the profile is of the
