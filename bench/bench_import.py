@@ -260,26 +260,33 @@ async def _large_year(work: Path) -> None:
 
 
 async def _many_tenants(work: Path) -> None:
-    with _sandbox("--vouchers-per-year", str(VOUCHERS_PER_YEAR)) as (_, sandbox_url), _service(
-        sandbox_url, work / "many.sqlite3"
-    ) as (service_pid, address):
-        await _tenants_at_once("SQLite, one service", sandbox_url, [(service_pid, address)])
+    with _sandbox("--vouchers-per-year", str(VOUCHERS_PER_YEAR)) as (
+        sandbox_pid, sandbox_url
+    ), _service(sandbox_url, work / "many.sqlite3") as (service_pid, address):
+        await _tenants_at_once("SQLite, one service", (sandbox_pid, sandbox_url),
+                               [(service_pid, address)])
 
 
 async def _many_tenants_on_replicas() -> None:
     with running_postgres() as server, _sandbox(
         "--vouchers-per-year", str(VOUCHERS_PER_YEAR)
-    ) as (_, sandbox_url), replicas(replica_env(
+    ) as (sandbox_pid, sandbox_url), replicas(replica_env(
         sandbox_url, database_url=server.create_database("bench"),
         FORTNOX_RATE_LIMIT_REQUESTS="25", FORTNOX_RATE_LIMIT_WINDOW_S="5",
     ), REPLICAS) as serving:
-        await _tenants_at_once(f"PostgreSQL, {REPLICAS} replicas", sandbox_url,
+        await _tenants_at_once(f"PostgreSQL, {REPLICAS} replicas", (sandbox_pid, sandbox_url),
                                [(p.process.pid, p.address) for p in serving])
 
 
-async def _tenants_at_once(label: str, sandbox_url: str, services: list[tuple[int, str]]) -> None:
-    """TENANTS imports at once, spread over ``services`` (pid, address); health checks sent
-    to each service meanwhile."""
+async def _tenants_at_once(
+    label: str, sandbox: tuple[int, str], services: list[tuple[int, str]]
+) -> None:
+    """TENANTS imports at once, spread over ``services`` (pid, address), from ``sandbox``
+    (pid, url); health checks sent to each service meanwhile. What bounds the run is printed
+    beside it: the CPU per MB of each kind of process, and the Fortnox requests per company
+    against the limit (25 per 5 s; the service's window is per company, shared by the tenants
+    of one company)."""
+    sandbox_pid, sandbox_url = sandbox
     companies = await asyncio.to_thread(_companies, sandbox_url)
     options = [("grpc.max_receive_message_length", 8 << 20)]
     channels = [grpc.aio.insecure_channel(address, options=options) for _, address in services]
@@ -300,14 +307,23 @@ async def _tenants_at_once(label: str, sandbox_url: str, services: list[tuple[in
                                         company["id"])
         stop = asyncio.Event()
         probes = [asyncio.create_task(_health_latencies(channel, stop)) for channel in channels]
+        requests_before = await asyncio.to_thread(_requests_by_company, sandbox_url)
         cpu_before = [_cpu_seconds(pid) for pid, _ in services]
+        parsers_before = {child: _cpu_seconds(child) for pid, _ in services
+                          for child in _children(pid)}
+        sandbox_before = _cpu_seconds(sandbox_pid)
         started = time.perf_counter()
         results = await asyncio.gather(*(_import(stub, t, [y]) for stub, t, y in plan))
         seconds = time.perf_counter() - started
         stop.set()
+        sandbox_cpu = _cpu_seconds(sandbox_pid) - sandbox_before
+        parsers_cpu = sum(  # parsers started during the run count from zero
+            _cpu_seconds(child) - parsers_before.get(child, 0.0)
+            for pid, _ in services for child in _children(pid))
         latencies = [latency for probe in probes for latency in await probe]
         cpu = sum(_cpu_seconds(pid) - before
                   for (pid, _), before in zip(services, cpu_before, strict=True))
+        requests_after = await asyncio.to_thread(_requests_by_company, sandbox_url)
     finally:
         for channel in channels:
             await channel.close()
@@ -327,6 +343,26 @@ async def _tenants_at_once(label: str, sandbox_url: str, services: list[tuple[in
         print(f"  service {pid}: peak memory {_peak_rss_mib(pid):.0f} MiB, "
               f"parser processes {parsers} MiB")
     print(f"  first progress, slowest tenant {max(r[0] for r in results) * 1000:.0f} ms")
+    per_mb = 1000 / total_mb
+    print(f"  CPU per MB: {cpu * per_mb:.1f} ms in the service, {parsers_cpu * per_mb:.1f} ms "
+          f"in its parsers, {sandbox_cpu * per_mb:.1f} ms in the sandbox (Fortnox's part); "
+          f"{(cpu + parsers_cpu) / seconds:.2f} cores busy for the service on "
+          f"{os.cpu_count()}")
+    made = {company: {status: count - requests_before.get(company, {}).get(status, 0)
+                      for status, count in statuses.items()}
+            for company, statuses in requests_after.items()}
+    sent = {company: sum(statuses.values()) for company, statuses in made.items()}
+    refused = sum(statuses.get("429", 0) for statuses in made.values())
+    print(f"  Fortnox requests: {sum(sent.values()) / TENANTS:.1f} per import, at most "
+          f"{max(sent.values(), default=0)} to one of {len(sent)} companies in the "
+          f"{seconds:.1f} s (Fortnox allows 25 per 5 s per company), {refused} refused (429)")
+
+
+def _requests_by_company(sandbox_url: str) -> dict[str, dict[str, int]]:
+    """API answers the sandbox has given so far: per company, per status."""
+    stats: dict[str, dict[str, int]] = httpx.get(f"{sandbox_url}/_sandbox/stats").json()[
+        "requests"]
+    return stats
 
 
 def _requests(sandbox_url: str) -> int:
