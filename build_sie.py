@@ -37,7 +37,7 @@ def _compiled(package: str) -> tuple[str, ...]:
 GROUPS = (
     Group("sie_native", "sie", _compiled("sie"), "the SIE reader runs about three times slower"),
     Group("server_native", "server", _compiled("server"),
-          "the parser processes write records about 1.5 times slower"),
+          "the parser processes write records 1.5 to 2 times slower"),
 )
 BUILD = ROOT / "build"
 
