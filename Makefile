@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
-# The SIE reader compiled with mypyc (pure Python, with a notice, where that cannot be done).
-$(SIE_STAMP): $(STAMP) build_sie.py $(wildcard sie/*.py sie/controls/*.py)
+# The SIE reader and the record writer compiled with mypyc (pure Python, with a notice, where
+# that cannot be done).
+$(SIE_STAMP): $(STAMP) build_sie.py $(wildcard sie/*.py sie/controls/*.py) server/native.py server/record_wire.py
 	$(PY) build_sie.py
 	touch $(SIE_STAMP)
 

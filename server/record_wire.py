@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Final
 
 from core.money import to_ore
 from core.sie_parse import RecordBatch
@@ -23,14 +24,16 @@ from sie import Account, Balance, RowKind, TransRow, Voucher
 
 #: Each cache of written fields is emptied when it grows past this many entries (texts that
 #: do not repeat cannot make it grow without bound).
-_CACHE_MOST = 50_000
-_VARINTS = tuple(
+_CACHE_MOST: Final = 50_000
+_VARINTS: Final = tuple(
     bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7]) for n in range(1 << 14)
 )
 #: 14 bits as the two bytes of a varint that goes on.
-_PAIRS = tuple(bytes([(n & 0x7F) | 0x80, (n >> 7) | 0x80]) for n in range(1 << 14))
-_NEGATIVE_TAIL = b"\xff" * 5 + b"\x01"
-_TRANS, _RTRANS, _BTRANS = RowKind.TRANS, RowKind.RTRANS, RowKind.BTRANS
+_PAIRS: Final = tuple(bytes([(n & 0x7F) | 0x80, (n >> 7) | 0x80]) for n in range(1 << 14))
+_NEGATIVE_TAIL: Final = b"\xff" * 5 + b"\x01"
+_TRANS: Final = RowKind.TRANS
+_RTRANS: Final = RowKind.RTRANS
+_BTRANS: Final = RowKind.BTRANS
 
 
 def varint(value: int) -> bytes:
@@ -71,22 +74,41 @@ def _ore(amount: Decimal) -> int:
     return to_ore(amount)
 
 
-# Tags, by message and field number.
-_BATCH_YEAR, _BATCH_ACCOUNT, _BATCH_BALANCE, _BATCH_VOUCHER = (
-    _field(1, 0), _field(2, 2), _field(3, 2), _field(4, 2))
-_RESPONSE_RECORDS = _field(3, 2)  # ImportSieResponse.records
-_ACCOUNT_NUMBER, _ACCOUNT_NAME = _field(1, 2), _field(2, 2)
-_BALANCE_KIND, _BALANCE_YEAR, _BALANCE_ACCOUNT, _BALANCE_PERIOD, _BALANCE_OBJECTS = (
-    _field(1, 2), _field(2, 0), _field(3, 2), _field(4, 2), _field(5, 2))
-_BALANCE_AMOUNT, _BALANCE_LINE = _field(6, 0), _field(7, 0)
-_OBJECT_DIMENSION, _OBJECT_ID = _field(1, 2), _field(2, 2)
-_ROW_ACCOUNT, _ROW_OBJECTS, _ROW_AMOUNT, _ROW_DATE, _ROW_TEXT = (
-    _field(1, 2), _field(2, 2), _field(3, 0), _field(4, 2), _field(5, 2))
-_VOUCHER_SERIES, _VOUCHER_NUMBER, _VOUCHER_DATE, _VOUCHER_TEXT, _VOUCHER_REG_DATE = (
-    _field(1, 2), _field(2, 2), _field(3, 2), _field(4, 2), _field(5, 2))
-_VOUCHER_ROWS = {_TRANS: _field(6, 2), _RTRANS: _field(7, 2), _BTRANS: _field(8, 2)}
-_VOUCHER_LINE, _VOUCHER_DOCUMENTS = _field(9, 0), _field(10, 0)
-_DATE_YEAR, _DATE_MONTH, _DATE_DAY = _field(1, 0), _field(2, 0), _field(3, 0)
+# Tags, by message and field number (Final: compiled, each a constant of the module).
+_BATCH_YEAR: Final = _field(1, 0)
+_BATCH_ACCOUNT: Final = _field(2, 2)
+_BATCH_BALANCE: Final = _field(3, 2)
+_BATCH_VOUCHER: Final = _field(4, 2)
+_RESPONSE_RECORDS: Final = _field(3, 2)  # ImportSieResponse.records
+_ACCOUNT_NUMBER: Final = _field(1, 2)
+_ACCOUNT_NAME: Final = _field(2, 2)
+_BALANCE_KIND: Final = _field(1, 2)
+_BALANCE_YEAR: Final = _field(2, 0)
+_BALANCE_ACCOUNT: Final = _field(3, 2)
+_BALANCE_PERIOD: Final = _field(4, 2)
+_BALANCE_OBJECTS: Final = _field(5, 2)
+_BALANCE_AMOUNT: Final = _field(6, 0)
+_BALANCE_LINE: Final = _field(7, 0)
+_OBJECT_DIMENSION: Final = _field(1, 2)
+_OBJECT_ID: Final = _field(2, 2)
+_ROW_ACCOUNT: Final = _field(1, 2)
+_ROW_OBJECTS: Final = _field(2, 2)
+_ROW_AMOUNT: Final = _field(3, 0)
+_ROW_DATE: Final = _field(4, 2)
+_ROW_TEXT: Final = _field(5, 2)
+_VOUCHER_SERIES: Final = _field(1, 2)
+_VOUCHER_NUMBER: Final = _field(2, 2)
+_VOUCHER_DATE: Final = _field(3, 2)
+_VOUCHER_TEXT: Final = _field(4, 2)
+_VOUCHER_REG_DATE: Final = _field(5, 2)
+_VOUCHER_TRANS: Final = _field(6, 2)
+_VOUCHER_RTRANS: Final = _field(7, 2)
+_VOUCHER_BTRANS: Final = _field(8, 2)
+_VOUCHER_LINE: Final = _field(9, 0)
+_VOUCHER_DOCUMENTS: Final = _field(10, 0)
+_DATE_YEAR: Final = _field(1, 0)
+_DATE_MONTH: Final = _field(2, 0)
+_DATE_DAY: Final = _field(3, 0)
 
 
 class RecordWriter:
@@ -190,13 +212,13 @@ class RecordWriter:
     def _rows(self, tag: bytes, rows: Iterable[TransRow]) -> list[bytes]:
         """Rows as fields ``tag`` of their voucher (the hot loop: a year has millions)."""
         heads = self._row_heads
-        written = []
+        written: list[bytes] = []
         for row in rows:
             key = (row.account, row.objects)
-            body = heads.get(key) or self._row_head(key)
-            amount = row.amount
+            body: bytes = heads.get(key) or self._row_head(key)
+            amount: Decimal = row.amount
             numerator, denominator = amount.as_integer_ratio()  # _ore, inlined
-            ore = (numerator * 100 if denominator == 1
+            ore: int = (numerator * 100 if denominator == 1
                    else numerator * (100 // denominator) if 100 % denominator == 0
                    else to_ore(amount))
             if ore:
@@ -205,7 +227,7 @@ class RecordWriter:
                 body += self._date(_ROW_DATE, row.date)
             if row.text:
                 body += _length_delimited(_ROW_TEXT, row.text.encode())
-            size = len(body)
+            size: int = len(body)
             written.append(tag + (_VARINTS[size] if size < 1 << 14 else varint(size)) + body)
         return written
 
@@ -213,15 +235,13 @@ class RecordWriter:
         rows = voucher.rows
         for row in rows:
             if row.kind is not _TRANS:  # posted rows first, then the added, then the struck
-                written = [*self._rows(_VOUCHER_ROWS[_TRANS], (r for r in rows
-                                                               if r.kind is _TRANS)),
-                           *self._rows(_VOUCHER_ROWS[_RTRANS], (r for r in rows
-                                                                if r.kind is _RTRANS)),
-                           *self._rows(_VOUCHER_ROWS[_BTRANS], (r for r in rows
-                                                                if r.kind is _BTRANS))]
+                written = [
+                    *self._rows(_VOUCHER_TRANS, (r for r in rows if r.kind is _TRANS)),
+                    *self._rows(_VOUCHER_RTRANS, (r for r in rows if r.kind is _RTRANS)),
+                    *self._rows(_VOUCHER_BTRANS, (r for r in rows if r.kind is _BTRANS))]
                 break
         else:
-            written = self._rows(_VOUCHER_ROWS[_TRANS], rows)
+            written = self._rows(_VOUCHER_TRANS, rows)
         number, text = voucher.number, voucher.text
         return b"".join((
             self._string(_VOUCHER_SERIES, voucher.series),

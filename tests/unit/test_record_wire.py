@@ -1,10 +1,14 @@
 """The record batches the parser processes write by hand (``server.record_wire``) are, byte for
 byte, what protobuf's own messages built field by field serialise to; a document count added
-to a voucher written without one is the same as one set from the start."""
+to a voucher written without one is the same as one set from the start. Each test runs on the
+module as `make install` compiled it (mypyc) and on its source."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,7 +16,7 @@ from core.sie_parse import ParseOptions, RecordBatch, YearParse
 from sandbox.options import SandboxOptions
 from sandbox.seed import build_all
 from sandbox.sie_export import SieExport
-from server.record_wire import RecordWriter, varint
+from server import native, record_wire
 from server.rpc_sie import _records
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from tests.harness.sie_files import fixture_files
@@ -55,6 +59,28 @@ def _batches(data: bytes, counts: Counter[tuple[str, int]] | None) -> list[Recor
     return [e for p in parsed for e in p.events if isinstance(e, RecordBatch)]
 
 
+def _source() -> ModuleType:
+    """``server.record_wire`` run from its source, beside the compiled module."""
+    spec = importlib.util.spec_from_file_location(
+        "record_wire_source", Path(native.__file__).with_name("record_wire.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(params=["compiled", "source"])
+def wire(request: pytest.FixtureRequest) -> ModuleType:
+    """The record writer's module, compiled or from its source."""
+    if request.param == "source":
+        return _source()
+    if not native.active():
+        pytest.skip("the record writer is not compiled (SIE_PURE_PYTHON=1, or no C compiler "
+                    "at make install)")
+    assert record_wire.__file__ is not None and not record_wire.__file__.endswith(".py")
+    return record_wire
+
+
 FILES = {path.name: path.read_bytes() for path in fixture_files()} | {
     "edges": EDGES, "sandbox": _sandbox_year()}
 
@@ -62,9 +88,9 @@ FILES = {path.name: path.read_bytes() for path in fixture_files()} | {
 @pytest.mark.parametrize("name", sorted(FILES))
 @pytest.mark.parametrize("counts", [None, Counter({("A", 1): 3, ("A", 2): 200, ("B", 3): 0})])
 def test_a_batch_is_written_as_protobuf_writes_it(
-        name: str, counts: Counter[tuple[str, int]] | None) -> None:
+        wire: ModuleType, name: str, counts: Counter[tuple[str, int]] | None) -> None:
     batches = _batches(FILES[name], counts)
-    writer = RecordWriter()
+    writer = wire.RecordWriter()
     for batch in batches:
         expected = pb.ImportSieResponse(records=_records(batch)).SerializeToString()
         assert writer(batch) == expected
@@ -74,8 +100,8 @@ def test_a_batch_is_written_as_protobuf_writes_it(
         assert len(vouchers) == 4 and any(b.balances for b in batches)
 
 
-def test_a_count_added_later_is_the_count_set_at_once() -> None:
-    writer = RecordWriter()
+def test_a_count_added_later_is_the_count_set_at_once(wire: ModuleType) -> None:
+    writer = wire.RecordWriter()
     counts = Counter({("A", 1): 1, ("A", 2): 130})
     (batch,) = _batches(EDGES, None)
     head, vouchers = writer.parts(batch)
@@ -91,7 +117,8 @@ def test_a_count_added_later_is_the_count_set_at_once() -> None:
 
 @pytest.mark.parametrize("value", [1, 127, 128, 16383, 16384, 2**21, 2**28, 2**63 - 1, -1,
                                    -128, -(2**28), -(2**28) - 1, -(2**63)])
-def test_varints_are_protobufs(value: int) -> None:
+def test_varints_are_protobufs(wire: ModuleType, value: int) -> None:
+    varint = wire.varint
     message = pb.ImportSieResponse()
     message.records.financial_year_id = value
     assert message.SerializeToString() == b"\x1a" + varint(len(varint(value)) + 1) + b"\x08" + (
