@@ -9,7 +9,7 @@ as pure Python, and it still exits 0. `python build_sie.py --clean` removes what
 
 from __future__ import annotations
 
-import runpy
+import ast
 import shutil
 import sys
 import warnings
@@ -29,9 +29,16 @@ class Group(NamedTuple):
 
 
 def _compiled(package: str) -> tuple[str, ...]:
-    """The list `<package>.native` keeps, read without importing (and so choosing for) it."""
-    modules: tuple[str, ...] = runpy.run_path(str(ROOT / package / "native.py"))["COMPILED"]
-    return modules
+    """The list `<package>.native` keeps, read from its source without running it (running
+    it would import, and so choose for, the modules about to be built)."""
+    tree = ast.parse((ROOT / package / "native.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "COMPILED" for target in node.targets
+        ):
+            modules: tuple[str, ...] = ast.literal_eval(node.value)
+            return modules
+    raise SystemExit(f"{package}/native.py names no COMPILED modules")
 
 
 GROUPS = (
