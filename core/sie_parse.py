@@ -210,8 +210,8 @@ class _Held:
                     vouchers.append(bytes(data[at:at + size]))
                     at += size
                 counts = None if document_counts is None or not sizes else _counts(
-                    document_counts,
-                    (tuple(k.split("\x1f", 1)) for k in keys.split("\n")))  # type: ignore[misc]
+                    document_counts, ((series, number) for series, _, number
+                                      in (key.partition("\x1f") for key in keys.split("\n"))))
                 yield encoder.message(head, vouchers, counts)
 
 
