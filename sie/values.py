@@ -17,6 +17,12 @@ MAX_INTEGER_DIGITS: Final = 15
 """Amount limit (spec §7.5: importers check their own limits); keeps Decimal sums exact."""
 
 _AMOUNT_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+_ORE_LIMIT: Final = 100 * 10**MAX_INTEGER_DIGITS
+_EXACT: Final = Context(prec=28)
+"""Its own context for the conversions between öre and Decimal: at most 17 digits, so exact,
+and no caller's context changes what they make."""
+_HUNDREDTH: Final = Decimal("0.01")
+_TIMES: Final = _EXACT.multiply
 DECIMAL: Final = Context(prec=28).create_decimal
 """Makes the Decimal of a checked amount: equal to `Decimal(text)`, exponent included (at
 most 17 digits, so no rounding), in a quarter less time; its own context, so no caller's
@@ -103,6 +109,24 @@ def ore_value(text: str) -> i64:
     return int(text.replace(".", "", 1)) * (10 if cents == 1 else 1)  # "-.5" reads -5 tens
 
 
+def ore_decimal(ore: int) -> Decimal:
+    """The exact `Decimal` of an amount of öre, always with two decimals (-3580 is -35.80):
+    what a voucher row's `amount` gives (a multiplication in a fixed context, a third of
+    the cost of `Decimal(ore).scaleb(-2)`)."""
+    return _TIMES(ore, _HUNDREDTH)
+
+
+def ore_of(amount: Decimal) -> int:
+    """The öre of an exact amount (-35.8 is -3580); ValueError beyond öre precision or 15
+    digits, as `format_amount` refuses them."""
+    if not amount.is_finite() or abs(amount) >= _AMOUNT_LIMIT:
+        raise ValueError(f"amount {amount} is beyond {MAX_INTEGER_DIGITS} digits")
+    quantized = amount.quantize(_HUNDREDTH, context=_EXACT)
+    if quantized != amount:
+        raise ValueError(f"amount {amount} has more than two decimals")
+    return int(quantized.scaleb(2, _EXACT))
+
+
 def parse_quantity(text: str) -> Decimal | None:
     """Parse a quantity (a plain decimal number, up to 10 decimals); else None."""
     if _QUANTITY.fullmatch(text) is None:
@@ -175,6 +199,15 @@ def format_amount(value: Decimal) -> str:
     if quantized != value:
         raise ValueError(f"amount {value} has more than two decimals")
     return f"{quantized:f}"
+
+
+def format_ore(ore: int) -> str:
+    """Write an amount of öre with two decimals (-3580 is `-35.80`), as `format_amount`
+    writes its `Decimal`; ValueError beyond 15 digits."""
+    if not -_ORE_LIMIT < ore < _ORE_LIMIT:
+        raise ValueError(f"amount {ore_decimal(ore)} is beyond {MAX_INTEGER_DIGITS} digits")
+    whole, cents = divmod(-ore if ore < 0 else ore, 100)
+    return f"{'-' if ore < 0 else ''}{whole}.{cents:02d}"
 
 
 def format_decimal(value: Decimal) -> str:
