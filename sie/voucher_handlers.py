@@ -27,7 +27,7 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import NO_ORE, ore_decimal, ore_value, parse_date, parse_quantity
+from sie.values import NO_ORE, ore_at, ore_decimal, parse_date, parse_quantity
 
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
@@ -309,11 +309,7 @@ class VoucherHandlers(ReaderBase):
         start = closing + 1
         if start < len(text) and text[start] == " ":
             start += 1
-        end = text.find(" ", start)
-        if end < 0:
-            end = len(text)
-        amount_text = text[start:end]
-        ore = ore_value(amount_text)
+        ore, end = ore_at(text, start)
         if ore == NO_ORE:
             return False
         # What follows the amount: rows mostly end alike, so the previous row's tail is
