@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 from sie import Finding, SieReader
 from sie.policy import ReadPolicy
-from sie.values import NO_ORE, ascii_number, ore_at, ore_decimal, ore_value, parse_amount
+from sie.values import (
+    NO_ORE,
+    ascii_number,
+    format_amount,
+    format_ore,
+    ore_at,
+    ore_decimal,
+    ore_of,
+    ore_value,
+    parse_amount,
+)
 
 _PIECES = [
     "#FLAGGA 0", "#KSUMMA", "#KSUMMA 1", "#SIETYP 4", "#RAR 0 20250101 20251231",
@@ -75,6 +85,13 @@ def test_amounts_read_in_ore_are_the_decimal_amounts(text: str) -> None:
     assert (ore == NO_ORE) == (parsed is None)
     if parsed is not None:
         assert ore_decimal(ore) == parsed and ore_decimal(ore).as_tuple().exponent == -2
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-(10**17) + 1, 10**17 - 1))
+def test_ore_is_written_and_read_back_as_its_decimal(ore: int) -> None:
+    assert format_ore(ore) == format_amount(ore_decimal(ore))
+    assert ore_of(ore_decimal(ore)) == ore and ore_of(Decimal(format_ore(ore))) == ore
 
 
 @settings(max_examples=1000, deadline=None)
