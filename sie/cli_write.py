@@ -37,6 +37,7 @@ from sie.records import (
     TransRow,
     Voucher,
 )
+from sie.values import ore_of
 from sie.writer import write_4i
 
 _SHAPE = """JSON input: a list of vouchers, each
@@ -90,6 +91,14 @@ def _decimal(value: Any, what: str) -> Decimal:
     return result
 
 
+def _ore(value: Any, where: str) -> int:
+    amount = _decimal(value, f"{where}: amount")
+    try:
+        return ore_of(amount)
+    except ValueError as error:  # more than two decimals, or beyond 15 digits
+        raise InputError(f"{where}: {error}") from error
+
+
 def _date(value: Any, what: str) -> date:
     try:
         return date.fromisoformat(str(value))
@@ -116,7 +125,7 @@ def _row(item: Any, where: str) -> TransRow:
     return TransRow(
         RowKind.TRANS,
         str(item["account"]),
-        _decimal(item["amount"], f"{where}: amount"),
+        _ore(item["amount"], where),
         tuple((dim, obj) for dim, obj in objects),
         _date(item["date"], f"{where}: date") if item.get("date") else None,
         _text(item, "text"),

@@ -27,7 +27,7 @@ from sie.records import (
 )
 from sie.summary import ChecksumStatus
 from sie.tokens import Field
-from sie.values import parse_amount, parse_date, parse_int, parse_quantity
+from sie.values import parse_amount, parse_date, parse_int, parse_ore, parse_quantity
 
 Handler = Callable[[list[Field], int], None]
 RowHead = tuple[RowKind, str, ObjectList]
@@ -213,13 +213,23 @@ class ReaderBase:
     def _amount(self, value: Field, line: int) -> Decimal | None:
         parsed = parse_amount(value) if isinstance(value, str) else None
         if parsed is None:
-            self._report(
-                Code.INVALID_AMOUNT,
-                Severity.ERROR,
-                line,
-                f"invalid amount {value!r} (expected -digits.dd, at most 15 digits)",
-            )
+            self._invalid_amount(value, line)
         return parsed
+
+    def _ore_amount(self, value: Field, line: int) -> int | None:
+        """`_amount` of a voucher row: its öre."""
+        parsed = parse_ore(value) if isinstance(value, str) else None
+        if parsed is None:
+            self._invalid_amount(value, line)
+        return parsed
+
+    def _invalid_amount(self, value: Field, line: int) -> None:
+        self._report(
+            Code.INVALID_AMOUNT,
+            Severity.ERROR,
+            line,
+            f"invalid amount {value!r} (expected -digits.dd, at most 15 digits)",
+        )
 
     def _objects(self, value: tuple[str, ...], line: int) -> ObjectList:
         if not value:

@@ -27,7 +27,7 @@ from sie.records import (
     Voucher,
 )
 from sie.tokens import Field, tokenize
-from sie.values import DECIMAL, NO_ORE, ore_value, parse_date, parse_ore, parse_quantity
+from sie.values import NO_ORE, ore_at, ore_decimal, parse_date, parse_quantity
 
 _ROW_KINDS: Final = {"#TRANS": RowKind.TRANS, "#RTRANS": RowKind.RTRANS, "#BTRANS": RowKind.BTRANS}
 _TRANS: Final = RowKind.TRANS
@@ -240,17 +240,17 @@ class VoucherHandlers(ReaderBase):
             self._malformed(line, f"{label} needs account, object list {{...}} and amount")
             return
         account = fields[1]
-        amount = self._amount(fields[3], line)
+        ore = self._ore_amount(fields[3], line)
         if not account or not isinstance(account, str):
             self._damaged = True
             self._report(Code.MISSING_ACCOUNT, Severity.ERROR, line, f"{label} has no account")
             return
-        if amount is None:
+        if ore is None:
             self._damaged = True
             return
         kind = RowKind.TRANS if label == "#TRANS" else RowKind(label[1:].upper())
         if kind is RowKind.TRANS:
-            self._ore += parse_ore(field_text(fields, 3)) or 0  # a valid amount: its öre
+            self._ore += ore
             self._transactions += 1
         else:
             self._seen(label, line)
@@ -259,14 +259,14 @@ class VoucherHandlers(ReaderBase):
             self._use_account(account, line)
         n = len(fields)
         if n == 4:
-            row = TransRow(kind, account, amount, objects, line=line)
+            row = TransRow(kind, account, ore, objects, line=line)
         else:
             day_text = field_text(fields, 4)
             day = self._date(day_text, line, "transaction date") if day_text else None
             row = TransRow(
                 kind,
                 account,
-                amount,
+                ore,
                 objects,
                 day,
                 field_text(fields, 5),
@@ -309,11 +309,7 @@ class VoucherHandlers(ReaderBase):
         start = closing + 1
         if start < len(text) and text[start] == " ":
             start += 1
-        end = text.find(" ", start)
-        if end < 0:
-            end = len(text)
-        amount_text = text[start:end]
-        ore = ore_value(amount_text)
+        ore, end = ore_at(text, start)
         if ore == NO_ORE:
             return False
         # What follows the amount: rows mostly end alike, so the previous row's tail is
@@ -345,9 +341,8 @@ class VoucherHandlers(ReaderBase):
             self._row_heads[prefix] = head
         if not here:
             self._keep_place(place, prefix, head)
-        amount = DECIMAL(amount_text)
         self._rows.append(
-            _new(_ROW, (kind, account, amount, objects, day, row_text, quantity, sign, line))
+            _new(_ROW, (kind, account, ore, objects, day, row_text, quantity, sign, line))
         )
         return True
 
@@ -423,7 +418,7 @@ class VoucherHandlers(ReaderBase):
                 severity,
                 line,
                 f"voucher {_name(series, number)} of {day.isoformat()} does not balance: "
-                f"#TRANS rows sum to {voucher.imbalance()}",
+                f"#TRANS rows sum to {ore_decimal(self._ore)}",
             )
         if year is None and self._years:
             self._report(

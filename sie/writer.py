@@ -23,7 +23,7 @@ from sie.findings import Finding, Severity
 from sie.policy import Variant
 from sie.records import Balance, BalanceKind, ObjectList, TextLabel, TransRow, Voucher
 from sie.tokens import Field
-from sie.values import format_amount, format_date, format_decimal
+from sie.values import format_amount, format_date, format_decimal, format_ore, ore_decimal
 
 _NEEDS_QUOTES = frozenset(' \t"{}\\')
 
@@ -171,17 +171,18 @@ class SieWriter:
             _Opt(row.sign),
         ]
         return self.line(
-            "#" + row.kind.value, row.account, row.objects, format_amount(row.amount), *optional
+            "#" + row.kind.value, row.account, row.objects, format_ore(row.ore), *optional
         )
 
     def voucher(self, voucher: Voucher) -> Iterator[bytes]:
         """A `#VER` head, its `{`, rows and `}`."""
-        if voucher.imbalance():
+        imbalance = voucher.imbalance_ore()
+        if imbalance:
             self.warn(
                 Code.VOUCHER_UNBALANCED,
                 Severity.ERROR,
                 f"voucher {voucher.series} {voucher.number} does not balance: "
-                f"#TRANS rows sum to {voucher.imbalance()}",
+                f"#TRANS rows sum to {ore_decimal(imbalance)}",
                 self._line + 1,
             )
         yield self.line(

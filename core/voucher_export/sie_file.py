@@ -12,7 +12,6 @@ from datetime import datetime
 
 import sie
 from core.fortnox_api import CompanyInformation
-from core.money import to_kronor
 from core.voucher_export.answer import require_answer_fits
 from core.voucher_export.model import (
     ExportRequest,
@@ -66,7 +65,7 @@ def _sie_voucher(voucher: ExportVoucher, series: str) -> sie.Voucher:
         sie.TransRow(
             kind=sie.RowKind.TRANS,
             account=str(row.account),
-            amount=to_kronor(row.debit - row.credit),
+            ore=row.debit - row.credit,
             objects=tuple((dim, code) for dim, code in
                           ((_COST_CENTER_DIM, row.cost_center), (_PROJECT_DIM, row.project))
                           if code),

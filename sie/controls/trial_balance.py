@@ -16,6 +16,7 @@ from sie.controls.checks import account_findings, opening_unbalanced, stated_inc
 from sie.controls.continuity import continuity_findings
 from sie.controls.model import ControlFinding, ControlsResult, TrialBalanceRow, YearControls
 from sie.records import Account, Balance, BalanceKind, Event, FinancialYear, RowKind, Voucher
+from sie.values import ore_decimal
 
 # Final: compiled, each is a C static, not a lookup in the module's globals per voucher row.
 ZERO: Final = Decimal(0)
@@ -42,7 +43,8 @@ class YearEndControls:
         self._names: dict[str, str] = {}
         self._years: dict[int, FinancialYear] = {}
         self._stated: dict[tuple[BalanceKind, int], Stated] = {}
-        self._moves: dict[int, dict[str, Decimal]] = {}
+        self._moves: dict[int, dict[str, int]] = {}
+        """Per year, each account's #TRANS sum in öre (integers: a row adds its `ore`)."""
         self._vouchers: dict[int, int] = {}
 
     def feed(self, events: Iterable[Event]) -> None:
@@ -77,7 +79,7 @@ class YearEndControls:
         for row in voucher.rows:
             if row.kind is _TRANS:
                 account = row.account
-                moves[account] = moves.get(account, ZERO) + row.amount
+                moves[account] = moves.get(account, 0) + row.ore
 
     def _balance(self, balance: Balance) -> None:
         if balance.kind not in _STATED:
@@ -146,7 +148,7 @@ def _row(
     opening: Stated | None,
     closing: Stated | None,
     results: Stated | None,
-    moves: dict[str, Decimal] | None,
+    moves: dict[str, int] | None,
 ) -> TrialBalanceRow:
     """One trial-balance row; a kind the year carries but the account lacks counts as 0."""
     ib = opening.get(account) if opening is not None else None
@@ -154,7 +156,7 @@ def _row(
     res = results.get(account) if results is not None else None
     result = is_result_account(account, has_result=res is not None)
     start = ib[0] if ib is not None else (ZERO if opening is not None or result else None)
-    movement = moves.get(account, ZERO) if moves is not None else None
+    movement = ore_decimal(moves.get(account, 0)) if moves is not None else None
     end = start + movement if start is not None and movement is not None else None
     stated = res if result else ub
     return TrialBalanceRow(

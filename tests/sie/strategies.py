@@ -41,6 +41,8 @@ word = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max
 account = st.integers(1000, 8999).map(str)
 days = st.dates(date(1990, 1, 1), date(2090, 12, 31))
 amount = st.integers(-(10**15) + 1, 10**15 - 1).map(lambda ore: Decimal(ore).scaleb(-2))
+ore = st.integers(-(10**17) + 1, 10**17 - 1)
+"""A row's öre, up to the 15 integer digits an amount may have."""
 quantity = st.none() | st.decimals(-(10**6), 10**6, places=3, allow_nan=False)
 objects = st.lists(st.tuples(st.integers(1, 30).map(str), text), max_size=3).map(tuple)
 
@@ -50,7 +52,7 @@ def rows(draw: st.DrawFn) -> TransRow:
     return TransRow(
         draw(st.sampled_from(RowKind)),
         draw(account),
-        draw(amount),
+        draw(ore),
         draw(objects),
         draw(st.none() | days),
         draw(text),

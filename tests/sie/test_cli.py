@@ -77,6 +77,18 @@ def test_write_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(args) == 2
 
 
+def test_write_refuses_an_amount_finer_than_ore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [{"account": "1930", "amount": "-1000.001"}, {"account": "5010", "amount": "1000.001"}]
+    source = tmp_path / "v.json"
+    source.write_text(json.dumps([{"date": "2025-12-31", "rows": rows}]), encoding="utf-8")
+    target = tmp_path / "out.si"
+    assert main(["write", str(source), "-o", str(target), "--company-name", "Bolaget AB"]) == 2
+    assert "voucher 1 row 1: amount -1000.001 has more than two decimals" in capsys.readouterr().err
+    assert not target.exists()
+
+
 def test_module_entry_point_and_help() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "sie", "write", "--help"],

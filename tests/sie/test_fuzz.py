@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 from sie import Finding, SieReader
 from sie.policy import ReadPolicy
-from sie.values import ascii_number, parse_amount
+from sie.values import (
+    NO_ORE,
+    ascii_number,
+    format_amount,
+    format_ore,
+    ore_at,
+    ore_decimal,
+    ore_of,
+    ore_value,
+    parse_amount,
+)
 
 _PIECES = [
     "#FLAGGA 0", "#KSUMMA", "#KSUMMA 1", "#SIETYP 4", "#RAR 0 20250101 20251231",
@@ -63,6 +73,42 @@ def test_amounts_read_as_the_rule_says(text: str) -> None:
         assert parsed is None
     else:
         assert parsed is not None and str(parsed) == str(Decimal(text))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text("0123456789.-+e _\u0663\u00b2x", max_size=20) | st.from_regex(_AMOUNT, fullmatch=True)
+)
+def test_amounts_read_in_ore_are_the_decimal_amounts(text: str) -> None:
+    ore = ore_value(text)
+    parsed = parse_amount(text)
+    assert (ore == NO_ORE) == (parsed is None)
+    if parsed is not None:
+        assert ore_decimal(ore) == parsed and ore_decimal(ore).as_tuple().exponent == -2
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-(10**17) + 1, 10**17 - 1))
+def test_ore_is_written_and_read_back_as_its_decimal(ore: int) -> None:
+    assert format_ore(ore) == format_amount(ore_decimal(ore))
+    assert ore_of(ore_decimal(ore)) == ore and ore_of(Decimal(format_ore(ore))) == ore
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.text("0123456789.- x\u0663", max_size=24) | st.from_regex(_AMOUNT, fullmatch=True),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 80),
+)
+def test_an_amount_read_in_place_is_the_amount_cut_out(words: list[str], at: int) -> None:
+    text = " ".join(words)
+    start = min(at, len(text))
+    end = text.find(" ", start)
+    end = len(text) if end < 0 else end
+    assert ore_at(text, start) == (ore_value(text[start:end]), end)
 
 
 @settings(max_examples=500, deadline=None)

@@ -42,8 +42,8 @@ RENT = Voucher(
     "",
     date(2025, 12, 31),
     (
-        TransRow(RowKind.TRANS, "1930", Decimal("-1000")),
-        TransRow(RowKind.TRANS, "8999", Decimal("1000"), (("6", "P 1"),), text='Hyra "dec"'),
+        TransRow(RowKind.TRANS, "1930", -100_000),
+        TransRow(RowKind.TRANS, "8999", 100_000, (("6", "P 1"),), text='Hyra "dec"'),
     ),
     "Bokslut",
 )
@@ -96,8 +96,8 @@ def test_refusals() -> None:
         write_4i(_with(balances=(balance,)))
     with pytest.raises(ValueError, match="FLAGGA 0"):
         write_4i(_with(flag=1))
-    with pytest.raises(ValueError, match="two decimals"):
-        write_4i(HEADER, [RENT._replace(rows=(RENT.rows[0]._replace(amount=Decimal("0.001")),))])
+    with pytest.raises(ValueError, match="beyond 15 digits"):
+        write_4i(HEADER, [RENT._replace(rows=(RENT.rows[0]._replace(ore=-(10**17)),))])
 
 
 def _with(**changes: Any) -> SieDocument:
