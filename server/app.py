@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,13 @@ from server.bounds import TRANSPORT_MAX_REQUEST_BYTES
 from server.config import Address, ConfigError, ConnectionAge, TlsSettings
 from server.errors import ErrorInterceptor
 from server.metrics import MetricsInterceptor
+from server.rpc_sie import serialize_answer
 from server.telemetry import tracing_interceptor
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
 
 SERVICE_FULL_NAME: str = pb.DESCRIPTOR.services_by_name["FortnoxService"].full_name
+_IMPORT_SIE = f"/{SERVICE_FULL_NAME}/ImportSie"
 
 #: Written out rather than left to defaults: stream chunks are at most 1 MiB, so 8 MiB leaves
 #: room for any message we send; requests are bounded by ``server.bounds`` (which answers with
@@ -42,6 +45,22 @@ def _connection_age_options(age: ConnectionAge) -> tuple[tuple[str, int], ...]:
         ("grpc.max_connection_age_ms", round(age.max_age_s * 1000)),
         ("grpc.max_connection_age_grace_ms", round(age.grace_s * 1000)),
     )
+
+
+class _WrittenAnswers(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Lets ImportSie send the record batches its parser processes wrote as their bytes
+    (``server.rpc_sie.EncodedAnswer``): its answers are written by ``serialize_answer``. The
+    innermost interceptor, so the others keep the serializer it sets."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method != _IMPORT_SIE:
+            return handler
+        return handler._replace(response_serializer=serialize_answer)
 
 
 @dataclass
@@ -84,6 +103,7 @@ async def start_server(
             tracing_interceptor(provider),
             MetricsInterceptor(meter_provider or NoOpMeterProvider()),
             ErrorInterceptor(),
+            _WrittenAnswers(),
         ],
         options=_SERVER_OPTIONS + _connection_age_options(connection_age or ConnectionAge()),
     )

@@ -31,6 +31,8 @@ _VARINTS: Final = tuple(
 #: 14 bits as the two bytes of a varint that goes on.
 _PAIRS: Final = tuple(bytes([(n & 0x7F) | 0x80, (n >> 7) | 0x80]) for n in range(1 << 14))
 _NEGATIVE_TAIL: Final = b"\xff" * 5 + b"\x01"
+#: Bits 14 to 27 of a negative int64 of at least -2^28, then the six bytes of its set bits.
+_NEGATIVE_HIGHS: Final = tuple(pair + _NEGATIVE_TAIL for pair in _PAIRS)
 _TRANS: Final = RowKind.TRANS
 _RTRANS: Final = RowKind.RTRANS
 _BTRANS: Final = RowKind.BTRANS
@@ -41,11 +43,13 @@ def varint(value: int) -> bytes:
     int32 fields are written)."""
     if 0 <= value < 1 << 14:
         return _VARINTS[value]
+    if 0 < value < 1 << 28:  # the low 14 bits, then up to 14 more
+        return _PAIRS[value & 0x3FFF] + _VARINTS[value >> 14]
     if value > 0:  # the low 14 bits, then the rest
         return _PAIRS[value & 0x3FFF] + varint(value >> 14)
     if value >= -(1 << 28):  # bits 28 to 63 are all set: ten bytes, the last six fixed
-        value += 1 << 64
-        return _PAIRS[value & 0x3FFF] + _PAIRS[value >> 14 & 0x3FFF] + _NEGATIVE_TAIL
+        low = value + (1 << 28)  # its low 28 bits, without a 64-bit int
+        return _PAIRS[low & 0x3FFF] + _NEGATIVE_HIGHS[low >> 14]
     value += 1 << 64
     out = bytearray()
     while value > 0x7F:
@@ -72,6 +76,11 @@ def _ore(amount: Decimal) -> int:
     if 100 % denominator == 0:
         return numerator * (100 // denominator)
     return to_ore(amount)
+
+
+def _row_ore(row: TransRow) -> int:
+    """A row's amount in öre: the one place a row's amount is converted."""
+    return _ore(row.amount)
 
 
 # Tags, by message and field number (Final: compiled, each a constant of the module).
@@ -117,16 +126,24 @@ class RecordWriter:
     def __init__(self) -> None:
         self._strings: dict[tuple[bytes, str], bytes] = {}
         self._dates: dict[tuple[bytes, date], bytes] = {}
+        self._periods: dict[date, bytes] = {}
         self._objects: dict[tuple[bytes, tuple[tuple[str, str], ...]], bytes] = {}
-        #: A row's account and objects, written.
+        #: A row's account and objects, written (by its account alone where it has none).
         self._row_heads: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._account_heads: dict[str, bytes] = {}
+        #: A row's date field, by date.
+        self._row_dates: dict[date, bytes] = {}
 
     def parts(self, batch: RecordBatch) -> tuple[bytes, list[bytes]]:
         """The batch's message but its vouchers, and each voucher's without a count."""
+        return self._head(batch), [self._voucher(v, b"") for v in batch.vouchers]
+
+    def _head(self, batch: RecordBatch) -> bytes:
+        """The batch's fields before its vouchers."""
         head = [_BATCH_YEAR + varint(batch.financial_year_id)] if batch.financial_year_id else []
         head += [_length_delimited(_BATCH_ACCOUNT, self._account(a)) for a in batch.accounts]
         head += [_length_delimited(_BATCH_BALANCE, self._balance(b)) for b in batch.balances]
-        return b"".join(head), [self._voucher(v) for v in batch.vouchers]
+        return b"".join(head)
 
     def message(self, head: bytes, vouchers: Sequence[bytes],
                 counts: Sequence[int] | None) -> bytes:
@@ -140,8 +157,19 @@ class RecordWriter:
         return _length_delimited(_RESPONSE_RECORDS, b"".join([head, *body]))
 
     def __call__(self, batch: RecordBatch) -> bytes:
-        """The batch's whole message, its vouchers' counts as the batch holds them."""
-        return self.message(*self.parts(batch), batch.document_counts)
+        """The batch's whole message, its vouchers' counts as the batch holds them (each
+        voucher written once, its count with it)."""
+        counts = batch.document_counts
+        body = [self._head(batch)]
+        if counts is None:
+            body += [_length_delimited(_BATCH_VOUCHER, self._voucher(v, b""))
+                     for v in batch.vouchers]
+        else:
+            zero = _VOUCHER_DOCUMENTS + _VARINTS[0]
+            body += [_length_delimited(_BATCH_VOUCHER, self._voucher(
+                v, _VOUCHER_DOCUMENTS + varint(count) if count else zero))
+                for v, count in zip(batch.vouchers, counts, strict=True)]
+        return _length_delimited(_RESPONSE_RECORDS, b"".join(body))
 
     # -- the messages --------------------------------------------------------------------
 
@@ -170,6 +198,16 @@ class RecordWriter:
             written = self._dates[key] = _length_delimited(tag, body)
         return written
 
+    def _period(self, month: date) -> bytes:
+        """A balance's period field (its month as text: ``YYYYMM``), kept."""
+        written = self._periods.get(month)
+        if written is None:
+            if len(self._periods) >= _CACHE_MOST:
+                self._periods.clear()
+            written = self._periods[month] = _length_delimited(
+                _BALANCE_PERIOD, month.strftime("%Y%m").encode())
+        return written
+
     def _object_refs(self, tag: bytes, pairs: tuple[tuple[str, str], ...]) -> bytes:
         if not pairs:
             return b""
@@ -195,43 +233,55 @@ class RecordWriter:
             self._string(_BALANCE_KIND, str(balance.kind)),
             _BALANCE_YEAR + varint(balance.year) if balance.year else b"",
             self._string(_BALANCE_ACCOUNT, balance.account),
-            self._string(_BALANCE_PERIOD, period.strftime("%Y%m")) if period else b"",
+            self._period(period) if period else b"",
             self._object_refs(_BALANCE_OBJECTS, balance.objects),
             _BALANCE_AMOUNT + varint(amount) if amount else b"",
             _BALANCE_LINE + varint(balance.line) if balance.line else b"",
         ))
 
-    def _row_head(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> bytes:
+    def _row_head(self, account: str, objects: tuple[tuple[str, str], ...]) -> bytes:
         """A row's account and objects, written and kept."""
+        if not objects:
+            if len(self._account_heads) >= _CACHE_MOST:
+                self._account_heads.clear()
+            written = self._account_heads[account] = self._string(_ROW_ACCOUNT, account)
+            return written
         if len(self._row_heads) >= _CACHE_MOST:
             self._row_heads.clear()
-        written = self._row_heads[key] = (self._string(_ROW_ACCOUNT, key[0])
-                                          + self._object_refs(_ROW_OBJECTS, key[1]))
+        written = self._row_heads[(account, objects)] = (
+            self._string(_ROW_ACCOUNT, account) + self._object_refs(_ROW_OBJECTS, objects))
+        return written
+
+    def _row_date(self, day: date) -> bytes:
+        """A row's date field, kept."""
+        if len(self._row_dates) >= _CACHE_MOST:
+            self._row_dates.clear()
+        written = self._row_dates[day] = self._date(_ROW_DATE, day)
         return written
 
     def _rows(self, tag: bytes, rows: Iterable[TransRow]) -> list[bytes]:
         """Rows as fields ``tag`` of their voucher (the hot loop: a year has millions)."""
-        heads = self._row_heads
+        heads, account_heads, dates = self._row_heads, self._account_heads, self._row_dates
         written: list[bytes] = []
         for row in rows:
-            key = (row.account, row.objects)
-            body: bytes = heads.get(key) or self._row_head(key)
-            amount: Decimal = row.amount
-            numerator, denominator = amount.as_integer_ratio()  # _ore, inlined
-            ore: int = (numerator * 100 if denominator == 1
-                   else numerator * (100 // denominator) if 100 % denominator == 0
-                   else to_ore(amount))
+            account, objects = row.account, row.objects
+            head = account_heads.get(account) if not objects else heads.get((account, objects))
+            body: bytes = head if head is not None else self._row_head(account, objects)
+            ore = _row_ore(row)
             if ore:
-                body += _ROW_AMOUNT + (_VARINTS[ore] if 0 < ore < 1 << 14 else varint(ore))
-            if row.date is not None:
-                body += self._date(_ROW_DATE, row.date)
+                body += _ROW_AMOUNT + varint(ore)
+            day = row.date
+            if day is not None:
+                field = dates.get(day)
+                body += field if field is not None else self._row_date(day)
             if row.text:
                 body += _length_delimited(_ROW_TEXT, row.text.encode())
             size: int = len(body)
             written.append(tag + (_VARINTS[size] if size < 1 << 14 else varint(size)) + body)
         return written
 
-    def _voucher(self, voucher: Voucher) -> bytes:
+    def _voucher(self, voucher: Voucher, count: bytes) -> bytes:
+        """A voucher, its document count field (``count``: empty if none) last."""
         rows = voucher.rows
         for row in rows:
             if row.kind is not _TRANS:  # posted rows first, then the added, then the struck
@@ -251,6 +301,7 @@ class RecordWriter:
             self._date(_VOUCHER_REG_DATE, voucher.reg_date),
             *written,
             _VOUCHER_LINE + varint(voucher.line) if voucher.line else b"",
+            count,
         ))
 
 

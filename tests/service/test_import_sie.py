@@ -7,7 +7,7 @@ import hashlib
 import os
 import signal
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,8 +24,11 @@ from adapters.sqlite.connections import SqliteTokenStore
 from adapters.sqlite.imports import SqliteImportHistory
 from core.clock import utc_now
 from core.sie_import import ImportSummary, SieImport, SieImportRequest
+from core.sie_parse import ParseOptions, RecordBatch, YearParse
 from sandbox.testing import SandboxHandle
+from server.app import RunningServer
 from server.config import Settings, load_settings
+from server.rpc_sie import _records
 from sie import read_summary
 from spiris.skattbokslut.fortnox.v1 import connection_pb2
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
@@ -174,6 +177,38 @@ async def test_parsed_records_arrive_when_asked(
     assert sum(len(b.accounts) for b in batches) == year.account_count
     for voucher in vouchers:
         assert sum(t.amount_minor for t in voucher.transactions) == 0
+
+
+async def test_records_reach_the_caller_byte_for_byte_as_protobuf_writes_them(
+    stub: pb_grpc.FortnoxServiceStub, service: RunningServer, sandbox: SandboxHandle
+) -> None:
+    """The record batches the parser processes wrote pass the service untouched: on the wire
+    (read undecoded), each is what protobuf writes for the same batch parsed here, document
+    counts and all, and every other answer is still a message of its own."""
+    fortnox = sandbox.tenants[0]
+    year_id = fortnox.financial_years[0]["id"]
+    await connect(stub, "acme", fortnox)
+    request = pb.ImportSieRequest(tenant="acme", include_records=True,
+                                  years=[sie_pb.YearSelector(financial_year_id=year_id)])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        call = channel.unary_stream(
+            f"/{pb.DESCRIPTOR.services_by_name['FortnoxService'].full_name}/ImportSie",
+            request_serializer=pb.ImportSieRequest.SerializeToString)
+        answers: list[bytes] = [answer async for answer in call(request, timeout=60)]
+    kinds = [pb.ImportSieResponse.FromString(a).WhichOneof("event") for a in answers]
+    sent = [a for a, kind in zip(answers, kinds, strict=True) if kind == "records"]
+    assert kinds[-1] == "summary" and "chunk" in kinds
+    counts = Counter((c.voucher.series, int(c.voucher.number))
+                     for c in sandbox.state.books[fortnox.id].voucher_files
+                     if c.voucher.year_id == year_id)
+    assert any(counts.values())  # some voucher has documents
+    parse = YearParse(ParseOptions(year_id, include_records=True, document_counts=counts))
+    data = sandbox_export(sandbox, fortnox.id, year_id)
+    parsed = [parse.feed(data[at:at + 8192]) for at in range(0, len(data), 8192)]
+    parsed.append(parse.close()[0])
+    expected = [pb.ImportSieResponse(records=_records(e)).SerializeToString()
+                for p in parsed for e in p.events if isinstance(e, RecordBatch)]
+    assert sent == expected and sent
 
 
 async def test_cancelling_mid_stream_stops_the_download_and_records_cancelled(

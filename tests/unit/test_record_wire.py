@@ -115,8 +115,9 @@ def test_a_count_added_later_is_the_count_set_at_once(wire: ModuleType) -> None:
     assert not any(v.HasField("document_count") for v in unknown.records.vouchers)
 
 
-@pytest.mark.parametrize("value", [1, 127, 128, 16383, 16384, 2**21, 2**28, 2**63 - 1, -1,
-                                   -128, -(2**28), -(2**28) - 1, -(2**63)])
+@pytest.mark.parametrize("value", [1, 127, 128, 16383, 16384, 2**21, 2**28 - 1, 2**28,
+                                   2**63 - 1, -1, -128, -(2**14), -(2**14) - 1, -(2**21) - 7,
+                                   -(2**28) + 1, -(2**28), -(2**28) - 1, -(2**63)])
 def test_varints_are_protobufs(wire: ModuleType, value: int) -> None:
     varint = wire.varint
     message = pb.ImportSieResponse()
