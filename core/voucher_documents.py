@@ -288,7 +288,7 @@ async def voucher_amounts(api: FortnoxApi, tenant: str, year_id: int,
         for event in events:
             if isinstance(event, Voucher) and event.number.isdigit():
                 amounts[VoucherKey(year_id, event.series, int(event.number))] = sum(
-                    (r.amount for r in event.rows if r.kind is RowKind.TRANS and r.amount > 0),
+                    (r.amount for r in event.rows if r.kind is RowKind.TRANS and r.ore > 0),
                     Decimal(0))
 
     async with await api.open_sie_export(tenant, year_id, 4, deadline=deadline) as stream:

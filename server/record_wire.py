@@ -78,11 +78,6 @@ def _ore(amount: Decimal) -> int:
     return to_ore(amount)
 
 
-def _row_ore(row: TransRow) -> int:
-    """A row's amount in öre: the one place a row's amount is converted."""
-    return _ore(row.amount)
-
-
 # Tags, by message and field number (Final: compiled, each a constant of the module).
 _BATCH_YEAR: Final = _field(1, 0)
 _BATCH_ACCOUNT: Final = _field(2, 2)
@@ -267,7 +262,7 @@ class RecordWriter:
             account, objects = row.account, row.objects
             head = account_heads.get(account) if not objects else heads.get((account, objects))
             body: bytes = head if head is not None else self._row_head(account, objects)
-            ore = _row_ore(row)
+            ore = row.ore
             if ore:
                 body += _ROW_AMOUNT + varint(ore)
             day = row.date

@@ -299,7 +299,7 @@ def _balance(balance: Balance) -> sie_pb.SieBalance:
 def _row(row: TransRow) -> sie_pb.SieTransaction:
     return sie_pb.SieTransaction(
         account=row.account, objects=_objects(row.objects),
-        amount_minor=to_ore(row.amount), transaction_date=proto_date(row.date),
+        amount_minor=row.ore, transaction_date=proto_date(row.date),
         text=row.text,
     )
 
