@@ -4,6 +4,7 @@ a limit on workers, and what happens when a file is abandoned or a worker dies."
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 
 from adapters.sie_parsing import ProcessParsers
 from adapters.sie_parsing.frames import HEADER, Kind, frame
-from adapters.sie_parsing.worker import serve
+from adapters.sie_parsing.worker import PIPE_BYTES, serve
 from core.errors import SieParserFailed
 from core.sie_parse import (
     READ_PIECE,
@@ -95,6 +96,23 @@ async def test_a_worker_is_reused_for_the_next_file() -> None:
     finally:
         await pool.aclose()
     assert parser_pids() == set()
+
+
+async def test_a_workers_pipes_hold_more_than_a_chunk_of_the_file() -> None:
+    # So that a chunk is handed over whole while the worker parses the one before.
+    pool = ProcessParsers(1)
+    try:
+        async with pool.parse(OPTIONS) as parsing:
+            await parse_all(parsing)
+        (pid,) = parser_pids()
+        for end in ("0", "1"):  # its stdin and stdout, opened anew through /proc
+            pipe = os.open(f"/proc/{pid}/fd/{end}", os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                assert fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) == PIPE_BYTES > 256 * 1024
+            finally:
+                os.close(pipe)
+    finally:
+        await pool.aclose()
 
 
 class Abandoned(Exception):
