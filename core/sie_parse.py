@@ -42,6 +42,11 @@ _RECORD_OVERHEAD = 64
 HELD_IN_MEMORY_BYTES = 16 << 20
 #: ...and once the counts come, handed on in pieces of about this many bytes.
 RELEASE_BYTES = 1 << 20
+#: The reader is handed a chunk this much at a time, each piece's records taken (controls,
+#: fingerprints) before the next is read: a 256 KiB chunk's records at once (some 2.5 MB of
+#: objects) outgrow the CPU's caches, and the parser spent about a tenth more time on the
+#: same instructions.
+READ_PIECE = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,14 @@ class YearParse:
 
     def feed(self, chunk: bytes) -> Parsed:
         """Reads a chunk; returns what it completed."""
-        return self._consume(self._reader.feed(chunk), last=False)
+        return self._consume(self._read(chunk), last=False)
+
+    def _read(self, chunk: bytes) -> Iterator[SieEvent]:
+        """The chunk's records, read ``READ_PIECE`` at a time, each piece's taken before the
+        next is read."""
+        read = self._reader.feed
+        for at in range(0, len(chunk), READ_PIECE):
+            yield from read(chunk[at:at + READ_PIECE] if len(chunk) > READ_PIECE else chunk)
 
     def counts(self, document_counts: Mapping[tuple[str, int], int] | None
                ) -> Iterator[Parsed]:
@@ -294,24 +306,22 @@ class YearParse:
         out: list[RecordBatch | EncodedRecords | YearFinding] = []
         keys: list[str] = []
         digests: list[bytes] = []
-        blank = self._blank
+        key, fingerprint, copy = keys.append, digests.append, self._blank.copy
         batch = self._batch
         for event in events:
-            kind = type(event)
-            if kind is Finding:
-                assert isinstance(event, Finding)
+            if isinstance(event, Voucher):  # nearly every event: tested first
+                observe(event)
+                key(f"{event.series}:{event.number}")  # voucher_key, inlined
+                digest = copy()  # voucher_digest, a fifth cheaper than a new one
+                digest.update(event.source.encode())
+                fingerprint(digest.digest())
+            elif isinstance(event, Finding):
                 out.append(YearFinding(year_id, event))
                 continue
-            observe(event)
-            if kind is Voucher:
-                assert isinstance(event, Voucher)
-                keys.append(f"{event.series}:{event.number}")  # voucher_key, inlined
-                digest = blank.copy()  # voucher_digest, a fifth cheaper than a new one
-                digest.update(event.source.encode())
-                digests.append(digest.digest())
-            elif kind is Balance:
-                assert isinstance(event, Balance)
-                self._balances.add(event)
+            else:
+                observe(event)
+                if isinstance(event, Balance):
+                    self._balances.add(event)
             if include_records and (size := _size(event)):
                 if batch.size and batch.size + size > RECORD_BATCH_BYTES:  # it would go over
                     self._take(out)

@@ -7,6 +7,8 @@ record batches here, as the caller's messages (the service's, which this layer c
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import pickle
 import sys
@@ -17,6 +19,20 @@ from typing import BinaryIO, cast
 from adapters.sie_parsing.frames import HEADER, Kind, frame, parsed_frame, released_frame
 from core.sie_parse import Parsed, RecordEncoder, YearParse
 from sie.collector import streaming_collector
+
+#: Each pipe to and from the service holds this much (Linux's default is 64 KiB, its most for a
+#: process without privileges 1 MiB): the service hands a chunk of the file over whole while
+#: this process still parses the one before, so it never waits, mid-chunk, for the service's
+#: event loop to write on, and its answers never wait for that loop to read them.
+PIPE_BYTES = 1 << 20
+
+
+def widen(*pipes: BinaryIO) -> None:
+    """Makes each pipe hold ``PIPE_BYTES`` where the system allows it (a smaller one only
+    costs speed; a file or a terminal stays as it is)."""
+    for pipe in pipes:
+        with contextlib.suppress(OSError, AttributeError):  # not a pipe, not Linux, too large
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _read(source: BinaryIO, size: int) -> bytes | None:
@@ -77,6 +93,7 @@ def serve(source: BinaryIO, sink: BinaryIO, encode: RecordEncoder | None = None)
 
 
 if __name__ == "__main__":
+    widen(sys.stdin.buffer, sys.stdout.buffer)
     with streaming_collector():
         code = serve(sys.stdin.buffer, sys.stdout.buffer,
                      encoder(sys.argv[1]) if len(sys.argv) > 1 else None)

@@ -4,6 +4,7 @@ a limit on workers, and what happens when a file is abandoned or a worker dies."
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import os
 import signal
@@ -12,19 +13,21 @@ import pytest
 
 from adapters.sie_parsing import ProcessParsers
 from adapters.sie_parsing.frames import HEADER, Kind, frame
-from adapters.sie_parsing.worker import serve
+from adapters.sie_parsing.worker import PIPE_BYTES, serve
 from core.errors import SieParserFailed
 from core.sie_parse import (
+    READ_PIECE,
     EncodedRecords,
     Parsed,
     ParseOptions,
+    YearFinding,
     YearParse,
     YearParsed,
     YearParsing,
 )
 from core.voucher_digest import voucher_digest, voucher_key
 from server.record_wire import PARSER_RECORD_ENCODER, RecordWriter
-from sie import ReadPolicy, SieReader, Voucher
+from sie import Finding, ReadPolicy, SieReader, Voucher
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from tests.harness.processes import parser_pids
 from tests.harness.sie_files import FIXTURES
@@ -93,6 +96,23 @@ async def test_a_worker_is_reused_for_the_next_file() -> None:
     finally:
         await pool.aclose()
     assert parser_pids() == set()
+
+
+async def test_a_workers_pipes_hold_more_than_a_chunk_of_the_file() -> None:
+    # So that a chunk is handed over whole while the worker parses the one before.
+    pool = ProcessParsers(1)
+    try:
+        async with pool.parse(OPTIONS) as parsing:
+            await parse_all(parsing)
+        (pid,) = parser_pids()
+        for end in ("0", "1"):  # its stdin and stdout, opened anew through /proc
+            pipe = os.open(f"/proc/{pid}/fd/{end}", os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                assert fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) == PIPE_BYTES > 256 * 1024
+            finally:
+                os.close(pipe)
+    finally:
+        await pool.aclose()
 
 
 class Abandoned(Exception):
@@ -353,3 +373,24 @@ async def test_a_worker_sends_the_held_records_a_piece_at_a_time() -> None:
         await pool.aclose()
     assert len(released) >= 2
     assert flat([*got, *(p for piece in released for p in piece), *rest]) == flat(expected)
+
+
+def test_a_chunk_larger_than_a_read_piece_gives_what_the_whole_file_read_at_once_gives() -> None:
+    # About 600 KB, so a 256 KiB chunk is read in pieces (READ_PIECE) cut mid-line; the texts
+    # hold letters UTF-8 spells in two bytes, and one voucher is unbalanced.
+    data = long_vouchers(600, 4).replace(b'"voucher 7"', "\"Försäljning öre\"".encode("cp437"))
+    data = data.replace(b"#TRANS 3010 {} 1.00 20250115", b"#TRANS 3010 {} 2.00 20250115", 1)
+    assert len(data) > 256 * 1024 > READ_PIECE
+    reader = SieReader(ReadPolicy(keep_voucher_source=True))
+    read = [*reader.feed(data), *reader.close()]
+    expected = [(voucher_key(v), voucher_digest(v.source)) for v in read if isinstance(v, Voucher)]
+    parse = YearParse(ParseOptions(7))
+    parsed = [parse.feed(data[start:start + 256 * 1024])
+              for start in range(0, len(data), 256 * 1024)]
+    last, year = parse.close()
+    events, digests = flat([*parsed, last])
+    assert digests == expected and len(digests) == 600
+    assert [e.finding for e in events if isinstance(e, YearFinding)] == [
+        f for f in read if isinstance(f, Finding)]
+    assert year.read.vouchers == 600 and year.read.unbalanced_vouchers == 1
+    assert parsed[0].vouchers == len(parsed[0].digests) > 0  # the first chunk's, answered at once
