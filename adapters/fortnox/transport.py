@@ -218,6 +218,9 @@ class Transport:
             async with asyncio.timeout(remaining_s(request.until, self._timeout_s)):
                 response = await self._http.send(self._build(request, bearer), stream=True)
                 answered = True
+                # Fortnox has counted the request once its answer's head is here: dated now,
+                # not after the body is read and the connection handed back.
+                await slot.done()
                 metered.answered(response.status_code)
                 span.set_attribute(tracing.STATUS, response.status_code)
                 if response.is_success and request.stream:
