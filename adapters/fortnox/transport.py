@@ -26,6 +26,7 @@ from opentelemetry import trace
 
 from adapters import metrics
 from adapters.fortnox import bodies, jsonbody, tracing
+from adapters.fortnox.arrival import answer_age_s
 from adapters.fortnox.errors import (
     TOKEN_REJECTED_CODES,
     AnswerTimedOut,
@@ -222,11 +223,13 @@ class Transport:
         answered = False
         try:
             async with asyncio.timeout(remaining_s(request.until, self._timeout_s)):
+                sent_at = time.monotonic()
                 response = await self._exchange(self._build(request, bearer))
                 answered = True
-                # Fortnox has counted the request once its answer's head is here: dated now,
-                # not after the body is read and the connection handed back.
-                await slot.done()
+                # Fortnox counted the request before it began to answer: dated by when the
+                # answer reached this host, not when this busy loop came to read it, nor
+                # after the body is read and the connection handed back.
+                await slot.done(answer_age_s(response, sent_at))
                 metered.answered(response.status_code)
                 span.set_attribute(tracing.STATUS, response.status_code)
                 if response.is_success and request.stream:
