@@ -33,8 +33,8 @@ def answer_age_s(response: httpx.Response, sent_at: float) -> float:
     """Seconds since the data of ``response`` reached this host (``0.0`` when the kernel
     cannot say), never more than since ``sent_at`` (``time.monotonic()`` when the request
     left). Read it before the clock the age is taken from."""
-    if _TCP_INFO is None:
-        return 0.0
+    if _TCP_INFO is None or response.http_version != "HTTP/1.1":
+        return 0.0  # on HTTP/2 another stream's answer may be what came last
     stream: Any = response.extensions.get("network_stream")
     # A ``socket.socket``, or asyncio's ``TransportSocket`` around one.
     sock = stream.get_extra_info("socket") if stream is not None else None
