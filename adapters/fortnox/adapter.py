@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Protocol
+from urllib.request import getproxies
 
 import httpx
 from opentelemetry import trace
@@ -106,9 +107,10 @@ class FortnoxAdapter:
     ) -> None:
         """``retry`` replaces the policy the settings describe, ``max_token_age`` Fortnox's
         daily rule (tests: shorter waits, an earlier renewal)."""
+        pools = SplitPools(MAX_CONNECTIONS, KEEPALIVE_EXPIRY_S)
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,
-            transport=SplitPools(MAX_CONNECTIONS, KEEPALIVE_EXPIRY_S),
+            transport=pools,
             follow_redirects=False,
             # Only what ``bodies`` decompresses within its bound.
             headers={"Accept-Encoding": ACCEPT_ENCODING},
@@ -141,6 +143,8 @@ class FortnoxAdapter:
         )
         transport = Transport(
             self._http,
+            # A proxy from the environment is the client's to route through.
+            pools=None if getproxies() else pools,
             api_base_url=settings.fortnox_api_base_url,
             tokens=self.tokens,
             limiter=self.limiter,

@@ -129,13 +129,14 @@ class Slot:
     _slot_id: int
     _finished: bool = False
 
-    async def done(self) -> None:
-        """Marks the answer as received now. The window is told beside the caller, who need
-        not wait for it (a shared window's write, batched with the other answers meanwhile);
-        until then the slot counts on, the safe side."""
+    async def done(self, age_s: float = 0.0) -> None:
+        """Marks the answer as received ``age_s`` seconds ago (never more than it is: it dates
+        the slot). The window is told beside the caller, who need not wait for it (a shared
+        window's write, batched with the other answers meanwhile); until then the slot counts
+        on, the safe side."""
         if not self._finished:
             self._finished = True
-            self._limiter._answered(self._key, self._slot_id)
+            self._limiter._answered(self._key, self._slot_id, age_s)
 
 
 class _Waiters:
@@ -253,10 +254,10 @@ class SlidingWindowLimiter:
         while self._dating is not None:
             await asyncio.gather(self._dating, return_exceptions=True)
 
-    def _answered(self, key: str, slot_id: int) -> None:
-        """Notes the answer's time; the window is told by the dating task, with every other
-        answer that arrived meanwhile."""
-        self._answers.append(Answered(key, slot_id, time.monotonic()))
+    def _answered(self, key: str, slot_id: int, age_s: float = 0.0) -> None:
+        """Notes the answer's time (``age_s`` before now); the window is told by the dating
+        task, with every other answer that arrived meanwhile."""
+        self._answers.append(Answered(key, slot_id, time.monotonic() - age_s))
         if self._dating is None:
             self._dating = asyncio.create_task(self._date_answers())
 

@@ -82,24 +82,45 @@ class TokenManager:
         self._lease = claim_lease
         self._locks: dict[str, asyncio.Lock] = {}
         self._cache: dict[str, CurrentTokens] = {}
+        self._loading: dict[str, asyncio.Task[CurrentTokens]] = {}
 
     def forget(self, tenant: str) -> None:
-        """Drops the cached tokens (after a disconnect or reconnect)."""
+        """Drops the cached tokens (after a disconnect or reconnect), and any reading of them
+        under way (what it reads is not cached)."""
         self._cache.pop(tenant, None)
+        self._loading.pop(tenant, None)
 
     async def access(self, tenant: str, deadline: float | None) -> CurrentTokens:
         """Tokens to call Fortnox with now, refreshing first when they are due."""
         tokens = self._cache.get(tenant)
         if tokens is None:
-            tokens = await self._store.current_tokens(tenant)
-            self._cache[tenant] = tokens
+            tokens = await self._load(tenant)
         if not self._due(tokens):
             return tokens
         return await self._refresh(tenant, tokens.generation, deadline)
 
+    async def _load(self, tenant: str) -> CurrentTokens:
+        """The stored tokens, read once for every caller that finds none cached meanwhile: a
+        burst of a tenant's calls is one read of the store, not one each. Shielded, so one
+        caller giving up does not fail the others."""
+        loading = self._loading.get(tenant)
+        if loading is None:
+            loading = asyncio.ensure_future(self._store.current_tokens(tenant))
+            self._loading[tenant] = loading
+            loading.add_done_callback(lambda done: self._loaded(tenant, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, tenant: str, done: asyncio.Task[CurrentTokens]) -> None:
+        """Caches what a reading found, unless it was forgotten (or dropped) meanwhile."""
+        found = not done.cancelled() and done.exception() is None
+        if self._loading.get(tenant) is done:
+            del self._loading[tenant]
+            if found:
+                self._cache.setdefault(tenant, done.result())
+
     async def rejected(self, tenant: str, generation: int, deadline: float | None) -> None:
         """Fortnox refused the access token of ``generation``: get a newer one."""
-        self._cache.pop(tenant, None)
+        self.forget(tenant)
         tokens = await self._store.current_tokens(tenant)
         if tokens.generation != generation:
             self._cache[tenant] = tokens
@@ -246,7 +267,7 @@ class TokenManager:
             if refusal.error == "invalid_grant":
                 await self._store.consent_revoked(
                     tenant, old.generation, claim_id, CONSENT_REVOKED_REASON)
-                self._cache.pop(tenant, None)
+                self.forget(tenant)
                 log.warning("fortnox service-account consent revoked", extra={"tenant": tenant})
                 raise ConnectionRevoked(
                     "The customer revoked the service-account consent in Fortnox; connect"
@@ -267,7 +288,7 @@ class TokenManager:
         self, tenant: str, old: CurrentTokens, claim_id: str, reason: str
     ) -> NoReturn:
         await self._store.require_reconnect(tenant, old.generation, claim_id, reason)
-        self._cache.pop(tenant, None)
+        self.forget(tenant)
         log.warning("fortnox refresh token refused; reconnect required", extra={"tenant": tenant})
         raise ReconnectRequired(
             "The tenant must connect to Fortnox again.",

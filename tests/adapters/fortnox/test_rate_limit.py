@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.fortnox import FortnoxAdapter
+from adapters.fortnox.arrival import answer_age_s
 from adapters.fortnox.limiter import Claim, LocalWindow, SlidingWindowLimiter
+from adapters.fortnox.pools import SplitPools
 from adapters.sqlite.connections import SqliteTokenStore
 from core.connections import Connection
 from core.errors import StorageUnavailable
@@ -137,3 +142,18 @@ async def test_callers_still_waiting_when_the_limiter_closes_fail_plainly() -> N
     await limiter.aclose()
     with pytest.raises(StorageUnavailable):
         await asyncio.wait_for(waiting, 5.0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's TCP_INFO is Linux's")
+async def test_an_answer_is_dated_by_when_it_reached_this_host_not_when_it_was_read(
+    sandbox: SandboxHandle,
+) -> None:
+    """A slot's answer is aged by the kernel's account of when its data came: an answer read
+    half a second late (a busy event loop) is half a second old, and never older than its
+    request."""
+    async with httpx.AsyncClient(transport=SplitPools(4, 2.0)) as http:
+        sent_at = time.monotonic()
+        async with http.stream("GET", f"{sandbox.base_url}/_sandbox/stats") as response:
+            await asyncio.sleep(0.5)  # the answer's head is here; the loop is elsewhere
+            age_s = answer_age_s(response, sent_at)
+            assert 0.4 <= age_s <= time.monotonic() - sent_at

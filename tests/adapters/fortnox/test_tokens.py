@@ -22,7 +22,7 @@ from adapters.sqlite.clock import SqliteClock
 from adapters.sqlite.connections import SqliteTokenStore
 from core.connections import AccountType, ConnectionState
 from core.errors import ReconnectRequired
-from core.token_store import TokenStore
+from core.token_store import CurrentTokens, TokenStore
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import (
     TENANT,
@@ -33,6 +33,7 @@ from tests.adapters.fortnox.conftest import (
 )
 from tests.harness.connect import connect_adapter
 from tests.harness.disk import Disk, next_write_grows_the_wal, small_disk_fixture  # noqa: F401
+from tests.harness.sandbox import FAST_RETRY
 
 WORKER = Path(__file__).with_name("refresh_worker.py")
 
@@ -317,5 +318,42 @@ async def test_a_rotated_pair_is_kept_through_a_full_disk(
         assert (await store.current_tokens(TENANT)).generation == 2
         stats = token_stats(sandbox)
         assert (stats["refreshes"], stats.get("refresh_rejected", 0)) == (1, 0)
+    finally:
+        await store.aclose()
+
+
+class _CountedReads(SqliteTokenStore):
+    """The real store, counting how often a tenant's tokens are read from it."""
+
+    reads = 0
+
+    async def current_tokens(self, tenant: str) -> CurrentTokens:
+        self.reads += 1
+        return await super().current_tokens(tenant)
+
+
+async def test_a_burst_reads_the_stored_tokens_once_and_a_forgotten_reading_is_not_kept(
+    sandbox: SandboxHandle, tmp_path: Path, provider: TracerProvider, clock: MovableClock
+) -> None:
+    """Calls that find no tokens in memory share one read of the store (a burst of 50 is
+    not 50 transactions); a reading under way when the tokens are forgotten is not cached."""
+    store = _CountedReads(tmp_path / "bridge.sqlite3", TOKEN_KEY)
+    try:
+        async with FortnoxAdapter(settings_for(sandbox), store, tracer_provider=provider,
+                                  clock=clock, retry=FAST_RETRY) as adapter:
+            await connect_adapter(adapter, TENANT)
+            adapter.tokens.forget(TENANT)
+            store.reads = 0
+            results = await asyncio.gather(*(adapter.api.company_information(TENANT)
+                                             for _ in range(50)))
+            assert len(results) == 50 and store.reads == 1
+
+            adapter.tokens.forget(TENANT)
+            reading = asyncio.create_task(adapter.tokens.access(TENANT, None))
+            await asyncio.sleep(0)  # the reading has started
+            adapter.tokens.forget(TENANT)
+            await reading
+            await adapter.api.company_information(TENANT)
+            assert store.reads == 3  # the forgotten reading's tokens were not kept
     finally:
         await store.aclose()
