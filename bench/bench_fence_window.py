@@ -5,8 +5,8 @@ A worker paused longer than the lease exactly inside this window could still pos
 take-over; everywhere else the proof or a fenced write stops it. Measured on the path the
 exporter uses: ``create_voucher(..., proof=...)`` through the transport (token, rate-limit
 slot, proof, then httpx), as many at a time as the exporter posts (8), against the sandbox,
-on SQLite and PostgreSQL. The end of the window is httpx's request hook, run right before the
-request is handed to its connection.
+on SQLite and PostgreSQL. The end of the window is where the transport hands the request to the
+connection pools (``SplitPools.handle_async_request``).
 
 Reports per backend the window's median, 99th percentile and maximum, and the proof's own
 round trip. ``BENCH_SIZE=tiny`` runs a few POSTs; otherwise 400.
@@ -70,15 +70,22 @@ async def _measure(sb: SandboxHandle, backend: str, count: int, tmp: Path) -> di
     windows: list[float] = []
     proofs: list[float] = []
 
-    async def sent(request: httpx.Request) -> None:
+    def sent(request: httpx.Request) -> None:
         key = json.loads(request.content)["Voucher"]["Comments"] if request.content else ""
         if key in proved:
             windows.append(time.perf_counter() - proved.pop(key))
 
     async with _stores(backend, tmp) as stores, FortnoxAdapter(settings, stores.tokens) as adapter:
         await connect_adapter(adapter, TENANT, sb.tenants[0].id)
-        # The window ends where httpx hands the request on: its request hook.
-        adapter._http.event_hooks["request"].append(sent)
+        # The window ends where the transport hands the request to the pools.
+        pools = adapter._http._transport
+        handle = pools.handle_async_request
+
+        async def handing(request: httpx.Request) -> httpx.Response:
+            sent(request)
+            return await handle(request)
+
+        pools.handle_async_request = handing  # type: ignore[method-assign]
         years = await adapter.api.financial_years(TENANT)
         year = next(y for y in years if y.contains(DAY))
         gate = asyncio.Semaphore(IN_FLIGHT)
@@ -105,6 +112,7 @@ async def _measure(sb: SandboxHandle, backend: str, count: int, tmp: Path) -> di
 
         await asyncio.gather(*(one(n) for n in range(count)))
     ms = sorted(w * 1000 for w in windows)
+    assert len(ms) == count, f"{len(ms)} of {count} POSTs were seen leaving"
     return {
         "backend": backend, "posts": len(ms),
         "window_median_ms": round(statistics.median(ms), 3),
