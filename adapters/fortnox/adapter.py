@@ -4,6 +4,7 @@ all."""
 from __future__ import annotations
 
 from datetime import timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Protocol
 from urllib.request import getproxies
 
@@ -107,13 +108,19 @@ class FortnoxAdapter:
     ) -> None:
         """``retry`` replaces the policy the settings describe, ``max_token_age`` Fortnox's
         daily rule (tests: shorter waits, an earlier renewal)."""
-        pools = SplitPools(MAX_CONNECTIONS, KEEPALIVE_EXPIRY_S)
+        # A proxy the environment names is httpx's to route through (given a transport of
+        # ours, it would ignore the environment and go around the proxy); else our pools.
+        pools = None if getproxies() else SplitPools(MAX_CONNECTIONS, KEEPALIVE_EXPIRY_S)
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,
             transport=pools,
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
+                                keepalive_expiry=KEEPALIVE_EXPIRY_S),
             follow_redirects=False,
             # Only what ``bodies`` decompresses within its bound.
             headers={"Accept-Encoding": ACCEPT_ENCODING},
+            # No cookie an answer sets goes with a later call: it could be another tenant's.
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         )
         tracer = tracing.get_tracer(tracer_provider)
         retry = retry or retry_policy(settings)
@@ -143,8 +150,7 @@ class FortnoxAdapter:
         )
         transport = Transport(
             self._http,
-            # A proxy from the environment is the client's to route through.
-            pools=None if getproxies() else pools,
+            pools=pools,
             api_base_url=settings.fortnox_api_base_url,
             tokens=self.tokens,
             limiter=self.limiter,
