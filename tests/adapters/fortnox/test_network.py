@@ -5,6 +5,7 @@ larger than the read buffer, timeouts, a lost connection and an untrusted certif
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -107,10 +108,8 @@ async def _serve(handler: Handler, tls: ssl.SSLContext | None = None
             await handler(reader, writer)
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
-            except (ConnectionError, ssl.SSLError):
-                pass
             server.closed.set()
 
     listening = await asyncio.start_server(accepted, "127.0.0.1", 0, ssl=tls)
@@ -241,10 +240,10 @@ async def test_nothing_listening_is_a_connect_error(
 async def test_the_adapters_pools_answer_over_this_backend(sandbox: SandboxHandle) -> None:
     """``SplitPools`` (the adapter's connections) use it, and the kernel's arrival time of an
     answer (the rate window's dating) is readable through it."""
-    async with httpx.AsyncClient(transport=SplitPools(4, 2.0)) as http:
-        async with http.stream("GET", f"{sandbox.base_url}/_sandbox/tenants") as answer:
-            assert answer.status_code == 200
-            stream = answer.extensions["network_stream"]
-            assert isinstance(stream, AsyncioStream)
-            await asyncio.sleep(0.05)
-            assert answer_age_s(answer, 0.0) > 0.0
+    async with (httpx.AsyncClient(transport=SplitPools(4, 2.0)) as http,
+                http.stream("GET", f"{sandbox.base_url}/_sandbox/tenants") as answer):
+        assert answer.status_code == 200
+        stream = answer.extensions["network_stream"]
+        assert isinstance(stream, AsyncioStream)
+        await asyncio.sleep(0.05)
+        assert answer_age_s(answer, 0.0) > 0.0
