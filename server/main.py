@@ -13,6 +13,7 @@ from adapters import metrics as adapter_metrics
 from adapters.sqlite import StoreError
 from server.app import start_server
 from server.config import ConfigError, Settings, load_settings, parse_address
+from server.heap import freeze_startup
 from server.logs import configure_logging
 from server.telemetry import build_meter_provider, build_tracer_provider
 from server.wiring import open_service
@@ -82,6 +83,7 @@ async def _serve(settings: Settings) -> int:
             settings.listen, servicer, provider, settings.tls,
             meter_provider=meters, connection_age=settings.connection_age,
         )
+        freeze_startup()
         host = settings.listen.host
         print(f"fortnox-bridge serving on {host}:{running.port}", flush=True)
         _log.info("serving", extra={"address": f"{host}:{running.port}"})

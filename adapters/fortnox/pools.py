@@ -5,14 +5,18 @@ server closed it, and a count of the idle ones for each idle one) whenever a req
 gives back a connection, so a request's cost grows with the pool: with 75 connections open it
 was half of the client's CPU per call. The same number of connections split into pools of
 ``POOL_SIZE``, each request sent through the next pool in turn, keeps that cost small and the
-total number of connections as it was.
+total number of connections as it was. Each pool opens its connections through
+``network.AsyncioBackend`` (asyncio's transports, without anyio's streams between).
 """
 
 from __future__ import annotations
 
 import itertools
 
+import httpcore
 import httpx
+
+from adapters.fortnox.network import AsyncioBackend
 
 #: Connections of one pool: what each request's bookkeeping looks at.
 POOL_SIZE = 16
@@ -25,12 +29,16 @@ class SplitPools(httpx.AsyncBaseTransport):
         count = max(1, -(-max_connections // POOL_SIZE))
         size = -(-max_connections // count)
         tls = httpx.create_ssl_context()  # one for all: building one costs tens of ms
-        self._pools = [
-            httpx.AsyncHTTPTransport(verify=tls, limits=httpx.Limits(
-                max_connections=size, max_keepalive_connections=size,
-                keepalive_expiry=keepalive_expiry))
-            for _ in range(count)
-        ]
+        backend = AsyncioBackend()
+        self._pools = []
+        for _ in range(count):
+            pool = httpx.AsyncHTTPTransport(verify=tls)
+            # httpx takes no network backend: its transport (the mapping of requests, answers
+            # and errors) is kept, over a pool of the same settings with this backend.
+            pool._pool = httpcore.AsyncConnectionPool(
+                ssl_context=tls, max_connections=size, max_keepalive_connections=size,
+                keepalive_expiry=keepalive_expiry, network_backend=backend)
+            self._pools.append(pool)
         self._turn = itertools.cycle(self._pools)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -22,6 +22,7 @@ from adapters.postgres import open_postgres
 from adapters.postgres.rate_window import PostgresRateWindow
 from adapters.sqlite.connections import SqliteTokenStore
 from adapters.sqlite.rate_window import SqliteRateWindow
+from core.errors import StorageUnavailable
 from sandbox.testing import SandboxHandle
 from tests.adapters.fortnox.conftest import TENANT, answers, settings_for
 from tests.harness.connect import REDIRECT_URI, connect_adapter, log_in
@@ -122,6 +123,45 @@ async def test_two_limiters_on_one_window_admit_the_limit_together(
     assert sum(task.done() for task in admitted) == 5
     for task in admitted:
         task.cancel()
+
+
+async def test_claims_and_datings_of_many_companies_at_once_each_get_their_own_answer(
+    windows: WindowFactory,
+) -> None:
+    """Asked at the same moment on two connections (the SQLite window takes what is asked
+    meanwhile together in one trip to its thread): each company's slots stay within its
+    limit on both together, every slot is its own, and each dating dates its own slots."""
+    replicas = [await windows(), await windows()]
+    keys = [f"company-{n}" for n in range(20)]
+    claims = await asyncio.gather(*(replicas[i % 2].claim(key, 3, 4, 0.5, 60)
+                                    for i, key in enumerate(keys * 2)))
+    for key in keys:
+        mine = [claim for claim, asked in zip(claims, keys * 2, strict=True) if asked == key]
+        assert sum(len(claim.slot_ids) for claim in mine) == 4
+        assert [claim.wait_s for claim in mine if len(claim.slot_ids) < 3] == [0.5]
+    slot_ids = [slot for claim in claims for slot in claim.slot_ids]
+    assert len(set(slot_ids)) == len(slot_ids) == 80
+    # The first 10 companies' slots answered a whole window ago, at once on both: those
+    # companies have room again, the others none.
+    answered_at = time.monotonic() - 0.6
+    await asyncio.gather(*(
+        replicas[i % 2].finish([Answered(key, slot, answered_at) for slot in claim.slot_ids])
+        for i, (claim, key) in enumerate(zip(claims, keys * 2, strict=True))
+        if key in keys[:10]))
+    again = await asyncio.gather(*(replicas[i % 2].claim(key, 1, 4, 0.5, 60)
+                                   for i, key in enumerate(keys)))
+    assert [len(claim.slot_ids) for claim in again] == [1] * 10 + [0] * 10
+
+
+async def test_a_closed_sqlite_window_fails_its_claims_as_storage_unavailable(
+    tmp_path: Path,
+) -> None:
+    window = SqliteRateWindow(tmp_path / "shared.sqlite3")
+    assert len((await window.claim("c", 1, 2, 0.5, 60)).slot_ids) == 1
+    await window.aclose()
+    outcomes = await asyncio.gather(*(window.claim(f"c{n}", 1, 2, 0.5, 60) for n in range(3)),
+                                    return_exceptions=True)
+    assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes)
 
 
 class CountingWindow:
