@@ -12,29 +12,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sie import Balance, Voucher
+from sie import Balance
+from sie.fingerprints import DIGEST_SIZE as DIGEST_SIZE
+from sie.fingerprints import voucher_digest as voucher_digest
+from sie.fingerprints import voucher_key as voucher_key
+
+# ``DIGEST_SIZE``, ``voucher_key`` and ``voucher_digest`` are ``sie.fingerprints``' (compiled
+# with the reader, which fingerprints a year's vouchers in C); the bytes they hash are those
+# the hex digests stored before m011 spelled.
 
 #: Keys of non-voucher fingerprints start with ``~``, so they never collide with a voucher key.
 BALANCES_KEY = "~balances"
-#: Bytes of one digest.
-DIGEST_SIZE = 16
 #: What separates the keys of a batch: a SIE field never holds a line end.
 KEY_SEPARATOR = "\n"
-
-
-def voucher_key(voucher: Voucher) -> str:
-    """``SERIES:NUMBER`` (the voucher's identity in Fortnox within a year)."""
-    return f"{voucher.series}:{voucher.number}"
-
-
-def voucher_digest(source: str) -> bytes:
-    """A digest of a voucher's lines as the file states them (``Voucher.source``).
-
-    Hashing the text, rather than re-serialising the parsed voucher, costs a quarter as much.
-    The price: if the exporting program changed how it formats vouchers, every voucher would
-    show as changed once. (The bytes are those the hex digests stored before m011 spelled.)
-    """
-    return hashlib.blake2b(source.encode(), digest_size=DIGEST_SIZE).digest()
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,16 @@ def _length_delimited(tag: bytes, body: bytes) -> bytes:
     return tag + (_VARINTS[size] if size < 1 << 14 else varint(size)) + body
 
 
+def _append_length_delimited(parts: list[bytes], tag: bytes, body: bytes) -> int:
+    """``_length_delimited``'s pieces appended to ``parts``, uncopied; their size."""
+    size = len(body)
+    prefix = _VARINTS[size] if size < 1 << 14 else varint(size)
+    parts.append(tag)
+    parts.append(prefix)
+    parts.append(body)
+    return len(tag) + len(prefix) + size
+
+
 def _ore(amount: Decimal) -> int:
     """``core.money.to_ore``, a third of the cost for amounts of at most two decimals."""
     numerator, denominator = amount.as_integer_ratio()
@@ -128,6 +138,10 @@ class RecordWriter:
         self._account_heads: dict[str, bytes] = {}
         #: A row's date field, by date.
         self._row_dates: dict[date, bytes] = {}
+        #: A voucher's series and date fields, by series and by date (no tuple key to build
+        #: and hash per voucher).
+        self._series: dict[str, bytes] = {}
+        self._days: dict[date, bytes] = {}
 
     def parts(self, batch: RecordBatch) -> tuple[bytes, list[bytes]]:
         """The batch's message but its vouchers, and each voucher's without a count."""
@@ -153,18 +167,26 @@ class RecordWriter:
 
     def __call__(self, batch: RecordBatch) -> bytes:
         """The batch's whole message, its vouchers' counts as the batch holds them (each
-        voucher written once, its count with it)."""
+        voucher written once, its count with it). Every field is a part of one list, joined
+        once: no voucher's or row's bytes are copied into a bigger one on the way."""
         counts = batch.document_counts
-        body = [self._head(batch)]
-        if counts is None:
-            body += [_length_delimited(_BATCH_VOUCHER, self._voucher(v, b""))
-                     for v in batch.vouchers]
-        else:
-            zero = _VOUCHER_DOCUMENTS + _VARINTS[0]
-            body += [_length_delimited(_BATCH_VOUCHER, self._voucher(
-                v, _VOUCHER_DOCUMENTS + varint(count) if count else zero))
-                for v, count in zip(batch.vouchers, counts, strict=True)]
-        return _length_delimited(_RESPONSE_RECORDS, b"".join(body))
+        head = self._head(batch)
+        parts = [_RESPONSE_RECORDS, b"", head]  # the second: the message's size, once known
+        size = len(head)
+        zero = _VOUCHER_DOCUMENTS + _VARINTS[0]
+        for index, voucher in enumerate(batch.vouchers):
+            at = len(parts)
+            parts.append(b"")  # the voucher's tag and size, once known
+            written = self._voucher_parts(voucher, parts)
+            if counts is not None:
+                count = counts[index]
+                field = _VOUCHER_DOCUMENTS + varint(count) if count else zero
+                parts.append(field)
+                written += len(field)
+            tag = parts[at] = _BATCH_VOUCHER + varint(written)
+            size += len(tag) + written
+        parts[1] = varint(size)
+        return b"".join(parts)
 
     # -- the messages --------------------------------------------------------------------
 
@@ -254,51 +276,91 @@ class RecordWriter:
         written = self._row_dates[day] = self._date(_ROW_DATE, day)
         return written
 
-    def _rows(self, tag: bytes, rows: Iterable[TransRow]) -> list[bytes]:
-        """Rows as fields ``tag`` of their voucher (the hot loop: a year has millions)."""
+    def _rows(self, tag: bytes, rows: Iterable[TransRow], parts: list[bytes]) -> int:
+        """Rows as fields ``tag`` of their voucher, each field's pieces appended to ``parts``;
+        their size in bytes (the hot loop: a year has millions)."""
         heads, account_heads, dates = self._row_heads, self._account_heads, self._row_dates
-        written: list[bytes] = []
+        size = 0
         for row in rows:
             account, objects = row.account, row.objects
             head = account_heads.get(account) if not objects else heads.get((account, objects))
-            body: bytes = head if head is not None else self._row_head(account, objects)
+            if head is None:
+                head = self._row_head(account, objects)
+            at = len(parts)
+            parts.append(tag)
+            parts.append(b"")  # the row's size, once known
+            parts.append(head)
+            body = len(head)
             ore = row.ore
             if ore:
-                body += _ROW_AMOUNT + varint(ore)
+                amount = varint(ore)
+                parts.append(_ROW_AMOUNT)
+                parts.append(amount)
+                body += len(_ROW_AMOUNT) + len(amount)
             day = row.date
             if day is not None:
                 field = dates.get(day)
-                body += field if field is not None else self._row_date(day)
+                if field is None:
+                    field = self._row_date(day)
+                parts.append(field)
+                body += len(field)
             if row.text:
-                body += _length_delimited(_ROW_TEXT, row.text.encode())
-            size: int = len(body)
-            written.append(tag + (_VARINTS[size] if size < 1 << 14 else varint(size)) + body)
-        return written
+                body += _append_length_delimited(parts, _ROW_TEXT, row.text.encode())
+            prefix = parts[at + 1] = _VARINTS[body] if body < 1 << 14 else varint(body)
+            size += len(tag) + len(prefix) + body
+        return size
 
     def _voucher(self, voucher: Voucher, count: bytes) -> bytes:
         """A voucher, its document count field (``count``: empty if none) last."""
+        parts: list[bytes] = []
+        self._voucher_parts(voucher, parts)
+        parts.append(count)
+        return b"".join(parts)
+
+    def _voucher_parts(self, voucher: Voucher, parts: list[bytes]) -> int:
+        """A voucher without its document count, its fields' pieces appended to ``parts``;
+        its size in bytes."""
+        series = self._series.get(voucher.series)
+        if series is None:
+            if len(self._series) >= _CACHE_MOST:
+                self._series.clear()
+            series = self._series[voucher.series] = self._string(_VOUCHER_SERIES,
+                                                                 voucher.series)
+        parts.append(series)
+        size = len(series)
+        number, text = voucher.number, voucher.text
+        if number:
+            size += _append_length_delimited(parts, _VOUCHER_NUMBER, number.encode())
+        day = self._days.get(voucher.date)
+        if day is None:
+            if len(self._days) >= _CACHE_MOST:
+                self._days.clear()
+            day = self._days[voucher.date] = self._date(_VOUCHER_DATE, voucher.date)
+        parts.append(day)
+        size += len(day)
+        if text:
+            size += _append_length_delimited(parts, _VOUCHER_TEXT, text.encode())
+        if voucher.reg_date is not None:
+            registered = self._date(_VOUCHER_REG_DATE, voucher.reg_date)
+            parts.append(registered)
+            size += len(registered)
         rows = voucher.rows
         for row in rows:
             if row.kind is not _TRANS:  # posted rows first, then the added, then the struck
-                written = [
-                    *self._rows(_VOUCHER_TRANS, (r for r in rows if r.kind is _TRANS)),
-                    *self._rows(_VOUCHER_RTRANS, (r for r in rows if r.kind is _RTRANS)),
-                    *self._rows(_VOUCHER_BTRANS, (r for r in rows if r.kind is _BTRANS))]
+                size += self._rows(_VOUCHER_TRANS, [r for r in rows if r.kind is _TRANS], parts)
+                size += self._rows(_VOUCHER_RTRANS, [r for r in rows if r.kind is _RTRANS],
+                                   parts)
+                size += self._rows(_VOUCHER_BTRANS, [r for r in rows if r.kind is _BTRANS],
+                                   parts)
                 break
         else:
-            written = self._rows(_VOUCHER_TRANS, rows)
-        number, text = voucher.number, voucher.text
-        return b"".join((
-            self._string(_VOUCHER_SERIES, voucher.series),
-            _length_delimited(_VOUCHER_NUMBER, number.encode()) if number else b"",
-            self._date(_VOUCHER_DATE, voucher.date),
-            _length_delimited(_VOUCHER_TEXT, text.encode()) if text else b"",
-            self._date(_VOUCHER_REG_DATE, voucher.reg_date),
-            *written,
-            _VOUCHER_LINE + varint(voucher.line) if voucher.line else b"",
-            count,
-        ))
-
+            size += self._rows(_VOUCHER_TRANS, rows, parts)
+        if voucher.line:
+            line = varint(voucher.line)
+            parts.append(_VOUCHER_LINE)
+            parts.append(line)
+            size += len(_VOUCHER_LINE) + len(line)
+        return size
 
 #: The encoder the parser processes use...
 WRITER = RecordWriter()

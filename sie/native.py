@@ -24,6 +24,7 @@ COMPILED = (
     "charset",
     "checksum",
     "controls.trial_balance",
+    "fingerprints",
     "numbering",
     "reader",
     "reader_base",
@@ -33,7 +34,7 @@ COMPILED = (
     "voucher_handlers",
 )
 """Modules of `sie` that `build_sie.py` compiles: the reader's hot path and what it calls,
-and the year-end controls' per-voucher accumulator."""
+the year-end controls' per-voucher accumulator, and the vouchers' fingerprints."""
 
 
 class CompiledModules(importlib.abc.MetaPathFinder):

@@ -46,6 +46,12 @@ class YearEndControls:
         self._moves: dict[int, dict[str, int]] = {}
         """Per year, each account's #TRANS sum in öre (integers: a row adds its `ore`)."""
         self._vouchers: dict[int, int] = {}
+        # The year the last voucher was booked in, its movements, and the vouchers booked in
+        # it since it became the last (not yet in `_vouchers`): a year's vouchers come
+        # together, so most vouchers need no lookup of their year.
+        self._last_year: int | None = None
+        self._last_moves: dict[str, int] = {}
+        self._last_vouchers = 0
 
     def feed(self, events: Iterable[Event]) -> None:
         """Observe every event of a batch (e.g. what `SieReader.feed()` returned)."""
@@ -72,14 +78,27 @@ class YearEndControls:
             if self._years:  # dated outside every #RAR year: no year to book it in
                 return
             year = 0
-        self._vouchers[year] = self._vouchers.get(year, 0) + 1
-        moves = self._moves.get(year)
-        if moves is None:
-            moves = self._moves[year] = {}
+        moves = self._last_moves if year == self._last_year else self._last(year)
+        self._last_vouchers += 1
         for row in voucher.rows:
             if row.kind is _TRANS:
                 account = row.account
                 moves[account] = moves.get(account, 0) + row.ore
+
+    def _last(self, year: int | None) -> dict[str, int]:
+        """Make `year` the last year booked in (None: none); its movements."""
+        last = self._last_year
+        if last is not None:
+            self._vouchers[last] = self._vouchers.get(last, 0) + self._last_vouchers
+        self._last_year, self._last_vouchers = year, 0
+        if year is None:
+            self._last_moves = {}
+        else:
+            moves = self._moves.get(year)
+            if moves is None:
+                moves = self._moves[year] = {}
+            self._last_moves = moves
+        return self._last_moves
 
     def _balance(self, balance: Balance) -> None:
         if balance.kind not in _STATED:
@@ -93,6 +112,7 @@ class YearEndControls:
 
     def finish(self) -> ControlsResult:
         """Build every year's trial balance and run the controls, newest year first."""
+        self._last(None)  # the last year's vouchers counted in `_vouchers`
         indices = set(self._years) | set(self._moves) | {year for _, year in self._stated}
         built: dict[int, YearControls] = {}
         for index in sorted(indices, reverse=True):

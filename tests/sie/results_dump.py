@@ -1,11 +1,12 @@
 """Everything the reader and the controls make of a SIE file, as one exact text.
 
 Every event's `repr` (findings with their lines, balances, vouchers with rows, years and
-kept sources, Decimals with their exponents), the summary and the controls' result, for
-several chunk sizes and with and without voucher sources: two readers that agree on this
-text agree on everything a caller can see. The test beside it compares the compiled and the
-pure-Python reader on it; run as a script it writes the texts of the fixtures, the corpus
-and a generated Fortnox-shaped file to a directory, to compare one commit against another:
+kept sources, Decimals with their exponents), the summary, the controls' result and the
+vouchers' fingerprints, for several chunk sizes and with and without voucher sources: two
+readers that agree on this text agree on everything a caller can see. The test beside it
+compares the compiled and the pure-Python reader on it; run as a script it writes the texts
+of the fixtures, the corpus and a generated Fortnox-shaped file to a directory, to compare
+one commit against another:
 
     .venv/bin/python -m tests.sie.results_dump OUT_DIR   (then `diff -r` two such dirs)
 
@@ -24,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sie.controls import YearEndControls
+from sie.fingerprints import Fingerprints
 from sie.policy import ReadPolicy
 from sie.reader import SieReader
 from sie.records import TransRow, Voucher
@@ -82,16 +84,21 @@ def describe(path: Path, exact: bool = False) -> str:
         for size in CHUNKS:
             reader = SieReader(policy)
             controls = YearEndControls()
+            prints = Fingerprints()
             lines: list[str] = []
             for chunk in _chunks(data, size):
                 events = reader.feed(chunk)
                 controls.feed(events)
+                prints.add(events)
                 lines.extend(map(show, events))
             events = reader.close()
             controls.feed(events)
+            prints.add(events)
             lines.extend(map(show, events))
             lines.append(show(reader.summary()))
             lines.append(show(controls.finish()))
+            if keep:
+                lines.extend(f"{k} {d.hex()}" for k, d in zip(*prints.take(), strict=True))
             out.append(f"== keep_voucher_source={keep} chunk={size}")
             if not first:
                 first = lines
