@@ -232,22 +232,5 @@ class AsyncioBackend(AsyncNetworkBackend):
         assert isinstance(transport, asyncio.Transport)
         return AsyncioStream(transport, connection)
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_unix_connection(_Connection, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"no connection to {path} in time") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        assert isinstance(transport, asyncio.Transport)
-        return AsyncioStream(transport, connection)
-
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
