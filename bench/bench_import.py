@@ -84,10 +84,10 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _settled(pids: list[int]) -> float:
+async def _settled(pids: list[int]) -> None:
     """Waits until the processes ``pids`` (and their children) used no CPU for a tenth of a
     second (at most 10 s), so that a baseline is not measured beside an import's last work
-    (its digests being written, its spool removed); returns the seconds waited."""
+    (its digests being written, its spool removed)."""
     started = time.perf_counter()
     everyone = [*pids, *(c for pid in pids for c in _children(pid))]
     used = sum(_cpu_seconds(pid) for pid in everyone)
@@ -95,9 +95,8 @@ async def _settled(pids: list[int]) -> float:
         await asyncio.sleep(0.1)
         now = sum(_cpu_seconds(pid) for pid in everyone)
         if now == used:
-            break
+            return
         used = now
-    return time.perf_counter() - started
 
 
 def _peak_rss_mib(pid: int) -> float:
