@@ -154,7 +154,7 @@ def _reader_throughput(path: Path) -> float:
     """MB/s of the SIE reader alone, fed the file in download-sized chunks, as ``bench_sie``
     measures it: in a fresh process, with the collector setting a parser process uses, from
     after its imports (in this process, with the default setting and the caller's heap, it
-    read about a fifth slower, which flattered every ratio against it)."""
+    read at about 0.7 of that speed, which flattered every ratio against it)."""
     run = measure("sie", path)
     assert not isinstance(run, str), f"the reader alone failed: {run}"
     return path.stat().st_size / 1e6 / run["seconds"]
