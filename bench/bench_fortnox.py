@@ -25,7 +25,6 @@ Target: ratio >= 0.9 with no 429. Run: ``.venv/bin/python -m bench.bench_fortnox
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from adapters.fortnox import FortnoxAdapter
 from adapters.fortnox.limiter import Answered, Claim, RateWindow
 from adapters.sqlite.connections import SqliteTokenStore
 from adapters.sqlite.rate_window import SqliteRateWindow
+from bench.children import cpu_seconds
 from bench.size import sized
 from sandbox.options import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS
 from server.config import Settings
@@ -84,14 +84,6 @@ class Sandbox:
 
     def tenant_ids(self) -> list[int]:
         return [int(t["id"]) for t in self.control("GET", "/tenants")["tenants"]]
-
-    def cpu_s(self) -> float:
-        """The process's CPU seconds so far (Linux's ``/proc``; 0 where there is none)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def add_companies(self, count: int, first_id: int) -> list[int]:
         """``count`` plain companies with ids from ``first_id`` on (until the next reset)."""
@@ -210,11 +202,12 @@ async def _many_tenants(sandboxes: list[Sandbox], store: SqliteTokenStore, windo
                 companies.add(company)
     await asyncio.sleep(WINDOW_S)
     start, cpu = time.perf_counter(), time.process_time()
-    sandbox_cpu = sum(sb.cpu_s() for sb in sandboxes)
+    sandbox_cpu = sum(cpu_seconds(sb.pid) for sb in sandboxes)
     elapsed = await asyncio.gather(*(_burst(a, t, n) for a, t in work))
     total = time.perf_counter() - start
     cpu_ms = 1000 * (time.process_time() - cpu) / (len(work) * n)
-    sandbox_ms = 1000 * (sum(sb.cpu_s() for sb in sandboxes) - sandbox_cpu) / (len(work) * n)
+    sandbox_ms = (1000 * (sum(cpu_seconds(sb.pid) for sb in sandboxes) - sandbox_cpu)
+                  / (len(work) * n))
     for adapter in adapters:
         await adapter.aclose()
     ratios = [_ratio(n, e) for e in elapsed]

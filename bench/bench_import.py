@@ -38,7 +38,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.bench_sie import measure
-from bench.children import child
+from bench.children import child, cpu_seconds
 from bench.size import sized
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2 as pb
 from spiris.skattbokslut.fortnox.v1 import fortnox_service_pb2_grpc as pb_grpc
@@ -75,25 +75,16 @@ def _children(pid: int) -> list[int]:
             for child in (task / "children").read_text().split()]
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds ``pid`` has used so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _settled(pids: list[int]) -> None:
     """Waits until the processes ``pids`` (and their children) used no CPU for a tenth of a
     second (at most 10 s), so that a baseline is not measured beside an import's last work
     (its digests being written, its spool removed)."""
     started = time.perf_counter()
     everyone = [*pids, *(c for pid in pids for c in _children(pid))]
-    used = sum(_cpu_seconds(pid) for pid in everyone)
+    used = sum(cpu_seconds(pid) for pid in everyone)
     while time.perf_counter() - started < 10:
         await asyncio.sleep(0.1)
-        now = sum(_cpu_seconds(pid) for pid in everyone)
+        now = sum(cpu_seconds(pid) for pid in everyone)
         if now == used:
             return
         used = now
@@ -229,31 +220,31 @@ async def _large_year(work: Path) -> None:
             for _ in range(RUNS):  # interleaved, so both see the same machine
                 await _settled([service_pid, sandbox_pid])
                 readers.append(_reader_throughput(sie_file))
-                before = {pid: _cpu_seconds(pid) for pid in _children(service_pid)}
-                service_before, sandbox_before = _cpu_seconds(service_pid), _cpu_seconds(
+                before = {pid: cpu_seconds(pid) for pid in _children(service_pid)}
+                service_before, sandbox_before = cpu_seconds(service_pid), cpu_seconds(
                     sandbox_pid)
                 caller_before = time.process_time()
                 first, seconds, received = await _import(stub, "large", [year_id])
                 caller_cpu += time.process_time() - caller_before
-                sandbox_cpu += _cpu_seconds(sandbox_pid) - sandbox_before
-                service_cpu += _cpu_seconds(service_pid) - service_before
+                sandbox_cpu += cpu_seconds(sandbox_pid) - sandbox_before
+                service_cpu += cpu_seconds(service_pid) - service_before
                 parsers_cpu += sum(  # parsers started during the import count from zero
-                    _cpu_seconds(pid) - before.get(pid, 0.0) for pid in _children(service_pid)
+                    cpu_seconds(pid) - before.get(pid, 0.0) for pid in _children(service_pid)
                 )
                 assert received == sie_file.stat().st_size, "the import did not stream every byte"
                 imports.append(size_mb / seconds)
                 firsts.append(first)
                 await _settled([service_pid, sandbox_pid])
-                before = {pid: _cpu_seconds(pid) for pid in _children(service_pid)}
-                service_before, sandbox_before = _cpu_seconds(service_pid), _cpu_seconds(
+                before = {pid: cpu_seconds(pid) for pid in _children(service_pid)}
+                service_before, sandbox_before = cpu_seconds(service_pid), cpu_seconds(
                     sandbox_pid)
                 caller_before = time.process_time()
                 with_records.append(size_mb / (await _import(stub, "large", [year_id], True))[1])
                 records_caller_cpu += time.process_time() - caller_before
-                records_sandbox_cpu += _cpu_seconds(sandbox_pid) - sandbox_before
-                records_service_cpu += _cpu_seconds(service_pid) - service_before
+                records_sandbox_cpu += cpu_seconds(sandbox_pid) - sandbox_before
+                records_service_cpu += cpu_seconds(service_pid) - service_before
                 records_parsers_cpu += sum(
-                    _cpu_seconds(pid) - before.get(pid, 0.0) for pid in _children(service_pid))
+                    cpu_seconds(pid) - before.get(pid, 0.0) for pid in _children(service_pid))
         ratios = [i / r for i, r in zip(imports, readers, strict=True)]
         record_ratios = [i / r for i, r in zip(with_records, readers, strict=True)]
         print(f"large year: {size_mb:.1f} MB, {LARGE_YEAR_VOUCHERS} vouchers, "
@@ -342,20 +333,20 @@ async def _tenants_at_once(
         stop = asyncio.Event()
         probes = [asyncio.create_task(_health_latencies(channel, stop)) for channel in channels]
         requests_before = await asyncio.to_thread(_requests_by_company, sandbox_url)
-        cpu_before = [_cpu_seconds(pid) for pid, _ in services]
-        parsers_before = {child: _cpu_seconds(child) for pid, _ in services
+        cpu_before = [cpu_seconds(pid) for pid, _ in services]
+        parsers_before = {child: cpu_seconds(child) for pid, _ in services
                           for child in _children(pid)}
-        sandbox_before = _cpu_seconds(sandbox_pid)
+        sandbox_before = cpu_seconds(sandbox_pid)
         started = time.perf_counter()
         results = await asyncio.gather(*(_import(stub, t, [y]) for stub, t, y in plan))
         seconds = time.perf_counter() - started
         stop.set()
-        sandbox_cpu = _cpu_seconds(sandbox_pid) - sandbox_before
+        sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_before
         parsers_cpu = sum(  # parsers started during the run count from zero
-            _cpu_seconds(child) - parsers_before.get(child, 0.0)
+            cpu_seconds(child) - parsers_before.get(child, 0.0)
             for pid, _ in services for child in _children(pid))
         latencies = [latency for probe in probes for latency in await probe]
-        cpu = sum(_cpu_seconds(pid) - before
+        cpu = sum(cpu_seconds(pid) - before
                   for (pid, _), before in zip(services, cpu_before, strict=True))
         requests_after = await asyncio.to_thread(_requests_by_company, sandbox_url)
     finally:

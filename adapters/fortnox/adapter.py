@@ -110,6 +110,7 @@ class FortnoxAdapter:
         daily rule (tests: shorter waits, an earlier renewal)."""
         # A proxy the environment names is httpx's to route through (given a transport of
         # ours, it would ignore the environment and go around the proxy); else our pools.
+        # ``limits`` bound the connections the client makes itself, only where none are ours.
         pools = None if getproxies() else SplitPools(MAX_CONNECTIONS, KEEPALIVE_EXPIRY_S)
         self._http = httpx.AsyncClient(
             timeout=settings.http_timeout_s,

@@ -249,10 +249,9 @@ class Transport:
 
     async def _exchange(self, sent: httpx.Request) -> httpx.Response:
         """Sends ``sent`` and returns its answer with the body unread. Straight to the pools
-        when there are: the client's own steps (redirects, authentication, its cookie jar)
-        do nothing for an API call (redirects are not followed, the token is in the request)
-        but cost a tenth of a call's CPU, the cookie jar most; and a cookie one tenant's
-        answer set must not travel with another's call."""
+        when there are: the client's own steps (redirects, authentication, its cookie jar,
+        which keeps none) do nothing for an API call (redirects are not followed, the token
+        is in the request) but cost a tenth of a call's CPU, the cookie jar most."""
         if self._pools is None:
             return await self._http.send(sent, stream=True)
         response = await self._pools.handle_async_request(sent)
