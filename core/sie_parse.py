@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import IO, Protocol
 
 from core.voucher_digest import KEY_SEPARATOR, BalanceDigest, DigestBatch
@@ -25,6 +25,7 @@ from sie import (
     SieReader,
     Voucher,
 )
+from sie.batches import Batches, Gathered
 from sie.controls import ControlFinding, ControlsResult, YearEndControls
 from sie.fingerprints import Fingerprints
 from sie.records import Event as SieEvent
@@ -36,7 +37,7 @@ RECORD_BATCH = 500
 #: about the size of its lines, a voucher being at most one message however long it is).
 RECORD_BATCH_BYTES = 512 * 1024
 #: What a record of the file counts for, beside its text, in ``RECORD_BATCH_BYTES``.
-_RECORD_OVERHEAD = 64
+RECORD_OVERHEAD = 64
 #: Record batches waiting for their vouchers' document counts are kept in memory up to this
 #: many bytes, and beyond on disk (a very large year's whole records may wait)...
 HELD_IN_MEMORY_BYTES = 16 << 20
@@ -132,42 +133,6 @@ class YearParsed:
     balances_digest: bytes
 
 
-@dataclass
-class _Batch:
-    #: Whether a voucher's lines go with it (an encoder leaves them out itself; a batch that
-    #: is pickled must not carry them).
-    keep_source: bool = False
-    accounts: list[Account] = field(default_factory=list)
-    balances: list[Balance] = field(default_factory=list)
-    vouchers: list[Voucher] = field(default_factory=list)
-    size: int = 0  # about the bytes of the file its records came from
-
-    def add(self, event: SieEvent, size: int) -> bool:
-        """Keeps a record worth sending (of ``_size``); tells whether the batch is full."""
-        if type(event) is Voucher:  # the reader's own types: cheaper than isinstance
-            self.vouchers.append(event if self.keep_source else event._replace(source=""))
-        elif type(event) is Balance:
-            self.balances.append(event)
-        elif type(event) is Account:
-            self.accounts.append(event)
-        else:
-            return False
-        self.size += size
-        return (len(self.vouchers) >= RECORD_BATCH or len(self.balances) >= 4 * RECORD_BATCH
-                or self.size >= RECORD_BATCH_BYTES)
-
-    def take(self, financial_year_id: int, document_counts: Mapping[tuple[str, int], int] | None
-             ) -> RecordBatch | None:
-        if not (self.accounts or self.balances or self.vouchers):
-            return None
-        counts = None if document_counts is None else _counts(
-            document_counts, ((v.series, v.number) for v in self.vouchers), len(self.vouchers))
-        batch = RecordBatch(financial_year_id, tuple(self.accounts), tuple(self.balances),
-                            tuple(self.vouchers), counts)
-        self.accounts, self.balances, self.vouchers, self.size = [], [], [], 0
-        return batch
-
-
 def _counts(document_counts: Mapping[tuple[str, int], int],
             vouchers: Iterable[tuple[str, str]], size: int) -> tuple[int, ...]:
     """Each of the ``size`` vouchers' (series, number) number of documents; one numbered
@@ -220,17 +185,6 @@ class _Held:
                 yield encoder.message(head, vouchers, counts)
 
 
-def _size(event: SieEvent) -> int:
-    """About the bytes of the file a record to send came from (0: not one to send)."""
-    if type(event) is Voucher:  # the reader's own types: cheaper than isinstance
-        return _RECORD_OVERHEAD + len(event.source)
-    if type(event) is Balance:
-        return _RECORD_OVERHEAD + 16 * len(event.objects)
-    if type(event) is Account:
-        return _RECORD_OVERHEAD + len(event.name)
-    return 0
-
-
 class YearParse:
     """Reads one year's file: feed it every chunk, then close it."""
 
@@ -241,7 +195,8 @@ class YearParse:
                                             keep_voucher_source=True))
         self._controls = YearEndControls()
         self._balances = BalanceDigest()
-        self._batch = _Batch(keep_source=encode is not None)
+        self._batches = Batches(RECORD_BATCH, 4 * RECORD_BATCH, RECORD_BATCH_BYTES,
+                                RECORD_OVERHEAD, keep_source=encode is not None)
         self._document_counts = options.document_counts
         self._waiting = options.include_records and options.counts_to_come
         self._held = _Held()  # encoded batches waiting for counts
@@ -304,7 +259,7 @@ class YearParse:
 
     def _consume(self, pieces: Iterable[list[SieEvent]], *, last: bool) -> Parsed:
         """What the pieces' records complete. Controls and fingerprints take each piece
-        whole, compiled: no Python loop per voucher, unless its records are asked for."""
+        whole, compiled: no Python loop per voucher."""
         out: list[RecordBatch | EncodedRecords | YearFinding] = []
         observe, fingerprint = self._controls.feed, self._fingerprints.add
         include_records = self._options.include_records
@@ -313,7 +268,7 @@ class YearParse:
             if fingerprint(events) or include_records:  # findings, balances or records
                 self._others(events, out)
         if last:
-            self._take(out)
+            self._take(self._batches.take(), out)
         keys, digests = self._fingerprints.take()
         fingerprints = DigestBatch(self._fingerprinted, KEY_SEPARATOR.join(keys),
                                    b"".join(digests))
@@ -322,29 +277,27 @@ class YearParse:
 
     def _others(self, events: list[SieEvent],
                 out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
-        """The piece's findings and balances, and its records where they are asked for."""
-        include_records = self._options.include_records
-        batch = self._batch
-        for event in events:
-            if type(event) is Voucher:  # fingerprinted already: only its record, if asked for
-                pass
-            elif isinstance(event, Finding):
-                out.append(YearFinding(self._options.financial_year_id, event))
-                continue
-            elif type(event) is Balance:
-                self._balances.add(event)
-            if include_records and (size := _size(event)):
-                if batch.size and batch.size + size > RECORD_BATCH_BYTES:  # it would go over
-                    self._take(out)
-                if batch.add(event, size):
-                    self._take(out)
-
-    def _take(self, out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
-        """Ends the record batch (encoded, where there is an encoder) if it holds any."""
+        """The piece's findings and balances, and its record batches where they are asked
+        for."""
         year_id = self._options.financial_year_id
-        batch = self._batch.take(year_id, None if self._waiting else self._document_counts)
-        if batch is None:
+        for item in self._batches.add(events, self._options.include_records):
+            if isinstance(item, Finding):
+                out.append(YearFinding(year_id, item))
+            elif isinstance(item, Balance):
+                self._balances.add(item)
+            else:
+                self._take(item, out)
+
+    def _take(self, gathered: Gathered,
+              out: list[RecordBatch | EncodedRecords | YearFinding]) -> None:
+        """Ends a record batch (encoded, where there is an encoder) if it holds any."""
+        accounts, balances, vouchers = gathered
+        if not (accounts or balances or vouchers):
             return
+        year_id = self._options.financial_year_id
+        counts = None if self._waiting or self._document_counts is None else _counts(
+            self._document_counts, ((v.series, v.number) for v in vouchers), len(vouchers))
+        batch = RecordBatch(year_id, tuple(accounts), tuple(balances), tuple(vouchers), counts)
         if not self._waiting:
             out.append(batch if self._encode is None
                        else EncodedRecords(year_id, self._encode(batch)))

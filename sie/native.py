@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 COMPILED = (
+    "batches",
     "charset",
     "checksum",
     "controls.trial_balance",
@@ -34,7 +35,8 @@ COMPILED = (
     "voucher_handlers",
 )
 """Modules of `sie` that `build_sie.py` compiles: the reader's hot path and what it calls,
-the year-end controls' per-voucher accumulator, and the vouchers' fingerprints."""
+the year-end controls' per-voucher accumulator, the vouchers' fingerprints, and the records'
+batches to send."""
 
 
 class CompiledModules(importlib.abc.MetaPathFinder):
