@@ -1,8 +1,8 @@
 """A year's records gathered into batches to send, each cut by count and by size.
 
 With a year's records asked for, a parser steps through every event the reader gives it; in
-Python that loop, with a call or two per record, was about a quarter of what sending records
-added to the parse. `Batches` is compiled with the reader, as `fingerprints` is.
+Python that loop, with a call or two per record, was a third of the instructions that sending
+records added to the parse. `Batches` is compiled with the reader, as `fingerprints` is.
 """
 
 from __future__ import annotations
