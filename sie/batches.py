@@ -44,47 +44,42 @@ class Batches:
         for the year's digest of them) and, where ``records`` are gathered, each batch they
         fill."""
         out: list[Finding | Balance | Gathered] = []
-        overhead = self._overhead
         for event in events:
             kind = type(event)  # the reader's own types: cheaper than isinstance
+            if kind is _BALANCE:
+                out.append(event)  # type: ignore[arg-type]
+            elif kind is not _VOUCHER and kind is not _ACCOUNT:
+                if isinstance(event, Finding):
+                    out.append(event)
+                continue
+            if not records:
+                continue
             if kind is _VOUCHER:
-                if not records:
-                    continue
                 voucher: Voucher = event  # type: ignore[assignment]
-                size = overhead + len(voucher.source)
-                self._make_room(size, out)
+                self._count(len(voucher.source), out)
                 self._vouchers.append(voucher if self._keep_source
                                       else voucher._replace(source=""))
             elif kind is _BALANCE:
                 balance: Balance = event  # type: ignore[assignment]
-                out.append(balance)
-                if not records:
-                    continue
-                size = overhead + 16 * len(balance.objects)
-                self._make_room(size, out)
+                self._count(16 * len(balance.objects), out)
                 self._balances.append(balance)
-            elif kind is _ACCOUNT:
-                if not records:
-                    continue
-                account: Account = event  # type: ignore[assignment]
-                size = overhead + len(account.name)
-                self._make_room(size, out)
-                self._accounts.append(account)
             else:
-                if isinstance(event, Finding):
-                    out.append(event)
-                continue
-            self._size += size
+                account: Account = event  # type: ignore[assignment]
+                self._count(len(account.name), out)
+                self._accounts.append(account)
             if (len(self._vouchers) >= self._max_vouchers
                     or len(self._balances) >= self._max_balances
                     or self._size >= self._max_bytes):
                 out.append(self.take())
         return out
 
-    def _make_room(self, size: int, out: list[Finding | Balance | Gathered]) -> None:
-        """Ends the batch first if ``size`` more would take it over ``max_bytes``."""
+    def _count(self, text: int, out: list[Finding | Balance | Gathered]) -> None:
+        """Counts a record of ``text`` bytes into the batch, ending the batch first where the
+        record would take it over ``max_bytes``."""
+        size = self._overhead + text
         if self._size and self._size + size > self._max_bytes:
             out.append(self.take())
+        self._size += size
 
     def take(self) -> Gathered:
         """The batch gathered so far (perhaps empty), and a new one begun."""
