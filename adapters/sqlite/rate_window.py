@@ -40,15 +40,17 @@ class SqliteRateWindow:
         await self._thread.aclose()
 
     async def _run(self, call: Callable[[Database], Any]) -> Any:
-        """``call``'s result, run with whatever else is queued in the next trip. The trip
-        goes to the thread from here, and its end sets each caller's result (no task
-        between: on a busy loop each task's turn waits behind the whole queue)."""
+        """``call``'s result, run with whatever else is queued in the next trip. The end
+        of a trip sets each caller's result and sends the next from the loop's callback,
+        with no task between (on a busy loop each turn waits behind the whole queue)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((call, future))
         if self._trip is None or self._trip.get_loop().is_closed():
             self._trip = loop.create_future()
-            self._next_trip()
+            # At the loop's next turn: with every call asked for in this one (a burst's
+            # companies all claim in the same turn), not the first alone.
+            loop.call_soon(self._next_trip)
         return await future
 
     def _next_trip(self) -> None:
