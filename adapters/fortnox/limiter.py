@@ -190,7 +190,10 @@ class SlidingWindowLimiter:
         if waiters.pump is None:
             waiters.pump = asyncio.create_task(self._pump(key, waiters))
         try:
-            slot_id = await asyncio.shield(turn)
+            # Not shielded: a caller that gives up cancels its turn, which the pump then
+            # skips; a turn given as it gave up is handed back below. (A shield would cost
+            # each caller one more wait in the loop's queue before it may send.)
+            slot_id = await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled() and turn.exception() is None:
                 self._answered(key, turn.result())  # given as we gave up: never sent

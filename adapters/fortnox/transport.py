@@ -46,6 +46,8 @@ from core.errors import FortnoxRateLimited
 from core.fortnox_api import Proof
 
 Params = Mapping[str, str | int]
+#: Parsed URLs kept for reuse (``Transport._url``).
+_URLS_KEPT = 1024
 
 
 class Transport:
@@ -89,6 +91,7 @@ class Transport:
         self._download_timeout_s = download_timeout_s
         self._max_json_bytes = max_json_bytes
         self._max_download_bytes = max_download_bytes
+        self._urls: dict[tuple[str, tuple[tuple[str, str | int], ...]], httpx.URL] = {}
 
     async def get_json(
         self,
@@ -289,10 +292,25 @@ class Transport:
             headers["Content-Type"] = "application/json"
         timeout = httpx.Timeout(remaining_s(request.until, self._timeout_s))
         return httpx.Request(
-            request.method, request.url, params=dict(request.params) if request.params else None,
+            request.method, self._url(request),
             content=None if request.body is None else jsonbody.dumps(request.body),
             headers=headers, extensions={"timeout": timeout.as_dict()},
         )
+
+    def _url(self, request: _Request) -> httpx.URL:
+        """The request's URL with its query, parsed once for each of the last
+        ``_URLS_KEPT`` asked for: parsing and encoding it anew was a third of building a
+        request, and a tenant's calls repeat a few URLs (each page, each year)."""
+        key = (request.url, tuple(request.params.items()) if request.params else ())
+        url = self._urls.get(key)
+        if url is None:
+            url = httpx.URL(request.url)
+            if request.params:
+                url = url.copy_merge_params(dict(request.params))
+            if len(self._urls) >= _URLS_KEPT:
+                del self._urls[next(iter(self._urls))]  # the oldest
+            self._urls[key] = url
+        return url
 
     def _request(
         self,

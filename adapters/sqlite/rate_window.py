@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlite_utils import Database
 
 from adapters.fortnox.limiter import Answered, Claim, wait_for_free_slot
 from adapters.sqlite.database import SqliteThread, immediate
+from core.errors import StorageUnavailable
 
 
 class SqliteRateWindow:
@@ -28,40 +30,53 @@ class SqliteRateWindow:
         self._thread = SqliteThread(path)
         self._clock = clock
         self._queued: list[tuple[Callable[[Database], Any], asyncio.Future[Any]]] = []
-        self._running: asyncio.Task[None] | None = None
+        # The trip under way (its end, on the loop that began it), if any.
+        self._trip: asyncio.Future[None] | None = None
 
     async def aclose(self) -> None:
         """Closes the connection after the calls already queued."""
-        if self._running is not None and not self._running.done():
-            await asyncio.gather(self._running, return_exceptions=True)
+        while self._trip is not None and not self._trip.get_loop().is_closed():
+            await asyncio.shield(self._trip)
         await self._thread.aclose()
 
     async def _run(self, call: Callable[[Database], Any]) -> Any:
-        """``call``'s result, run with whatever else is queued in the next trip."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        """``call``'s result, run with whatever else is queued in the next trip. The end
+        of a trip sets each caller's result and sends the next from the loop's callback,
+        with no task between (on a busy loop each turn waits behind the whole queue)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((call, future))
-        if self._running is None or self._running.done():
-            self._running = asyncio.create_task(self._run_queued())
+        if self._trip is None or self._trip.get_loop().is_closed():
+            self._trip = loop.create_future()
+            # At the loop's next turn: with every call asked for in this one (a burst's
+            # companies all claim in the same turn), not the first alone.
+            loop.call_soon(self._next_trip)
         return await future
 
-    async def _run_queued(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued, []
-            try:
-                outcomes = await self._thread.run_each([call for call, _ in batch])
-            except Exception as exc:  # the store is closed: so is every call of the trip
-                outcomes = [exc] * len(batch)
-            except asyncio.CancelledError:  # the loop is closing: so do the callers' waits
-                for _, future in batch + self._queued:
-                    future.cancel()
-                raise
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():  # its caller gave up (what it claimed stays until stale)
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+    def _next_trip(self) -> None:
+        """Sends what is queued to the thread, or ends the trips when nothing is."""
+        batch, self._queued = self._queued, []
+        if not batch:
+            trip, self._trip = self._trip, None
+            if trip is not None and not trip.done():
+                trip.set_result(None)
+            return
+        try:
+            self._thread.run_each_then([call for call, _ in batch],
+                                       lambda outcomes: self._answer(batch, outcomes))
+        except StorageUnavailable as exc:  # the store is closed: so is every call of the trip
+            self._answer(batch, [exc] * len(batch))
+
+    def _answer(self, batch: list[tuple[Callable[[Database], Any], asyncio.Future[Any]]],
+                outcomes: list[Any]) -> None:
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done() or future.get_loop().is_closed():
+                continue  # its caller gave up (what it claimed stays until stale)
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._next_trip()
 
     async def claim(
         self, key: str, wanted: int, limit: int, window_s: float, stale_after_s: float
@@ -74,32 +89,51 @@ class SqliteRateWindow:
                     " OR (done_at IS NULL AND sent_at <= ?))",
                     [key, now - window_s, now - stale_after_s],
                 )
-                used, oldest_done = db.execute(
-                    "SELECT count(*), min(done_at) FROM rate_limit_slots WHERE company_key = ?",
+                used, oldest_done, last_id = db.execute(
+                    "SELECT count(*), min(done_at),"
+                    " (SELECT coalesce(max(slot_id), 0) FROM rate_limit_slots)"
+                    " FROM rate_limit_slots WHERE company_key = ?",
                     [key],
                 ).fetchone()
-                taken = []
-                for _ in range(max(0, min(wanted, limit - used))):
-                    cursor = db.execute(
-                        "INSERT INTO rate_limit_slots (company_key, sent_at) VALUES (?, ?)",
-                        [key, now],
-                    )
-                    assert cursor.lastrowid is not None
-                    taken.append(cursor.lastrowid)
+                free = max(0, min(wanted, limit - used))
+                taken: tuple[int, ...] = ()
+                if free:
+                    # One statement for all the slots, and one to read their ids: what
+                    # ``AUTOINCREMENT`` gives is above every id there was, and the write lock
+                    # is ours, so the ids above the last are exactly these.
+                    db.execute(_INSERT_SLOTS, [free, key, now])
+                    (ids,) = db.execute(
+                        "SELECT group_concat(slot_id) FROM rate_limit_slots WHERE slot_id > ?",
+                        [last_id],
+                    ).fetchone()
+                    taken = tuple(sorted(int(one) for one in ids.split(",")))
                 if len(taken) == wanted:
-                    return Claim(tuple(taken))
-                return Claim(tuple(taken), wait_for_free_slot(now, oldest_done, window_s))
+                    return Claim(taken)
+                return Claim(taken, wait_for_free_slot(now, oldest_done, window_s))
         claim: Claim = await self._run(take)
         return claim
 
     async def finish(self, answered: Sequence[Answered]) -> None:
         def date(db: Database) -> None:
             with immediate(db):
-                ages = [one.age_s() for one in answered]  # before the clock: the safe side
-                now = self._clock()
-                db.conn.executemany(
-                    "UPDATE rate_limit_slots SET done_at = ? WHERE slot_id = ?",
-                    [(now - age_s, one.slot_id) for one, age_s in zip(answered, ages,
-                                                                       strict=True)],
-                )
+                # Whole microseconds, rounded down: a slot is dated no earlier than its
+                # answer came. Taken before the clock: the safe side.
+                ages = [[one.slot_id, int(one.age_s() * 1_000_000)] for one in answered]
+                db.execute(_DATE_SLOTS, [self._clock(), json.dumps(ages)])
         await self._run(date)
+
+
+#: ``?1`` slots of company ``?2`` sent at ``?3``, in one statement.
+_INSERT_SLOTS = (
+    "INSERT INTO rate_limit_slots (company_key, sent_at)"
+    " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)"
+    " SELECT ?2, ?3 FROM n"
+)
+#: Dates every slot of the JSON list ``?2`` of ``[slot_id, age in microseconds]`` by the
+#: clock ``?1`` less its age, in one statement.
+_DATE_SLOTS = (
+    "UPDATE rate_limit_slots SET done_at = ?1 - answered.age_us / 1000000.0"
+    " FROM (SELECT json_extract(value, '$[0]') AS slot_id,"
+    " json_extract(value, '$[1]') AS age_us FROM json_each(?2)) AS answered"
+    " WHERE rate_limit_slots.slot_id = answered.slot_id"
+)

@@ -164,6 +164,33 @@ async def test_a_closed_sqlite_window_fails_its_claims_as_storage_unavailable(
     assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes)
 
 
+async def test_a_sqlite_claim_and_dating_cost_a_few_statements_however_many_slots(
+    tmp_path: Path,
+) -> None:
+    """Each statement is a wait for the interpreter lock while a burst keeps the event loop
+    busy (up to its switch interval, 5 ms): 25 slots are taken, and 25 answers dated, by a
+    handful of statements each, not one per slot."""
+    window = SqliteRateWindow(tmp_path / "shared.sqlite3")
+    statements: list[str] = []
+    # The window's own connection (it has no other): what SQLite is asked to run on it.
+    window._thread._db.conn.set_trace_callback(statements.append)
+    claim = await window.claim("c", 25, 25, 60.0, 120.0)
+    assert len(set(claim.slot_ids)) == 25 and claim.wait_s == 0
+    claimed = len(statements)
+    answered_at = time.monotonic() - 30.0
+    await window.finish([Answered("c", slot, answered_at) for slot in claim.slot_ids])
+    dated = len(statements) - claimed
+    window._thread._db.conn.set_trace_callback(None)
+    assert claimed <= 6 and dated <= 3, statements
+    # They did what a statement per slot did: the 25 are taken, and dated 30 s ago ...
+    full = await window.claim("c", 1, 25, 60.0, 120.0)
+    assert full.slot_ids == () and 29.0 < full.wait_s <= 30.05
+    # ... every one of them: an undated slot would be stale at once here, and leave.
+    await asyncio.sleep(0.01)
+    assert (await window.claim("c", 25, 25, 60.0, 0.001)).slot_ids == ()
+    await window.aclose()
+
+
 class CountingWindow:
     """A window that counts the transactions the limiter asks of it."""
 
