@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,31 +142,6 @@ class SqliteThread:
             raise StorageUnavailable("The service's storage is closed; the service is stopping.")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._each, calls)
-
-    def run_each_then(
-        self, calls: list[Callable[[Database], T]],
-        then: Callable[[list[T | Exception]], object],
-    ) -> None:
-        """``run_each`` without awaiting it: ``calls`` go to the thread at once, and ``then``
-        runs on the event loop with their outcomes as soon as the thread is done. Awaited
-        from a task, a trip waits for the loop's queue once more at each end (the task's
-        first step; the executor's future, then the task's wake-up), and on a loop busy
-        with a burst each wait is behind every callback already queued."""
-        if self._closed:
-            raise StorageUnavailable("The service's storage is closed; the service is stopping.")
-        loop = asyncio.get_running_loop()
-
-        def finished(done: Future[list[T | Exception]]) -> None:  # on the store's thread
-            try:
-                outcomes = done.result()
-            except BaseException:  # the thread stopped (the interpreter is exiting)
-                outcomes = [StorageUnavailable(
-                    "The service's storage cannot be used right now; try again shortly.")
-                ] * len(calls)
-            with suppress(RuntimeError):  # the loop closed meanwhile: no one waits
-                loop.call_soon_threadsafe(then, outcomes)
-
-        self._executor.submit(self._each, calls).add_done_callback(finished)
 
     def _each(self, calls: list[Callable[[Database], T]]) -> list[T | Exception]:
         outcomes: list[T | Exception] = []

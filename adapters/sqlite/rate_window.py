@@ -13,7 +13,6 @@ from sqlite_utils import Database
 
 from adapters.fortnox.limiter import Answered, Claim, wait_for_free_slot
 from adapters.sqlite.database import SqliteThread, immediate
-from core.errors import StorageUnavailable
 
 
 class SqliteRateWindow:
@@ -30,53 +29,40 @@ class SqliteRateWindow:
         self._thread = SqliteThread(path)
         self._clock = clock
         self._queued: list[tuple[Callable[[Database], Any], asyncio.Future[Any]]] = []
-        # The trip under way (its end, on the loop that began it), if any.
-        self._trip: asyncio.Future[None] | None = None
+        self._running: asyncio.Task[None] | None = None
 
     async def aclose(self) -> None:
         """Closes the connection after the calls already queued."""
-        while self._trip is not None and not self._trip.get_loop().is_closed():
-            await asyncio.shield(self._trip)
+        if self._running is not None and not self._running.done():
+            await asyncio.gather(self._running, return_exceptions=True)
         await self._thread.aclose()
 
     async def _run(self, call: Callable[[Database], Any]) -> Any:
-        """``call``'s result, run with whatever else is queued in the next trip. The end
-        of a trip sets each caller's result and sends the next from the loop's callback,
-        with no task between (on a busy loop each turn waits behind the whole queue)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        """``call``'s result, run with whatever else is queued in the next trip."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queued.append((call, future))
-        if self._trip is None or self._trip.get_loop().is_closed():
-            self._trip = loop.create_future()
-            # At the loop's next turn: with every call asked for in this one (a burst's
-            # companies all claim in the same turn), not the first alone.
-            loop.call_soon(self._next_trip)
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._run_queued())
         return await future
 
-    def _next_trip(self) -> None:
-        """Sends what is queued to the thread, or ends the trips when nothing is."""
-        batch, self._queued = self._queued, []
-        if not batch:
-            trip, self._trip = self._trip, None
-            if trip is not None and not trip.done():
-                trip.set_result(None)
-            return
-        try:
-            self._thread.run_each_then([call for call, _ in batch],
-                                       lambda outcomes: self._answer(batch, outcomes))
-        except StorageUnavailable as exc:  # the store is closed: so is every call of the trip
-            self._answer(batch, [exc] * len(batch))
-
-    def _answer(self, batch: list[tuple[Callable[[Database], Any], asyncio.Future[Any]]],
-                outcomes: list[Any]) -> None:
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done() or future.get_loop().is_closed():
-                continue  # its caller gave up (what it claimed stays until stale)
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-        self._next_trip()
+    async def _run_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                outcomes = await self._thread.run_each([call for call, _ in batch])
+            except Exception as exc:  # the store is closed: so is every call of the trip
+                outcomes = [exc] * len(batch)
+            except asyncio.CancelledError:  # the loop is closing: so do the callers' waits
+                for _, future in batch + self._queued:
+                    future.cancel()
+                raise
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():  # its caller gave up (what it claimed stays until stale)
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     async def claim(
         self, key: str, wanted: int, limit: int, window_s: float, stale_after_s: float
