@@ -14,6 +14,9 @@ RSS belongs to that measurement alone):
   against our reader on the same variant in up to 3 interleaved rounds (median ratio), and
   on the Fortnox file itself, where it finds no vouchers.
 
+A child also runs `parse` (what one ImportSie parser process does to a file, for
+`bench_import`, which holds the import to it and to `sie`).
+
 Each child reports wall and CPU seconds from after its imports; ratios use CPU time (the
 machine is shared, and every measurement is single-threaded), wall ratios are shown beside
 them. The floor and both readers run in `--repeat` interleaved rounds (default 5). The target

@@ -37,7 +37,7 @@ RECORD_BATCH = 500
 #: about the size of its lines, a voucher being at most one message however long it is).
 RECORD_BATCH_BYTES = 512 * 1024
 #: What a record of the file counts for, beside its text, in ``RECORD_BATCH_BYTES``.
-RECORD_OVERHEAD = 64
+_RECORD_OVERHEAD = 64
 #: Record batches waiting for their vouchers' document counts are kept in memory up to this
 #: many bytes, and beyond on disk (a very large year's whole records may wait)...
 HELD_IN_MEMORY_BYTES = 16 << 20
@@ -196,7 +196,7 @@ class YearParse:
         self._controls = YearEndControls()
         self._balances = BalanceDigest()
         self._batches = Batches(RECORD_BATCH, 4 * RECORD_BATCH, RECORD_BATCH_BYTES,
-                                RECORD_OVERHEAD, keep_source=encode is not None)
+                                _RECORD_OVERHEAD, keep_source=encode is not None)
         self._document_counts = options.document_counts
         self._waiting = options.include_records and options.counts_to_come
         self._held = _Held()  # encoded batches waiting for counts
