@@ -90,11 +90,9 @@ class SqliteRateWindow:
                     # ``AUTOINCREMENT`` gives is above every id there was, and the write lock
                     # is ours, so the ids above the last are exactly these.
                     db.execute(_INSERT_SLOTS, [free, key, now])
-                    (ids,) = db.execute(
-                        "SELECT group_concat(slot_id) FROM rate_limit_slots WHERE slot_id > ?",
-                        [last_id],
-                    ).fetchone()
-                    taken = tuple(sorted(int(one) for one in ids.split(",")))
+                    taken = tuple(slot_id for (slot_id,) in db.execute(
+                        "SELECT slot_id FROM rate_limit_slots WHERE slot_id > ?"
+                        " ORDER BY slot_id", [last_id]))
                 if len(taken) == wanted:
                     return Claim(taken)
                 return Claim(taken, wait_for_free_slot(now, oldest_done, window_s))
