@@ -46,7 +46,8 @@ class FeedSession:
                 await self.websocket.send_text(text)
                 return
             try:
-                await asyncio.wait_for(self.websocket.send_text(text), stall_ms / 1000)
+                async with asyncio.timeout(stall_ms / 1000):
+                    await self.websocket.send_text(text)
             except TimeoutError as exc:
                 raise _Dropped("slow consumer") from exc
 

@@ -230,8 +230,9 @@ class SlidingWindowLimiter:
                     await asyncio.sleep(claim.wait_s + _MARGIN_S)  # the loop may wake early
                     continue
                 # No slot answered yet: the first answer (here) says when one frees.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiters.changed.wait(), timeout=claim.wait_s)
+                with contextlib.suppress(TimeoutError):  # not ``wait_for`` (see feed.py)
+                    async with asyncio.timeout(claim.wait_s):
+                        await waiters.changed.wait()
         except asyncio.CancelledError:  # the limiter closes: its waiting callers fail
             for turn in waiters.pending:
                 if not turn.done():

@@ -60,6 +60,20 @@ async def test_a_dropped_socket_ends_the_session(sandbox: SandboxHandle) -> None
             await session.list_tenants()
 
 
+async def test_a_command_cancelled_as_its_answer_comes_is_cancelled(
+        sandbox: SandboxHandle) -> None:
+    """The holder is stopped by cancelling it: a command that took its answer instead would
+    keep its loop, and the stopping service, going for ever."""
+    async with TopicsClient(sandbox.topics_url, sandbox.client_secret).connect() as session:
+        listing = asyncio.create_task(session.list_tenants())
+        while "list-tenants-v1" not in session._waiting:  # noqa: ASYNC110 (nothing signals a sent command)
+            await asyncio.sleep(0)
+        session._waiting["list-tenants-v1"].set_result({"result": "ok", "tenantIds": []})
+        listing.cancel()  # in the same turn of the loop as the answer
+        with pytest.raises(asyncio.CancelledError):
+            await listing
+
+
 async def test_no_feed_to_reach_is_a_disconnection() -> None:
     with pytest.raises(FeedDisconnected):
         async with TopicsClient("ws://127.0.0.1:9/topics-v1", "secret").connect():
