@@ -7,15 +7,13 @@ runs both, as ``serve`` does.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -42,6 +40,7 @@ from core.sie_import import SieImport
 from core.sie_parse import SieParsers
 from core.voucher_documents import RateLimit, VoucherDocuments
 from core.voucher_export.exporter import VoucherExporter
+from server.background import in_background
 from server.config import ConfigError, Settings
 from server.record_wire import PARSER_RECORD_ENCODER
 from server.rpc_connection import ConnectionRpcs
@@ -86,18 +85,6 @@ def fortnox_adapter(settings: Settings, backend: Backend, provider: TracerProvid
 
 
 @asynccontextmanager
-async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Runs ``work`` while the block lasts, and cancels it when the block ends."""
-    task = asyncio.create_task(work)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@asynccontextmanager
 async def build_servicer(
     settings: Settings,
     provider: TracerProvider,
@@ -113,7 +100,7 @@ async def build_servicer(
         if parsers is None:  # the real pool, one process started ahead of the first import
             parsers = ProcessParsers(settings.sie_parsers, PARSER_RECORD_ENCODER)
             opened.push_async_callback(parsers.aclose)
-            await opened.enter_async_context(_in_background(parsers.warm()))
+            await opened.enter_async_context(in_background(parsers.warm(), "warm sie parser"))
         history, exports = backend.imports, MeteredExportHistory(backend.exports)
         records = backend.tokens  # connections read straight from their store
         sie_import = SieImport(fortnox.api, records, history, parsers, clock, provider)
@@ -207,9 +194,10 @@ async def running_jobs(settings: Settings, backend: Backend, fortnox: FortnoxAda
     skew = ClockSkewWatch(backend.database_time, warn_after_s=settings.clock_skew_warn_s,
                           database_clock=backend.database_clock)
     async with (
-        _in_background(JobRunner(backend.leases, _owner(), jobs).run()),
-        _in_background(feed_holder(settings, backend, fortnox, provider).run()),
-        _in_background(skew.run()),
+        in_background(JobRunner(backend.leases, _owner(), jobs).run(), "jobs"),
+        in_background(feed_holder(settings, backend, fortnox, provider).run(),
+                      "fortnox feed holder"),
+        in_background(skew.run(), "clock skew watch"),
     ):
         yield
 

@@ -48,8 +48,14 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         yield MakeRun(**found)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-        assert process.returncode == 0
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # what the service logged says where it waits
+            process.kill()
+            output, _ = process.communicate()
+            pytest.fail(f"make run did not stop within 30 s of SIGTERM:\n{output[-5000:]}")
+        assert process.returncode == 0, output[-5000:]
+        assert "did not stop when cancelled" not in output, output[-5000:]
 
 
 def walkthrough() -> str:
