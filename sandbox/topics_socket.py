@@ -5,7 +5,6 @@ the topic log, applying the ``feed_*`` faults of :mod:`sandbox.faults`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
@@ -83,8 +82,7 @@ class FeedSession:
             for task in (reader, self.sender):
                 if task is not None and not task.done():
                     task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+                    await asyncio.wait({task})  # not suppress(...): the caller's cancel is kept
             self.state.topic_log.remove_waker(self.wake)
             self.state.topic_hub.drop_requests.pop(self.conn.id, None)
             self.conn.closed = self.reason or "client closed"

@@ -27,6 +27,7 @@ from adapters.fortnox import tracing
 from adapters.fortnox.tokens import TokenManager
 from core.feed.model import FeedEvent
 from core.feed.ports import AddedTenants, FeedDisconnected, FeedToken
+from core.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -112,9 +113,7 @@ class TopicsSession:
 
     async def aclose(self) -> None:
         """Stops reading and closes the socket."""
-        self._reader.cancel()
-        with contextlib.suppress(BaseException):
-            await self._reader
+        await cancel_and_wait(self._reader)
         with contextlib.suppress(Exception):
             await self._socket.close()
 

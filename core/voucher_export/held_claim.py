@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from core.errors import StorageUnavailable
+from core.tasks import cancel_and_wait
 from core.voucher_export.history import ClaimLost, ExportHistory, Fence
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,7 @@ class HeldClaim:
         try:
             yield self
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _keep(self) -> None:
         every = max(self._lease.total_seconds() / 3, 0.05)
