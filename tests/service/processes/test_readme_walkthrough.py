@@ -34,7 +34,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
                FORTNOX_BRIDGE_LISTEN="127.0.0.1:0", FORTNOX_SANDBOX_LISTEN="127.0.0.1:0")
     process = subprocess.Popen([sys.executable, "-m", "fortnox_bridge.devrun"], cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, start_new_session=True)
     assert process.stdout is not None
     found: dict[str, str] = {}
     for line in process.stdout:
@@ -51,7 +51,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         try:
             output, _ = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:  # what the service logged says where it waits
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # make run and the servers it started
             output, _ = process.communicate()
             pytest.fail(f"make run did not stop within 30 s of SIGTERM:\n{output[-5000:]}")
         assert process.returncode == 0, output[-5000:]
