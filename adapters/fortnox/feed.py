@@ -169,10 +169,7 @@ class TopicsSession:
                 self._waiting[name] = waiting
                 try:
                     await self._socket.send(json.dumps({"command": name, **body}))
-                    # Not ``wait_for``: in Python 3.11 it returns the answer to a caller
-                    # cancelled as the answer came, and the holder's loop, so uncancelled,
-                    # kept a stopping service from ever ending.
-                    async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                    async with asyncio.timeout(ANSWER_TIMEOUT_S):  # not wait_for: see ruff's ban
                         answer: dict[str, Any] = await waiting
                 except (WebSocketException, OSError) as exc:
                     raise FeedDisconnected(f"{name}: {type(exc).__name__}") from None

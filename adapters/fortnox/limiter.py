@@ -230,7 +230,7 @@ class SlidingWindowLimiter:
                     await asyncio.sleep(claim.wait_s + _MARGIN_S)  # the loop may wake early
                     continue
                 # No slot answered yet: the first answer (here) says when one frees.
-                with contextlib.suppress(TimeoutError):  # not ``wait_for`` (see feed.py)
+                with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(claim.wait_s):
                         await waiters.changed.wait()
         except asyncio.CancelledError:  # the limiter closes: its waiting callers fail
