@@ -7,8 +7,9 @@ import asyncio
 from typing import Any
 
 
-async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancels ``task`` and waits until it has ended, whatever it ended with.
+async def cancel_and_wait(task: asyncio.Future[Any], within_s: float | None = None) -> bool:
+    """Cancels ``task`` and waits until it has ended, whatever it ended with, or at most
+    ``within_s``; tells whether it ended.
 
     ``task.cancel()`` followed by ``suppress(CancelledError): await task`` would also swallow
     a cancellation of the caller that arrives during the wait, and the caller would run on as
@@ -16,6 +17,7 @@ async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
     only the caller's own.
     """
     task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled():
+    await asyncio.wait({task}, timeout=within_s)
+    if task.done() and not task.cancelled():
         task.exception()  # retrieved: asyncio would log it as never retrieved
+    return task.done()

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
+from core.tasks import cancel_and_wait
+
 _log = logging.getLogger("fortnox_bridge.serve")
 
 #: How long a cancelled background task has to end before the service stops without it.
@@ -28,9 +30,7 @@ async def in_background(work: Coroutine[Any, Any, None], name: str,
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.wait({task}, timeout=stop_within_s)
-        if not task.done():
+        if not await cancel_and_wait(task, stop_within_s):
             me = asyncio.current_task()
             _log.error("a background task did not stop when cancelled; the service stops "
                        "without it", extra={"task": name, "waiting": "; ".join(

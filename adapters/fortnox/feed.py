@@ -169,7 +169,7 @@ class TopicsSession:
                 self._waiting[name] = waiting
                 try:
                     await self._socket.send(json.dumps({"command": name, **body}))
-                    async with asyncio.timeout(ANSWER_TIMEOUT_S):  # not wait_for: see ruff's ban
+                    async with asyncio.timeout(ANSWER_TIMEOUT_S):
                         answer: dict[str, Any] = await waiting
                 except (WebSocketException, OSError) as exc:
                     raise FeedDisconnected(f"{name}: {type(exc).__name__}") from None
