@@ -290,9 +290,12 @@ async def _large_year(work: Path) -> None:
                             ("with records", (records_service_cpu, records_parsers_cpu,
                                               records_caller_cpu, records_sandbox_cpu))):
             total = sum(cpus) * per_mb
+            most = 1000 * (os.cpu_count() or 1) / total
             print(f"  every process, {label:15} {total:6.1f} ms CPU per MB (the caller "
                   f"{cpus[2] * per_mb:.1f}, the sandbox {cpus[3] * per_mb:.1f}): at most "
-                  f"{1000 * (os.cpu_count() or 1) / total:.1f} MB/s on {os.cpu_count()} cores")
+                  f"{most:.1f} MB/s on {os.cpu_count()} cores, "
+                  f"{most / statistics.median(readers):.2f} of the reader however well they "
+                  "overlap")
         print(f"  service peak memory (VmHWM)  {_peak_rss_mib(service_pid):6.0f} MiB")
         parsers = ", ".join(f"{_peak_rss_mib(pid):.0f}" for pid in _children(service_pid))
         print(f"  parser processes' peaks      {parsers} MiB")
