@@ -8,7 +8,9 @@ Measured in one run, each against a baseline taken in the same run:
   does to the file, without the service: the import's ceiling while one process parses a
   year), and with records too (target ≥ 0.7), time to the
   first progress event, CPU per MB of the service process (target ≤ 20 ms) and of its parser
-  processes (not above the 49 ms before issue 24), and the peak memory (VmHWM) of both;
+  processes (not above the 49 ms before issue 24), the ceiling every process's CPU per MB
+  together (the caller's and the sandbox's too) sets on the machine's cores, as a share of the
+  reader, and the peak memory (VmHWM) of both;
 - the same year with its documents (about 115,000 file connections at full size) imported with
   records: every voucher's document count comes from listing them all, so Fortnox's rate
   bounds it: its time, and the import's Fortnox requests per second as a share of the limit
